@@ -1,0 +1,84 @@
+"""psweep: set up and run parameter studies, and keep a database of the results.
+
+Build params (lists of psets, which are dicts) with :func:`plist`,
+:func:`pgrid` and friends, run a function over them with :func:`run_local`,
+and get a pandas DataFrame with one row per pset.
+"""
+
+from .database import df_filter_conds, df_print, df_read, df_to_json, df_write
+from .errors import (
+    PgridError,
+    PsweepDatabaseError,
+    PsweepError,
+    PsweepGitError,
+    PsweepHashError,
+    PsweepParamsError,
+)
+from .files import (
+    PsweepCommandError,
+    check_calc_dir,
+    file_read,
+    file_write,
+    fullpath,
+    makedirs,
+    pickle_read,
+    pickle_write,
+    system,
+)
+from .hashing import pset_hash
+from .params import (
+    filter_same_hash,
+    flatten,
+    intspace,
+    is_seq,
+    itr,
+    itr2params,
+    logspace,
+    merge_dicts,
+    pgrid,
+    plist,
+    stargrid,
+)
+from .runner import RESERVED_COLUMNS, PsweepFuncError, run, run_local
+
+__version__ = "0.8.0.dev0"
+
+__all__ = [
+    "RESERVED_COLUMNS",
+    "PgridError",
+    "PsweepCommandError",
+    "PsweepDatabaseError",
+    "PsweepError",
+    "PsweepFuncError",
+    "PsweepGitError",
+    "PsweepHashError",
+    "PsweepParamsError",
+    "__version__",
+    "check_calc_dir",
+    "df_filter_conds",
+    "df_print",
+    "df_read",
+    "df_to_json",
+    "df_write",
+    "file_read",
+    "file_write",
+    "filter_same_hash",
+    "flatten",
+    "fullpath",
+    "intspace",
+    "is_seq",
+    "itr",
+    "itr2params",
+    "logspace",
+    "makedirs",
+    "merge_dicts",
+    "pgrid",
+    "pickle_read",
+    "pickle_write",
+    "plist",
+    "pset_hash",
+    "run",
+    "run_local",
+    "stargrid",
+    "system",
+]

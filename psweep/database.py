@@ -1,0 +1,228 @@
+"""The database: a pandas DataFrame on disk, and helpers to look at it."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import PsweepDatabaseError
+from .files import atomic_open
+
+__all__ = [
+    "DATABASE_FORMATS",
+    "df_filter_conds",
+    "df_print",
+    "df_read",
+    "df_to_json",
+    "df_write",
+]
+
+DATABASE_FORMATS = ("pickle", "json")
+
+_JSON_DEFAULTS = {
+    "orient": "records",
+    "date_format": "iso",
+    "date_unit": "ns",
+    "double_precision": 15,
+}
+
+
+def _check_fmt(fmt: str) -> None:
+    if fmt not in DATABASE_FORMATS:
+        raise PsweepDatabaseError(
+            f"unknown database format fmt={fmt!r}; valid: {', '.join(DATABASE_FORMATS)}"
+        )
+
+
+def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
+    """Return `df` as JSON text.
+
+    Defaults: ``orient="records"``, ISO dates in nanoseconds, 15 digits for
+    floats; `kwds` go to :meth:`pandas.DataFrame.to_json` and override them.
+    """
+    return df.to_json(**{**_JSON_DEFAULTS, **kwds})
+
+
+def df_write(df: pd.DataFrame | str | os.PathLike, fn: Any, fmt: str = "pickle", **kwds: Any) -> None:
+    """Write DataFrame `df` to file `fn`, atomically.
+
+    The file is written beside `fn` and moved into place, so an interrupted
+    write leaves the old file intact. Also accepts the argument order
+    ``df_write(fn, df)`` of newer psweep versions.
+
+    Parameters
+    ----------
+    df, fn
+        The DataFrame and the file name, in either order.
+    fmt
+        ``"pickle"`` (default) or ``"json"``.
+    kwds
+        Go to :func:`pickle.dump` or :func:`df_to_json` (``orient`` etc.).
+    """
+    if isinstance(fn, pd.DataFrame) and not isinstance(df, pd.DataFrame):
+        df, fn = fn, df
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df_write() needs a pandas DataFrame, got {type(df).__name__}")
+    _check_fmt(fmt)
+    if fmt == "pickle":
+        kwds.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
+        with atomic_open(fn, "wb") as fh:
+            pickle.dump(df, fh, **kwds)
+    else:
+        text = df_to_json(df, **kwds)
+        with atomic_open(fn, "w") as fh:
+            fh.write(text)
+
+
+def df_read(fn: str | os.PathLike, fmt: str = "pickle", **kwds: Any) -> pd.DataFrame:
+    """Read a DataFrame written by :func:`df_write`.
+
+    A file that does not hold a DataFrame raises
+    :class:`~psweep.errors.PsweepDatabaseError` naming it; the file is never
+    changed.
+
+    Parameters
+    ----------
+    fn
+        File name.
+    fmt
+        ``"pickle"`` (default) or ``"json"``.
+    kwds
+        Go to :func:`pickle.load` or :func:`pandas.read_json` (``orient`` etc.).
+    """
+    _check_fmt(fmt)
+    if fmt == "pickle":
+        try:
+            with open(fn, "rb") as fh:
+                df = pickle.load(fh, **kwds)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except Exception as exc:
+            raise PsweepDatabaseError(
+                f"cannot read database {os.fspath(fn)!r} as a pickled DataFrame: "
+                f"{type(exc).__name__}: {exc}. The file was left as it is; restore it "
+                "from a backup (calc.bak_*) or git, or move it away to start anew"
+            ) from exc
+    else:
+        kwds = {"orient": _JSON_DEFAULTS["orient"], "precise_float": True, **kwds}
+        with open(fn) as fh:
+            text = fh.read()
+        try:
+            df = pd.read_json(io.StringIO(text), **kwds)
+        except ValueError as exc:
+            raise PsweepDatabaseError(
+                f"cannot read database {os.fspath(fn)!r} as JSON: {exc}"
+            ) from exc
+        if "_time_utc" in df.columns and not pd.api.types.is_datetime64_any_dtype(
+            df["_time_utc"]
+        ):
+            df["_time_utc"] = pd.to_datetime(df["_time_utc"])
+        if "_pset_id" in df.columns and kwds["orient"] in ("records", "values"):
+            df.index = pd.Index(df["_pset_id"].to_numpy())
+    if not isinstance(df, pd.DataFrame):
+        raise PsweepDatabaseError(
+            f"database {os.fspath(fn)!r} holds a {type(df).__name__}, not a pandas DataFrame"
+        )
+    return df
+
+
+def _select_cols(
+    df: pd.DataFrame,
+    cols: Sequence[str] | None,
+    special_cols: bool,
+    skip_cols: Sequence[str] | None,
+) -> list:
+    special = [c for c in df.columns if isinstance(c, str) and c.startswith("_")]
+    if cols:
+        if skip_cols:
+            raise ValueError("df_print(): use either cols or skip_cols, not both")
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise KeyError(
+                f"df_print(): no columns {missing} in the DataFrame; it has {list(df.columns)}"
+            )
+        chosen = list(cols)
+        if special_cols:
+            chosen += [c for c in special if c not in chosen]
+        return chosen
+    skip = set(skip_cols or ())
+    return [
+        c for c in df.columns if c not in skip and (special_cols or c not in special)
+    ]
+
+
+def df_print(
+    df: pd.DataFrame,
+    cols: Sequence[str] | None = None,
+    index: bool = False,
+    special_cols: bool = False,
+    skip_cols: Sequence[str] | None = None,
+    prefix_cols: bool | None = None,
+    **kwds: Any,
+) -> None:
+    """Print `df` as a plain table, without bookkeeping columns by default.
+
+    Parameters
+    ----------
+    df
+        The DataFrame.
+    cols
+        Show only these columns, in this order.
+    index
+        Show the index too.
+    special_cols
+        Also show the columns whose names start with ``_`` (``_pset_id``,
+        ...); hidden by default. ``prefix_cols`` is a synonym (newer psweep).
+    skip_cols
+        Hide these columns (instead of naming `cols`).
+    kwds
+        Go to :meth:`pandas.DataFrame.to_string`.
+    """
+    if isinstance(cols, bool):  # psweep 0.7.0 order: df_print(df, index)
+        index, cols = cols, None
+    if prefix_cols is not None:
+        special_cols = special_cols or prefix_cols
+    chosen = _select_cols(df, cols, special_cols, skip_cols)
+    print(df[chosen].to_string(index=index, **kwds))
+
+
+def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any]) -> pd.DataFrame:
+    """Return the rows of `df` where all masks in `conds` are true.
+
+    Same as ``df[c0 & c1 & ...]`` for ``conds = [c0, c1, ...]``, for when the
+    conditions are built in a loop. Each mask is a boolean Series, numpy array
+    or list as long as `df`; `conds` may be any iterable (also a ``map``).
+    No conditions return `df` unchanged.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"a": range(5), "b": range(5, 10)})
+    >>> df_filter_conds(df, [df.a > 1, df.b < 9])
+       a  b
+    2  2  7
+    3  3  8
+    """
+    masks = []
+    for pos, cond in enumerate(conds):
+        arr = np.asarray(cond)
+        if arr.ndim != 1 or len(arr) != len(df):
+            raise ValueError(
+                f"condition at position {pos} has shape {arr.shape}; each needs "
+                f"{len(df)} values, one per row"
+            )
+        if arr.dtype != bool:
+            if not np.isin(arr, (True, False)).all():
+                raise TypeError(
+                    f"condition at position {pos} is not boolean (dtype {arr.dtype})"
+                )
+            arr = arr.astype(bool)
+        masks.append(arr)
+    if not masks:
+        return df
+    return df[np.logical_and.reduce(masks)]

@@ -1,0 +1,45 @@
+"""Exceptions raised by psweep.
+
+Every exception is a :class:`PsweepError` and also an instance of the builtin
+that describes the kind of mistake (``ValueError``, ``TypeError``, ...), so
+callers can catch either.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PgridError",
+    "PsweepDatabaseError",
+    "PsweepError",
+    "PsweepGitError",
+    "PsweepHashError",
+    "PsweepParamsError",
+]
+
+
+class PsweepError(Exception):
+    """Base class of all errors raised by psweep."""
+
+
+class PsweepParamsError(PsweepError, ValueError):
+    """Parameters (psets, plists) are malformed."""
+
+
+class PgridError(PsweepParamsError, AssertionError):
+    """Wrong call of :func:`psweep.pgrid`.
+
+    Also an ``AssertionError``: psweep 0.7.0 signalled these mistakes with
+    ``assert``, and scripts written for it catch that.
+    """
+
+
+class PsweepHashError(PsweepError, TypeError):
+    """A pset holds a value that cannot be hashed reproducibly."""
+
+
+class PsweepDatabaseError(PsweepError, ValueError):
+    """A database file cannot be read or written."""
+
+
+class PsweepGitError(PsweepError, RuntimeError):
+    """A git operation requested with ``git=True`` failed."""

@@ -1,0 +1,76 @@
+"""Reproducible hashes of psets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from .errors import PsweepHashError
+
+__all__ = ["pset_hash"]
+
+
+def _json_default(obj: Any) -> Any:
+    """Turn numpy values into the equal plain Python values for ``json``."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"value {obj!r} of type {type(obj).__name__} is not JSON serializable")
+
+
+def _is_special(key: Any) -> bool:
+    return isinstance(key, str) and key.startswith("_")
+
+
+def pset_hash(
+    pset: dict,
+    method: str = "sha1",
+    raise_error: bool = True,
+    skip_special_cols: bool = True,
+) -> str | float:
+    """Return a hash of `pset` that is the same in every Python session.
+
+    The hash is the hex digest of ``method`` applied to the JSON text of the
+    pset with sorted keys, so the order of keys does not matter. numpy scalars
+    and arrays hash like the equal Python values (``np.int64(1)`` like ``1``),
+    so psets read back from a database hash like the ones that were run.
+
+    Parameters
+    ----------
+    pset
+        The parameter set.
+    method
+        Any name :func:`hashlib.new` accepts.
+    raise_error
+        If the pset holds a value JSON cannot represent, raise
+        :class:`PsweepHashError` (default) or return ``nan``.
+    skip_special_cols
+        Leave out keys that start with ``_`` (bookkeeping such as
+        ``_pset_id``), so a pset hashes the same before and after a run.
+
+    Examples
+    --------
+    >>> pset_hash({"a": 1, "b": {"c": 2, "d": [1, 2, "a"]}})
+    'c97e3156eaa0d0820cbc0ce114b3e45bef8e8536'
+    """
+    if not isinstance(pset, dict):
+        raise PsweepHashError(
+            f"pset_hash() needs a dict, got {type(pset).__name__}: {pset!r}"
+        )
+    if skip_special_cols:
+        pset = {key: val for key, val in pset.items() if not _is_special(key)}
+    try:
+        text = json.dumps(pset, sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        if raise_error:
+            raise PsweepHashError(
+                f"cannot hash pset {pset!r}: {exc}; values must be what JSON "
+                "can represent (numbers, strings, None, lists, dicts) or numpy "
+                "scalars/arrays"
+            ) from exc
+        return np.nan
+    return hashlib.new(method, text.encode()).hexdigest()
