@@ -62,9 +62,7 @@ def db2table(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("-a", "--all", action="store_true", help="show all columns")
     parser.add_argument("-i", "--index", action="store_true", help="show the index")
-    parser.add_argument(
-        "-c", "--columns", nargs="+", metavar="COL", help="show only these columns"
-    )
+    parser.add_argument("-c", "--columns", nargs="+", metavar="COL", help="show only these columns")
     parser.add_argument(
         "--fmt",
         default="pickle",

@@ -49,7 +49,9 @@ def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
     return df.to_json(**{**_JSON_DEFAULTS, **kwds})
 
 
-def df_write(df: pd.DataFrame | str | os.PathLike, fn: Any, fmt: str = "pickle", **kwds: Any) -> None:
+def df_write(
+    df: pd.DataFrame | str | os.PathLike, fn: Any, fmt: str = "pickle", **kwds: Any
+) -> None:
     """Write DataFrame `df` to file `fn`, atomically.
 
     The file is written beside `fn` and moved into place, so an interrupted
@@ -119,9 +121,7 @@ def df_read(fn: str | os.PathLike, fmt: str = "pickle", **kwds: Any) -> pd.DataF
             raise PsweepDatabaseError(
                 f"cannot read database {os.fspath(fn)!r} as JSON: {exc}"
             ) from exc
-        if "_time_utc" in df.columns and not pd.api.types.is_datetime64_any_dtype(
-            df["_time_utc"]
-        ):
+        if "_time_utc" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["_time_utc"]):
             df["_time_utc"] = pd.to_datetime(df["_time_utc"])
         if "_pset_id" in df.columns and kwds["orient"] in ("records", "values"):
             df.index = pd.Index(df["_pset_id"].to_numpy())
@@ -152,9 +152,7 @@ def _select_cols(
             chosen += [c for c in special if c not in chosen]
         return chosen
     skip = set(skip_cols or ())
-    return [
-        c for c in df.columns if c not in skip and (special_cols or c not in special)
-    ]
+    return [c for c in df.columns if c not in skip and (special_cols or c not in special)]
 
 
 def df_print(
@@ -218,9 +216,7 @@ def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any]) -> pd.DataFrame:
             )
         if arr.dtype != bool:
             if not np.isin(arr, (True, False)).all():
-                raise TypeError(
-                    f"condition at position {pos} is not boolean (dtype {arr.dtype})"
-                )
+                raise TypeError(f"condition at position {pos} is not boolean (dtype {arr.dtype})")
             arr = arr.astype(bool)
         masks.append(arr)
     if not masks:

@@ -94,7 +94,9 @@ def atomic_open(fn: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     as it was.
     """
     if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_open() writes whole files, mode must be 'w' or 'wb', got {mode!r}")
+        raise ValueError(
+            f"atomic_open() writes whole files, mode must be 'w' or 'wb', got {mode!r}"
+        )
     fn = os.fspath(fn)
     dirname = os.path.dirname(fn) or "."
     makedirs(dirname)

@@ -58,9 +58,7 @@ def pset_hash(
     'c97e3156eaa0d0820cbc0ce114b3e45bef8e8536'
     """
     if not isinstance(pset, dict):
-        raise PsweepHashError(
-            f"pset_hash() needs a dict, got {type(pset).__name__}: {pset!r}"
-        )
+        raise PsweepHashError(f"pset_hash() needs a dict, got {type(pset).__name__}: {pset!r}")
     if skip_special_cols:
         pset = {key: val for key, val in pset.items() if not _is_special(key)}
     try:

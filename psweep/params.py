@@ -107,8 +107,7 @@ def merge_dicts(dicts: Iterable[dict]) -> dict:
     for pos, entry in enumerate(dicts):
         if not isinstance(entry, dict):
             raise PsweepParamsError(
-                f"merge_dicts() takes dicts, got {type(entry).__name__} "
-                f"{entry!r} at position {pos}"
+                f"merge_dicts() takes dicts, got {type(entry).__name__} {entry!r} at position {pos}"
             )
         merged.update(entry)
     return merged
@@ -215,9 +214,7 @@ def pgrid(*plists: Any) -> list[dict]:
     if len(plists) == 1:
         (arg,) = plists
         if not is_seq(arg):
-            raise PgridError(
-                f"pgrid() got a single {type(arg).__name__} {arg!r}. {_PGRID_HINT}"
-            )
+            raise PgridError(f"pgrid() got a single {type(arg).__name__} {arg!r}. {_PGRID_HINT}")
         if iter(arg) is arg:
             kind = "zip(...)" if type(arg) is zip else type(arg).__name__
             raise PgridError(

@@ -338,17 +338,16 @@ def run_local(
     try:
         rows.extend(_execute(job, tasks, poolsize))
     finally:
-        if save and len(rows) < len(tasks):
+        if save and 0 < len(rows) < len(tasks):
             # func raised: keep what finished, the exception propagates
-            if rows:
-                df_write(_append(df, _rows_to_df(rows)), database_fn)
-                log.warning(
-                    "run %s stopped after %d of %d psets; their rows are saved in %s",
-                    run_id,
-                    len(rows),
-                    len(tasks),
-                    database_fn,
-                )
+            df_write(_append(df, _rows_to_df(rows)), database_fn)
+            log.warning(
+                "run %s stopped after %d of %d psets; their rows are saved in %s",
+                run_id,
+                len(rows),
+                len(tasks),
+                database_fn,
+            )
 
     df = _append(df, _rows_to_df(rows))
     if save:
