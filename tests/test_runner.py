@@ -1,0 +1,358 @@
+"""Tests of run_local: the database, its reserved columns, backup, simulate, pools."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import psweep as ps
+
+RESERVED = [
+    "_run_id",
+    "_pset_id",
+    "_run_seq",
+    "_pset_seq",
+    "_pset_sha1",
+    "_pset_runtime",
+    "_calc_dir",
+    "_time_utc",
+]
+
+
+def func(pset):
+    return {"result": pset["a"] * 10}
+
+
+def func_empty(pset):
+    return {}
+
+
+def func_fail_at_3(pset):
+    if pset["a"] == 3:
+        raise ZeroDivisionError("a is three")
+    return {"result": pset["a"]}
+
+
+def func_specials(pset):
+    return {key: pset[key] for key in ("_run_id", "_pset_id", "_calc_dir")} | {
+        "seen_keys": ",".join(sorted(k for k in pset if k.startswith("_")))
+    }
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def read_db(path="calc/database.pk"):
+    return pd.read_pickle(path)
+
+
+def test_reserved_columns_exactly(study):
+    """It adds exactly the reserved columns of psweep 0.7.0, indexed by _pset_id."""
+    df = ps.run_local(func, ps.plist("a", [1, 2, 3]))
+    assert sorted(c for c in df.columns if c.startswith("_")) == sorted(RESERVED)
+    assert list(df.index) == list(df["_pset_id"])
+    for col in ("_run_id", "_pset_id"):
+        for val in df[col]:
+            assert uuid.UUID(val).version == 4
+    assert df["_run_id"].nunique() == 1
+    assert df["_pset_id"].nunique() == 3
+    assert df["_pset_seq"].tolist() == [0, 1, 2]
+    assert df["_run_seq"].tolist() == [0, 0, 0]
+    assert df["_pset_sha1"].tolist() == [ps.pset_hash({"a": a}) for a in (1, 2, 3)]
+    assert df["_calc_dir"].tolist() == ["calc"] * 3
+    assert pd.api.types.is_datetime64_any_dtype(df["_time_utc"])
+    assert df["_pset_runtime"].dtype == np.float64
+    assert (df["_pset_runtime"] >= 0).all()
+    assert df["result"].tolist() == [10, 20, 30]
+
+
+def test_database_written_and_returned(study):
+    """It writes calc/database.pk holding the same frame it returns."""
+    df = ps.run_local(func, ps.plist("a", [1, 2]))
+    assert read_db().equals(df)
+    assert ps.df_read("calc/database.pk").equals(df)
+
+
+def test_spec_getting_started_hashes(study):
+    """It gives the spec's hashes for the getting-started grid."""
+    df = ps.run_local(func_empty, ps.pgrid(ps.plist("a", [1, 2, 3]), ps.plist("b", [88, 99])))
+    assert df["_pset_sha1"].iloc[0] == "088056f830758f949823ddc52bf8527f3e727b45"
+    assert df["_pset_sha1"].iloc[-1] == "2e6c6c9a2b05115fced36edab5cafb038c926176"
+
+
+def test_func_gets_specials(study):
+    """It passes the pset plus the reserved fields to func."""
+    df = ps.run_local(func_specials, ps.plist("a", [1]))
+    row = df.iloc[0]
+    assert row["_pset_id"] == df.index[0]
+    assert row["seen_keys"] == ",".join(sorted(set(RESERVED) - {"_pset_runtime"}))
+
+
+def test_empty_dict_is_fine(study):
+    """It accepts func returning an empty dict."""
+    df = ps.run_local(func_empty, ps.plist("a", [1, 2]))
+    assert len(df) == 2
+    assert "a" in df.columns
+
+
+def test_func_returning_pset(study):
+    """It accepts func returning the updated pset, reserved fields included."""
+    df = ps.run_local(lambda pset: {**pset, "r": 1}, ps.plist("a", [1, 2]))
+    assert df["r"].tolist() == [1, 1]
+    assert df["_pset_seq"].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("bad", [None, 3, [1], "x"])
+def test_func_must_return_dict(study, bad):
+    """It raises TypeError naming the pset when func returns a non-dict."""
+    with pytest.raises(TypeError, match=r"'a': 7"):
+        ps.run_local(lambda pset: bad, ps.plist("a", [7]))
+    assert not os.path.exists("calc/database.pk")
+
+
+def test_appending_keeps_old_rows_and_dtypes(study):
+    """It appends later runs and keeps the old rows and dtypes unchanged."""
+    df_old = ps.run_local(func, ps.plist("a", [1, 2]))
+    df_new = ps.run_local(func, ps.plist("a", [3, 4, 5]))
+    assert len(df_new) == 5
+    assert df_old.equals(df_new.iloc[: len(df_old)])
+    assert df_new["_run_seq"].tolist() == [0, 0, 1, 1, 1]
+    assert df_new["_pset_seq"].tolist() == [0, 1, 2, 3, 4]
+    assert df_new["_run_id"].nunique() == 2
+    assert read_db().equals(df_new)
+
+
+def test_appending_new_columns(study):
+    """It adds result columns that appear in later runs, old rows get NaN there."""
+    df_old = ps.run_local(func, ps.plist("a", [1]))
+    df_new = ps.run_local(lambda p: {"result": 0, "other": "x"}, ps.plist("a", [2]))
+    assert df_old.equals(df_new[df_old.columns].iloc[:1])
+    assert pd.isna(df_new["other"].iloc[0])
+    assert df_new["other"].iloc[1] == "x"
+
+
+def test_same_params_twice(study):
+    """It runs the same params again: two run ids, the same hashes twice."""
+    params = ps.plist("a", [1, 2, 3])
+    ps.run_local(func, params)
+    df = ps.run_local(func, params)
+    assert df["_run_id"].nunique() == 2
+    assert df["_pset_id"].nunique() == 6
+    first, second = (g["_pset_sha1"].tolist() for _, g in df.groupby("_run_seq"))
+    assert first == second
+
+
+def test_df_passed_in(study):
+    """It appends to a DataFrame passed in, and save=False writes nothing."""
+    df0 = ps.run_local(func, ps.plist("a", [1]), save=False)
+    df1 = ps.run_local(func, ps.plist("a", [2]), save=False, df=df0)
+    assert len(df1) == 2
+    assert df1["_pset_seq"].tolist() == [0, 1]
+    assert df1["_run_seq"].tolist() == [0, 1]
+    assert os.listdir(study) == []
+
+
+def test_empty_df_counts_as_none(study):
+    """It treats an empty DataFrame like df=None and reads the database on disk."""
+    ps.run_local(func, ps.plist("a", [1]))
+    df = ps.run_local(func, ps.plist("a", [2]), df=pd.DataFrame())
+    assert len(df) == 2
+
+
+def test_custom_calc_dir_and_basename(study):
+    """It writes the database named by calc_dir and database_basename."""
+    df = ps.run_local(func, ps.plist("a", [1]), calc_dir="out dir", database_basename="db.pk")
+    assert read_db("out dir/db.pk").equals(df)
+    assert df["_calc_dir"].tolist() == ["out dir"]
+
+
+def test_tmpsave(study):
+    """It saves each pset's row under tmpsave/<_run_id>/<_pset_id>.pk."""
+    df = ps.run_local(func, ps.plist("a", [1, 2]), tmpsave=True)
+    run_id = df["_run_id"].iloc[0]
+    for pset_id in df["_pset_id"]:
+        row = read_db(f"calc/tmpsave/{run_id}/{pset_id}.pk")
+        assert len(row) == 1
+        assert row["_pset_id"].iloc[0] == pset_id
+        assert row["result"].iloc[0] == df.loc[pset_id, "result"]
+
+
+def test_verbose(study, capsys):
+    """It prints each row with verbose=True and only named columns with a list."""
+    ps.run_local(func, ps.plist("a", [1, 2]), verbose=True)
+    out = capsys.readouterr().out
+    assert "_pset_id" in out
+    ps.run_local(func, ps.plist("a", [5]), verbose=["a"])
+    out = capsys.readouterr().out
+    assert "_pset_id" not in out
+    assert "5" in out
+
+
+def test_backup(study):
+    """It copies calc/ to calc.bak_<UTC time>Z_run_id_<last run id> before running."""
+    df0 = ps.run_local(func, ps.plist("a", [1]))
+    os.makedirs(f"calc/{df0.index[0]}")
+    with open(f"calc/{df0.index[0]}/out.txt", "w") as fh:
+        fh.write("data")
+    ps.run_local(func, ps.plist("a", [2]), backup=True)
+    baks = [d for d in os.listdir() if d.startswith("calc.bak_")]
+    assert len(baks) == 1
+    bak = baks[0]
+    assert bak.endswith(f"Z_run_id_{df0['_run_id'].iloc[-1]}")
+    stamp = bak[len("calc.bak_") : bak.index("Z_run_id_")]
+    pd.Timestamp(stamp)  # ISO format
+    assert read_db(f"{bak}/database.pk").equals(df0)
+    with open(f"{bak}/{df0.index[0]}/out.txt") as fh:
+        assert fh.read() == "data"
+    assert len(read_db()) == 2
+
+
+def test_backup_without_calc_dir(study):
+    """It makes no backup when there is nothing to back up yet."""
+    ps.run_local(func, ps.plist("a", [1]), backup=True)
+    assert [d for d in os.listdir() if d.startswith("calc.bak")] == []
+
+
+def test_simulate(study):
+    """It runs in calc.simulate/ on a copy of the database without calling func."""
+    ps.run_local(func, ps.plist("a", [1, 2]))
+    before = Path("calc/database.pk").read_bytes()
+    calls = []
+    df = ps.run_local(lambda p: calls.append(p) or {"result": 0}, ps.plist("a", [3]), simulate=True)
+    assert calls == []
+    assert Path("calc/database.pk").read_bytes() == before
+    assert os.listdir("calc") == ["database.pk"]
+    sim = read_db("calc.simulate/database.pk")
+    assert sim.equals(df)
+    assert len(sim) == 3
+    assert sim["_pset_seq"].tolist() == [0, 1, 2]
+    assert sim["result"].isna().tolist() == [False, False, True]
+    assert sim["_calc_dir"].iloc[-1] == "calc.simulate"
+
+
+def test_simulate_fresh(study):
+    """It simulates a first run too; calc/ is not created."""
+    df = ps.run_local(func, ps.plist("a", [1]), simulate=True)
+    assert not os.path.exists("calc")
+    assert len(read_db("calc.simulate/database.pk")) == 1
+    assert "result" not in df.columns
+
+
+def test_pool_same_rows_as_serial(study):
+    """It gives the same rows under poolsize=2 as in a serial run."""
+    params = ps.pgrid(ps.plist("a", list(range(20))), ps.plist("b", [1, 2]))
+    serial = ps.run_local(func, params, calc_dir="serial")
+    pool = ps.run_local(func, params, calc_dir="pool", poolsize=2)
+    cols = ["a", "b", "result", "_pset_seq", "_run_seq", "_pset_sha1"]
+    assert serial[cols].reset_index(drop=True).equals(pool[cols].reset_index(drop=True))
+    pool2 = ps.run_local(func, params, calc_dir="pool", poolsize=2)
+    assert pool2["_pset_seq"].tolist() == list(range(80))
+
+
+def test_pool_needs_picklable_func(study):
+    """It rejects a lambda under poolsize with a hint, before writing anything."""
+    with pytest.raises(ValueError, match="pickled"):
+        ps.run_local(lambda p: {}, ps.plist("a", [1]), poolsize=2)
+    assert os.listdir(study) == []
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_func_raises(study, poolsize):
+    """It propagates func's exception naming the pset, keeping finished rows and old ones."""
+    ps.run_local(func, ps.plist("a", [10]))
+    with pytest.raises(ZeroDivisionError) as info:
+        ps.run_local(func_fail_at_3, ps.plist("a", [1, 2, 3, 4]), poolsize=poolsize)
+    assert any("'a': 3" in note for note in getattr(info.value, "__notes__", []))
+    df = read_db()
+    assert df["a"].tolist() == [10, 1, 2]
+    assert df["_pset_seq"].tolist() == [0, 1, 2]
+
+
+def test_run_is_run_local():
+    """It exports run_local also as run, the name newer scripts use."""
+    assert ps.run is ps.run_local
+
+
+@pytest.mark.parametrize(
+    "params",
+    [[{"a": 1}, 2], [["a", 1]], {"a": 1}, 5],
+    ids=["int-pset", "list-pset", "dict-params", "int-params"],
+)
+def test_bad_params(study, params):
+    """It rejects params that are not a list of dicts, naming the culprit."""
+    with pytest.raises(ValueError, match=r"pset|params"):
+        ps.run_local(func, params)
+    assert os.listdir(study) == []
+
+
+@pytest.mark.parametrize("poolsize", [0, -1, 1.5, "2", True])
+def test_bad_poolsize(study, poolsize):
+    """It rejects a poolsize that is not a whole number >= 1."""
+    with pytest.raises(ValueError, match="poolsize"):
+        ps.run_local(func, ps.plist("a", [1]), poolsize=poolsize)
+
+
+def test_calc_dir_is_a_file(study):
+    """It refuses a calc_dir that is a file and leaves the file alone."""
+    with open("calc", "w") as fh:
+        fh.write("x")
+    with pytest.raises(ValueError, match="not a directory"):
+        ps.run_local(func, ps.plist("a", [1]))
+    assert Path("calc").read_text() == "x"
+
+
+def test_corrupt_database(study):
+    """It stops with a clear error on a corrupt database and leaves the file as it is."""
+    os.makedirs("calc")
+    with open("calc/database.pk", "wb") as fh:
+        fh.write(b"\x80\x04garbage")
+    with pytest.raises(ps.PsweepDatabaseError, match=r"database\.pk"):
+        ps.run_local(func, ps.plist("a", [1]))
+    assert Path("calc/database.pk").read_bytes() == b"\x80\x04garbage"
+
+
+def test_unhashable_values(study):
+    """It runs psets holding values JSON cannot represent, with a NaN hash."""
+    df = ps.run_local(func_empty, [{"a": 1, "obj": {1, 2}}])
+    assert pd.isna(df["_pset_sha1"].iloc[0])
+
+
+def test_numpy_values_hash_like_python(study):
+    """It hashes numpy values in psets like the equal Python values."""
+    df = ps.run_local(func_empty, [{"a": np.int64(1)}, {"a": 1}])
+    assert df["_pset_sha1"].nunique() == 1
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sizes=st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=4))
+def test_pset_seq_contiguous(tmp_path_factory, sizes):
+    """It numbers psets 0..N-1 contiguously across runs, and runs 0..R-1."""
+    calc_dir = str(tmp_path_factory.mktemp("calc") / "calc")
+    for size in sizes:
+        df = ps.run_local(func, ps.plist("a", list(range(size))), calc_dir=calc_dir)
+    if sum(sizes) == 0:
+        assert len(df) == 0
+        return
+    assert df["_pset_seq"].tolist() == list(range(sum(sizes)))
+    runs = [i for i, size in enumerate(s for s in sizes if s) for _ in range(size)]
+    assert df["_run_seq"].tolist() == runs
+
+
+def test_database_readable_with_plain_pickle(study):
+    """It writes a plain pickled DataFrame that needs no psweep to read."""
+    ps.run_local(func, ps.plist("a", [1]))
+    with open("calc/database.pk", "rb") as fh:
+        assert isinstance(pickle.load(fh), pd.DataFrame)

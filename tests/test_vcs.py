@@ -1,0 +1,114 @@
+"""Tests of run_local(..., git=True) against real git repositories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+import psweep as ps
+
+
+def func(pset):
+    return {"result": pset["a"] + 1}
+
+
+def git(*args, cwd="."):
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def identity(monkeypatch, tmp_path_factory):
+    """A git identity from the environment, independent of the machine's config."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    for var in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{var}_NAME", "Study Tester")
+        monkeypatch.setenv(f"{var}_EMAIL", "tester@example.org")
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch, identity):
+    path = tmp_path / "my study"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    git("init", "-q", "-b", "main")
+    (path / ".gitignore").write_text("calc.bak*\ncalc.simulate\n")
+    git("add", ".gitignore")
+    git("commit", "-q", "-m", "init")
+    return path
+
+
+def log_subjects():
+    return git("log", "--format=%s").splitlines()
+
+
+def test_commits_before_and_after(repo):
+    """It commits local changes before the run and the results after it, with the run id."""
+    (repo / "input.py").write_text("# driver\n")
+    df = ps.run_local(func, ps.plist("a", [1, 2]), git=True)
+    run_id = df["_run_id"].iloc[0]
+    subjects = log_subjects()
+    assert subjects[:2] == [
+        f"psweep: my study: run_id={run_id}",
+        f"psweep: my study: run_id={run_id}: local changes",
+    ]
+    assert "input.py" in git("show", "--name-only", "--format=", "HEAD~1").splitlines()
+    assert "calc/database.pk" in git("show", "--name-only", "--format=", "HEAD").splitlines()
+    assert git("status", "--porcelain") == ""
+
+
+def test_clean_tree_makes_no_pre_commit(repo):
+    """It makes only the results commit when the tree is clean before the run."""
+    df = ps.run_local(func, ps.plist("a", [1]), git=True)
+    assert log_subjects() == [f"psweep: my study: run_id={df['_run_id'].iloc[0]}", "init"]
+
+
+def test_gitignore_respected(repo):
+    """It leaves files ignored by .gitignore (backups) out of the commits."""
+    ps.run_local(func, ps.plist("a", [1]), git=True)
+    ps.run_local(func, ps.plist("a", [2]), git=True, backup=True)
+    tracked = git("ls-files").splitlines()
+    assert not any(path.startswith("calc.bak") for path in tracked)
+    assert any(d.startswith("calc.bak_") for d in os.listdir())
+    assert len(log_subjects()) == 3
+
+
+def test_simulate_makes_no_commits(repo):
+    """It does not commit anything in a dry run."""
+    ps.run_local(func, ps.plist("a", [1]), git=True)
+    (repo / "input.py").write_text("# changed\n")
+    ps.run_local(func, ps.plist("a", [2]), git=True, simulate=True)
+    assert len(log_subjects()) == 2
+    assert "?? input.py" in git("status", "--porcelain")
+
+
+def test_outside_repo(tmp_path, monkeypatch, identity):
+    """It refuses git=True outside a git repository before anything is written."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    with pytest.raises(ps.PsweepGitError, match="not inside a git repository"):
+        ps.run_local(func, ps.plist("a", [1]), git=True)
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_identity(repo, monkeypatch):
+    """It names the git config settings to make when git has no identity."""
+    for var in ("NAME", "EMAIL"):
+        monkeypatch.delenv(f"GIT_AUTHOR_{var}")
+        monkeypatch.delenv(f"GIT_COMMITTER_{var}")
+    monkeypatch.delenv("EMAIL", raising=False)
+    git("config", "user.useConfigOnly", "true")
+    (repo / "input.py").write_text("# driver\n")
+    with pytest.raises(ps.PsweepGitError) as info:
+        ps.run_local(func, ps.plist("a", [1]), git=True)
+    msg = str(info.value)
+    assert "git config --global user.name" in msg
+    assert "git config --global user.email" in msg
+    assert not (repo / "calc").exists()
+    assert log_subjects() == ["init"]
