@@ -62,7 +62,18 @@ def db2table(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("-a", "--all", action="store_true", help="show all columns")
     parser.add_argument("-i", "--index", action="store_true", help="show the index")
-    parser.add_argument("-c", "--columns", nargs="+", metavar="COL", help="show only these columns")
+    parser.add_argument(
+        "columns", nargs="*", metavar="COL", help="show only these columns, in this order"
+    )
+    parser.add_argument(
+        "-c",
+        "--column",
+        action="append",
+        default=[],
+        dest="more_columns",
+        metavar="COL",
+        help="show this column (repeatable; same as naming it after the file)",
+    )
     parser.add_argument(
         "--fmt",
         default="pickle",
@@ -71,11 +82,12 @@ def db2table(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     df = _read(parser, args.database, args.fmt)
-    if args.columns:
-        missing = [c for c in args.columns if c not in df.columns]
+    columns = [*args.columns, *args.more_columns]
+    if columns:
+        missing = [c for c in columns if c not in df.columns]
         if missing:
             parser.error(f"no columns {missing} in {args.database}; it has {list(df.columns)}")
-        df = df[args.columns]
+        df = df[columns]
     elif not args.all:
         df = df[[c for c in df.columns if not str(c).startswith("_")]]
     text = tabulate(df, headers="keys", tablefmt=args.format, showindex=args.index)

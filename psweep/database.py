@@ -113,11 +113,11 @@ def df_read(fn: str | os.PathLike, fmt: str = "pickle", **kwds: Any) -> pd.DataF
             ) from exc
     else:
         kwds = {"orient": _JSON_DEFAULTS["orient"], "precise_float": True, **kwds}
-        with open(fn) as fh:
-            text = fh.read()
+        with open(fn, "rb") as fh:
+            raw = fh.read()
         try:
-            df = pd.read_json(io.StringIO(text), **kwds)
-        except ValueError as exc:
+            df = pd.read_json(io.StringIO(raw.decode("utf-8")), **kwds)
+        except ValueError as exc:  # also UnicodeDecodeError
             raise PsweepDatabaseError(
                 f"cannot read database {os.fspath(fn)!r} as JSON: {exc}"
             ) from exc

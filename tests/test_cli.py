@@ -130,14 +130,19 @@ def test_db2table_github(db):
     assert rows == [["1", "2"], ["2", "4"], ["3", "6"]]
 
 
-def test_db2table_columns(db):
-    """It shows only the columns named with -c."""
+@pytest.mark.parametrize(
+    "args",
+    [["{fn}", "r", "a"], ["-c", "r", "{fn}", "-c", "a"], ["{fn}", "r", "-c", "a"]],
+    ids=["after-file", "before-file", "mixed"],
+)
+def test_db2table_columns(db, args):
+    """It shows only the named columns, in order, named after the file or with -c."""
     fn, _ = db
-    proc = run("psweep-db2table", fn, "-c", "a")
+    proc = run("psweep-db2table", *[arg.format(fn=fn) for arg in args])
     assert proc.returncode == 0, proc.stderr
     header, rows = _table(proc.stdout)
-    assert header == ["a"]
-    assert rows == [["1"], ["2"], ["3"]]
+    assert header == ["r", "a"]
+    assert rows == [["2", "1"], ["4", "2"], ["6", "3"]]
 
 
 def _assert_one_line_error(proc, name):

@@ -157,11 +157,6 @@ def test_read_corrupt_file(df, tmp_path, kind):
     assert fn.read_bytes() == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="library bug: df_read(fmt='json') lets UnicodeDecodeError through",
-)
 def test_read_corrupt_json_file(tmp_path):
     """It raises PsweepDatabaseError naming a JSON database that is not text."""
     fn = tmp_path / "database.json"
