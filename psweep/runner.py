@@ -86,8 +86,11 @@ def _run_one(job: _Job, task: tuple[dict, str, int]) -> dict:
         try:
             ret = job.func(full)
         except Exception as exc:
-            if hasattr(exc, "add_note"):
-                exc.add_note(f"psweep: raised by func for {_describe(full)}")
+            note = f"psweep: raised by func for {_describe(full)}"
+            if hasattr(exc, "add_note"):  # Python >= 3.11
+                exc.add_note(note)
+            else:
+                log.error(note)
             raise
     runtime = time.perf_counter() - t0
     if not isinstance(ret, dict):
