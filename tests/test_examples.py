@@ -32,8 +32,8 @@ RESERVED_COLS = {
     "_time_utc",
 }
 
-# Every example script, relative to examples/. A new example must be added
-# here, and so get a test.
+# Every example script, relative to examples/, tested in this file. A new
+# example must be added here (or to TESTED_ELSEWHERE), and so get a test.
 SCRIPTS = [
     "vary_1_param.py",
     "vary_2_params.py",
@@ -46,6 +46,8 @@ SCRIPTS = [
     "save_data_on_disk/10run.py",
     "save_data_on_disk/20eval.py",
 ]
+# Examples with their own test module.
+TESTED_ELSEWHERE = {"demo_study.py": "tests/test_demo.py"}
 
 BACKUP_RE = re.compile(
     r"calc\.bak_\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z_run_id_(?P<run_id>[0-9a-f-]{36})"
@@ -91,7 +93,9 @@ def read_db(path: Path) -> pd.DataFrame:
 def test_every_example_is_listed():
     """It knows every example script, so none goes untested."""
     found = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.py"))
-    assert found == sorted(SCRIPTS)
+    assert found == sorted([*SCRIPTS, *TESTED_ELSEWHERE])
+    for test_module in TESTED_ELSEWHERE.values():
+        assert (ROOT / test_module).is_file()
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -104,7 +108,7 @@ def test_docstring_says_how_to_run(name):
     assert "import psweep as ps" in script.read_text()
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("name", [*SCRIPTS, *TESTED_ELSEWHERE])
 def test_readme_lists_example(name):
     """The examples README mentions every example."""
     readme = (EXAMPLES / "README.md").read_text()

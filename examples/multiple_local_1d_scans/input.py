@@ -36,8 +36,6 @@ if __name__ == "__main__":
     ]
     for scan in scans:
         name = next(iter(scan[0]))
-        params = ps.stargrid(
-            reference, [scan], vary_labels=[name], vary_label_col="study"
-        )
+        params = ps.stargrid(reference, [scan], vary_labels=[name], vary_label_col="study")
         df = ps.run_local(func, params, backup=True)
         print(f"scan of {name!r}: {len(params)} psets, database now {len(df)} rows")
