@@ -1,0 +1,195 @@
+"""Tests of psweep.hashing: reproducible hashes of psets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import psweep as ps
+
+NESTED = {"a": 1, "b": {"c": 2, "d": [1, 2, "a"]}}
+NESTED_HASH = "c97e3156eaa0d0820cbc0ce114b3e45bef8e8536"
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+)
+PSETS = st.dictionaries(
+    st.text(max_size=4),
+    st.recursive(
+        SCALARS,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        ),
+        max_leaves=10,
+    ),
+    max_size=5,
+)
+
+
+def test_known_hash():
+    """It gives the documented sha1 of a nested pset."""
+    assert ps.pset_hash(dict(a=1, b=dict(c=2, d=[1, 2, "a"]))) == NESTED_HASH
+
+
+def test_known_hash_reversed_key_order():
+    """It gives the same hash when the keys, nested ones too, are inserted in reverse order."""
+    assert ps.pset_hash(dict(b=dict(d=[1, 2, "a"], c=2), a=1)) == NESTED_HASH
+
+
+@pytest.mark.parametrize(
+    ("pset", "expect"),
+    [
+        ({"a": 1, "b": 88}, "088056f830758f949823ddc52bf8527f3e727b45"),
+        ({"a": 1, "b": 99}, "365687b444190b7b4596c70cafab721d2c58e892"),
+        ({"a": 2, "b": 88}, "52434b66dd37763d09280480ff449d66ffcdcd4f"),
+        ({"a": 2, "b": 99}, "354460f2b5c2ad565155513f95c6dbc1181f0239"),
+        ({"a": 3, "b": 88}, "35af18a51c425b09097af78d55ebdd91588c6f3c"),
+        ({"a": 3, "b": 99}, "2e6c6c9a2b05115fced36edab5cafb038c926176"),
+    ],
+)
+def test_hashes_of_spec_run(pset, expect):
+    """It gives the _pset_sha1 values of the README's example database."""
+    assert ps.pset_hash(pset) == expect
+
+
+def test_hashes_of_spec_pgrid():
+    """It gives the README's _pset_sha1 column, in order, for pgrid(a, b)."""
+    params = ps.pgrid(ps.plist("a", [1, 2, 3]), ps.plist("b", [88, 99]))
+    hashes = [ps.pset_hash(pset) for pset in params]
+    assert hashes[0] == "088056f830758f949823ddc52bf8527f3e727b45"
+    assert hashes[-1] == "2e6c6c9a2b05115fced36edab5cafb038c926176"
+    assert len(set(hashes)) == 6
+
+
+def test_special_cols_skipped_by_default():
+    """It ignores keys starting with "_" unless skip_special_cols=False."""
+    pset = {**NESTED, "_pset_id": "x", "_run_seq": 3}
+    assert ps.pset_hash(pset) == NESTED_HASH
+    assert ps.pset_hash(pset, skip_special_cols=False) != NESTED_HASH
+    assert ps.pset_hash(NESTED, skip_special_cols=False) == NESTED_HASH
+    assert pset["_pset_id"] == "x"
+
+
+def test_different_values_different_hashes():
+    """It gives different hashes to psets that differ in a value or its type."""
+    hashes = {ps.pset_hash({"a": val}) for val in [1, "1", 1.5, None, True, [1], {"x": 1}]}
+    assert len(hashes) == 7
+
+
+@pytest.mark.parametrize(("method", "size"), [("sha1", 40), ("md5", 32), ("sha256", 64)])
+def test_method(method, size):
+    """It returns the hex digest of the given hashlib method."""
+    digest = ps.pset_hash(NESTED, method=method)
+    assert len(digest) == size
+    int(digest, 16)
+
+
+@pytest.mark.parametrize("value", [object(), {1, 2}], ids=["object", "set"])
+def test_unhashable_raises(value):
+    """It raises PsweepHashError, a TypeError, for a value JSON cannot represent."""
+    with pytest.raises(ps.PsweepHashError, match="cannot hash"):
+        ps.pset_hash({"a": value})
+    with pytest.raises(TypeError):
+        ps.pset_hash({"a": value})
+
+
+@pytest.mark.parametrize("value", [object(), {1, 2}], ids=["object", "set"])
+def test_unhashable_nan(value):
+    """It returns nan for an unhashable value with raise_error=False."""
+    result = ps.pset_hash({"a": value}, raise_error=False)
+    assert isinstance(result, float)
+    assert math.isnan(result)
+
+
+def test_unhashable_special_col_skipped():
+    """It hashes a pset whose only unhashable value sits in a skipped "_" column."""
+    assert ps.pset_hash({**NESTED, "_obj": object()}) == NESTED_HASH
+
+
+def test_rejects_non_dict():
+    """It rejects a pset that is no dict, naming its type."""
+    with pytest.raises(ps.PsweepHashError, match="needs a dict, got list"):
+        ps.pset_hash([("a", 1)])
+
+
+@pytest.mark.parametrize(
+    ("numpy_value", "python_value"),
+    [
+        (np.int64(1), 1),
+        (np.int32(-7), -7),
+        (np.float32(0.5), 0.5),
+        (np.float64(0.1), 0.1),
+        (np.bool_(True), True),
+        (np.arange(3), [0, 1, 2]),
+        (np.array([[1.5, 2.0], [3.0, 4.0]]), [[1.5, 2.0], [3.0, 4.0]]),
+        ([np.arange(2), {"x": np.int64(3)}], [[0, 1], {"x": 3}]),
+    ],
+    ids=["int64", "int32", "float32", "float64", "bool", "arange", "2d", "nested"],
+)
+def test_numpy_hashes_like_python(numpy_value, python_value):
+    """It hashes numpy scalars and arrays like the equal Python values."""
+    assert ps.pset_hash({"a": numpy_value}) == ps.pset_hash({"a": python_value})
+
+
+def test_numpy_known_hash():
+    """It gives the documented hash when the values are numpy types."""
+    pset = dict(a=np.int64(1), b=dict(c=np.int32(2), d=[np.int8(1), np.uint16(2), np.str_("a")]))
+    assert ps.pset_hash(pset) == NESTED_HASH
+
+
+# properties ---------------------------------------------------------------
+
+
+def _permuted(obj, data):
+    """Return obj with the insertion order of every dict drawn at random."""
+    if isinstance(obj, dict):
+        keys = data.draw(st.permutations(list(obj)))
+        return {key: _permuted(obj[key], data) for key in keys}
+    if isinstance(obj, list):
+        return [_permuted(item, data) for item in obj]
+    return obj
+
+
+def _to_numpy(obj):
+    """Return obj with Python scalars replaced by numpy scalars, int lists by arrays."""
+    if isinstance(obj, dict):
+        return {key: _to_numpy(val) for key, val in obj.items()}
+    if isinstance(obj, list):
+        if obj and all(type(item) is int for item in obj):
+            return np.array(obj, dtype=np.int64)
+        return [_to_numpy(item) for item in obj]
+    if isinstance(obj, bool):
+        return np.bool_(obj)
+    if isinstance(obj, int):
+        return np.int64(obj)
+    if isinstance(obj, float):
+        return np.float64(obj)
+    if isinstance(obj, str):
+        return np.str_(obj)
+    return obj
+
+
+@settings(max_examples=100, deadline=None)
+@given(PSETS, st.data())
+def test_hash_independent_of_key_order(pset, data):
+    """Its hash does not depend on the insertion order of keys, in nested dicts too."""
+    permuted = _permuted(pset, data)
+    assert ps.pset_hash(permuted) == ps.pset_hash(pset)
+    assert ps.pset_hash(permuted, skip_special_cols=False) == ps.pset_hash(
+        pset, skip_special_cols=False
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(PSETS)
+def test_hash_same_for_numpy_values(pset):
+    """Its hash is the same when the values are numpy scalars and arrays (e.g. int -> np.int64)."""
+    assert ps.pset_hash(_to_numpy(pset)) == ps.pset_hash(pset)
