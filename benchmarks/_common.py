@@ -81,9 +81,7 @@ def run_child(target: Target, args: Sequence[str], cwd: Path, timeout: float) ->
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BenchError(f"{target.label}: {exc}") from exc
     if proc.returncode != 0:
-        raise BenchError(
-            f"{target.label}: exit {proc.returncode}: {_tail(proc.stderr)}"
-        )
+        raise BenchError(f"{target.label}: exit {proc.returncode}: {_tail(proc.stderr)}")
     return proc.stdout
 
 

@@ -102,9 +102,7 @@ if __name__ == "__main__":
 """)
 
 
-def measure(
-    target: common.Target, case: Case, n: int, timeout: float
-) -> dict[str, Any]:
+def measure(target: common.Target, case: Case, n: int, timeout: float) -> dict[str, Any]:
     """One fresh child process: run the snippet, return its JSON line."""
     with tempfile.TemporaryDirectory(prefix="psweep-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -156,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_upstream:
         print("--no-upstream: reference column is n/a", file=sys.stderr)
     else:
-        upstream = common.ensure_upstream_venv(
-            log=lambda msg: print(msg, file=sys.stderr)
-        )
+        upstream = common.ensure_upstream_venv(log=lambda msg: print(msg, file=sys.stderr))
         if upstream is not None:
             targets.append(upstream)
 
@@ -185,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 us = info["wall"] / n * 1e6
                 print(
-                    f"[{name}] {target.label} {rep + 1}/{args.repeat}: "
-                    f"{us:.1f} us/pset",
+                    f"[{name}] {target.label} {rep + 1}/{args.repeat}: {us:.1f} us/pset",
                     file=sys.stderr,
                 )
         med = {k: common.median_or_none(v) for k, v in walls.items()}
@@ -217,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(common.render_table(headers, rows))
     footer = "; ".join(
-        f"{side}: python {v['python']}, pandas {v['pandas']}, "
-        f"psweep {v['psweep_version']}"
+        f"{side}: python {v['python']}, pandas {v['pandas']}, psweep {v['psweep_version']}"
         for side, v in versions.items()
     )
     print(f"median of {args.repeat}; {footer or 'no successful measurement'}")

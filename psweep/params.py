@@ -215,13 +215,19 @@ def pgrid(*plists: Any) -> list[dict]:
         (arg,) = plists
         if not is_seq(arg):
             raise PgridError(f"pgrid() got a single {type(arg).__name__} {arg!r}. {_PGRID_HINT}")
-        if iter(arg) is arg:
-            kind = "zip(...)" if type(arg) is zip else type(arg).__name__
+        if type(arg) is zip:
             raise PgridError(
-                f"pgrid() got a single {kind}, whose items would be looped over "
-                f"one by one; write pgrid([{kind}]) instead. {_PGRID_HINT}"
+                "pgrid() got a single zip(...), whose items would be looped over one "
+                f"by one; write pgrid([zip(...)]) instead. {_PGRID_HINT}"
             )
         plists = tuple(arg)
+        for entry in plists:
+            if isinstance(entry, tuple) and entry and all(isinstance(d, dict) for d in entry):
+                raise PgridError(
+                    f"pgrid() got loop items such as {entry!r} (the output of zip or "
+                    "product) instead of plists; pass the zip itself in a list, "
+                    f"pgrid([zip(a, b)]), or use itr2params(...). {_PGRID_HINT}"
+                )
     for pos, entry in enumerate(plists):
         if isinstance(entry, dict):
             raise PgridError(
@@ -311,8 +317,6 @@ def intspace(*args: Any, dtype: Any = np.int64, **kwds: Any) -> np.ndarray:
     >>> intspace(0, 4, 3)
     array([0, 2, 4])
     """
-    if "dtype" in kwds:
-        raise PsweepParamsError("intspace() got 'dtype' twice")
     return np.unique(np.round(np.linspace(*args, **kwds)).astype(dtype))
 
 

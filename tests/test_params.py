@@ -139,6 +139,23 @@ def test_zip_strict_is_left_to_python():
     assert ps.itr2params(zip(a, b[:2], strict=True)) == [{"a": 1, "b": 1}, {"a": 2, "b": 2}]
 
 
+def test_pgrid_accepts_iterator_of_plists(ab):
+    """It takes a generator or iterator of plists like a list of them, as psweep 0.7.0 did."""
+    a, b = ab
+    assert ps.pgrid(p for p in [a, b]) == ps.pgrid(a, b)
+    assert ps.pgrid(iter([a, b])) == ps.pgrid(a, b)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda a, b: iter(a), lambda a, b: itertools.product(a, b)], ids=["plist", "product"]
+)
+def test_pgrid_rejects_single_iterator_of_loop_items(ab, make):
+    """It rejects one iterator over psets or loop items instead of plists."""
+    a, b = ab
+    with pytest.raises(ps.PgridError, match=r"pgrid\(\["):
+        ps.pgrid(make(a, b))
+
+
 def test_itr2params_rejects_psets_with_different_parameters():
     """It rejects loops whose psets set different parameters."""
     with pytest.raises(ps.PsweepParamsError, match="different parameters"):
