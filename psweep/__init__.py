@@ -12,6 +12,8 @@ from .errors import (
     PsweepError,
     PsweepGitError,
     PsweepHashError,
+    PsweepJournalWarning,
+    PsweepLockError,
     PsweepParamsError,
 )
 from .files import (
@@ -26,6 +28,8 @@ from .files import (
     system,
 )
 from .hashing import pset_hash
+from .journal import JOURNAL_FLUSH_S
+from .merge import recover
 from .params import (
     filter_same_hash,
     flatten,
@@ -39,11 +43,14 @@ from .params import (
     plist,
     stargrid,
 )
-from .runner import RESERVED_COLUMNS, PsweepFuncError, run, run_local
+from .provenance import df_runs
+from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
 
 __version__ = "0.8.0.dev0"
 
 __all__ = [
+    "JOURNAL_FLUSH_S",
+    "ON_ERROR_CHOICES",
     "RESERVED_COLUMNS",
     "PgridError",
     "PsweepCommandError",
@@ -52,12 +59,15 @@ __all__ = [
     "PsweepFuncError",
     "PsweepGitError",
     "PsweepHashError",
+    "PsweepJournalWarning",
+    "PsweepLockError",
     "PsweepParamsError",
     "__version__",
     "check_calc_dir",
     "df_filter_conds",
     "df_print",
     "df_read",
+    "df_runs",
     "df_to_json",
     "df_write",
     "file_read",
@@ -77,6 +87,7 @@ __all__ = [
     "pickle_write",
     "plist",
     "pset_hash",
+    "recover",
     "run",
     "run_local",
     "stargrid",

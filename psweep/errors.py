@@ -13,6 +13,8 @@ __all__ = [
     "PsweepError",
     "PsweepGitError",
     "PsweepHashError",
+    "PsweepJournalWarning",
+    "PsweepLockError",
     "PsweepParamsError",
 ]
 
@@ -43,3 +45,11 @@ class PsweepDatabaseError(PsweepError, ValueError):
 
 class PsweepGitError(PsweepError, RuntimeError):
     """A git operation requested with ``git=True`` failed."""
+
+
+class PsweepLockError(PsweepError, TimeoutError):
+    """A database lock could not be taken in time."""
+
+
+class PsweepJournalWarning(UserWarning):
+    """A journal of an interrupted run had a damaged part, which was skipped."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 import numpy as np
 
 from .errors import PsweepHashError
 
-__all__ = ["pset_hash"]
+__all__ = ["pset_hash", "uuid4_strings"]
 
 
 def _json_default(obj: Any) -> Any:
@@ -20,6 +21,10 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"value {obj!r} of type {type(obj).__name__} is not JSON serializable")
+
+
+# the same text as json.dumps(pset, sort_keys=True), built once for speed
+_ENCODER = json.JSONEncoder(sort_keys=True, default=_json_default)
 
 
 def _is_special(key: Any) -> bool:
@@ -62,8 +67,8 @@ def pset_hash(
     if skip_special_cols:
         pset = {key: val for key, val in pset.items() if not _is_special(key)}
     try:
-        text = json.dumps(pset, sort_keys=True, default=_json_default)
-    except (TypeError, ValueError) as exc:
+        text = _ENCODER.encode(pset)
+    except (TypeError, ValueError, RecursionError) as exc:
         if raise_error:
             raise PsweepHashError(
                 f"cannot hash pset {pset!r}: {exc}; values must be what JSON "
@@ -72,3 +77,21 @@ def pset_hash(
             ) from exc
         return np.nan
     return hashlib.new(method, text.encode()).hexdigest()
+
+
+def uuid4_strings(n: int) -> list[str]:
+    """Return `n` random (version 4) UUIDs as strings, made in one go.
+
+    The same as ``str(uuid.uuid4())`` `n` times, several times faster.
+    """
+    if n <= 0:
+        return []
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.tobytes().hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-"
+        f"{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]

@@ -2,149 +2,34 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
-import multiprocessing
 import os
 import pickle
 import shutil
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .database import df_print, df_read, df_write
-from .errors import PsweepError, PsweepParamsError
-from .hashing import pset_hash
+from .assemble import RESERVED_COLUMNS, append_rows, rows_to_df
+from .errors import PsweepParamsError
+from .execute import Job, PsweepFuncError, execute
+from .hashing import pset_hash, uuid4_strings
+from .journal import remove_run_dir, run_journal_dir
+from .locking import DEFAULT_LOCK_TIMEOUT_S
+from .merge import DbSnapshot, merge_run, psweep_dir, recover
+from .progress import Progress, want_progress
+from .provenance import run_info
 from .vcs import git_commit_all, git_repo, git_require_identity
 
-__all__ = ["RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
+__all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
 
 log = logging.getLogger("psweep")
 
-RESERVED_COLUMNS = (
-    "_run_id",
-    "_pset_id",
-    "_run_seq",
-    "_pset_seq",
-    "_pset_sha1",
-    "_pset_runtime",
-    "_calc_dir",
-    "_time_utc",
-)
-
-
-class PsweepFuncError(PsweepError, TypeError):
-    """`func` returned something other than a dict."""
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What a worker needs besides the pset; pickled once per pool task chunk."""
-
-    func: Callable
-    run_id: str
-    run_seq: int
-    calc_dir: str
-    simulate: bool
-    tmpsave: bool
-    verbose: bool | Sequence[str]
-
-
-def _describe(pset: dict) -> str:
-    public = {k: v for k, v in pset.items() if not (isinstance(k, str) and k.startswith("_"))}
-    text = repr(public)
-    if len(text) > 500:
-        text = text[:500] + "...}"
-    return f"pset {text} (_pset_seq={pset.get('_pset_seq')}, _pset_id={pset.get('_pset_id')})"
-
-
-def _run_one(job: _Job, task: tuple[dict, str, int]) -> dict:
-    """Call ``job.func`` on one pset and return its database row."""
-    pset, pset_id, pset_seq = task
-    start_ns = time.time_ns()
-    specials = {
-        "_run_id": job.run_id,
-        "_pset_id": pset_id,
-        "_run_seq": job.run_seq,
-        "_pset_seq": pset_seq,
-        "_pset_sha1": pset_hash(pset, raise_error=False),
-        "_calc_dir": job.calc_dir,
-    }
-    full = {**pset, **specials, "_time_utc": pd.Timestamp(start_ns, unit="ns")}
-    if job.verbose:
-        _print_row(full, job.verbose)
-    t0 = time.perf_counter()
-    if job.simulate:
-        ret: Any = {}
-    else:
-        try:
-            ret = job.func(full)
-        except Exception as exc:
-            note = f"psweep: raised by func for {_describe(full)}"
-            if hasattr(exc, "add_note"):  # Python >= 3.11
-                exc.add_note(note)
-            else:
-                log.error(note)
-            raise
-    runtime = time.perf_counter() - t0
-    if not isinstance(ret, dict):
-        raise PsweepFuncError(
-            f"func must return a dict (may be empty), got {type(ret).__name__} "
-            f"{ret!r:.200} for {_describe(full)}"
-        )
-    row = {**pset, **specials, "_time_utc": start_ns}
-    row.update((k, v) for k, v in ret.items() if k not in specials and k != "_time_utc")
-    row["_pset_runtime"] = runtime
-    if job.tmpsave:
-        df_write(
-            _rows_to_df([row]),
-            os.path.join(job.calc_dir, "tmpsave", job.run_id, f"{pset_id}.pk"),
-        )
-    return row
-
-
-def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
-    df = pd.DataFrame([row], index=[row["_time_utc"]])
-    if verbose is True:
-        df_print(df, index=True, special_cols=True)
-    else:
-        df_print(df, cols=list(verbose), index=True)
-
-
-def _rows_to_df(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    if len(df) == 0:
-        return df
-    df["_time_utc"] = pd.to_datetime(df["_time_utc"].to_numpy(dtype="int64"), unit="ns")
-    df.index = pd.Index(df["_pset_id"].to_numpy())
-    return df
-
-
-def _append(df_old: pd.DataFrame, df_new: pd.DataFrame) -> pd.DataFrame:
-    """Append rows, keeping the dtypes of existing columns where lossless."""
-    if len(df_old) == 0:
-        return df_new
-    if len(df_new) == 0:
-        return df_old
-    out = pd.concat([df_old, df_new], sort=False)
-    for col in df_old.columns:
-        old_dtype = df_old[col].dtype
-        if out[col].dtype == old_dtype:
-            continue
-        try:
-            cast = out[col].astype(old_dtype)
-            lossless = cast.astype(out[col].dtype).equals(out[col])
-        except (TypeError, ValueError, OverflowError):
-            continue
-        if lossless:
-            out[col] = cast
-    return out
+ON_ERROR_CHOICES = ("raise", "record")
 
 
 def _check_params(params: Iterable) -> list[dict]:
@@ -163,15 +48,37 @@ def _check_params(params: Iterable) -> list[dict]:
     return params
 
 
-def _check_options(func: Callable, poolsize: int | None, calc_dir: Any) -> None:
+def _check_options(
+    func: Callable,
+    poolsize: Any,
+    dask_client: Any,
+    on_error: Any,
+    calc_dir: Any,
+    database_basename: Any,
+    lock_timeout_s: Any,
+) -> None:
     if not callable(func):
         raise TypeError(f"func must be callable, got {type(func).__name__}: {func!r}")
+    if on_error not in ON_ERROR_CHOICES:
+        raise PsweepParamsError(
+            f"on_error={on_error!r} is not valid; choose one of {', '.join(ON_ERROR_CHOICES)}"
+        )
     if poolsize is not None and (
         isinstance(poolsize, bool) or not isinstance(poolsize, int) or poolsize < 1
     ):
         raise PsweepParamsError(
             f"poolsize must be None (serial) or a whole number >= 1, got {poolsize!r}"
         )
+    if dask_client is not None:
+        if poolsize is not None:
+            raise PsweepParamsError(
+                f"use either poolsize (got {poolsize!r}) or dask_client, not both; "
+                "the dask cluster decides how many workers run"
+            )
+        if not all(hasattr(dask_client, a) for a in ("submit", "scatter", "scheduler_info")):
+            raise PsweepParamsError(
+                f"dask_client must be a dask.distributed Client, got {type(dask_client).__name__}"
+            )
     if not isinstance(calc_dir, str | os.PathLike) or not os.fspath(calc_dir).strip():
         raise PsweepParamsError(f"calc_dir must be a non-empty path, got {calc_dir!r}")
     if os.path.exists(calc_dir) and not os.path.isdir(calc_dir):
@@ -179,6 +86,16 @@ def _check_options(func: Callable, poolsize: int | None, calc_dir: Any) -> None:
             f"calc_dir {os.fspath(calc_dir)!r} exists and is not a directory; "
             "move the file away or choose another calc_dir"
         )
+    if (
+        not isinstance(database_basename, str)
+        or not database_basename.strip()
+        or os.sep in database_basename
+    ):
+        raise PsweepParamsError(
+            f"database_basename must be a file name without folders, got {database_basename!r}"
+        )
+    if not isinstance(lock_timeout_s, int | float) or lock_timeout_s < 0:
+        raise PsweepParamsError(f"lock_timeout_s must be a number >= 0, got {lock_timeout_s!r}")
     if poolsize is not None:
         try:
             pickle.dumps(func)
@@ -207,34 +124,42 @@ def _backup(calc_dir: str, df: pd.DataFrame) -> str | None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
     last = str(df["_run_id"].iloc[-1]) if len(df) and "_run_id" in df.columns else "none"
     dst = f"{calc_dir}.bak_{stamp}Z_run_id_{last}"
-    shutil.copytree(calc_dir, dst, symlinks=True)
+    own = os.path.join(calc_dir, ".psweep")
+
+    def skip_running_state(folder: str, names: list[str]) -> list[str]:
+        if os.path.samefile(folder, own):
+            return [n for n in names if n == "journal" or n.endswith(".lock")]
+        return []
+
+    shutil.copytree(calc_dir, dst, symlinks=True, ignore=skip_running_state)
     log.info("backup: %s -> %s", calc_dir, dst)
     return dst
 
 
-def _prepare_simulate(calc_dir: str, db_name: str, save: bool) -> str:
-    sim_dir = f"{calc_dir}.simulate"
-    if not save:
-        return sim_dir
+def _prepare_simulate(db_src: str, sim_dir: str) -> None:
     if os.path.isdir(sim_dir):
         shutil.rmtree(sim_dir)
     os.makedirs(sim_dir)
-    src = os.path.join(calc_dir, db_name)
-    if os.path.exists(src):
-        shutil.copy2(src, os.path.join(sim_dir, db_name))
+    if os.path.exists(db_src):
+        shutil.copy2(db_src, os.path.join(sim_dir, os.path.basename(db_src)))
     else:
-        log.warning("simulate: no database %s yet, starting a new one in %s", src, sim_dir)
-    return sim_dir
+        log.warning("simulate: no database %s yet, starting a new one in %s", db_src, sim_dir)
 
 
-def _execute(job: _Job, tasks: list, poolsize: int | None) -> Iterator[dict]:
-    call = functools.partial(_run_one, job)
-    if poolsize is None:
-        yield from map(call, tasks)
-        return
-    chunksize = max(1, math.ceil(len(tasks) / (poolsize * 8)))
-    with multiprocessing.Pool(poolsize) as pool:
-        yield from pool.imap(call, tasks, chunksize=chunksize)
+def _plan(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> tuple[np.ndarray, list]:
+    """Hash all psets; with skip_dups, keep those without a successful row in `df`."""
+    hashes = [pset_hash(pset, raise_error=False) for pset in params]
+    todo = np.arange(len(params))
+    if skip_dups and len(df) and "_pset_sha1" in df.columns:
+        ok = df["_pset_sha1"]
+        if "_pset_status" in df.columns:
+            ok = ok[df["_pset_status"].ne("failed").to_numpy()]
+        have = pd.Index(ok.dropna().unique())
+        todo = np.flatnonzero(~pd.Index(hashes, dtype=object).isin(have))
+        log.info(
+            "skip_dups: %d of %d psets are in the database", len(params) - len(todo), len(params)
+        )
+    return todo, hashes
 
 
 def run_local(
@@ -251,6 +176,12 @@ def run_local(
     backup: bool = False,
     git: bool = False,
     database_dir: str | None = None,
+    *,
+    skip_dups: bool = False,
+    on_error: str = "raise",
+    dask_client: Any = None,
+    progress: bool | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> pd.DataFrame:
     """Call `func` on every pset in `params` and return the database.
 
@@ -258,6 +189,10 @@ def run_local(
     ``_pset_id``. `func` receives the pset plus the reserved fields
     (``_run_id``, ``_pset_id``, ``_calc_dir``, ...) and returns a dict that is
     merged into the pset's row.
+
+    While the run goes on, each finished pset is journaled in
+    ``<calc_dir>/.psweep/journal/`` within 0.2 s, so a crash loses none that
+    finished before; the next run (or :func:`recover`) merges the journal.
 
     Parameters
     ----------
@@ -275,8 +210,7 @@ def run_local(
         Write the database to ``<calc_dir>/<database_basename>``. With
         ``False`` nothing at all is written.
     tmpsave
-        Also save each pset's row as ``<calc_dir>/tmpsave/<_run_id>/<_pset_id>.pk``
-        as soon as it is done.
+        Also save each pset's row as ``<calc_dir>/tmpsave/<_run_id>/<_pset_id>.pk``.
     verbose
         ``True`` prints each row as it starts; a list of column names prints
         only those.
@@ -295,38 +229,66 @@ def run_local(
         the ``_run_id`` in each message. Needs a git repository.
     database_dir
         Folder of the database if not `calc_dir`.
+    skip_dups
+        Skip psets whose hash has a successful row in the database already
+        (resume an interrupted study, extend a grid). Failed psets run again.
+    on_error
+        ``"raise"`` (default): an exception in `func` stops the run; rows of
+        psets that finished are saved, then the exception propagates with the
+        pset named. ``"record"``: the run goes on; each row gets
+        ``_pset_status`` (``"ok"``/``"failed"``) and ``_exc`` (the traceback).
+    dask_client
+        A ``dask.distributed.Client``: run psets as tasks on its cluster
+        (a ``LocalCluster``, ``dask_jobqueue.SLURMCluster``, ...).
+    progress
+        Show a progress bar on stderr; default: only on a terminal.
+    lock_timeout_s
+        How long to wait for another process that writes the same database.
 
     Returns
     -------
     pandas.DataFrame
-        The whole database: the old rows and one new row per pset, indexed
-        by ``_pset_id``.
+        The whole database, indexed by ``_pset_id``.
     """
-    _check_options(func, poolsize, calc_dir)
+    _check_options(
+        func, poolsize, dask_client, on_error, calc_dir, database_basename, lock_timeout_s
+    )
     params = _check_params(params)
     calc_dir = os.fspath(calc_dir)
-    database_dir = calc_dir if database_dir is None else os.fspath(database_dir)
-    run_id = str(uuid.uuid4())
-    use_git = git and not simulate
+    db_dir = calc_dir if database_dir is None else os.fspath(database_dir)
     repo = None
-    if use_git:
+    if git and not simulate:
         repo = git_repo(".")
         git_require_identity(repo)
     elif git:
         log.info("simulate: git commits skipped")
 
-    db_src = os.path.join(database_dir, database_basename)
+    if save and not simulate and os.path.isdir(db_dir):
+        recover(db_dir, database_basename, lock_timeout_s)
+    db_src = os.path.join(db_dir, database_basename)
     if simulate:
-        sim_dir = _prepare_simulate(calc_dir, database_basename, save)
-        calc_dir = database_dir = sim_dir
+        sim_dir = f"{calc_dir}.simulate"
         if save:
+            _prepare_simulate(db_src, sim_dir)
             db_src = os.path.join(sim_dir, database_basename)
-    database_fn = os.path.join(database_dir, database_basename)
+        calc_dir = db_dir = sim_dir
+    database_fn = os.path.join(db_dir, database_basename)
 
-    if df is None or len(df) == 0:
-        df = df_read(db_src) if os.path.exists(db_src) else pd.DataFrame()
+    base: pd.DataFrame | DbSnapshot
+    if df is not None and len(df) > 0:
+        base = df
+    else:
+        base = DbSnapshot(db_src)
+        df = base.df
     run_seq, pset_seq0 = _seq_start(df)
+    todo, hashes = _plan(params, df, skip_dups)
+    if len(todo) == 0:
+        log.info("nothing to run: %d psets given, none new", len(params))
+        return df
 
+    run_id = str(uuid.uuid4())
+    ids = uuid4_strings(len(todo))
+    tasks = [(k, params[j], ids[k], hashes[j]) for k, j in enumerate(todo.tolist())]
     if repo is not None:
         name = os.path.basename(os.path.abspath("."))
         git_commit_all(repo, f"psweep: {name}: run_id={run_id}: local changes")
@@ -335,30 +297,76 @@ def run_local(
     elif backup:
         log.info("simulate: backup skipped")
 
-    job = _Job(func, run_id, run_seq, calc_dir, simulate, tmpsave, verbose)
-    tasks = [(pset, str(uuid.uuid4()), pset_seq0 + ii) for ii, pset in enumerate(params)]
-    rows: list[dict] = []
-    try:
-        rows.extend(_execute(job, tasks, poolsize))
-    finally:
-        if save and 0 < len(rows) < len(tasks):
-            # func raised: keep what finished, the exception propagates
-            df_write(_append(df, _rows_to_df(rows)), database_fn)
-            log.warning(
-                "run %s stopped after %d of %d psets; their rows are saved in %s",
-                run_id,
-                len(rows),
-                len(tasks),
-                database_fn,
-            )
-
-    df = _append(df, _rows_to_df(rows))
+    record = on_error == "record"
+    info = journal_dir = run_lock = None
     if save:
-        df_write(df, database_fn)
+        from .locking import try_lock
+
+        info = run_info(run_id, calc_dir, database_basename)
+        psweep_dir(db_dir)
+        journal_dir = run_journal_dir(db_dir, run_id)
+        os.makedirs(journal_dir)
+        run_lock = try_lock(os.path.join(journal_dir, "run.lock"))
+    header = {
+        "run_id": run_id,
+        "run_seq": run_seq,
+        "pset_seq0": pset_seq0,
+        "calc_dir": calc_dir,
+        "database_basename": database_basename,
+        "record": record,
+        "info": info,
+    }
+    job = Job(
+        func,
+        run_id,
+        run_seq,
+        pset_seq0,
+        calc_dir,
+        simulate,
+        tmpsave,
+        verbose,
+        record,
+        journal_dir,
+        header,
+    )
+
+    def finish(rows: list, status: str) -> pd.DataFrame:
+        df_new = rows_to_df(rows, run_id, run_seq, pset_seq0, calc_dir, record)
+        if not save:
+            return append_rows(df, df_new)
+        out = merge_run(database_fn, df_new, {**info, "status": status}, base, lock_timeout_s)
+        remove_run_dir(journal_dir)
+        run_lock.release()
+        return out
+
+    rows: list = []
+    bar = Progress(len(tasks), want_progress(progress))
+    try:
+        for row in execute(job, tasks, poolsize, dask_client):
+            rows.append(row)
+            bar.update(1, failed=row[7] is not None)
+    except BaseException as exc:
+        bar.close()
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if rows or save:
+            try:
+                finish(rows, status)
+                if rows:
+                    log.warning(
+                        "run %s stopped after %d of %d psets; their rows are saved",
+                        run_id,
+                        len(rows),
+                        len(tasks),
+                    )
+            except Exception as save_exc:
+                log.error("could not save the finished rows of run %s: %s", run_id, save_exc)
+        raise
+    bar.close()
+    out = finish(rows, "ok")
     if repo is not None:
         name = os.path.basename(os.path.abspath("."))
         git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
-    return df
+    return out
 
 
 run = run_local

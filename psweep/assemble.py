@@ -1,0 +1,102 @@
+"""Turn finished rows into database rows and append them to a database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RESERVED_COLUMNS", "STATUS_COLUMNS", "append_rows", "rows_to_df"]
+
+RESERVED_COLUMNS = (
+    "_run_id",
+    "_pset_id",
+    "_run_seq",
+    "_pset_seq",
+    "_pset_sha1",
+    "_pset_runtime",
+    "_calc_dir",
+    "_time_utc",
+)
+STATUS_COLUMNS = ("_pset_status", "_exc")
+_OWN = frozenset(RESERVED_COLUMNS) | frozenset(STATUS_COLUMNS)
+
+
+def rows_to_df(
+    rows: Sequence[tuple],
+    run_id: str,
+    run_seq: int,
+    pset_seq0: int,
+    calc_dir: str,
+    record: bool,
+) -> pd.DataFrame:
+    """Build the database rows of one run from its finished rows.
+
+    `rows` are ``(i, pset, pset_id, sha1, time_ns, runtime, ret, exc_text)``;
+    they are sorted by `i`, the position in the run. ``_pset_seq`` is
+    ``pset_seq0 + i``. Values that `func` returned override the pset's; the
+    reserved columns are always psweep's own.
+    """
+    if not rows:
+        return pd.DataFrame()
+    rows = sorted(rows, key=lambda row: row[0])
+    n = len(rows)
+    pos, psets, ids, sha1s, times, runtimes, rets, excs = zip(*rows, strict=True)
+    df_pset = pd.DataFrame(list(psets))
+    df_ret = pd.DataFrame(list(rets))
+    df_ret = df_ret.drop(columns=[c for c in df_ret.columns if c in _OWN])
+    for col in [c for c in df_ret.columns if c in df_pset.columns]:
+        given = df_ret.pop(col)
+        has = np.fromiter((col in ret for ret in rets), bool, n)
+        df_pset[col] = given if has.all() else df_pset[col].where(~has, given)
+    cols: dict = {
+        "_run_id": np.full(n, run_id, dtype=object),
+        "_pset_id": np.asarray(ids, dtype=object),
+        "_run_seq": np.full(n, run_seq, dtype=np.int64),
+        "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
+        "_pset_sha1": np.asarray(sha1s, dtype=object),
+        "_calc_dir": np.full(n, calc_dir, dtype=object),
+        "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
+    }
+    df_own = pd.DataFrame(cols)
+    for col in ("_run_id", "_pset_id", "_calc_dir"):
+        df_own[col] = df_own[col].astype("str")
+    if not df_own["_pset_sha1"].isna().any():
+        df_own["_pset_sha1"] = df_own["_pset_sha1"].astype("str")
+    parts = [df_pset, df_own, df_ret]
+    tail: dict = {}
+    if record:
+        failed = np.fromiter((exc is not None for exc in excs), bool, n)
+        tail["_pset_status"] = np.where(failed, "failed", "ok").astype(object)
+        tail["_exc"] = np.asarray(excs, dtype=object)
+    tail["_pset_runtime"] = np.asarray(runtimes, dtype=np.float64)
+    parts.append(pd.DataFrame(tail))
+    df = pd.concat(parts, axis=1)
+    if record:
+        df["_pset_status"] = df["_pset_status"].astype("str")
+    df.index = pd.Index(df["_pset_id"].to_numpy())
+    return df
+
+
+def append_rows(df_old: pd.DataFrame, df_new: pd.DataFrame) -> pd.DataFrame:
+    """Append rows, keeping the dtypes of existing columns where that loses nothing."""
+    if len(df_old) == 0:
+        return df_new
+    if len(df_new) == 0:
+        return df_old
+    if "_pset_status" in df_old.columns and "_pset_status" not in df_new.columns:
+        df_new = df_new.assign(_pset_status="ok")
+    out = pd.concat([df_old, df_new], sort=False)
+    for col in df_old.columns:
+        old_dtype = df_old[col].dtype
+        if out[col].dtype == old_dtype:
+            continue
+        try:
+            cast = out[col].astype(old_dtype)
+            lossless = cast.astype(out[col].dtype).equals(out[col])
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if lossless:
+            out[col] = cast
+    return out

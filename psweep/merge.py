@@ -1,0 +1,175 @@
+"""Merge the rows of a run into the database on disk, and recover crashed runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .assemble import append_rows, rows_to_df
+from .database import df_read, df_write
+from .errors import PsweepDatabaseError
+from .journal import journal_root, read_journal_dir, remove_run_dir
+from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, try_lock
+from .provenance import now_utc, write_run
+
+__all__ = ["DbSnapshot", "lock_path", "merge_run", "psweep_dir", "recover"]
+
+log = logging.getLogger("psweep")
+
+
+def psweep_dir(db_dir: str) -> str:
+    """Return ``<db_dir>/.psweep`` (journals, locks), created with a .gitignore."""
+    path = os.path.join(db_dir, ".psweep")
+    if not os.path.isdir(path):
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, ".gitignore"), "w") as fh:
+            fh.write("# locks and journals of running psweep studies\n*\n")
+    return path
+
+
+def lock_path(db_dir: str, database_basename: str) -> str:
+    return os.path.join(psweep_dir(db_dir), f"{database_basename}.lock")
+
+
+class DbSnapshot:
+    """A database read from disk, with the file's identity to spot later writes."""
+
+    def __init__(self, fn: str) -> None:
+        self.fn = fn
+        self.load()
+
+    def load(self) -> None:
+        self.stat = self._stat()
+        self.df = df_read(self.fn) if self.stat is not None else pd.DataFrame()
+
+    def _stat(self) -> tuple | None:
+        try:
+            st = os.stat(self.fn)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def current(self) -> pd.DataFrame:
+        """The database as it is on disk now (re-read only if it changed)."""
+        if self._stat() != self.stat:
+            log.info("database %s changed during the run (another writer); re-reading", self.fn)
+            self.load()
+        return self.df
+
+
+def _renumber(df_new: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    run_seq = int(base["_run_seq"].max()) + 1 if len(base) else 0
+    pset_seq0 = int(base["_pset_seq"].max()) + 1 if len(base) else 0
+    seqs = pset_seq0 + np.arange(len(df_new), dtype=np.int64)
+    if df_new["_run_seq"].iloc[0] != run_seq or not np.array_equal(df_new["_pset_seq"], seqs):
+        log.info(
+            "run %s: numbered _run_seq=%d, _pset_seq from %d to follow the database",
+            df_new["_run_id"].iloc[0],
+            run_seq,
+            pset_seq0,
+        )
+        df_new = df_new.assign(_run_seq=np.int64(run_seq), _pset_seq=seqs)
+    return df_new
+
+
+def merge_run(
+    database_fn: str,
+    df_new: pd.DataFrame,
+    info: dict[str, Any] | None,
+    base: pd.DataFrame | DbSnapshot,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> pd.DataFrame:
+    """Append a run's rows to the database under its lock; record the run.
+
+    `base` is either the DataFrame to append to (given by the caller) or a
+    snapshot of the file, re-read if another process wrote it meanwhile; in
+    that case the run's sequence numbers are moved to follow the database.
+    """
+    db_dir = os.path.dirname(database_fn) or "."
+    with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
+        if isinstance(base, DbSnapshot):
+            old = base.current()
+            if len(df_new):
+                df_new = _renumber(df_new, old)
+        else:
+            old = base
+        if len(df_new) and len(old):
+            clash = df_new.index[df_new.index.isin(old.index)]
+            if len(clash):
+                raise PsweepDatabaseError(
+                    f"_pset_id {clash[0]!r} of run {df_new['_run_id'].iloc[0]} is already in "
+                    f"{database_fn!r}; the new rows were not written"
+                )
+        out = append_rows(old, df_new)
+        if len(df_new):
+            df_write(out, database_fn)
+            if isinstance(base, DbSnapshot):
+                base.df, base.stat = out, base._stat()
+        if info is not None:
+            failed = 0
+            if "_pset_status" in df_new.columns:
+                failed = int((df_new["_pset_status"] == "failed").sum())
+            write_run(
+                db_dir,
+                {**info, "end_utc": now_utc(), "n_psets": len(df_new), "n_failed": failed},
+            )
+    return out
+
+
+def recover(
+    calc_dir: str = "calc",
+    database_basename: str = "database.pk",
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> pd.DataFrame:
+    """Merge the journals of interrupted runs in `calc_dir` into its database.
+
+    A run killed before it finished (SIGKILL, power loss, a cluster's time
+    limit) leaves a journal of the psets it finished. This merges them, marks
+    the run ``interrupted`` in :func:`psweep.df_runs`, and logs a warning per
+    run. Journals of runs that are still going (in another process) are left
+    alone. :func:`psweep.run_local` calls this before each run.
+
+    Returns the database (empty if there is none).
+    """
+    calc_dir = os.fspath(calc_dir)
+    database_fn = os.path.join(calc_dir, database_basename)
+    root = journal_root(calc_dir)
+    runs = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    for name in runs:
+        run_dir = os.path.join(root, name)
+        lock = try_lock(os.path.join(run_dir, "run.lock"))
+        if lock is None:
+            log.info("run %s is still going in another process; its journal is left alone", name)
+            continue
+        try:
+            header, rows = read_journal_dir(run_dir)
+            if header is None:
+                remove_run_dir(run_dir)
+                continue
+            if header["database_basename"] != database_basename:
+                continue
+            unique = list({row[2]: row for row in rows}.values())
+            df_new = rows_to_df(
+                unique,
+                header["run_id"],
+                header["run_seq"],
+                header["pset_seq0"],
+                header["calc_dir"],
+                header["record"],
+            )
+            info = {**header["info"], "status": "interrupted"}
+            merge_run(database_fn, df_new, info, DbSnapshot(database_fn), lock_timeout_s)
+            log.warning(
+                "recovered %d finished psets of interrupted run %s from its journal into %s",
+                len(df_new),
+                header["run_id"],
+                database_fn,
+            )
+            remove_run_dir(run_dir)
+        finally:
+            lock.release()
+    return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()

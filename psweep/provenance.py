@@ -1,0 +1,102 @@
+"""Where and how each run ran: a runs table beside the database."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import shlex
+import socket
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from .database import df_read, df_write
+
+__all__ = ["RUNS_BASENAME", "df_runs", "run_info", "write_run"]
+
+RUNS_BASENAME = "runs.pk"
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+
+
+def _git_state(path: str) -> tuple[str | None, bool | None]:
+    try:
+        import git as gitpython
+
+        repo = gitpython.Repo(path, search_parent_directories=True)
+        commit = repo.head.commit.hexsha if repo.head.is_valid() else None
+        return commit, repo.is_dirty(untracked_files=True)
+    except Exception:  # not a repository, no git binary, ...: no git facts
+        return None, None
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (containers)
+        return None
+
+
+def run_info(run_id: str, calc_dir: str, database_basename: str) -> dict[str, Any]:
+    """Collect the facts of a run that starts now."""
+    from . import __version__
+
+    commit, dirty = _git_state(os.getcwd())
+    return {
+        "_run_id": run_id,
+        "start_utc": _now(),
+        "end_utc": pd.NaT,
+        "status": "running",
+        "n_psets": 0,
+        "n_failed": 0,
+        "host": socket.gethostname(),
+        "user": _user(),
+        "pid": os.getpid(),
+        "cwd": os.getcwd(),
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "python": platform.python_version(),
+        "psweep": __version__,
+        "pandas": pd.__version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "calc_dir": calc_dir,
+        "database_basename": database_basename,
+    }
+
+
+def write_run(calc_dir: str, info: dict[str, Any]) -> None:
+    """Add or update the row of one run in ``<calc_dir>/runs.pk``.
+
+    The caller holds the database lock.
+    """
+    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    row = pd.DataFrame([info]).set_index(pd.Index([info["_run_id"]]))
+    old = df_read(fn) if os.path.exists(fn) else None
+    if old is not None and len(old):
+        new = pd.concat([old.drop(index=info["_run_id"], errors="ignore"), row])
+    else:
+        new = row
+    df_write(new, fn)
+
+
+def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
+    """Return the runs table of `calc_dir`: one row per run, indexed by ``_run_id``.
+
+    Columns: start and end time (UTC), status (``ok``, ``failed``,
+    ``interrupted``), number of psets and of failed ones, host, user, pid,
+    working directory, command line, Python/psweep/pandas versions, and the git
+    commit and dirty flag of the working directory.
+    """
+    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    if not os.path.exists(fn):
+        return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
+    return df_read(fn)
+
+
+def now_utc() -> pd.Timestamp:
+    return _now()
