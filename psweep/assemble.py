@@ -24,25 +24,35 @@ _OWN = frozenset(RESERVED_COLUMNS) | frozenset(STATUS_COLUMNS)
 
 
 def rows_to_df(
-    rows: Sequence[tuple],
+    pos: Sequence[int],
+    psets: Sequence[dict],
+    ids: Sequence[str],
+    sha1s: Sequence,
+    times: Sequence[int],
+    runtimes: Sequence[float],
+    rets: Sequence[dict],
+    excs: Sequence,
+    *,
     run_id: str,
     run_seq: int,
     pset_seq0: int,
     calc_dir: str,
     record: bool,
 ) -> pd.DataFrame:
-    """Build the database rows of one run from its finished rows.
+    """Build the database rows of one run from the columns of its results.
 
-    `rows` are ``(i, pset, pset_id, sha1, time_ns, runtime, ret, exc_text)``;
-    they are sorted by `i`, the position in the run. ``_pset_seq`` is
-    ``pset_seq0 + i``. Values that `func` returned override the pset's; the
-    reserved columns are always psweep's own.
+    All sequences are aligned; `pos` is each pset's position in the run and
+    gives ``_pset_seq = pset_seq0 + pos``; rows are sorted by it. Values that
+    `func` returned override the pset's; the reserved columns are psweep's own.
     """
-    if not rows:
+    n = len(pos)
+    if n == 0:
         return pd.DataFrame()
-    rows = sorted(rows, key=lambda row: row[0])
-    n = len(rows)
-    pos, psets, ids, sha1s, times, runtimes, rets, excs = zip(*rows, strict=True)
+    order = np.argsort(np.asarray(pos, dtype=np.int64), kind="stable")
+    if not (order == np.arange(n)).all():
+        pos, psets, ids, sha1s, times, runtimes, rets, excs = (
+            [col[k] for k in order] for col in (pos, psets, ids, sha1s, times, runtimes, rets, excs)
+        )
     df_pset = pd.DataFrame(list(psets))
     df_ret = pd.DataFrame(list(rets))
     df_ret = df_ret.drop(columns=[c for c in df_ret.columns if c in _OWN])
@@ -50,20 +60,17 @@ def rows_to_df(
         given = df_ret.pop(col)
         has = np.fromiter((col in ret for ret in rets), bool, n)
         df_pset[col] = given if has.all() else df_pset[col].where(~has, given)
+    sha1 = pd.Series(sha1s, dtype=object)
     cols: dict = {
-        "_run_id": np.full(n, run_id, dtype=object),
-        "_pset_id": np.asarray(ids, dtype=object),
+        "_run_id": pd.array(np.full(n, run_id, dtype=object), dtype="str"),
+        "_pset_id": pd.array(ids, dtype="str"),
         "_run_seq": np.full(n, run_seq, dtype=np.int64),
         "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
-        "_pset_sha1": np.asarray(sha1s, dtype=object),
-        "_calc_dir": np.full(n, calc_dir, dtype=object),
+        "_pset_sha1": sha1 if sha1.isna().any() else pd.array(sha1s, dtype="str"),
+        "_calc_dir": pd.array(np.full(n, calc_dir, dtype=object), dtype="str"),
         "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
     }
     df_own = pd.DataFrame(cols)
-    for col in ("_run_id", "_pset_id", "_calc_dir"):
-        df_own[col] = df_own[col].astype("str")
-    if not df_own["_pset_sha1"].isna().any():
-        df_own["_pset_sha1"] = df_own["_pset_sha1"].astype("str")
     parts = [df_pset, df_own, df_ret]
     tail: dict = {}
     if record:
@@ -75,7 +82,7 @@ def rows_to_df(
     df = pd.concat(parts, axis=1)
     if record:
         df["_pset_status"] = df["_pset_status"].astype("str")
-    df.index = pd.Index(df["_pset_id"].to_numpy())
+    df.index = pd.Index(cols["_pset_id"])
     return df
 
 

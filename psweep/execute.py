@@ -1,24 +1,29 @@
 """Call `func` on psets: serially, in a process pool, or on a dask cluster.
 
-Each executor is a generator of *rows*, tuples
-``(i, pset, pset_id, sha1, time_ns, runtime_s, ret, exc_text)`` where `i` is
-the pset's position in the run, `ret` the dict `func` returned (``None`` if it
-failed) and `exc_text` the failure's type, message and traceback. Rows are
-journaled as they finish, so a crash loses none that finished more than
-:data:`~psweep.journal.JOURNAL_FLUSH_S` seconds before.
+The psets of a run form a :class:`Plan`. Executors yield *blocks* of results
+as they finish: ``(pos, times_ns, runtimes_s, rets, excs)``, lists aligned
+with each other, where `pos` is the pset's position in the plan, `rets` the
+dicts `func` returned (empty if it failed) and `excs` the failures' type,
+message and traceback (``None`` for success).
+
+Each finished pset is also written to the run's journal (see
+:mod:`psweep.journal`) by the process that ran it, so a crash loses none
+that finished more than :data:`~psweep.journal.JOURNAL_FLUSH_S` seconds
+before.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import multiprocessing
 import os
+import pickle
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -27,16 +32,32 @@ from .database import df_print
 from .errors import PsweepError
 from .journal import JournalWriter
 
-__all__ = ["Job", "PsweepFuncError", "execute"]
+__all__ = ["Job", "Plan", "PsweepFuncError", "execute", "run_task"]
 
 log = logging.getLogger("psweep")
 
-Task = tuple[int, dict, str, Any]
-Row = tuple[int, Any, str, Any, int, float, Any, Any]
+Block = tuple[list, list, list, list, list]
+
+# func gets _time_utc as a naive UTC datetime (a pandas.Timestamp is one too,
+# but slower to make); the database column is datetime64[ns]
+_EPOCH = datetime(1970, 1, 1)
+_BLOCK_ROWS = 1000
 
 
 class PsweepFuncError(PsweepError, TypeError):
     """`func` returned something other than a dict."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The psets of a run with their ids and hashes, aligned by position."""
+
+    psets: list
+    ids: list
+    sha1s: list
+
+    def __len__(self) -> int:
+        return len(self.psets)
 
 
 @dataclass(frozen=True)
@@ -72,19 +93,18 @@ def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
         df_print(df, cols=list(verbose), index=True)
 
 
-def run_task(job: Job, task: Task) -> Row:
-    """Call ``job.func`` on one pset and return its row."""
-    i, pset, pset_id, sha1 = task
+def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
+    """Call ``job.func`` on one pset; return ``(time_ns, runtime_s, ret, exc)``."""
     start_ns = time.time_ns()
     full = {
         **pset,
         "_run_id": job.run_id,
         "_pset_id": pset_id,
         "_run_seq": job.run_seq,
-        "_pset_seq": job.pset_seq0 + i,
+        "_pset_seq": job.pset_seq0 + pos,
         "_pset_sha1": sha1,
         "_calc_dir": job.calc_dir,
-        "_time_utc": pd.Timestamp(start_ns, unit="ns"),
+        "_time_utc": _EPOCH + timedelta(microseconds=start_ns // 1000),
     }
     if job.verbose:
         _print_row(full, job.verbose)
@@ -113,28 +133,70 @@ def run_task(job: Job, task: Task) -> Row:
         if not job.record:
             raise err
         ret, exc_text = {}, f"{type(err).__name__}: {err}"
-    row = (i, pset, pset_id, sha1, start_ns, runtime, ret, exc_text)
     if job.tmpsave:
-        from .assemble import rows_to_df
-        from .database import df_write
-
-        df_write(
-            rows_to_df([row], job.run_id, job.run_seq, job.pset_seq0, job.calc_dir, job.record),
-            os.path.join(job.calc_dir, "tmpsave", job.run_id, f"{pset_id}.pk"),
-        )
-    return row
+        _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
+    return start_ns, runtime, ret, exc_text
 
 
-def _serial(job: Job, tasks: list[Task]) -> Iterator[Row]:
+def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple) -> None:
+    from .assemble import rows_to_df
+    from .database import df_write
+
+    df = rows_to_df(
+        [pos], [pset], [pset_id], [sha1], *([x] for x in res),
+        run_id=job.run_id, run_seq=job.run_seq, pset_seq0=job.pset_seq0,
+        calc_dir=job.calc_dir, record=job.record,
+    )  # fmt: skip
+    df_write(df, os.path.join(job.calc_dir, "tmpsave", job.run_id, f"{pset_id}.pk"))
+
+
+def _run_range(
+    job: Job, plan: Plan, start: int, stop: int, journal: JournalWriter | None, stop_flag: Any
+) -> Iterator[Block | BaseException]:
+    """Run plan[start:stop]; yield blocks, then the exception that ended it, if any."""
+    pos: list = []
+    times: list = []
+    runtimes: list = []
+    rets: list = []
+    excs: list = []
+    psets, ids, sha1s = plan.psets, plan.ids, plan.sha1s
+    try:
+        for k in range(start, stop):
+            if stop_flag is not None and stop_flag.is_set():
+                break
+            t, rt, ret, exc = run_task(job, k, psets[k], ids[k], sha1s[k])
+            if journal is not None:
+                journal.add((k, psets[k], ids[k], sha1s[k], t, rt, ret, exc))
+            pos.append(k)
+            times.append(t)
+            runtimes.append(rt)
+            rets.append(ret)
+            excs.append(exc)
+            if len(pos) >= _BLOCK_ROWS:
+                yield pos, times, runtimes, rets, excs
+                pos, times, runtimes, rets, excs = [], [], [], [], []
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        if journal is not None:
+            journal.flush()
+        if pos:
+            yield pos, times, runtimes, rets, excs
+        yield exc
+        return
+    if pos:
+        yield pos, times, runtimes, rets, excs
+
+
+def _serial(job: Job, plan: Plan) -> Iterator[Block]:
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
     try:
-        for task in tasks:
-            row = run_task(job, task)
-            if journal is not None:
-                journal.add(row)
-            yield row
+        for item in _run_range(job, plan, 0, len(plan), journal, None):
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
         if journal is not None:
             journal.close()
@@ -142,75 +204,58 @@ def _serial(job: Job, tasks: list[Task]) -> Iterator[Row]:
 
 # -- process pool -------------------------------------------------------------
 
-_WORKER: dict[str, Any] = {"stop": None, "journals": {}}
+# State of a pool worker process, set by _init_worker. Under the fork start
+# method the plan is inherited, not pickled.
+_WORKER: dict[str, Any] = {}
 
 
-def _init_worker(stop: Any) -> None:
-    _WORKER["stop"] = stop
-    _WORKER["journals"] = {}
+def _init_worker(job: Job, plan: Plan, stop_flag: Any) -> None:
+    journal = None
+    if job.journal_dir is not None:
+        journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
+    _WORKER.update(job=job, plan=plan, stop=stop_flag, journal=journal)
 
 
-def _worker_journal(job: Job) -> JournalWriter | None:
-    if job.journal_dir is None:
-        return None
-    journals = _WORKER["journals"]
-    if job.run_id not in journals:
-        path = os.path.join(job.journal_dir, f"{os.getpid()}.journal")
-        journals[job.run_id] = JournalWriter(path, job.header)
-    return journals[job.run_id]
-
-
-def run_chunk(job: Job, chunk: list[Task]) -> tuple[list[Row], BaseException | None]:
-    """Run a chunk of tasks in a worker; stop early when the run is stopping.
-
-    Returns the rows (without their psets, which the caller has) and the
-    exception that ended the chunk, if any.
-    """
-    journal = _worker_journal(job)
-    stop = _WORKER["stop"]
-    rows: list[Row] = []
-    for task in chunk:
-        if stop is not None and stop.is_set():
-            break
-        try:
-            row = run_task(job, task)
-        except Exception as exc:
-            if journal is not None:
-                journal.flush()
-            return rows, exc
-        if journal is not None:
-            journal.add(row)
-        rows.append((row[0], None, *row[2:]))
-    if journal is not None and stop is not None and stop.is_set():
+def _pool_chunk(bounds: tuple[int, int]) -> tuple[list[Block], BaseException | None]:
+    job, plan, stop_flag, journal = (_WORKER[k] for k in ("job", "plan", "stop", "journal"))
+    blocks: list[Block] = []
+    for item in _run_range(job, plan, *bounds, journal, stop_flag):
+        if isinstance(item, BaseException):
+            return blocks, _picklable(item)
+        blocks.append(item)
+    if journal is not None and stop_flag.is_set():
         journal.flush()
-    return rows, None
+    return blocks, None
 
 
-def _chunks(tasks: list[Task], nworkers: int, per_worker: int = 16) -> list[list[Task]]:
-    size = max(1, min(5000, math.ceil(len(tasks) / (nworkers * per_worker))))
-    return [tasks[i : i + size] for i in range(0, len(tasks), size)]
+def _picklable(exc: BaseException) -> BaseException:
+    """The exception itself if it can travel to the parent process, else a stand-in."""
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        text = "".join(traceback.format_exception(exc))
+        return PsweepError(f"func raised {type(exc).__name__} (not picklable):\n{text}")
+    return exc
 
 
-def _with_psets(rows: list[Row], tasks: list[Task]) -> Iterator[Row]:
-    for row in rows:
-        yield (row[0], tasks[row[0]][1], *row[2:])
+def _ranges(n: int, nworkers: int, per_worker: int) -> list[tuple[int, int]]:
+    size = max(1, min(5000, math.ceil(n / (nworkers * per_worker))))
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _pool(job: Job, tasks: list[Task], poolsize: int) -> Iterator[Row]:
+def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
     ctx = multiprocessing.get_context()
-    stop = ctx.Event()
+    stop_flag = ctx.Event()
     error: BaseException | None = None
-    with ctx.Pool(poolsize, initializer=_init_worker, initargs=(stop,)) as pool:
+    with ctx.Pool(poolsize, initializer=_init_worker, initargs=(job, plan, stop_flag)) as pool:
         try:
-            for rows, exc in pool.imap_unordered(
-                functools.partial(run_chunk, job), _chunks(tasks, poolsize)
-            ):
-                yield from _with_psets(rows, tasks)
+            for blocks, exc in pool.imap_unordered(_pool_chunk, _ranges(len(plan), poolsize, 16)):
+                yield from blocks
                 if exc is not None and error is None:
                     error = exc
-                    stop.set()
+                    stop_flag.set()
         except BaseException:
-            stop.set()
+            stop_flag.set()
             raise
         finally:
             pool.close()
@@ -222,41 +267,48 @@ def _pool(job: Job, tasks: list[Task], poolsize: int) -> Iterator[Row]:
 # -- dask ---------------------------------------------------------------------
 
 
-def _dask_chunk(job: Job, chunk: list[Task]) -> tuple[list[Row], BaseException | None]:
-    rows: list[Row] = []
-    for task in chunk:
-        try:
-            row = run_task(job, task)
-        except Exception as exc:
-            return rows, exc
-        rows.append((row[0], None, *row[2:]))
-    return rows, None
+def _dask_chunk(job: Job, plan: Plan, offset: int) -> tuple[list[Block], BaseException | None]:
+    blocks: list[Block] = []
+    for item in _run_range(job, plan, 0, len(plan), None, None):
+        if isinstance(item, BaseException):
+            return [_shift(b, offset) for b in blocks], _picklable(item)
+        blocks.append(item)
+    return [_shift(b, offset) for b in blocks], None
 
 
-def _dask(job: Job, tasks: list[Task], client: Any) -> Iterator[Row]:
+def _shift(block: Block, offset: int) -> Block:
+    return ([p + offset for p in block[0]], *block[1:])
+
+
+def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
     from distributed import as_completed
 
     nworkers = max(1, len(client.scheduler_info().get("workers", {})))
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, "client.journal"), job.header)
-    worker_job = Job(**{**job.__dict__, "journal_dir": None})
-    [job_future] = client.scatter([worker_job], broadcast=True)
+    [job_future] = client.scatter([replace(job, journal_dir=None)], broadcast=True)
     futures = [
-        client.submit(_dask_chunk, job_future, chunk, pure=False)
-        for chunk in _chunks(tasks, nworkers, per_worker=8)
+        client.submit(
+            _dask_chunk,
+            job_future,
+            Plan(plan.psets[a:b], plan.ids[a:b], plan.sha1s[a:b]),
+            a,
+            pure=False,
+        )
+        for a, b in _ranges(len(plan), nworkers, 8)
     ]
     error = None
     try:
         for future in as_completed(futures):
-            rows, exc = future.result()
-            for row in _with_psets(rows, tasks):
+            blocks, exc = future.result()
+            for block in blocks:
                 if journal is not None:
-                    journal.add(row)
-                yield row
+                    for k, t, rt, ret, ex in zip(*block, strict=True):
+                        journal.add((k, plan.psets[k], plan.ids[k], plan.sha1s[k], t, rt, ret, ex))
+                yield block
             if exc is not None:
                 error = exc
-                client.cancel(futures)
                 break
     finally:
         client.cancel(futures)
@@ -267,11 +319,11 @@ def _dask(job: Job, tasks: list[Task], client: Any) -> Iterator[Row]:
 
 
 def execute(
-    job: Job, tasks: list[Task], poolsize: int | None = None, dask_client: Any = None
-) -> Iterator[Row]:
-    """Run all tasks and yield their rows as they finish."""
+    job: Job, plan: Plan, poolsize: int | None = None, dask_client: Any = None
+) -> Iterator[Block]:
+    """Run all psets of `plan`; yield blocks of results as they finish."""
     if dask_client is not None:
-        return _dask(job, tasks, dask_client)
+        return _dask(job, plan, dask_client)
     if poolsize is not None:
-        return _pool(job, tasks, poolsize)
-    return _serial(job, tasks)
+        return _pool(job, plan, poolsize)
+    return _serial(job, plan)

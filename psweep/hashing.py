@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import PsweepHashError
 
-__all__ = ["pset_hash", "uuid4_strings"]
+__all__ = ["pset_hash", "pset_hashes", "uuid4_strings"]
 
 
 def _json_default(obj: Any) -> Any:
@@ -77,6 +77,24 @@ def pset_hash(
             ) from exc
         return np.nan
     return hashlib.new(method, text.encode()).hexdigest()
+
+
+def pset_hashes(params: list[dict]) -> list[str | float]:
+    """Return ``pset_hash(pset, raise_error=False)`` for each pset, faster."""
+    encode = _ENCODER.encode
+    sha1 = hashlib.sha1
+    out: list[str | float] = []
+    for pset in params:
+        for key in pset:
+            if key.__class__ is str and key[:1] == "_":
+                out.append(pset_hash(pset, raise_error=False))
+                break
+        else:
+            try:
+                out.append(sha1(encode(pset).encode()).hexdigest())
+            except (TypeError, ValueError, RecursionError):
+                out.append(np.nan)
+    return out
 
 
 def uuid4_strings(n: int) -> list[str]:

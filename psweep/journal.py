@@ -17,6 +17,7 @@ background thread writes pending rows at that interval.
 
 from __future__ import annotations
 
+import collections
 import glob
 import os
 import pickle
@@ -62,8 +63,9 @@ class JournalWriter:
     """Write rows of one process to a journal file, flushing in the background.
 
     ``add(row)`` is cheap: it queues the row. A daemon thread writes queued
-    rows every :data:`JOURNAL_FLUSH_S` seconds with one ``write`` call (so
-    they reach the OS); ``add`` also writes when many rows are queued.
+    rows every :data:`JOURNAL_FLUSH_S` seconds as one frame with one ``write``
+    call (so they reach the OS); ``add`` also writes when many rows are queued.
+    Rows may land in the file out of order; readers sort them.
     """
 
     def __init__(self, path: str, header: dict, flush_s: float = JOURNAL_FLUSH_S) -> None:
@@ -71,8 +73,7 @@ class JournalWriter:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.write(self._fd, _MAGIC + _frame(header))
-        self._pending: list = []
-        self._lock = threading.Lock()
+        self._pending: collections.deque = collections.deque()
         self._write_lock = threading.Lock()
         self._closed = threading.Event()
         self._flush_s = flush_s
@@ -80,15 +81,13 @@ class JournalWriter:
         self._thread.start()
 
     def add(self, row: Any) -> None:
-        with self._lock:
-            self._pending.append(row)
-            full = len(self._pending) >= _MAX_PENDING
-        if full:
+        self._pending.append(row)  # deque.append is atomic: no lock needed
+        if len(self._pending) >= _MAX_PENDING:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            rows, self._pending = self._pending, []
+        pending = self._pending
+        rows = [pending.popleft() for _ in range(len(pending))]
         if not rows:
             return
         data = _frame(rows)

@@ -154,12 +154,12 @@ def recover(
                 continue
             unique = list({row[2]: row for row in rows}.values())
             df_new = rows_to_df(
-                unique,
-                header["run_id"],
-                header["run_seq"],
-                header["pset_seq0"],
-                header["calc_dir"],
-                header["record"],
+                *([list(col) for col in zip(*unique, strict=True)] if unique else [[]] * 8),
+                run_id=header["run_id"],
+                run_seq=header["run_seq"],
+                pset_seq0=header["pset_seq0"],
+                calc_dir=header["calc_dir"],
+                record=header["record"],
             )
             info = {**header["info"], "status": "interrupted"}
             merge_run(database_fn, df_new, info, DbSnapshot(database_fn), lock_timeout_s)

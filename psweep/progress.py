@@ -27,6 +27,7 @@ class Progress:
         if enabled:
             from tqdm.auto import tqdm
 
+            tqdm.monitor_interval = 0  # no monitor thread: pools may fork after this
             self._bar = tqdm(
                 total=total,
                 desc=desc,
@@ -36,6 +37,10 @@ class Progress:
                 dynamic_ncols=True,
                 smoothing=0.1,
             )
+
+    @property
+    def enabled(self) -> bool:
+        return self._bar is not None
 
     def update(self, n: int = 1, failed: int = 0) -> None:
         if self._bar is None:

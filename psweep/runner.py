@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import pickle
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,8 +18,8 @@ import pandas as pd
 
 from .assemble import RESERVED_COLUMNS, append_rows, rows_to_df
 from .errors import PsweepParamsError
-from .execute import Job, PsweepFuncError, execute
-from .hashing import pset_hash, uuid4_strings
+from .execute import Job, Plan, PsweepFuncError, execute
+from .hashing import pset_hashes, uuid4_strings
 from .journal import remove_run_dir, run_journal_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S
 from .merge import DbSnapshot, merge_run, psweep_dir, recover
@@ -30,6 +32,32 @@ __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "ru
 log = logging.getLogger("psweep")
 
 ON_ERROR_CHOICES = ("raise", "record")
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during bookkeeping (no user code runs).
+
+    Building and merging large row sets creates millions of small objects;
+    the collector would scan them over and over, for nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Keep the collector from rescanning the (large) plan while func runs."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _check_params(params: Iterable) -> list[dict]:
@@ -148,7 +176,7 @@ def _prepare_simulate(db_src: str, sim_dir: str) -> None:
 
 def _plan(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> tuple[np.ndarray, list]:
     """Hash all psets; with skip_dups, keep those without a successful row in `df`."""
-    hashes = [pset_hash(pset, raise_error=False) for pset in params]
+    hashes = pset_hashes(params)
     todo = np.arange(len(params))
     if skip_dups and len(df) and "_pset_sha1" in df.columns:
         ok = df["_pset_sha1"]
@@ -281,14 +309,16 @@ def run_local(
         base = DbSnapshot(db_src)
         df = base.df
     run_seq, pset_seq0 = _seq_start(df)
-    todo, hashes = _plan(params, df, skip_dups)
+    with _gc_paused():
+        todo, hashes = _plan(params, df, skip_dups)
     if len(todo) == 0:
         log.info("nothing to run: %d psets given, none new", len(params))
         return df
 
     run_id = str(uuid.uuid4())
-    ids = uuid4_strings(len(todo))
-    tasks = [(k, params[j], ids[k], hashes[j]) for k, j in enumerate(todo.tolist())]
+    with _gc_paused():
+        todo = todo.tolist()
+        plan = Plan([params[j] for j in todo], uuid4_strings(len(todo)), [hashes[j] for j in todo])
     if repo is not None:
         name = os.path.basename(os.path.abspath("."))
         git_commit_all(repo, f"psweep: {name}: run_id={run_id}: local changes")
@@ -330,39 +360,60 @@ def run_local(
         header,
     )
 
-    def finish(rows: list, status: str) -> pd.DataFrame:
-        df_new = rows_to_df(rows, run_id, run_seq, pset_seq0, calc_dir, record)
-        if not save:
-            return append_rows(df, df_new)
-        out = merge_run(database_fn, df_new, {**info, "status": status}, base, lock_timeout_s)
+    results: tuple[list, ...] = ([], [], [], [], [])  # pos, times, runtimes, rets, excs
+
+    def finish(status: str) -> pd.DataFrame:
+        pos = results[0]
+        with _gc_paused():
+            df_new = rows_to_df(
+                pos,
+                [plan.psets[k] for k in pos],
+                [plan.ids[k] for k in pos],
+                [plan.sha1s[k] for k in pos],
+                *results[1:],
+                run_id=run_id,
+                run_seq=run_seq,
+                pset_seq0=pset_seq0,
+                calc_dir=calc_dir,
+                record=record,
+            )
+            if not save:
+                return append_rows(df, df_new)
+            info_end = {**info, "status": status}
+            out = merge_run(database_fn, df_new, info_end, base, lock_timeout_s)
         remove_run_dir(journal_dir)
         run_lock.release()
         return out
 
-    rows: list = []
-    bar = Progress(len(tasks), want_progress(progress))
+    bar = Progress(len(plan), want_progress(progress))
+    # With a pool or dask this process runs no user code: pause the collector.
+    # Serially, func runs here: only hide the objects that exist now from it.
+    quiet_gc = _gc_paused() if (poolsize or dask_client is not None) else _gc_frozen()
     try:
-        for row in execute(job, tasks, poolsize, dask_client):
-            rows.append(row)
-            bar.update(1, failed=row[7] is not None)
+        with quiet_gc:
+            for block in execute(job, plan, poolsize, dask_client):
+                for col, new in zip(results, block, strict=True):
+                    col.extend(new)
+                if bar.enabled:
+                    bar.update(len(block[0]), failed=sum(e is not None for e in block[4]))
     except BaseException as exc:
         bar.close()
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        if rows or save:
+        if save or results[0]:
             try:
-                finish(rows, status)
-                if rows:
+                finish(status)
+                if results[0]:
                     log.warning(
                         "run %s stopped after %d of %d psets; their rows are saved",
                         run_id,
-                        len(rows),
-                        len(tasks),
+                        len(results[0]),
+                        len(plan),
                     )
             except Exception as save_exc:
                 log.error("could not save the finished rows of run %s: %s", run_id, save_exc)
         raise
     bar.close()
-    out = finish(rows, "ok")
+    out = finish("ok")
     if repo is not None:
         name = os.path.basename(os.path.abspath("."))
         git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
