@@ -1,0 +1,74 @@
+"""run_local on a real dask.distributed LocalCluster with worker processes."""
+
+from __future__ import annotations
+
+import pytest
+
+import psweep as ps
+
+distributed = pytest.importorskip("distributed")
+
+
+def func(pset):
+    return {"r": pset["a"] * 2}
+
+
+def fail_odd(pset):
+    if pset["a"] % 2:
+        raise ValueError(f"odd a={pset['a']}")
+    return {"r": pset["a"] * 2}
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_same_rows_as_serial(study, client):
+    """It gives the same rows on a dask cluster as in a serial run."""
+    params = ps.plist("a", range(300))
+    serial = ps.run_local(func, params, calc_dir="serial")
+    on_dask = ps.run_local(func, params, calc_dir="dask", dask_client=client)
+    cols = ["a", "r", "_pset_seq", "_run_seq", "_pset_sha1"]
+    assert serial[cols].reset_index(drop=True).equals(on_dask[cols].reset_index(drop=True))
+    assert ps.df_read("dask/database.pk").equals(on_dask)
+    assert not any((study / "dask/.psweep/journal").iterdir())
+
+
+def test_lambda_runs_on_dask(study, client):
+    """It sends closures and lambdas to dask workers (cloudpickle)."""
+    offset = 5
+    df = ps.run_local(lambda p: {"r": p["a"] + offset}, ps.plist("a", [1, 2]), dask_client=client)
+    assert df["r"].tolist() == [6, 7]
+
+
+def test_record_and_resume(study, client):
+    """It records failures on dask and reruns only them with skip_dups."""
+    df = ps.run_local(fail_odd, ps.plist("a", range(10)), on_error="record", dask_client=client)
+    assert (df["_pset_status"] == "failed").sum() == 5
+    df = ps.run_local(func, ps.plist("a", range(10)), skip_dups=True, dask_client=client)
+    assert len(df) == 15
+    assert sorted(df.loc[df["_pset_status"] == "ok", "a"]) == list(range(10))
+
+
+def test_raise_keeps_finished_rows(study, client):
+    """It propagates func's exception from a worker and keeps the rows that arrived."""
+    with pytest.raises(ValueError, match="odd a=1"):
+        ps.run_local(fail_odd, ps.plist("a", range(4)), dask_client=client)
+    runs = ps.df_runs()
+    assert runs["status"].tolist() == ["failed"]
+    if (study / "calc/database.pk").exists():
+        df = ps.df_read("calc/database.pk")
+        assert set(df["a"]) <= {0, 2, 3}
+        assert 1 not in set(df["a"])

@@ -1,0 +1,186 @@
+"""Tests of the run journal: durable rows, damaged tails, crash recovery with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import psweep as ps
+from psweep.journal import JournalWriter, read_journal_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_writer_reader_roundtrip(tmp_path):
+    """It reads back the header and every row added, after close."""
+    run_dir = tmp_path / "run"
+    journal = JournalWriter(str(run_dir / "1.journal"), {"run_id": "r"})
+    rows = [(k, {"a": k}, f"id{k}", "h", 0, 0.0, {"r": k}, None) for k in range(5000)]
+    for row in rows:
+        journal.add(row)
+    journal.close()
+    header, got = read_journal_dir(str(run_dir))
+    assert header == {"run_id": "r"}
+    assert sorted(got) == rows
+
+
+def test_rows_reach_the_os_within_the_flush_interval(tmp_path):
+    """It writes a queued row to the file within JOURNAL_FLUSH_S, without close."""
+    run_dir = tmp_path / "run"
+    journal = JournalWriter(str(run_dir / "1.journal"), {"run_id": "r"})
+    journal.add((0, {}, "id0", "h", 0, 0.0, {}, None))
+    time.sleep(ps.JOURNAL_FLUSH_S * 2 + 0.1)
+    _, got = read_journal_dir(str(run_dir))  # another reader, file not closed
+    assert len(got) == 1
+    journal.close()
+
+
+@pytest.mark.parametrize("cut", [1, 5, 9, 30])
+def test_damaged_tail_is_skipped_with_warning(tmp_path, cut):
+    """It keeps the rows before a half-written last frame and warns about the rest."""
+    run_dir = tmp_path / "run"
+    path = run_dir / "1.journal"
+    journal = JournalWriter(str(path), {"run_id": "r"})
+    journal.add((0, {}, "id0", "h", 0, 0.0, {}, None))
+    journal.flush()
+    journal.add((1, {}, "id1", "h", 0, 0.0, {"x": "y" * 50}, None))
+    journal.close()
+    data = path.read_bytes()
+    path.write_bytes(data[:-cut])
+    with pytest.warns(ps.PsweepJournalWarning, match="damaged tail"):
+        header, got = read_journal_dir(str(run_dir))
+    assert header == {"run_id": "r"}
+    assert [row[2] for row in got] == ["id0"]
+
+
+def test_flipped_byte_is_detected(tmp_path):
+    """It stops at a frame whose checksum does not match."""
+    run_dir = tmp_path / "run"
+    path = run_dir / "1.journal"
+    journal = JournalWriter(str(path), {"run_id": "r"})
+    journal.add((0, {}, "id0", "h", 0, 0.0, {}, None))
+    journal.close()
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.warns(ps.PsweepJournalWarning):
+        _, got = read_journal_dir(str(run_dir))
+    assert got == []
+
+
+STUDY = textwrap.dedent(
+    """
+    import os, sys, time
+    import psweep as ps
+
+    def func(pset):
+        time.sleep(pset["sleep"])
+        marker = os.path.join("markers", str(pset["i"]))
+        with open(marker, "w") as fh:
+            fh.write(pset["_pset_id"])
+        return {"r": pset["i"] * 2}
+
+    if __name__ == "__main__":
+        os.makedirs("markers", exist_ok=True)
+        poolsize = int(sys.argv[1]) or None
+        params = ps.pgrid(ps.plist("i", range(600)), ps.plist("sleep", [0.004]))
+        print("started", flush=True)
+        ps.run_local(func, params, poolsize=poolsize)
+    """
+)
+
+
+def _start_study(workdir: Path, poolsize: int) -> subprocess.Popen:
+    (workdir / "study.py").write_text(STUDY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "study.py", str(poolsize)],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout.readline().strip() == "started"
+    return proc
+
+
+@pytest.mark.parametrize("poolsize", [0, 2], ids=["serial", "pool2"])
+@pytest.mark.parametrize("attempt", range(3))
+def test_sigkill_loses_no_finished_pset(tmp_path, monkeypatch, poolsize, attempt):
+    """It keeps, after SIGKILL at a random moment, every pset finished before the flush delay."""
+    monkeypatch.chdir(tmp_path)
+    proc = _start_study(tmp_path, poolsize)
+    time.sleep(random.uniform(0.3, 0.9))
+    os.killpg(proc.pid, signal.SIGKILL)
+    killed_at = time.time()
+    proc.wait()
+    assert Path("calc/.psweep/journal").is_dir()
+    assert not Path("calc/database.pk").exists()
+
+    df = ps.recover("calc")
+    markers = {int(p.name): p for p in Path("markers").iterdir()}
+    # func wrote its marker just before returning; allow the flush delay plus slack
+    old_enough = {
+        i for i, p in markers.items() if p.stat().st_mtime < killed_at - ps.JOURNAL_FLUSH_S - 0.1
+    }
+    assert old_enough, "the study was killed before any pset finished; raise the sleep"
+    assert old_enough <= set(df["i"])
+    assert set(df["i"]) <= set(markers)
+    assert df["_pset_id"].is_unique
+    assert df["i"].is_unique
+    assert (df["r"] == df["i"] * 2).all()
+    for i in old_enough:
+        assert markers[i].read_text() in df.index
+    assert df["_pset_seq"].tolist() == list(range(len(df)))
+    assert not any(Path("calc/.psweep/journal").iterdir())
+    runs = ps.df_runs("calc")
+    assert runs["status"].tolist() == ["interrupted"]
+    assert runs["n_psets"].iloc[0] == len(df)
+
+
+def test_next_run_recovers_and_says_so(tmp_path, monkeypatch, caplog):
+    """It merges a killed run's journal before the next run, and logs a warning."""
+    monkeypatch.chdir(tmp_path)
+    proc = _start_study(tmp_path, 0)
+    time.sleep(0.6)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.05)
+    with caplog.at_level("WARNING", logger="psweep"):
+        df = ps.run_local(lambda p: {"r": -1}, [{"i": -1, "sleep": 0}])
+    assert "recovered" in caplog.text
+    assert len(df) > 1
+    assert df["i"].iloc[-1] == -1
+    assert df["_run_id"].nunique() == 2
+    assert df["_pset_seq"].tolist() == list(range(len(df)))
+    assert pd.read_pickle("calc/database.pk").equals(df)
+
+
+def test_recover_leaves_a_running_study_alone(tmp_path, monkeypatch):
+    """It does not merge the journal of a run that is still going in another process."""
+    monkeypatch.chdir(tmp_path)
+    proc = _start_study(tmp_path, 0)
+    try:
+        time.sleep(0.5)
+        df = ps.recover("calc")
+        assert len(df) == 0
+        assert any(Path("calc/.psweep/journal").iterdir())
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert len(ps.recover("calc")) > 0
+
+
+def test_recover_without_anything(tmp_path):
+    """It returns an empty database when there is nothing to recover."""
+    assert len(ps.recover(tmp_path / "calc")) == 0

@@ -1,0 +1,272 @@
+"""Tests of failures, resume (skip_dups), option checks, concurrency and provenance."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import psweep as ps
+
+ROOT = Path(__file__).resolve().parents[1]
+RESERVED = set(ps.RESERVED_COLUMNS)
+
+
+def func(pset):
+    return {"r": pset["a"] * 2}
+
+
+def fail_odd(pset):
+    if pset["a"] % 2:
+        raise ValueError(f"odd a={pset['a']}")
+    return {"r": pset["a"] * 2}
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_on_error_record(study, poolsize):
+    """It records failing psets with status and traceback and runs all others."""
+    df = ps.run_local(fail_odd, ps.plist("a", range(6)), on_error="record", poolsize=poolsize)
+    assert df["_pset_status"].tolist() == ["ok", "failed"] * 3
+    failed = df[df["_pset_status"] == "failed"]
+    assert failed["r"].isna().all()
+    for a, exc in zip(failed["a"], failed["_exc"], strict=True):
+        assert exc.startswith("Traceback")
+        assert f"ValueError: odd a={a}" in exc
+    assert df.loc[df["_pset_status"] == "ok", "_exc"].isna().all()
+    assert df["_pset_seq"].tolist() == list(range(6))
+    runs = ps.df_runs()
+    assert runs["n_failed"].iloc[0] == 3
+    assert runs["status"].iloc[0] == "ok"
+
+
+def test_status_columns_only_with_record(study):
+    """It adds _pset_status and _exc only when on_error='record' is used."""
+    df = ps.run_local(func, ps.plist("a", [1]))
+    assert set(c for c in df.columns if c.startswith("_")) == RESERVED
+
+
+def test_record_non_dict_return(study):
+    """It records a func that returns a non-dict as a failure."""
+    df = ps.run_local(lambda p: 5, ps.plist("a", [1]), on_error="record")
+    assert df["_pset_status"].iloc[0] == "failed"
+    assert "PsweepFuncError" in df["_exc"].iloc[0]
+
+
+def test_resume_reruns_failed_and_missing(study):
+    """It reruns exactly the failed and the missing psets with skip_dups."""
+    ps.run_local(fail_odd, ps.plist("a", range(6)), on_error="record")
+    seen = []
+
+    def track(pset):
+        seen.append(pset["a"])
+        return {"r": pset["a"] * 2}
+
+    df = ps.run_local(track, ps.plist("a", range(8)), skip_dups=True, on_error="record")
+    assert sorted(seen) == [1, 3, 5, 6, 7]
+    assert len(df) == 6 + 5
+    ok = df[df["_pset_status"] == "ok"]
+    assert sorted(ok["a"]) == list(range(8))
+    seen.clear()
+    df2 = ps.run_local(track, ps.plist("a", range(8)), skip_dups=True)
+    assert seen == []
+    assert df2.equals(df)
+
+
+def test_skip_dups_returns_full_database(study):
+    """It returns the whole database when nothing is new, and writes nothing."""
+    df = ps.run_local(func, ps.plist("a", range(3)))
+    stamp = os.stat("calc/database.pk").st_mtime_ns
+    again = ps.run_local(func, ps.plist("a", range(3)), skip_dups=True)
+    assert again.equals(df)
+    assert os.stat("calc/database.pk").st_mtime_ns == stamp
+    assert len(ps.df_runs()) == 1
+
+
+def test_skip_dups_numpy_values(study):
+    """It recognises psets read back from the database (numpy values) as done."""
+    df = ps.run_local(func, ps.plist("a", [1, 2]))
+    params = df[["a"]].to_dict("records")  # numpy ints
+    assert ps.run_local(func, params, skip_dups=True).equals(df)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(st.integers(0, 30), min_size=1, max_size=15),
+    fail=st.sets(st.integers(0, 30)),
+    cuts=st.lists(st.integers(0, 15), min_size=1, max_size=3),
+)
+def test_resume_never_runs_a_successful_pset_twice(tmp_path_factory, values, fail, cuts):
+    """It never runs a pset again once it succeeded, however the study is resumed."""
+    calc_dir = str(tmp_path_factory.mktemp("p") / "calc")
+    runs: list[int] = []
+    fails_left = set(fail)
+
+    def flaky(pset):
+        runs.append(pset["a"])
+        if pset["a"] in fails_left:
+            fails_left.discard(pset["a"])
+            raise RuntimeError("transient")
+        return {}
+
+    params = ps.plist("a", sorted(set(values)))
+    for cut in [*cuts, len(params)]:
+        ps.run_local(flaky, params[:cut], calc_dir=calc_dir, skip_dups=True, on_error="record")
+    ps.run_local(flaky, params, calc_dir=calc_dir, skip_dups=True, on_error="record")
+    ok_runs = pd.Series(runs, dtype=int)
+    df = ps.df_read(f"{calc_dir}/database.pk")
+    ok = df[df["_pset_status"] == "ok"]
+    assert ok["a"].is_unique
+    assert sorted(ok["a"]) == [p["a"] for p in params]
+    for a in ok["a"]:
+        assert (ok_runs == a).sum() == 1 + (a in fail)  # one failure at most, one success
+
+
+@pytest.mark.parametrize(
+    ("kwds", "match"),
+    [
+        ({"on_error": "ignore"}, "raise, record"),
+        ({"poolsize": 0}, "poolsize"),
+        ({"poolsize": 2, "dask_client": object()}, "either poolsize"),
+        ({"dask_client": object()}, "dask.distributed Client"),
+        ({"database_basename": "a/b.pk"}, "database_basename"),
+        ({"lock_timeout_s": -1}, "lock_timeout_s"),
+    ],
+)
+def test_invalid_options_before_anything(study, kwds, match):
+    """It rejects invalid options with the valid choices, before running or writing."""
+    calls = []
+    with pytest.raises(ValueError, match=match):
+        ps.run_local(lambda p: calls.append(p) or {}, ps.plist("a", [1]), **kwds)
+    assert calls == []
+    assert os.listdir(study) == []
+
+
+def test_provenance(study):
+    """It records where and how each run ran, beside the database."""
+    df = ps.run_local(func, ps.plist("a", [1, 2]))
+    runs = ps.df_runs()
+    assert list(runs.index) == [df["_run_id"].iloc[0]]
+    row = runs.iloc[0]
+    assert row["status"] == "ok"
+    assert row["n_psets"] == 2
+    assert row["start_utc"] <= row["end_utc"]
+    for key in ("host", "user", "python", "psweep", "pandas", "command", "cwd"):
+        assert isinstance(row[key], str) and row[key]
+    assert row["psweep"] == ps.__version__
+    assert pd.isna(row["git_commit"])
+    assert set(df.columns) == RESERVED | {"a", "r"}
+
+
+def test_provenance_git(study):
+    """It records the git commit and dirty flag of the working directory."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    for cmd in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", *cmd], check=True, env=env)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    ps.run_local(func, ps.plist("a", [1]))
+    row = ps.df_runs().iloc[0]
+    assert row["git_commit"] == head.strip()
+    assert row["git_dirty"] in (True, False)
+
+
+def test_failed_run_recorded(study):
+    """It records a run that func stopped as failed, with the rows that finished."""
+    with pytest.raises(ValueError):
+        ps.run_local(fail_odd, ps.plist("a", [0, 2, 3, 4]))
+    runs = ps.df_runs()
+    assert runs["status"].tolist() == ["failed"]
+    assert runs["n_psets"].tolist() == [2]
+    assert not any(Path("calc/.psweep/journal").iterdir())
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import psweep as ps
+
+    def func(pset):
+        time.sleep(0.002)
+        return {"who": sys.argv[1]}
+
+    if __name__ == "__main__":
+        for chunk in range(4):
+            params = ps.plist("a", range(chunk * 50, chunk * 50 + 50))
+            ps.run_local(func, params)
+    """
+)
+
+
+def test_concurrent_writers_lose_no_rows(study):
+    """It keeps every row when two processes write the same database at once."""
+    Path("writer.py").write_text(WRITER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "writer.py", who], env=env) for who in ("A", "B")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    df = ps.df_read("calc/database.pk")
+    assert len(df) == 400
+    assert df["_pset_id"].is_unique
+    assert sorted(df["_pset_seq"]) == list(range(400))
+    assert sorted(df["_run_seq"].unique()) == list(range(8))
+    assert (df.groupby("who")["a"].apply(sorted).map(len) == 200).all()
+    assert len(ps.df_runs()) == 8
+
+
+def test_lock_timeout_names_lock_file(study):
+    """It gives up waiting for a held lock with an error naming the lock file."""
+    import filelock
+
+    ps.run_local(func, ps.plist("a", [1]))
+    lock = filelock.FileLock("calc/.psweep/database.pk.lock", thread_local=False)
+    lock.acquire()
+    try:
+        with pytest.raises(ps.PsweepLockError, match=r"database\.pk\.lock"):
+            ps.run_local(func, ps.plist("a", [2]), lock_timeout_s=0.2)
+    finally:
+        lock.release()
+    df = ps.df_read("calc/database.pk")
+    assert df["a"].tolist() == [1]
+    df = ps.run_local(func, ps.plist("a", [3]))
+    assert df["a"].tolist() == [1, 2, 3]
+
+
+def test_pset_id_collision_detected(study):
+    """It refuses to append rows whose _pset_id is already in the database."""
+    from psweep.assemble import rows_to_df
+    from psweep.merge import merge_run
+
+    df = ps.run_local(func, ps.plist("a", [1]))
+    clash = rows_to_df(
+        [0], [{"a": 9}], [df.index[0]], ["h"], [0], [0.0], [{}], [None],
+        run_id="r", run_seq=1, pset_seq0=1, calc_dir="calc", record=False,
+    )  # fmt: skip
+    with pytest.raises(ps.PsweepDatabaseError, match=df.index[0]):
+        merge_run("calc/database.pk", clash, None, df)
+    assert ps.df_read("calc/database.pk").equals(df)
+
+
+def test_progress_bar_on_request(study, capfd):
+    """It draws a progress bar on stderr with progress=True, and none by default."""
+    ps.run_local(fail_odd, ps.plist("a", range(4)), on_error="record", progress=True)
+    err = capfd.readouterr().err
+    assert "4/4" in err
+    assert "failed=2" in err
+    ps.run_local(func, ps.plist("a", range(4)), calc_dir="quiet")
+    captured = capfd.readouterr()
+    assert captured.err == ""
+    assert captured.out == ""
