@@ -7,6 +7,7 @@ psweep from the package index, run measurement children and format tables.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -15,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -83,6 +85,28 @@ def run_child(target: Target, args: Sequence[str], cwd: Path, timeout: float) ->
     if proc.returncode != 0:
         raise BenchError(f"{target.label}: exit {proc.returncode}: {_tail(proc.stderr)}")
     return proc.stdout
+
+
+def run_json_child(
+    target: Target, args: Sequence[str], cwd: Path, timeout: float
+) -> dict[str, Any]:
+    """Like :func:`run_child`, but parse the child's last stdout line as a JSON object.
+
+    If the object has a ``psweep_file`` key, also check that ``ours`` imported
+    the repository's package and any other target did not.
+    """
+    out = run_child(target, args, cwd, timeout)
+    try:
+        info = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError) as exc:
+        raise BenchError(f"{target.label}: no JSON line in {_tail(out)!r}") from exc
+    if not isinstance(info, dict):
+        raise BenchError(f"{target.label}: last line is not a JSON object: {info!r}")
+    if "psweep_file" in info:
+        from_repo = Path(info["psweep_file"]).resolve().is_relative_to(REPO_ROOT / "psweep")
+        if from_repo != (target.label == "ours"):
+            raise BenchError(f"{target.label} imported {info['psweep_file']}")
+    return info
 
 
 def _probe(target: Target) -> bool:

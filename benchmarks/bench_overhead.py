@@ -115,16 +115,8 @@ def measure(target: common.Target, case: Case, n: int, timeout: float) -> dict[s
                 calc_dir=repr(str(tmpdir / "calc")),
             )
         )
-        out = common.run_child(target, [str(script)], cwd=tmpdir, timeout=timeout)
-    try:
-        info: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, ValueError) as exc:
-        raise common.BenchError(f"{target.label}: no JSON line in {out!r}") from exc
-    ours_pkg = common.REPO_ROOT / "psweep"
-    from_repo = Path(info["psweep_file"]).resolve().is_relative_to(ours_pkg)
-    if from_repo != (target.label == "ours"):
-        raise common.BenchError(f"{target.label} imported {info['psweep_file']}")
-    return info
+        # also checks that each side imported the right psweep
+        return common.run_json_child(target, [str(script)], cwd=tmpdir, timeout=timeout)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -27,6 +27,27 @@ def _json_default(obj: Any) -> Any:
 _ENCODER = json.JSONEncoder(sort_keys=True, default=_json_default)
 
 
+def _make_c_encoder() -> Any:
+    """The C encoder behind json.dumps, made once (json makes one per call).
+
+    Returns None where the C accelerator is missing or behaves differently.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        enc = make(
+            {}, _json_default, json.encoder.encode_basestring_ascii, None, ": ", ", ",
+            True, False, True,
+        )  # fmt: skip
+        probe = {"b": [1, 2.5, None, "\u00e9"], "a": {"y": True, "x": float("nan")}}
+        if "".join(enc(probe, 0)) != json.dumps(probe, sort_keys=True):
+            return None
+    except Exception:
+        return None
+    return enc
+
+
 def _is_special(key: Any) -> bool:
     return isinstance(key, str) and key.startswith("_")
 
@@ -81,19 +102,24 @@ def pset_hash(
 
 def pset_hashes(params: list[dict]) -> list[str | float]:
     """Return ``pset_hash(pset, raise_error=False)`` for each pset, faster."""
-    encode = _ENCODER.encode
+    enc = _make_c_encoder()
     sha1 = hashlib.sha1
+    join = "".join
     out: list[str | float] = []
     for pset in params:
+        special = False
         for key in pset:
             if key.__class__ is str and key[:1] == "_":
-                out.append(pset_hash(pset, raise_error=False))
+                special = True
                 break
-        else:
-            try:
-                out.append(sha1(encode(pset).encode()).hexdigest())
-            except (TypeError, ValueError, RecursionError):
-                out.append(np.nan)
+        if special or enc is None:
+            out.append(pset_hash(pset, raise_error=False))
+            continue
+        try:
+            out.append(sha1(join(enc(pset, 0)).encode()).hexdigest())
+        except (TypeError, ValueError, RecursionError):
+            out.append(np.nan)
+            enc = _make_c_encoder()  # its cycle markers may be stale now
     return out
 
 

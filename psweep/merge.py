@@ -16,7 +16,7 @@ from .journal import journal_root, read_journal_dir, remove_run_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, try_lock
 from .provenance import now_utc, write_run
 
-__all__ = ["DbSnapshot", "lock_path", "merge_run", "psweep_dir", "recover"]
+__all__ = ["DbSnapshot", "lock_path", "merge_run", "psweep_dir", "recover", "recover_journals"]
 
 log = logging.getLogger("psweep")
 
@@ -120,6 +120,57 @@ def merge_run(
     return out
 
 
+def recover_journals(
+    calc_dir: str, database_basename: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> int:
+    """Merge leftover journals of `calc_dir` (see :func:`recover`); return the run count."""
+    database_fn = os.path.join(calc_dir, database_basename)
+    root = journal_root(calc_dir)
+    runs = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    merged = 0
+    for name in runs:
+        run_dir = os.path.join(root, name)
+        lock = try_lock(os.path.join(run_dir, "run.lock"))
+        if lock is None:
+            log.info("run %s is still going in another process; its journal is left alone", name)
+            continue
+        try:
+            merged += _recover_run(run_dir, database_fn, database_basename, lock_timeout_s)
+        finally:
+            lock.release()
+    return merged
+
+
+def _recover_run(
+    run_dir: str, database_fn: str, database_basename: str, lock_timeout_s: float
+) -> int:
+    header, rows = read_journal_dir(run_dir)
+    if header is None:
+        remove_run_dir(run_dir)
+        return 0
+    if header["database_basename"] != database_basename:
+        return 0
+    unique = list({row[2]: row for row in rows}.values())
+    df_new = rows_to_df(
+        *([list(col) for col in zip(*unique, strict=True)] if unique else [[]] * 8),
+        run_id=header["run_id"],
+        run_seq=header["run_seq"],
+        pset_seq0=header["pset_seq0"],
+        calc_dir=header["calc_dir"],
+        record=header["record"],
+    )
+    info = {**header["info"], "status": "interrupted"}
+    merge_run(database_fn, df_new, info, DbSnapshot(database_fn), lock_timeout_s)
+    log.warning(
+        "recovered %d finished psets of interrupted run %s from its journal into %s",
+        len(df_new),
+        header["run_id"],
+        database_fn,
+    )
+    remove_run_dir(run_dir)
+    return 1
+
+
 def recover(
     calc_dir: str = "calc",
     database_basename: str = "database.pk",
@@ -136,40 +187,6 @@ def recover(
     Returns the database (empty if there is none).
     """
     calc_dir = os.fspath(calc_dir)
+    recover_journals(calc_dir, database_basename, lock_timeout_s)
     database_fn = os.path.join(calc_dir, database_basename)
-    root = journal_root(calc_dir)
-    runs = sorted(os.listdir(root)) if os.path.isdir(root) else []
-    for name in runs:
-        run_dir = os.path.join(root, name)
-        lock = try_lock(os.path.join(run_dir, "run.lock"))
-        if lock is None:
-            log.info("run %s is still going in another process; its journal is left alone", name)
-            continue
-        try:
-            header, rows = read_journal_dir(run_dir)
-            if header is None:
-                remove_run_dir(run_dir)
-                continue
-            if header["database_basename"] != database_basename:
-                continue
-            unique = list({row[2]: row for row in rows}.values())
-            df_new = rows_to_df(
-                *([list(col) for col in zip(*unique, strict=True)] if unique else [[]] * 8),
-                run_id=header["run_id"],
-                run_seq=header["run_seq"],
-                pset_seq0=header["pset_seq0"],
-                calc_dir=header["calc_dir"],
-                record=header["record"],
-            )
-            info = {**header["info"], "status": "interrupted"}
-            merge_run(database_fn, df_new, info, DbSnapshot(database_fn), lock_timeout_s)
-            log.warning(
-                "recovered %d finished psets of interrupted run %s from its journal into %s",
-                len(df_new),
-                header["run_id"],
-                database_fn,
-            )
-            remove_run_dir(run_dir)
-        finally:
-            lock.release()
     return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()

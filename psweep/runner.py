@@ -22,7 +22,7 @@ from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes, uuid4_strings
 from .journal import remove_run_dir, run_journal_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S
-from .merge import DbSnapshot, merge_run, psweep_dir, recover
+from .merge import DbSnapshot, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
 from .provenance import run_info
 from .vcs import git_commit_all, git_repo, git_require_identity
@@ -177,16 +177,17 @@ def _prepare_simulate(db_src: str, sim_dir: str) -> None:
 def _plan(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> tuple[np.ndarray, list]:
     """Hash all psets; with skip_dups, keep those without a successful row in `df`."""
     hashes = pset_hashes(params)
-    todo = np.arange(len(params))
     if skip_dups and len(df) and "_pset_sha1" in df.columns:
         ok = df["_pset_sha1"]
         if "_pset_status" in df.columns:
             ok = ok[df["_pset_status"].ne("failed").to_numpy()]
-        have = pd.Index(ok.dropna().unique())
-        todo = np.flatnonzero(~pd.Index(hashes, dtype=object).isin(have))
+        have = set(ok.dropna().to_numpy())
+        todo = np.array([i for i, h in enumerate(hashes) if h not in have], dtype=np.int64)
         log.info(
             "skip_dups: %d of %d psets are in the database", len(params) - len(todo), len(params)
         )
+    else:
+        todo = np.arange(len(params))
     return todo, hashes
 
 
@@ -292,7 +293,7 @@ def run_local(
         log.info("simulate: git commits skipped")
 
     if save and not simulate and os.path.isdir(db_dir):
-        recover(db_dir, database_basename, lock_timeout_s)
+        recover_journals(db_dir, database_basename, lock_timeout_s)
     db_src = os.path.join(db_dir, database_basename)
     if simulate:
         sim_dir = f"{calc_dir}.simulate"

@@ -193,3 +193,23 @@ def test_hash_independent_of_key_order(pset, data):
 def test_hash_same_for_numpy_values(pset):
     """Its hash is the same when the values are numpy scalars and arrays (e.g. int -> np.int64)."""
     assert ps.pset_hash(_to_numpy(pset)) == ps.pset_hash(pset)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.lists(st.dictionaries(st.text(max_size=4), json_values, max_size=4), max_size=8))
+def test_pset_hashes_equals_pset_hash(params):
+    """It hashes many psets at once exactly like pset_hash one by one."""
+    from psweep.hashing import pset_hashes
+
+    expect = [ps.pset_hash(p, raise_error=False) for p in params]
+    got = pset_hashes(params)
+    assert len(got) == len(expect)
+    for g, e in zip(got, expect, strict=True):
+        assert g == e or (g != g and e != e)
