@@ -45,6 +45,8 @@ SCRIPTS = [
     "multiple_local_1d_scans/eval.py",
     "save_data_on_disk/10run.py",
     "save_data_on_disk/20eval.py",
+    "resume_after_failure.py",
+    "dask_local_cluster.py",
 ]
 # Examples with their own test module.
 TESTED_ELSEWHERE = {"demo_study.py": "tests/test_demo.py"}
@@ -278,3 +280,27 @@ def test_save_data_on_disk(tmp_path):
     assert list(df_eval._pset_id) == list(df._pset_id)
     np.testing.assert_allclose(df_eval["mean"], 7 * df_eval.a / 3)
     assert "mean" not in read_db(calc / "database.pk").columns
+
+
+def test_resume_after_failure(tmp_path):
+    """It records two failures, then reruns only them: 5 + 2 rows, all x done."""
+    script = copy_example("resume_after_failure.py", tmp_path)
+    out = run_example(script)
+    assert "2 of 5 psets failed" in out
+    assert "ValueError: math domain error" in out
+    df = pd.read_pickle(script.parent / "calc" / "database.pk")
+    assert len(df) == 7
+    assert df["_run_seq"].tolist() == [0] * 5 + [1] * 2
+    assert df["x"].iloc[5:].tolist() == [-1.0, -4.0]
+    assert (df["_pset_status"].iloc[5:] == "ok").all()
+
+
+def test_dask_local_cluster(tmp_path):
+    """It runs 20 psets on a 2-worker LocalCluster with correct results."""
+    pytest.importorskip("distributed")
+    script = copy_example("dask_local_cluster.py", tmp_path)
+    out = run_example(script)
+    assert "20 psets ran in" in out
+    df = pd.read_pickle(script.parent / "calc" / "database.pk")
+    assert (df["y"] == df["a"] ** 2).all()
+    assert df["pid"].nunique() in (1, 2)
