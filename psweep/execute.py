@@ -14,6 +14,7 @@ before.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import multiprocessing
@@ -32,7 +33,7 @@ from .database import df_print
 from .errors import PsweepError
 from .journal import JournalWriter
 
-__all__ = ["Job", "Plan", "PsweepFuncError", "execute", "run_task"]
+__all__ = ["Job", "Plan", "PsweepFuncError", "WorkerPool", "execute", "run_task"]
 
 log = logging.getLogger("psweep")
 
@@ -42,6 +43,7 @@ Block = tuple[list, list, list, list, list]
 # but slower to make); the database column is datetime64[ns]
 _EPOCH = datetime(1970, 1, 1)
 _BLOCK_ROWS = 1000
+_STOP_CHECK_S = 0.02  # how often pool workers look whether the run is stopping
 
 
 class PsweepFuncError(PsweepError, TypeError):
@@ -151,22 +153,30 @@ def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple
 
 
 def _run_range(
-    job: Job, plan: Plan, start: int, stop: int, journal: JournalWriter | None, stop_flag: Any
+    job: Job, part: Plan, offset: int, journal: JournalWriter | None, stop_flag: Any
 ) -> Iterator[Block | BaseException]:
-    """Run plan[start:stop]; yield blocks, then the exception that ended it, if any."""
+    """Run the psets of `part`, which start at position `offset` of the run.
+
+    Yields blocks, then the exception that ended the part, if any.
+    """
     pos: list = []
     times: list = []
     runtimes: list = []
     rets: list = []
     excs: list = []
-    psets, ids, sha1s = plan.psets, plan.ids, plan.sha1s
+    clock = time.perf_counter
+    next_check = clock() + _STOP_CHECK_S if stop_flag is not None else math.inf
     try:
-        for k in range(start, stop):
-            if stop_flag is not None and stop_flag.is_set():
-                break
-            t, rt, ret, exc = run_task(job, k, psets[k], ids[k], sha1s[k])
+        for k, pset, pset_id, sha1 in zip(
+            range(offset, offset + len(part)), part.psets, part.ids, part.sha1s, strict=True
+        ):
+            if clock() >= next_check:  # asking the shared flag costs a lock
+                if stop_flag.is_set():
+                    break
+                next_check = clock() + _STOP_CHECK_S
+            t, rt, ret, exc = run_task(job, k, pset, pset_id, sha1)
             if journal is not None:
-                journal.add((k, psets[k], ids[k], sha1s[k], t, rt, ret, exc))
+                journal.add((k, pset, pset_id, sha1, t, rt, ret, exc))
             pos.append(k)
             times.append(t)
             runtimes.append(rt)
@@ -193,7 +203,7 @@ def _serial(job: Job, plan: Plan) -> Iterator[Block]:
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
     try:
-        for item in _run_range(job, plan, 0, len(plan), journal, None):
+        for item in _run_range(job, plan, 0, journal, None):
             if isinstance(item, BaseException):
                 raise item
             yield item
@@ -204,22 +214,32 @@ def _serial(job: Job, plan: Plan) -> Iterator[Block]:
 
 # -- process pool -------------------------------------------------------------
 
-# State of a pool worker process, set by _init_worker. Under the fork start
-# method the plan is inherited, not pickled.
-_WORKER: dict[str, Any] = {}
+# State of a pool worker process: the run's stop flag (set by the initializer)
+# and one journal per run, opened when the worker gets its first chunk of it.
+_WORKER: dict[str, Any] = {"stop": None, "journals": {}}
 
 
-def _init_worker(job: Job, plan: Plan, stop_flag: Any) -> None:
-    journal = None
-    if job.journal_dir is not None:
-        journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
-    _WORKER.update(job=job, plan=plan, stop=stop_flag, journal=journal)
+def _init_worker(stop_flag: Any) -> None:
+    _WORKER["stop"] = stop_flag
+    _WORKER["journals"] = {}
 
 
-def _pool_chunk(bounds: tuple[int, int]) -> tuple[list[Block], BaseException | None]:
-    job, plan, stop_flag, journal = (_WORKER[k] for k in ("job", "plan", "stop", "journal"))
+def _worker_journal(job: Job) -> JournalWriter | None:
+    if job.journal_dir is None:
+        return None
+    journals = _WORKER["journals"]
+    if job.run_id not in journals:
+        path = os.path.join(job.journal_dir, f"{os.getpid()}.journal")
+        journals[job.run_id] = JournalWriter(path, job.header)
+    return journals[job.run_id]
+
+
+def _pool_chunk(args: tuple[Job, int, Plan]) -> tuple[list[Block], BaseException | None]:
+    job, offset, part = args
+    stop_flag = _WORKER["stop"]
+    journal = _worker_journal(job)
     blocks: list[Block] = []
-    for item in _run_range(job, plan, *bounds, journal, stop_flag):
+    for item in _run_range(job, part, offset, journal, stop_flag):
         if isinstance(item, BaseException):
             return blocks, _picklable(item)
         blocks.append(item)
@@ -239,45 +259,74 @@ def _picklable(exc: BaseException) -> BaseException:
 
 
 def _ranges(n: int, nworkers: int, per_worker: int) -> list[tuple[int, int]]:
-    size = max(1, min(5000, math.ceil(n / (nworkers * per_worker))))
-    return [(i, min(i + size, n)) for i in range(0, n, size)]
+    """Split range(n) into near-equal chunks, a multiple of nworkers of them.
+
+    Equal chunks keep the workers equally busy to the end; several per worker
+    even out psets of unequal cost; at most 5000 psets per chunk keep the
+    result messages small.
+    """
+    if n == 0:
+        return []
+    nchunks = max(nworkers * per_worker, math.ceil(n / 5000))
+    nchunks = min(n, nworkers * math.ceil(nchunks / nworkers))
+    bounds = [n * i // nchunks for i in range(nchunks + 1)]
+    return list(itertools.pairwise(bounds))
 
 
-def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
-    ctx = multiprocessing.get_context()
-    stop_flag = ctx.Event()
-    error: BaseException | None = None
-    with ctx.Pool(poolsize, initializer=_init_worker, initargs=(job, plan, stop_flag)) as pool:
+def _parts(plan: Plan, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, Plan]]:
+    for a, b in ranges:
+        yield a, Plan(plan.psets[a:b], plan.ids[a:b], plan.sha1s[a:b])
+
+
+class WorkerPool:
+    """A pool of worker processes, started early so that its start-up overlaps
+    with planning; psets reach the workers in chunks as the run goes."""
+
+    def __init__(self, poolsize: int) -> None:
+        ctx = multiprocessing.get_context()
+        self.poolsize = poolsize
+        self.stop_flag = ctx.Event()
+        self.pool = ctx.Pool(poolsize, initializer=_init_worker, initargs=(self.stop_flag,))
+
+    def run(self, job: Job, plan: Plan) -> Iterator[Block]:
+        error: BaseException | None = None
+        chunks = ((job, a, part) for a, part in _parts(plan, _ranges(len(plan), self.poolsize, 16)))
         try:
-            for blocks, exc in pool.imap_unordered(_pool_chunk, _ranges(len(plan), poolsize, 16)):
+            for blocks, exc in self.pool.imap_unordered(_pool_chunk, chunks):
                 yield from blocks
                 if exc is not None and error is None:
                     error = exc
-                    stop_flag.set()
+                    self.stop_flag.set()
         except BaseException:
-            stop_flag.set()
+            self.stop_flag.set()
             raise
         finally:
-            pool.close()
-            pool.join()
-    if error is not None:
-        raise error
+            self.close()
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Let the workers finish (they stop early once the flag is set) and end them."""
+        self.pool.close()
+        self.pool.join()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.terminate()
 
 
 # -- dask ---------------------------------------------------------------------
 
 
-def _dask_chunk(job: Job, plan: Plan, offset: int) -> tuple[list[Block], BaseException | None]:
+def _dask_chunk(job: Job, part: Plan, offset: int) -> tuple[list[Block], BaseException | None]:
     blocks: list[Block] = []
-    for item in _run_range(job, plan, 0, len(plan), None, None):
+    for item in _run_range(job, part, offset, None, None):
         if isinstance(item, BaseException):
-            return [_shift(b, offset) for b in blocks], _picklable(item)
+            return blocks, _picklable(item)
         blocks.append(item)
-    return [_shift(b, offset) for b in blocks], None
-
-
-def _shift(block: Block, offset: int) -> Block:
-    return ([p + offset for p in block[0]], *block[1:])
+    return blocks, None
 
 
 def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
@@ -289,14 +338,8 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
         journal = JournalWriter(os.path.join(job.journal_dir, "client.journal"), job.header)
     [job_future] = client.scatter([replace(job, journal_dir=None)], broadcast=True)
     futures = [
-        client.submit(
-            _dask_chunk,
-            job_future,
-            Plan(plan.psets[a:b], plan.ids[a:b], plan.sha1s[a:b]),
-            a,
-            pure=False,
-        )
-        for a, b in _ranges(len(plan), nworkers, 8)
+        client.submit(_dask_chunk, job_future, part, a, pure=False)
+        for a, part in _parts(plan, _ranges(len(plan), nworkers, 8))
     ]
     error = None
     try:
@@ -319,11 +362,11 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
 
 
 def execute(
-    job: Job, plan: Plan, poolsize: int | None = None, dask_client: Any = None
+    job: Job, plan: Plan, pool: WorkerPool | None = None, dask_client: Any = None
 ) -> Iterator[Block]:
     """Run all psets of `plan`; yield blocks of results as they finish."""
     if dask_client is not None:
         return _dask(job, plan, dask_client)
-    if poolsize is not None:
-        return _pool(job, plan, poolsize)
+    if pool is not None:
+        return pool.run(job, plan)
     return _serial(job, plan)

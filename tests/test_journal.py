@@ -114,13 +114,26 @@ def _start_study(workdir: Path, poolsize: int) -> subprocess.Popen:
     return proc
 
 
+# scheduling slack on a loaded machine, on top of the documented flush delay
+SLACK_S = 0.15
+
+
+def _wait_for_first_marker(proc: subprocess.Popen, timeout_s: float = 30) -> None:
+    deadline = time.time() + timeout_s
+    while not (Path("markers").is_dir() and any(Path("markers").iterdir())):
+        assert proc.poll() is None, "the study ended before its first pset finished"
+        assert time.time() < deadline, "no pset finished in time"
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("poolsize", [0, 2], ids=["serial", "pool2"])
 @pytest.mark.parametrize("attempt", range(3))
 def test_sigkill_loses_no_finished_pset(tmp_path, monkeypatch, poolsize, attempt):
     """It keeps, after SIGKILL at a random moment, every pset finished before the flush delay."""
     monkeypatch.chdir(tmp_path)
     proc = _start_study(tmp_path, poolsize)
-    time.sleep(random.uniform(0.3, 0.9))
+    _wait_for_first_marker(proc)
+    time.sleep(random.uniform(0.4, 0.9))
     os.killpg(proc.pid, signal.SIGKILL)
     killed_at = time.time()
     proc.wait()
@@ -131,7 +144,9 @@ def test_sigkill_loses_no_finished_pset(tmp_path, monkeypatch, poolsize, attempt
     markers = {int(p.name): p for p in Path("markers").iterdir()}
     # func wrote its marker just before returning; allow the flush delay plus slack
     old_enough = {
-        i for i, p in markers.items() if p.stat().st_mtime < killed_at - ps.JOURNAL_FLUSH_S - 0.1
+        i
+        for i, p in markers.items()
+        if p.stat().st_mtime < killed_at - ps.JOURNAL_FLUSH_S - SLACK_S
     }
     assert old_enough, "the study was killed before any pset finished; raise the sleep"
     assert old_enough <= set(df["i"])
@@ -152,7 +167,8 @@ def test_next_run_recovers_and_says_so(tmp_path, monkeypatch, caplog):
     """It merges a killed run's journal before the next run, and logs a warning."""
     monkeypatch.chdir(tmp_path)
     proc = _start_study(tmp_path, 0)
-    time.sleep(0.6)
+    _wait_for_first_marker(proc)
+    time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(0.05)
@@ -171,7 +187,8 @@ def test_recover_leaves_a_running_study_alone(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     proc = _start_study(tmp_path, 0)
     try:
-        time.sleep(0.5)
+        _wait_for_first_marker(proc)
+        time.sleep(0.3)
         df = ps.recover("calc")
         assert len(df) == 0
         assert any(Path("calc/.psweep/journal").iterdir())
