@@ -1,10 +1,11 @@
 """Call `func` on psets: serially, in a process pool, or on a dask cluster.
 
 The psets of a run form a :class:`Plan`. Executors yield *blocks* of results
-as they finish: ``(pos, times_ns, runtimes_s, rets, excs)``, lists aligned
-with each other, where `pos` is the pset's position in the plan, `rets` the
-dicts `func` returned (empty if it failed) and `excs` the failures' type,
-message and traceback (``None`` for success).
+as they finish: ``(pos, ids, sha1s, times_ns, runtimes_s, rets, excs)``,
+lists aligned with each other, where `pos` is the pset's position in the
+plan, `ids` the new ``_pset_id`` values, `rets` the dicts `func` returned
+(empty if it failed) and `excs` the failures' type, message and traceback
+(``None`` for success).
 
 Each finished pset is also written to the run's journal (see
 :mod:`psweep.journal`) by the process that ran it, so a crash loses none
@@ -14,6 +15,7 @@ before.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import math
@@ -31,13 +33,14 @@ import pandas as pd
 
 from .database import df_print
 from .errors import PsweepError
+from .hashing import pset_hashes, uuid4_strings
 from .journal import JournalWriter
 
-__all__ = ["Job", "Plan", "PsweepFuncError", "WorkerPool", "execute", "run_task"]
+__all__ = ["Job", "Plan", "PsweepFuncError", "execute", "run_task"]
 
 log = logging.getLogger("psweep")
 
-Block = tuple[list, list, list, list, list]
+Block = tuple[list, list, list, list, list, list, list]
 
 # func gets _time_utc as a naive UTC datetime (a pandas.Timestamp is one too,
 # but slower to make); the database column is datetime64[ns]
@@ -52,14 +55,21 @@ class PsweepFuncError(PsweepError, TypeError):
 
 @dataclass(frozen=True)
 class Plan:
-    """The psets of a run with their ids and hashes, aligned by position."""
+    """The psets of a run in order, and their hashes if already known.
+
+    Ids and missing hashes are made where the psets run (in bulk per chunk),
+    so that a pool of workers shares that work too.
+    """
 
     psets: list
-    ids: list
-    sha1s: list
+    sha1s: list | None = None
 
     def __len__(self) -> int:
         return len(self.psets)
+
+    def part(self, start: int, stop: int) -> Plan:
+        sha1s = None if self.sha1s is None else self.sha1s[start:stop]
+        return Plan(self.psets[start:stop], sha1s)
 
 
 @dataclass(frozen=True)
@@ -159,16 +169,15 @@ def _run_range(
 
     Yields blocks, then the exception that ended the part, if any.
     """
-    pos: list = []
-    times: list = []
-    runtimes: list = []
-    rets: list = []
-    excs: list = []
+    ids = uuid4_strings(len(part))
+    sha1s = part.sha1s if part.sha1s is not None else pset_hashes(part.psets)
+    cols: tuple[list, ...] = ([], [], [], [], [], [], [])
+    pos, bids, bsha1s, times, runtimes, rets, excs = cols
     clock = time.perf_counter
     next_check = clock() + _STOP_CHECK_S if stop_flag is not None else math.inf
     try:
         for k, pset, pset_id, sha1 in zip(
-            range(offset, offset + len(part)), part.psets, part.ids, part.sha1s, strict=True
+            range(offset, offset + len(part)), part.psets, ids, sha1s, strict=True
         ):
             if clock() >= next_check:  # asking the shared flag costs a lock
                 if stop_flag.is_set():
@@ -178,24 +187,27 @@ def _run_range(
             if journal is not None:
                 journal.add((k, pset, pset_id, sha1, t, rt, ret, exc))
             pos.append(k)
+            bids.append(pset_id)
+            bsha1s.append(sha1)
             times.append(t)
             runtimes.append(rt)
             rets.append(ret)
             excs.append(exc)
             if len(pos) >= _BLOCK_ROWS:
-                yield pos, times, runtimes, rets, excs
-                pos, times, runtimes, rets, excs = [], [], [], [], []
+                yield cols
+                cols = ([], [], [], [], [], [], [])
+                pos, bids, bsha1s, times, runtimes, rets, excs = cols
     except GeneratorExit:
         raise
     except BaseException as exc:
         if journal is not None:
             journal.flush()
         if pos:
-            yield pos, times, runtimes, rets, excs
+            yield cols
         yield exc
         return
     if pos:
-        yield pos, times, runtimes, rets, excs
+        yield cols
 
 
 def _serial(job: Job, plan: Plan) -> Iterator[Block]:
@@ -214,32 +226,23 @@ def _serial(job: Job, plan: Plan) -> Iterator[Block]:
 
 # -- process pool -------------------------------------------------------------
 
-# State of a pool worker process: the run's stop flag (set by the initializer)
-# and one journal per run, opened when the worker gets its first chunk of it.
-_WORKER: dict[str, Any] = {"stop": None, "journals": {}}
+# State of a pool worker process, set by _init_worker. Under the fork start
+# method the plan is inherited, not pickled.
+_WORKER: dict[str, Any] = {}
 
 
-def _init_worker(stop_flag: Any) -> None:
-    _WORKER["stop"] = stop_flag
-    _WORKER["journals"] = {}
+def _init_worker(job: Job, plan: Plan, stop_flag: Any) -> None:
+    gc.freeze()  # what the worker inherited is not the collector's business
+    journal = None
+    if job.journal_dir is not None:
+        journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
+    _WORKER.update(job=job, plan=plan, stop=stop_flag, journal=journal)
 
 
-def _worker_journal(job: Job) -> JournalWriter | None:
-    if job.journal_dir is None:
-        return None
-    journals = _WORKER["journals"]
-    if job.run_id not in journals:
-        path = os.path.join(job.journal_dir, f"{os.getpid()}.journal")
-        journals[job.run_id] = JournalWriter(path, job.header)
-    return journals[job.run_id]
-
-
-def _pool_chunk(args: tuple[Job, int, Plan]) -> tuple[list[Block], BaseException | None]:
-    job, offset, part = args
-    stop_flag = _WORKER["stop"]
-    journal = _worker_journal(job)
+def _pool_chunk(bounds: tuple[int, int]) -> tuple[list[Block], BaseException | None]:
+    job, plan, stop_flag, journal = (_WORKER[k] for k in ("job", "plan", "stop", "journal"))
     blocks: list[Block] = []
-    for item in _run_range(job, part, offset, journal, stop_flag):
+    for item in _run_range(job, plan.part(*bounds), bounds[0], journal, stop_flag):
         if isinstance(item, BaseException):
             return blocks, _picklable(item)
         blocks.append(item)
@@ -275,46 +278,28 @@ def _ranges(n: int, nworkers: int, per_worker: int) -> list[tuple[int, int]]:
 
 def _parts(plan: Plan, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, Plan]]:
     for a, b in ranges:
-        yield a, Plan(plan.psets[a:b], plan.ids[a:b], plan.sha1s[a:b])
+        yield a, plan.part(a, b)
 
 
-class WorkerPool:
-    """A pool of worker processes, started early so that its start-up overlaps
-    with planning; psets reach the workers in chunks as the run goes."""
-
-    def __init__(self, poolsize: int) -> None:
-        ctx = multiprocessing.get_context()
-        self.poolsize = poolsize
-        self.stop_flag = ctx.Event()
-        self.pool = ctx.Pool(poolsize, initializer=_init_worker, initargs=(self.stop_flag,))
-
-    def run(self, job: Job, plan: Plan) -> Iterator[Block]:
-        error: BaseException | None = None
-        chunks = ((job, a, part) for a, part in _parts(plan, _ranges(len(plan), self.poolsize, 16)))
+def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
+    ctx = multiprocessing.get_context()
+    stop_flag = ctx.Event()
+    error: BaseException | None = None
+    with ctx.Pool(poolsize, initializer=_init_worker, initargs=(job, plan, stop_flag)) as pool:
         try:
-            for blocks, exc in self.pool.imap_unordered(_pool_chunk, chunks):
+            for blocks, exc in pool.imap_unordered(_pool_chunk, _ranges(len(plan), poolsize, 16)):
                 yield from blocks
                 if exc is not None and error is None:
                     error = exc
-                    self.stop_flag.set()
+                    stop_flag.set()  # workers stop at their next pset
         except BaseException:
-            self.stop_flag.set()
+            stop_flag.set()
             raise
         finally:
-            self.close()
-        if error is not None:
-            raise error
-
-    def close(self) -> None:
-        """Let the workers finish (they stop early once the flag is set) and end them."""
-        self.pool.close()
-        self.pool.join()
-
-    def __enter__(self) -> WorkerPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.pool.terminate()
+            pool.close()
+            pool.join()
+    if error is not None:
+        raise error
 
 
 # -- dask ---------------------------------------------------------------------
@@ -347,8 +332,8 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
             blocks, exc = future.result()
             for block in blocks:
                 if journal is not None:
-                    for k, t, rt, ret, ex in zip(*block, strict=True):
-                        journal.add((k, plan.psets[k], plan.ids[k], plan.sha1s[k], t, rt, ret, ex))
+                    for k, pset_id, sha1, t, rt, ret, ex in zip(*block, strict=True):
+                        journal.add((k, plan.psets[k], pset_id, sha1, t, rt, ret, ex))
                 yield block
             if exc is not None:
                 error = exc
@@ -362,11 +347,11 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
 
 
 def execute(
-    job: Job, plan: Plan, pool: WorkerPool | None = None, dask_client: Any = None
+    job: Job, plan: Plan, poolsize: int | None = None, dask_client: Any = None
 ) -> Iterator[Block]:
     """Run all psets of `plan`; yield blocks of results as they finish."""
     if dask_client is not None:
         return _dask(job, plan, dask_client)
-    if pool is not None:
-        return pool.run(job, plan)
+    if poolsize is not None:
+        return _pool(job, plan, poolsize)
     return _serial(job, plan)

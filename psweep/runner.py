@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
 import os
 import pickle
@@ -13,13 +14,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .assemble import RESERVED_COLUMNS, append_rows, rows_to_df
 from .errors import PsweepParamsError
-from .execute import Job, Plan, PsweepFuncError, WorkerPool, execute
-from .hashing import pset_hashes, uuid4_strings
+from .execute import Job, Plan, PsweepFuncError, execute
+from .hashing import pset_hashes
 from .journal import remove_run_dir, run_journal_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S
 from .merge import DbSnapshot, merge_run, psweep_dir, recover_journals
@@ -174,21 +174,22 @@ def _prepare_simulate(db_src: str, sim_dir: str) -> None:
         log.warning("simulate: no database %s yet, starting a new one in %s", db_src, sim_dir)
 
 
-def _plan(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> tuple[np.ndarray, list]:
-    """Hash all psets; with skip_dups, keep those without a successful row in `df`."""
+def _plan(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
+    """The psets to run: all, or with skip_dups those without a successful row in `df`.
+
+    Hashes are made here only when skip_dups needs them; otherwise the
+    executors make them where the psets run.
+    """
+    if not (skip_dups and len(df) and "_pset_sha1" in df.columns):
+        return Plan(params)
     hashes = pset_hashes(params)
-    if skip_dups and len(df) and "_pset_sha1" in df.columns:
-        ok = df["_pset_sha1"]
-        if "_pset_status" in df.columns:
-            ok = ok[df["_pset_status"].ne("failed").to_numpy()]
-        have = set(ok.dropna().to_numpy())
-        todo = np.array([i for i, h in enumerate(hashes) if h not in have], dtype=np.int64)
-        log.info(
-            "skip_dups: %d of %d psets are in the database", len(params) - len(todo), len(params)
-        )
-    else:
-        todo = np.arange(len(params))
-    return todo, hashes
+    ok = df["_pset_sha1"]
+    if "_pset_status" in df.columns:
+        ok = ok[df["_pset_status"].ne("failed").to_numpy()]
+    have = set(ok.dropna().to_numpy())
+    todo = [i for i, h in enumerate(hashes) if h not in have]
+    log.info("skip_dups: %d of %d psets are done already", len(params) - len(todo), len(params))
+    return Plan([params[i] for i in todo], [hashes[i] for i in todo])
 
 
 def run_local(
@@ -283,147 +284,142 @@ def run_local(
         func, poolsize, dask_client, on_error, calc_dir, database_basename, lock_timeout_s
     )
     params = _check_params(params)
-    # start the workers now: their start-up overlaps with reading and planning
-    pool_cm = WorkerPool(poolsize) if poolsize is not None else contextlib.nullcontext()
-    with pool_cm as pool:
-        calc_dir = os.fspath(calc_dir)
-        db_dir = calc_dir if database_dir is None else os.fspath(database_dir)
-        repo = None
-        if git and not simulate:
-            repo = git_repo(".")
-            git_require_identity(repo)
-        elif git:
-            log.info("simulate: git commits skipped")
+    calc_dir = os.fspath(calc_dir)
+    db_dir = calc_dir if database_dir is None else os.fspath(database_dir)
+    repo = None
+    if git and not simulate:
+        repo = git_repo(".")
+        git_require_identity(repo)
+    elif git:
+        log.info("simulate: git commits skipped")
 
-        if save and not simulate and os.path.isdir(db_dir):
-            recover_journals(db_dir, database_basename, lock_timeout_s)
-        db_src = os.path.join(db_dir, database_basename)
-        if simulate:
-            sim_dir = f"{calc_dir}.simulate"
-            if save:
-                _prepare_simulate(db_src, sim_dir)
-                db_src = os.path.join(sim_dir, database_basename)
-            calc_dir = db_dir = sim_dir
-        database_fn = os.path.join(db_dir, database_basename)
-
-        base: pd.DataFrame | DbSnapshot
-        if df is not None and len(df) > 0:
-            base = df
-        else:
-            base = DbSnapshot(db_src)
-            df = base.df
-        run_seq, pset_seq0 = _seq_start(df)
-        with _gc_paused():
-            todo, hashes = _plan(params, df, skip_dups)
-        if len(todo) == 0:
-            log.info("nothing to run: %d psets given, none new", len(params))
-            return df
-
-        run_id = str(uuid.uuid4())
-        with _gc_paused():
-            todo = todo.tolist()
-            plan = Plan(
-                [params[j] for j in todo], uuid4_strings(len(todo)), [hashes[j] for j in todo]
-            )
-        if repo is not None:
-            name = os.path.basename(os.path.abspath("."))
-            git_commit_all(repo, f"psweep: {name}: run_id={run_id}: local changes")
-        if backup and not simulate:
-            _backup(calc_dir, df)
-        elif backup:
-            log.info("simulate: backup skipped")
-
-        record = on_error == "record"
-        info = journal_dir = run_lock = None
+    if save and not simulate and os.path.isdir(db_dir):
+        recover_journals(db_dir, database_basename, lock_timeout_s)
+    db_src = os.path.join(db_dir, database_basename)
+    if simulate:
+        sim_dir = f"{calc_dir}.simulate"
         if save:
-            from .locking import try_lock
+            _prepare_simulate(db_src, sim_dir)
+            db_src = os.path.join(sim_dir, database_basename)
+        calc_dir = db_dir = sim_dir
+    database_fn = os.path.join(db_dir, database_basename)
 
-            info = run_info(run_id, calc_dir, database_basename)
-            psweep_dir(db_dir)
-            journal_dir = run_journal_dir(db_dir, run_id)
-            os.makedirs(journal_dir)
-            run_lock = try_lock(os.path.join(journal_dir, "run.lock"))
-        header = {
-            "run_id": run_id,
-            "run_seq": run_seq,
-            "pset_seq0": pset_seq0,
-            "calc_dir": calc_dir,
-            "database_basename": database_basename,
-            "record": record,
-            "info": info,
-        }
-        job = Job(
-            func,
-            run_id,
-            run_seq,
-            pset_seq0,
-            calc_dir,
-            simulate,
-            tmpsave,
-            verbose,
-            record,
-            journal_dir,
-            header,
-        )
+    base: pd.DataFrame | DbSnapshot
+    if df is not None and len(df) > 0:
+        base = df
+    else:
+        base = DbSnapshot(db_src)
+        df = base.df
+    run_seq, pset_seq0 = _seq_start(df)
+    with _gc_paused():
+        plan = _plan(params, df, skip_dups)
+    if len(plan) == 0:
+        log.info("nothing to run: %d psets given, none new", len(params))
+        return df
 
-        results: tuple[list, ...] = ([], [], [], [], [])  # pos, times, runtimes, rets, excs
+    run_id = str(uuid.uuid4())
+    if repo is not None:
+        name = os.path.basename(os.path.abspath("."))
+        git_commit_all(repo, f"psweep: {name}: run_id={run_id}: local changes")
+    if backup and not simulate:
+        _backup(calc_dir, df)
+    elif backup:
+        log.info("simulate: backup skipped")
 
-        def finish(status: str) -> pd.DataFrame:
-            pos = results[0]
-            with _gc_paused():
-                df_new = rows_to_df(
-                    pos,
-                    [plan.psets[k] for k in pos],
-                    [plan.ids[k] for k in pos],
-                    [plan.sha1s[k] for k in pos],
-                    *results[1:],
-                    run_id=run_id,
-                    run_seq=run_seq,
-                    pset_seq0=pset_seq0,
-                    calc_dir=calc_dir,
-                    record=record,
-                )
-                if not save:
-                    return append_rows(df, df_new)
-                info_end = {**info, "status": status}
-                out = merge_run(database_fn, df_new, info_end, base, lock_timeout_s)
-            remove_run_dir(journal_dir)
-            run_lock.release()
-            return out
+    record = on_error == "record"
+    info = journal_dir = run_lock = None
+    if save:
+        from .locking import try_lock
 
-        bar = Progress(len(plan), want_progress(progress))
-        # With a pool or dask this process runs no user code: pause the collector.
-        # Serially, func runs here: only hide the objects that exist now from it.
-        quiet_gc = _gc_paused() if (poolsize or dask_client is not None) else _gc_frozen()
-        try:
-            with quiet_gc:
-                for block in execute(job, plan, pool, dask_client):
-                    for col, new in zip(results, block, strict=True):
-                        col.extend(new)
-                    if bar.enabled:
-                        bar.update(len(block[0]), failed=sum(e is not None for e in block[4]))
-        except BaseException as exc:
-            bar.close()
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            if save or results[0]:
-                try:
-                    finish(status)
-                    if results[0]:
-                        log.warning(
-                            "run %s stopped after %d of %d psets; their rows are saved",
-                            run_id,
-                            len(results[0]),
-                            len(plan),
-                        )
-                except Exception as save_exc:
-                    log.error("could not save the finished rows of run %s: %s", run_id, save_exc)
-            raise
-        bar.close()
-        out = finish("ok")
-        if repo is not None:
-            name = os.path.basename(os.path.abspath("."))
-            git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
+        info = run_info(run_id, calc_dir, database_basename)
+        psweep_dir(db_dir)
+        journal_dir = run_journal_dir(db_dir, run_id)
+        os.makedirs(journal_dir)
+        run_lock = try_lock(os.path.join(journal_dir, "run.lock"))
+    header = {
+        "run_id": run_id,
+        "run_seq": run_seq,
+        "pset_seq0": pset_seq0,
+        "calc_dir": calc_dir,
+        "database_basename": database_basename,
+        "record": record,
+        "info": info,
+    }
+    job = Job(
+        func,
+        run_id,
+        run_seq,
+        pset_seq0,
+        calc_dir,
+        simulate,
+        tmpsave,
+        verbose,
+        record,
+        journal_dir,
+        header,
+    )
+
+    blocks: list = []  # of (pos, ids, sha1s, times, runtimes, rets, excs)
+    ndone = 0
+
+    def finish(status: str) -> pd.DataFrame:
+        # blocks of a chunk are in order and chunks are ranges: sorting the
+        # blocks by their first position puts all rows in order
+        blocks.sort(key=lambda block: block[0][0])
+        cols = [list(itertools.chain.from_iterable(c)) for c in zip(*blocks, strict=True)]
+        pos, *rest = cols or [[]] * 7
+        with _gc_paused():
+            df_new = rows_to_df(
+                pos,
+                [plan.psets[k] for k in pos],
+                *rest,
+                run_id=run_id,
+                run_seq=run_seq,
+                pset_seq0=pset_seq0,
+                calc_dir=calc_dir,
+                record=record,
+            )
+            if not save:
+                return append_rows(df, df_new)
+            info_end = {**info, "status": status}
+            out = merge_run(database_fn, df_new, info_end, base, lock_timeout_s)
+        remove_run_dir(journal_dir)
+        run_lock.release()
         return out
+
+    bar = Progress(len(plan), want_progress(progress))
+    # With a pool or dask this process runs no user code: pause the collector.
+    # Serially, func runs here: only hide the objects that exist now from it.
+    quiet_gc = _gc_paused() if (poolsize or dask_client is not None) else _gc_frozen()
+    try:
+        with quiet_gc:
+            for block in execute(job, plan, poolsize, dask_client):
+                blocks.append(block)
+                ndone += len(block[0])
+                if bar.enabled:
+                    bar.update(len(block[0]), failed=sum(e is not None for e in block[-1]))
+    except BaseException as exc:
+        bar.close()
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if save or ndone:
+            try:
+                finish(status)
+                if ndone:
+                    log.warning(
+                        "run %s stopped after %d of %d psets; their rows are saved",
+                        run_id,
+                        ndone,
+                        len(plan),
+                    )
+            except Exception as save_exc:
+                log.error("could not save the finished rows of run %s: %s", run_id, save_exc)
+        raise
+    bar.close()
+    out = finish("ok")
+    if repo is not None:
+        name = os.path.basename(os.path.abspath("."))
+        git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
+    return out
 
 
 run = run_local
