@@ -5,6 +5,7 @@ Build params (lists of psets, which are dicts) with :func:`plist`,
 and get a pandas DataFrame with one row per pset.
 """
 
+from .batch import PsweepTemplateError, collect_batch, machine_info, prep_batch
 from .database import df_filter_conds, df_print, df_read, df_to_json, df_write
 from .errors import (
     PgridError,
@@ -62,8 +63,10 @@ __all__ = [
     "PsweepJournalWarning",
     "PsweepLockError",
     "PsweepParamsError",
+    "PsweepTemplateError",
     "__version__",
     "check_calc_dir",
+    "collect_batch",
     "df_filter_conds",
     "df_print",
     "df_read",
@@ -80,12 +83,14 @@ __all__ = [
     "itr",
     "itr2params",
     "logspace",
+    "machine_info",
     "makedirs",
     "merge_dicts",
     "pgrid",
     "pickle_read",
     "pickle_write",
     "plist",
+    "prep_batch",
     "pset_hash",
     "recover",
     "run",

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -11,7 +15,7 @@ from tabulate import tabulate
 from .database import DATABASE_FORMATS, df_read, df_to_json
 from .errors import PsweepError
 
-__all__ = ["db2json", "db2table"]
+__all__ = ["db2json", "db2table", "pull", "push"]
 
 
 def _read(parser: argparse.ArgumentParser, fn: str, fmt: str):
@@ -92,3 +96,66 @@ def db2table(argv: Sequence[str] | None = None) -> None:
         df = df[[c for c in df.columns if not str(c).startswith("_")]]
     text = tabulate(df, headers="keys", tablefmt=args.format, showindex=args.index)
     sys.stdout.write(text + "\n")
+
+
+def _sync(direction: str, argv: Sequence[str] | None) -> None:
+    prog = f"psweep-{direction}"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Copy calc/ to a machine's study folder with rsync"
+            if direction == "push"
+            else "Copy calc/ back from a machine's study folder with rsync"
+        )
+        + ". The destination is 'host' and 'path' in templates/machines/<machine>/info.yaml "
+        "(no host: a local path). Locks and journals of running studies are not copied.",
+    )
+    parser.add_argument("machine", help="name of a folder in templates/machines")
+    parser.add_argument("--calc-dir", default="calc", help="default: %(default)s")
+    parser.add_argument(
+        "--machine-templ-dir", default="templates/machines", help="default: %(default)s"
+    )
+    parser.add_argument(
+        "-n", "--dry-run", action="store_true", help="show what would be copied, copy nothing"
+    )
+    args = parser.parse_args(argv)
+    from .batch import machine_info
+
+    mdir = os.path.join(args.machine_templ_dir, args.machine)
+    try:
+        info = machine_info(mdir)
+    except PsweepError as exc:
+        parser.exit(2, f"{prog}: error: {exc}\n")
+    if not info.get("path"):
+        parser.exit(
+            2, f"{prog}: error: {mdir}/info.yaml has no 'path' (and maybe 'host') to copy to\n"
+        )
+    if shutil.which("rsync") is None:
+        parser.exit(2, f"{prog}: error: rsync is not installed\n")
+    name = os.path.basename(os.path.normpath(args.calc_dir))
+    remote = f"{str(info['path']).rstrip('/')}/{name}/"
+    if info.get("host"):
+        remote = f"{info['host']}:{remote}"
+    local = args.calc_dir.rstrip("/") + "/"
+    src, dst = (local, remote) if direction == "push" else (remote, local)
+    if direction == "push" and not os.path.isdir(local):
+        parser.exit(2, f"{prog}: error: {local!r} is not a directory\n")
+    if not info.get("host") and direction == "push" and not args.dry_run:
+        os.makedirs(remote, exist_ok=True)
+    cmd = ["rsync", "-a", "-s", "-i", "--exclude", "/.psweep/"]
+    if args.dry_run:
+        cmd.append("--dry-run")
+    cmd += [src, dst]
+    sys.stdout.write(" ".join(shlex.quote(c) for c in cmd) + "\n")
+    sys.stdout.flush()
+    sys.exit(subprocess.run(cmd, check=False).returncode)
+
+
+def push(argv: Sequence[str] | None = None) -> None:
+    """``psweep-push MACHINE``: copy calc/ to the machine."""
+    _sync("push", argv)
+
+
+def pull(argv: Sequence[str] | None = None) -> None:
+    """``psweep-pull MACHINE``: copy calc/ back from the machine."""
+    _sync("pull", argv)

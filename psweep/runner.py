@@ -212,6 +212,7 @@ def run_local(
     dask_client: Any = None,
     progress: bool | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    _after_save: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Call `func` on every pset in `params` and return the database.
 
@@ -416,6 +417,8 @@ def run_local(
         raise
     bar.close()
     out = finish("ok")
+    if _after_save is not None:  # internal: prep_batch writes its submit scripts here
+        _after_save(out)
     if repo is not None:
         name = os.path.basename(os.path.abspath("."))
         git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
