@@ -249,8 +249,8 @@ def _pset_json(pset: dict) -> str:
 def _header(machine: Machine) -> list[str]:
     return [
         "#!/bin/sh",
-        f"# Submit the jobs of machine {machine.name!r}; written by psweep.prep_batch.",
-        "# Lines of earlier runs are commented out. Run from anywhere: sh run_<machine>.sh",
+        f"# Submits the jobs of machine {machine.name!r} (written by psweep.prep_batch).",
+        "# Lines of earlier runs are commented out. Works from any folder.",
         'here=$(cd "$(dirname "$0")" && pwd)',
         'cd "$here" || exit 1',
     ]

@@ -1,0 +1,272 @@
+"""Tests of prep_batch, collect_batch and psweep-push/pull without a batch system."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import psweep as ps
+
+GOLDEN = Path(__file__).parent / "golden"
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+RUN_PY = """\
+import json
+a, b = $a, "$b"
+with open("result.json", "w") as fh:
+    json.dump({"out": a * 2, "b_len": len(b), "seq": $_pset_seq}, fh)
+print("price: $$5")
+"""
+
+JOBSCRIPT_CLUSTER = """\
+#!/bin/sh
+#SBATCH --time 00:05:00
+#SBATCH -o out.job
+#SBATCH -J foo_${_pset_seq}_${_pset_id}
+echo "hostname=$$(hostname)"
+python3 run.py
+"""
+
+
+def write_templates(root: Path, cluster_info: str = "subcmd: sbatch\n") -> None:
+    (root / "templates/calc/sub").mkdir(parents=True)
+    (root / "templates/calc/run.py").write_text(RUN_PY)
+    (root / "templates/calc/sub/params.txt").write_text("a=$a b=${b} id=$_pset_id\n")
+    for name, info, jobscript in (
+        ("local", "subcmd: sh\n", "#!/bin/sh\npython3 run.py > out.log\n"),
+        ("cluster", cluster_info, JOBSCRIPT_CLUSTER),
+    ):
+        mdir = root / "templates/machines" / name
+        mdir.mkdir(parents=True)
+        (mdir / "info.yaml").write_text(info)
+        (mdir / "jobscript").write_text(jobscript)
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_templates(tmp_path)
+    return tmp_path
+
+
+def params(n=3, b="x y"):
+    return ps.pgrid(ps.plist("a", range(n)), ps.plist("b", [b]))
+
+
+def mask(text: str) -> str:
+    return UUID_RE.sub("<uuid>", text)
+
+
+def test_files_per_pset(study):
+    """It renders every calc template (with subfolders), each jobscript and pset.json."""
+    df = ps.prep_batch(params())
+    assert len(df) == 3
+    for pset_id, row in df.iterrows():
+        folder = study / "calc" / pset_id
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "jobscript_cluster",
+            "jobscript_local",
+            "pset.json",
+            "run.py",
+            "sub",
+        ]
+        assert (folder / "sub/params.txt").read_text() == f"a={row.a} b=x y id={pset_id}\n"
+        assert 'print("price: $5")' in (folder / "run.py").read_text()
+        pset = json.loads((folder / "pset.json").read_text())
+        assert pset["a"] == row.a
+        assert pset["_pset_id"] == pset_id
+        assert pset["_run_id"] == row._run_id
+
+
+def test_golden_jobscript_and_submit_script(study):
+    """It writes the jobscript and submit script byte for byte as in the golden files."""
+    ps.prep_batch(params(2))
+    df = ps.prep_batch(params(1))
+    first = df.index[0]
+    assert (
+        mask((study / "calc" / first / "jobscript_cluster").read_text())
+        == (GOLDEN / "jobscript_cluster").read_text()
+    )
+    assert (
+        mask((study / "calc/run_cluster.sh").read_text()) == (GOLDEN / "run_cluster.sh").read_text()
+    )
+
+
+def test_extension_comments_old_lines(study):
+    """It keeps the lines of earlier runs, commented out, and makes only new psets active."""
+    df1 = ps.prep_batch(params(2))
+    df2 = ps.prep_batch(params(3))
+    lines = (study / "calc/run_local.sh").read_text().splitlines()
+    job_lines = [ln for ln in lines if "jobscript_local" in ln]
+    assert len(job_lines) == 5
+    for pid in df1.index:
+        assert any(ln.startswith(f"# cd {pid}; sh jobscript_local") for ln in job_lines)
+    new = df2.index[~df2.index.isin(df1.index)]
+    for pid in new:
+        assert any(ln.startswith(f"cd {pid}; sh jobscript_local") for ln in job_lines)
+
+
+def test_local_submit_script_runs_and_collects(study):
+    """It runs the local jobs with the submit script, from any folder, and collects results."""
+    df = ps.prep_batch(params(3))
+    subprocess.run(["sh", str(study / "calc/run_local.sh")], check=True, cwd="/")
+    df = ps.collect_batch()
+    assert df["_batch_status"].tolist() == ["done"] * 3
+    assert df["out"].tolist() == [0, 2, 4]
+    assert df["b_len"].tolist() == [3] * 3
+    assert ps.df_read("calc/database.pk").equals(df)
+
+
+def test_collect_reports_missing_and_invalid(study, caplog):
+    """It marks jobs without result as missing and broken results as invalid, and warns."""
+    df = ps.prep_batch(params(3))
+    ids = list(df.index)
+    Path(f"calc/{ids[0]}/result.json").write_text('{"out": 1}')
+    Path(f"calc/{ids[1]}/result.json").write_text("{not json")
+    with caplog.at_level("WARNING", logger="psweep"):
+        df = ps.collect_batch()
+    assert df["_batch_status"].tolist() == ["done", "invalid", "missing"]
+    assert "2 of 3 jobs" in caplog.text
+    assert df.loc[ids[0], "out"] == 1
+    assert pd.isna(df.loc[ids[2], "out"])
+
+
+def test_awkward_calc_dir(study):
+    """It works with spaces and quotes in calc_dir and substitutes values exactly."""
+    calc = "calc dir 'quoted' \"x\"; y"
+    df = ps.prep_batch(params(2, b="it's $HOME; `x`"), calc_dir=calc)
+    subprocess.run(["sh", f"{calc}/run_local.sh"], check=True)
+    pid = df.index[0]
+    text = (study / calc / pid / "sub/params.txt").read_text()
+    assert text == f"a=0 b=it's $HOME; `x` id={pid}\n"
+    df = ps.collect_batch(calc)
+    assert df["_batch_status"].tolist() == ["done", "done"]
+
+
+def test_missing_placeholder_writes_nothing(study):
+    """It names template, placeholder and available keys, and writes nothing."""
+    with pytest.raises(ps.PsweepTemplateError) as info:
+        ps.prep_batch(ps.plist("a", [1, 2]))
+    msg = str(info.value)
+    assert "run.py" in msg or "params.txt" in msg
+    assert "${b}" in msg
+    assert "_pset_id" in msg and "a" in msg
+    assert not (study / "calc").exists()
+
+
+def test_placeholder_missing_in_some_psets(study):
+    """It refuses params where only some psets have a placeholder's value."""
+    with pytest.raises(ps.PsweepTemplateError, match=r"\$\{b\}"):
+        ps.prep_batch([{"a": 1, "b": "x"}, {"a": 2}])
+    assert not (study / "calc").exists()
+
+
+def test_bad_dollar(study):
+    """It explains a lone dollar sign in a template."""
+    (study / "templates/calc/run.py").write_text("cost $ 5\n")
+    with pytest.raises(ps.PsweepTemplateError, match=r"line 1.*\$\$"):
+        ps.prep_batch(params())
+
+
+@pytest.mark.parametrize(
+    ("remove", "match"), [("info.yaml", "no info.yaml"), ("jobscript", "no jobscript")]
+)
+def test_incomplete_machine(study, remove, match):
+    """It rejects a machine folder without info.yaml or jobscript."""
+    (study / "templates/machines/cluster" / remove).unlink()
+    with pytest.raises(ps.PsweepTemplateError, match=match):
+        ps.prep_batch(params())
+    assert not (study / "calc").exists()
+
+
+@pytest.mark.parametrize(
+    ("info", "match"),
+    [
+        ("subcomd: sh\n", "subcmd"),
+        ("subcmd: sh\nhots: x\n", "unknown setting"),
+        ("subcmd: sh\narray: true\n", "needs 'subcmd: sbatch'"),
+        ("subcmd: sbatch\narray: true\narray_throttle: 0\n", "array_throttle"),
+        ("[1, 2]\n", "mapping"),
+        ("subcmd: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_info_yaml(study, info, match):
+    """It explains what is wrong with a machine's info.yaml."""
+    (study / "templates/machines/cluster/info.yaml").write_text(info)
+    with pytest.raises(ps.PsweepTemplateError, match=match):
+        ps.prep_batch(params())
+
+
+def test_array_lines_split_and_throttle(tmp_path, monkeypatch):
+    """It submits new psets as job arrays of at most max_array_size, throttled."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol: info.yaml decides
+    info = "subcmd: sbatch\narray: true\narray_throttle: 2\nmax_array_size: 3\n"
+    write_templates(tmp_path, cluster_info=info)
+    df = ps.prep_batch(params(7))
+    lines = [ln for ln in Path("calc/run_cluster.sh").read_text().splitlines() if "--array" in ln]
+    assert lines == [
+        "sbatch --array=0-2%2 array_cluster.sh array_cluster_run0_0.txt  # run_seq=0 pset_seq=0-2",
+        "sbatch --array=0-2%2 array_cluster.sh array_cluster_run0_1.txt  # run_seq=0 pset_seq=3-5",
+        "sbatch --array=0-0%2 array_cluster.sh array_cluster_run0_2.txt  # run_seq=0 pset_seq=6-6",
+    ]
+    listed = [
+        line
+        for part in range(3)
+        for line in Path(f"calc/array_cluster_run0_{part}.txt").read_text().split()
+    ]
+    assert listed == list(df.index)
+
+
+def test_simulate_writes_to_simulate_dir(study):
+    """It prepares a dry run in calc.simulate/, leaving calc/ untouched."""
+    ps.prep_batch(params(2))
+    before = sorted(os.listdir("calc"))
+    df = ps.prep_batch(params(3), simulate=True)
+    assert sorted(os.listdir("calc")) == before
+    assert len(df) == 5
+    assert (study / "calc.simulate" / df.index[-1] / "run.py").exists()
+    assert "# cd" in (study / "calc.simulate/run_local.sh").read_text()
+
+
+def cli(name: str, *args: str) -> subprocess.CompletedProcess:
+    code = f"from psweep.cli import {name}; {name}()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_push_pull_local_destination(study):
+    """It copies calc/ to the machine's path and back with rsync; --dry-run copies nothing."""
+    if subprocess.run(["which", "rsync"], capture_output=True).returncode:
+        pytest.skip("rsync is not installed")
+    dest = study / "remote side"
+    info = study / "templates/machines/local/info.yaml"
+    info.write_text(f"subcmd: sh\npath: {dest}\n")
+    df = ps.prep_batch(params(2))
+    proc = cli("push", "local", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "run_local.sh" in proc.stdout
+    assert not dest.exists()
+    proc = cli("push", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert (dest / "calc" / df.index[0] / "run.py").exists()
+    assert not (dest / "calc/.psweep").exists()
+    subprocess.run(["sh", str(dest / "calc/run_local.sh")], check=True)
+    proc = cli("pull", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert ps.collect_batch()["_batch_status"].tolist() == ["done", "done"]
+
+
+def test_push_needs_path(study):
+    """It says which setting is missing when info.yaml has no path."""
+    proc = cli("push", "local")
+    assert proc.returncode == 2
+    assert "no 'path'" in proc.stderr
