@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -270,3 +271,34 @@ def test_push_needs_path(study):
     proc = cli("push", "local")
     assert proc.returncode == 2
     assert "no 'path'" in proc.stderr
+
+
+def test_example_batch_with_git(tmp_path):
+    """The batch_with_git example prepares, runs, collects and commits, then cleans up."""
+    root = Path(__file__).resolve().parents[1]
+    example = tmp_path / "batch example"
+    shutil.copytree(root / "examples/batch_with_git", example)
+    before = sorted(p.relative_to(example) for p in example.rglob("*"))
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "EMAIL"))}
+    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", PYTHONPATH=str(root))
+    proc = subprocess.run(
+        ["sh", str(example / "run_example.sh")], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    df = ps.df_read(example / "calc/database.pk")
+    assert len(df) == 4
+    assert (df["_batch_status"] == "done").all()
+    assert (df["energy"] > 0).all()
+    log = subprocess.run(
+        ["git", "log", "--format=%s"], cwd=example, env=env, capture_output=True, text=True
+    ).stdout
+    assert f"run_id={df['_run_id'].iloc[0]}" in log
+    cluster = (example / "calc/run_cluster.sh").read_text()
+    assert cluster.count("sbatch jobscript_cluster") == 4
+    jobscript = (example / "calc" / df.index[0] / "jobscript_cluster").read_text()
+    assert 'echo "running on $(hostname)"' in jobscript
+    assert "#SBATCH -J batch_0" in jobscript
+    subprocess.run(["sh", str(example / "clean.sh")], check=True, env=env)
+    assert sorted(p.relative_to(example) for p in example.rglob("*")) == before
