@@ -114,14 +114,22 @@ cmd_install() {
 
 # ---------------------------------------------------------------- daemons
 
-# pid_of PIDFILE NAME: print the pid in PIDFILE if that process is alive and is NAME.
+# is_running PID NAME: the process exists, is NAME and is not a zombie. (Here PID 1
+# reaps orphans only after a second or so, and a killed daemon is an orphan.)
+is_running() {
+    local pid=$1 name=$2 stat
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+    [[ $stat == "$pid ($name) "* ]] || return 1
+    stat="${stat#"$pid ($name) "}"
+    [[ $stat != Z* && $stat != X* ]]
+}
+
+# pid_of PIDFILE NAME: print the pid in PIDFILE if that process is running and is NAME.
 pid_of() {
-    local pidfile=$1 name=$2 pid comm
+    local pidfile=$1 name=$2 pid
     [[ -r $pidfile ]] || return 1
     pid="$(tr -dc '0-9' <"$pidfile")"
-    [[ -n $pid ]] || return 1
-    comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
-    [[ $comm == "$name" ]] || return 1
+    [[ -n $pid ]] && is_running "$pid" "$name" || return 1
     printf '%s\n' "$pid"
 }
 
@@ -131,10 +139,10 @@ stop_pidfile() {
     if pid="$(pid_of "$pidfile" "$name")"; then
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 150; i++)); do
-            [[ -e /proc/$pid ]] || break
+            is_running "$pid" "$name" || break
             sleep 0.1
         done
-        if [[ -e /proc/$pid ]]; then
+        if is_running "$pid" "$name"; then
             say "$name (pid $pid) ignored SIGTERM for 15 s, killing it"
             kill -KILL "$pid" 2>/dev/null || true
         fi
