@@ -146,6 +146,11 @@ stop_pidfile() {
             say "$name (pid $pid) ignored SIGTERM for 15 s, killing it"
             kill -KILL "$pid" 2>/dev/null || true
         fi
+        # Give PID 1 a moment to reap it, so that ps shows no <defunct> entry.
+        for ((i = 0; i < 30; i++)); do
+            [[ -e /proc/$pid ]] || break
+            sleep 0.1
+        done
         say "stopped $name (pid $pid)"
     fi
     rm -f "$pidfile"
