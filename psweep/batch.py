@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .assemble import RESERVED_COLUMNS
 from .database import df_read, df_write
 from .errors import PsweepError
 from .files import file_write
@@ -187,15 +188,8 @@ def _machines(machine_templ_dir: str) -> list[Machine]:
     return machines
 
 
-_RESERVED_FIELDS = (
-    "_run_id",
-    "_pset_id",
-    "_run_seq",
-    "_pset_seq",
-    "_pset_sha1",
-    "_calc_dir",
-    "_time_utc",
-)
+# the reserved fields a pset has when its files are written (not the runtime)
+_RESERVED_FIELDS = tuple(c for c in RESERVED_COLUMNS if c != "_pset_runtime")
 
 
 def _check_placeholders(templates: list[Template], params: Sequence[dict]) -> None:
