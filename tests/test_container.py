@@ -1,0 +1,138 @@
+"""The image built from the repository's Dockerfile runs the tests and a study
+with the same results as the host.
+
+Slow (a base image, an offline build): run with ``nox -s container``, which
+sets PSWEEP_CONTAINER_TESTS=1; skipped otherwise, and where podman, runc or
+debootstrap are missing. Everything runs in a private podman storage that is
+removed afterwards, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from container_utils import podman_available, private_podman, wheelhouse
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "localhost/psweep:test"
+DEV_IMAGE = "localhost/psweep:dev"
+
+_ok, _reason = podman_available()
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.environ.get("PSWEEP_CONTAINER_TESTS"),
+        reason="container tests run with `nox -s container` (PSWEEP_CONTAINER_TESTS=1)",
+    ),
+    pytest.mark.skipif(not _ok, reason=_reason),
+]
+
+
+def _repo_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory):
+    """Private podman with the runtime and dev images built offline."""
+    context = tmp_path_factory.mktemp("context")
+    for rel in _repo_files():
+        (context / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, context / rel)
+    wheelhouse(context / "wheelhouse", [f"{ROOT}[test]", "ruff"])
+    with private_podman(tmp_path_factory.mktemp("podman")) as podman:
+        podman.import_base()
+        podman.build(context, IMAGE, target="runtime")
+        podman.build(context, DEV_IMAGE, target="dev")
+        yield podman
+
+
+def test_image_basics(podman):
+    """It runs as a non-root user in /study with psweep, git and git-lfs installed."""
+    args = ["run", "--rm", "--network=none", IMAGE, "sh", "-c"]
+    script = "id -u; pwd; git --version; git lfs version; python -c 'import psweep; print(1)'"
+    out = podman(*args, script, capture=True).stdout.split("\n")
+    assert out[0] == "1000"
+    assert out[1] == "/study"
+    assert out[2].startswith("git version")
+    assert out[3].startswith("git-lfs/")
+    assert out[4] == "1"
+
+
+def test_fast_tests_in_dev_image(podman):
+    """It passes the fast part of the test suite inside the dev image."""
+    fast = ["test_params.py", "test_hashing.py", "test_database.py", "test_runner.py",
+            "test_journal.py", "test_batch.py"]  # fmt: skip
+    proc = podman.run(
+        DEV_IMAGE,
+        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *fast,
+        mounts=[(ROOT, "/src:ro")],
+        workdir="/src/tests",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout
+
+
+STUDY = """\
+import psweep as ps
+
+
+def func(pset):
+    return {"energy": 0.5 * pset["k"] * pset["x"] ** 2, "label": f"{pset['k']}-{pset['x']}"}
+
+
+if __name__ == "__main__":
+    x, y = ps.plist("x", [0, 1, 2]), ps.plist("y", ["a", "b", "c"])
+    params = ps.pgrid(ps.plist("k", [1.0, 2.5]), zip(x, y))
+    ps.run_local(func, params)
+    ps.run_local(func, params[:2])
+"""
+
+
+def _run_study_on_host(study: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "input.py"], cwd=study, env=env, check=True)
+
+
+def _comparable(df: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in df.columns if not c.startswith("_")] + [
+        "_run_seq",
+        "_pset_seq",
+        "_pset_sha1",
+    ]
+    return df[keep].reset_index(drop=True)
+
+
+def test_same_results_host_and_container(podman, tmp_path):
+    """It gives the same parameters and results, row for row, on the host and in the image."""
+    host, box = tmp_path / "host", tmp_path / "box"
+    for study in (host, box):
+        study.mkdir()
+        (study / "input.py").write_text(STUDY)
+    _run_study_on_host(host)
+    proc = podman.run(IMAGE, "python", "input.py", mounts=[(box, "/study")])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    df_host = pd.read_pickle(host / "calc/database.pk")
+    df_box = pd.read_pickle(box / "calc/database.pk")
+    assert len(df_host) == 8
+    pd.testing.assert_frame_equal(_comparable(df_host), _comparable(df_box))
+
+
+def test_devcontainer_json_is_strict_and_builds_dev_target():
+    """The devcontainer definition is strict JSON and builds the Dockerfile's dev target."""
+    import json
+
+    spec = json.loads((ROOT / ".devcontainer/devcontainer.json").read_text())
+    assert spec["build"]["target"] == "dev"
+    assert (ROOT / ".devcontainer" / spec["build"]["dockerfile"]).resolve() == ROOT / "Dockerfile"
+    assert "pytest" in spec["postStartCommand"]
