@@ -38,14 +38,14 @@ ENV PATH=/opt/psweep/bin:$PATH \
     DVC_NO_ANALYTICS=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /study
-USER study
+USER 1000
 CMD ["python", "-c", "import psweep; print('psweep', psweep.__version__, '- mount a study at /study')"]
 
 # the development image of .devcontainer: the test tools on top
 FROM runtime AS dev
-USER root
+USER 0
 RUN set -eu; \
     if [ -n "$(ls /wheels)" ]; then set -- --no-index --find-links /wheels; fi; \
     whl=$(ls /dist/*.whl); \
     /opt/psweep/bin/pip install --no-cache-dir "$@" "${whl}[test]" ruff
-USER study
+USER 1000

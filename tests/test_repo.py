@@ -57,4 +57,4 @@ def test_dockerfile_has_base_argument_and_dev_target():
     assert re.search(r"^ARG BASE=python:3\.\d+-slim$", text, re.MULTILINE)
     assert "FROM ${BASE} AS runtime" in text
     assert re.search(r"^FROM runtime AS dev$", text, re.MULTILINE)
-    assert re.search(r"^USER study$", text, re.MULTILINE)
+    assert re.search(r"^USER 1000$", text, re.MULTILINE)  # the non-root user "study"
