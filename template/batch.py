@@ -1,0 +1,58 @@
+"""Batch jobs of the study: python batch.py [--collect]
+
+The same psets as input.py, run as one job each instead of by run_local:
+
+    python batch.py              # write batch/<_pset_id>/ and batch/run_<machine>.sh
+    sh batch/run_local.sh        # run the jobs here (or: sh batch/run_slurm.sh on a cluster)
+    python batch.py --collect    # merge each job's result.json into batch/database.pk
+
+Every file in templates/calc/ and each templates/machines/<machine>/jobscript is
+filled in per pset ($name is the pset's value of name, $$ a literal dollar).
+Batch jobs live in batch/, apart from calc/, so that each database holds one
+kind of run. Run it again after adding psets: the submit scripts then start
+only the new jobs.
+"""
+
+import argparse
+import os
+
+import psweep as ps
+
+from input import GIT, make_params
+
+BATCH_DIR = "batch"
+MACHINES_DIR = os.path.join("templates", "machines")
+
+
+def prepare():
+    df = ps.prep_batch(make_params(), calc_dir=BATCH_DIR, git=GIT, backup=True)
+    new = df[df["_run_id"] == df["_run_id"].iloc[-1]]
+    ps.df_print(new, cols=["damper", "zeta", "omega", "_pset_id"])
+    print(f"{len(new)} new jobs in {BATCH_DIR}/. Submit them with one of")
+    for machine in sorted(os.listdir(MACHINES_DIR)):
+        print(f"    sh {BATCH_DIR}/run_{machine}.sh")
+    print("then, when the jobs are done: python batch.py --collect")
+
+
+def collect():
+    df = ps.collect_batch(BATCH_DIR)
+    counts = df["_batch_status"].value_counts().to_dict()
+    ps.df_print(df, cols=["damper", "zeta", "omega", "amplitude", "_batch_status"])
+    print(f"collected {BATCH_DIR}/database.pk: {counts}")
+    print("commit the results if you like: git add -A && git commit -m 'Collect batch jobs'")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Prepare or collect the batch jobs.")
+    parser.add_argument(
+        "--collect", action="store_true", help="merge the jobs' result.json files into batch/"
+    )
+    args = parser.parse_args(argv)
+    if args.collect:
+        collect()
+    else:
+        prepare()
+
+
+if __name__ == "__main__":
+    main()
