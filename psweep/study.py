@@ -82,9 +82,7 @@ def _parse_data(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise PsweepStudyError(f"--data needs KEY=VALUE, got {item!r}")
-        # YAML scalars, as copier's own --data: true/false, numbers, strings
-        parsed = yaml.safe_load(value) if value else ""
-        data[key] = value if isinstance(parsed, (dict, list)) or parsed is None else parsed
+        data[key] = value  # a string, as with copier's --data: copier casts it to the type
     return data
 
 

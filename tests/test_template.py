@@ -1,0 +1,456 @@
+"""The study template (copier.yml, template/) and ``psweep new``, with the real tools.
+
+Studies are rendered with copier or ``psweep new`` into tmp_path and then used
+as a researcher would: input.py, eval.py, batch.py, their nox sessions, git,
+git-lfs and DVC with a local remote.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import copier
+import pandas as pd
+import pytest
+import yaml
+from copier.errors import DirtyLocalWarning
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIREMENT = f"psweep @ {ROOT.as_uri()}"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+N_PSETS = 24  # psets of the template's input.py
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "EMAIL"))}
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        DVC_NO_ANALYTICS="1",
+        MPLBACKEND="Agg",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> dict[str, str]:
+    """An isolated environment with a git identity given by GIT_* variables."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _clean_env(home)
+    env.update(
+        GIT_AUTHOR_NAME="Test Author",
+        GIT_AUTHOR_EMAIL="author@test.invalid",
+        GIT_COMMITTER_NAME="Test Committer",
+        GIT_COMMITTER_EMAIL="committer@test.invalid",
+    )
+    for key in [k for k in os.environ if k.startswith(("GIT_", "EMAIL"))]:
+        monkeypatch.delenv(key)
+    for key, val in env.items():
+        monkeypatch.setenv(key, val)
+    return env
+
+
+@pytest.fixture
+def no_identity_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """An environment in which git has no identity at all (fresh machine)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _clean_env(home)
+    for key in [k for k in os.environ if k.startswith(("GIT_", "EMAIL"))]:
+        monkeypatch.delenv(key)
+    for key, val in env.items():
+        monkeypatch.setenv(key, val)
+    return env
+
+
+def run(args, cwd, env, check=True) -> subprocess.CompletedProcess:
+    args = [str(a) for a in args]
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def py(script_args, cwd, env, check=True) -> subprocess.CompletedProcess:
+    return run([sys.executable, *script_args], cwd, env, check)
+
+
+def git(args, cwd, env) -> str:
+    return run(["git", *args], cwd, env).stdout
+
+
+def render(dest: Path, **data) -> Path:
+    """copier copy of this repository's template, as `copier copy --defaults` does."""
+    answers = {"psweep_requirement": REQUIREMENT, **data}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DirtyLocalWarning)
+        copier.run_copy(
+            str(ROOT), dest, data=answers, defaults=True, unsafe=False, vcs_ref="HEAD", quiet=True
+        )
+    return dest
+
+
+def psweep_new(dest: Path, env, *data: str, check=True) -> subprocess.CompletedProcess:
+    args = ["-c", "from psweep.study import main; main()", "new", dest, "--defaults"]
+    for item in (f"psweep_requirement={REQUIREMENT}", *data):
+        args += ["--data", item]
+    return py(args, dest.parent, env, check)
+
+
+def db(path: Path) -> pd.DataFrame:
+    return pd.read_pickle(path)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+# --- the template itself ------------------------------------------------------------------
+
+
+def test_template_is_safe_to_copy():
+    """copier.yml uses no unsafe features, so plain `copier copy` needs no --trust."""
+    conf = yaml.safe_load((ROOT / "copier.yml").read_text())
+    assert conf["_subdirectory"] == "template"
+    assert conf["_templates_suffix"] == ".jinja"
+    assert conf["_answers_file"] == ".copier-answers.yml"
+    for key in ("_tasks", "_jinja_extensions", "_migrations", "_external_data"):
+        assert key not in conf
+    assert set(conf["data_tracking"]["choices"]) == {"none", "git-lfs", "dvc"}
+
+
+@pytest.mark.parametrize(
+    ("data", "present", "absent"),
+    [
+        (
+            {"data_tracking": "none"},
+            ["templates/machines/local/jobscript"],
+            [".gitattributes", ".dvc", "dvc.yaml", ".dvcignore", "templates/machines/slurm"],
+        ),
+        (
+            {"data_tracking": "git-lfs", "use_slurm": True, "slurm_account": "proj7"},
+            [".gitattributes", "templates/machines/slurm/jobscript"],
+            [".dvc", "dvc.yaml", ".dvcignore"],
+        ),
+        (
+            {"data_tracking": "dvc", "git_init": False},
+            [".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml"],
+            [".gitattributes", "templates/machines/slurm"],
+        ),
+    ],
+)
+def test_render_files(tmp_path, env, data, present, absent):
+    """Each answer set renders its own files, no template syntax is left, JSON is strict."""
+    study = render(tmp_path / "study", study_name="osc", **data)
+    common = [
+        "README.md",
+        "input.py",
+        "eval.py",
+        "batch.py",
+        "noxfile.py",
+        "requirements.txt",
+        "Dockerfile",
+        "apptainer.def",
+        ".devcontainer/devcontainer.json",
+        ".gitignore",
+        ".copier-answers.yml",
+        "tests/test_study.py",
+        "templates/calc/run.py",
+        "templates/machines/local/info.yaml",
+    ]
+    for name in common + present:
+        assert (study / name).exists(), name
+    for name in absent:
+        assert not (study / name).exists(), name
+    for path in study.rglob("*"):
+        assert not path.name.endswith(".jinja"), path
+        assert "{%" not in path.name and "{{" not in path.name, path
+    # $placeholders of batch templates are copied verbatim, copier variables are filled in
+    assert "omega = $omega" in (study / "templates/calc/run.py").read_text()
+    assert REQUIREMENT in (study / "requirements.txt").read_text().splitlines()
+    dev = json.loads((study / ".devcontainer/devcontainer.json").read_text())
+    assert dev["name"] == "osc"
+    assert dev["workspaceFolder"] == "/study"
+    dockerfile = (study / "Dockerfile").read_text().splitlines()
+    assert dockerfile[dockerfile.index("ARG BASE=python:3.12-slim") + 1] == "FROM ${BASE}"
+    assert 'CMD ["python", "input.py"]' in dockerfile
+    assert "USER study" in dockerfile
+    answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == str(ROOT)
+    assert answers["data_tracking"] == data["data_tracking"]
+    git_line = "GIT = False" if data.get("git_init") is False else "GIT = True"
+    assert git_line in (study / "input.py").read_text()
+    if data["data_tracking"] == "dvc":
+        conf = (study / ".dvc/config").read_text()
+        assert "[core]" in conf and "analytics = false" in conf
+        stage = yaml.safe_load((study / "dvc.yaml").read_text())["stages"]["run"]
+        assert stage["cmd"] == "python input.py"
+        assert stage["outs"] == [{"calc": {"persist": True, "cache": True}}]
+        assert "/calc" in (study / ".gitignore").read_text().splitlines()
+    if data.get("use_slurm"):
+        job = (study / "templates/machines/slurm/jobscript").read_text().splitlines()
+        assert "#SBATCH --partition=batch" in job
+        assert "#SBATCH --account=proj7" in job
+        assert "#SBATCH --time=01:00:00" in job
+        assert "#SBATCH --job-name=osc_${_pset_seq}" in job
+
+
+def test_rendered_study_is_ruff_clean(tmp_path, env):
+    """The Python files of rendered studies pass ruff check and ruff format --check."""
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff not installed")
+    for name, data in [
+        ("a", {"data_tracking": "git-lfs", "use_slurm": True}),
+        ("b", {"data_tracking": "dvc", "git_init": False}),
+    ]:
+        study = render(tmp_path / name, **data)
+        run([ruff, "check", "--no-cache", "."], study, env)
+        run([ruff, "format", "--check", "--no-cache", "."], study, env)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("study_name", "My Study!", "study_name must match"),
+        ("python_version", "2.7", "python_version must be 3.10 or newer"),
+        ("slurm_time", "1h", "slurm_time must be HH:MM:SS"),
+    ],
+)
+def test_invalid_answer_fails_without_leftovers(tmp_path, env, key, value, message):
+    """copier stops at the invalid answer, names what is allowed, and writes nothing."""
+    dest = tmp_path / "study"
+    with pytest.raises(ValueError, match=message):
+        render(dest, use_slurm=True, **{key: value})
+    assert not dest.exists()
+
+
+def test_psweep_new_invalid_answer(tmp_path, env):
+    """psweep new reports the validation error in one line (exit 2) and leaves no folder."""
+    dest = tmp_path / "study"
+    proc = psweep_new(dest, env, "python_version=3.9", check=False)
+    assert proc.returncode == 2
+    assert "python_version must be 3.10 or newer" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not dest.exists()
+
+
+def test_psweep_new_refuses_non_empty_dest(tmp_path, env):
+    """An existing folder with files in it is refused, and nothing in it changes."""
+    dest = tmp_path / "taken"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("mine\n")
+    proc = psweep_new(dest, env, check=False)
+    assert proc.returncode == 2
+    assert "exists and is not empty" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [p.name for p in dest.iterdir()] == ["notes.txt"]
+    assert (dest / "notes.txt").read_text() == "mine\n"
+
+
+# --- a study at work ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
+def test_study_workflow(tmp_path, env, tracking):
+    """A new study runs, grows, is backed up, committed, evaluated, simulated and batched."""
+    if tracking == "git-lfs" and shutil.which("git-lfs") is None:
+        pytest.skip("git-lfs not installed")
+    study = tmp_path / "my study"
+    proc = psweep_new(study, env, f"data_tracking={tracking}")
+    assert "ready in" in proc.stdout
+    assert "no identity" not in proc.stdout
+    assert git(["status", "--porcelain"], study, env) == ""
+
+    # two runs: the database grows, the second run backs up calc/ first
+    py(["input.py"], study, env)
+    py(["input.py"], study, env)
+    df = db(study / "calc/database.pk")
+    assert len(df) == 2 * N_PSETS
+    run_ids = list(df["_run_id"].unique())
+    assert len(run_ids) == 2
+    backups = list(study.glob("calc.bak_*"))
+    assert len(backups) == 1
+    assert len(db(backups[0] / "database.pk")) == N_PSETS
+    for pset_id in df.index:
+        assert (study / "calc" / pset_id / "data.npy").is_file()
+    log = git(["log", "--format=%s"], study, env)
+    if tracking == "dvc":
+        # calc/ is DVC's: git holds the code only
+        assert git(["ls-files", "calc"], study, env) == ""
+    else:
+        for run_id in run_ids:
+            assert f"run_id={run_id}" in log
+        assert f"calc/{df.index[0]}/data.npy" in git(["ls-files", "calc"], study, env)
+    if tracking == "git-lfs":
+        blob = run(["git", "show", f"HEAD:calc/{df.index[-1]}/data.npy"], study, env).stdout
+        assert blob.encode().startswith(LFS_POINTER)
+        assert f"calc/{df.index[-1]}/data.npy" in git(["lfs", "ls-files", "-n"], study, env)
+
+    # evaluation: a real PNG and a summary table
+    proc = py(["eval.py"], study, env)
+    assert "results/summary.csv" in proc.stdout
+    png = study / "results" / "overview.png"
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    import matplotlib.image
+
+    assert matplotlib.image.imread(png).ndim == 3
+    summary = pd.read_csv(study / "results/summary.csv")
+    assert list(summary["damper"]) == ["weak", "medium", "strong"]
+    assert summary.loc[0, "amplitude_peak"] == pytest.approx(10.0)
+
+    # a dry run leaves calc/ alone
+    before = (study / "calc/database.pk").read_bytes()
+    py(["input.py", "--simulate"], study, env)
+    assert len(db(study / "calc.simulate/database.pk")) == 3 * N_PSETS
+    assert (study / "calc/database.pk").read_bytes() == before
+
+    # batch jobs: prepare, run here, collect
+    proc = py(["batch.py"], study, env)
+    assert "sh batch/run_local.sh" in proc.stdout
+    run(["sh", "batch/run_local.sh"], study, env)
+    py(["batch.py", "--collect"], study, env)
+    jobs = db(study / "batch/database.pk")
+    assert len(jobs) == N_PSETS
+    assert set(jobs["_batch_status"]) == {"done"}
+    local = df[df["_run_id"] == run_ids[0]].set_index(["damper", "omega"])["amplitude"]
+    batch = jobs.set_index(["damper", "omega"])["amplitude"]
+    pd.testing.assert_series_equal(batch.sort_index(), local.sort_index(), rtol=1e-12)
+
+    # the study's own nox sessions in the current environment
+    proc = run([sys.executable, "-m", "nox", "--no-venv", "-s", "run", "test"], study, env)
+    assert len(db(study / "calc/database.pk")) == 3 * N_PSETS
+    assert "3 passed" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_dvc_push_clone_pull(tmp_path, env):
+    """dvc repro runs the study; a fresh clone gets calc/ back byte for byte with dvc pull."""
+    study = tmp_path / "study"
+    psweep_new(study, env, "data_tracking=dvc")
+    dvc = [sys.executable, "-m", "dvc"]
+    run([*dvc, "repro"], study, env)
+    assert len(db(study / "calc/database.pk")) == N_PSETS
+    git(["add", "dvc.lock"], study, env)
+    git(["commit", "-q", "-m", "Run the study"], study, env)
+    run([*dvc, "remote", "add", "-d", "local", tmp_path / "remote"], study, env)
+    git(["commit", "-q", "-am", "Add DVC storage"], study, env)
+    run([*dvc, "push"], study, env)
+    assert run([*dvc, "status", "--cloud"], study, env).returncode == 0
+
+    clone = tmp_path / "clone"
+    git(["clone", "-q", study, clone], tmp_path, env)
+    assert not (clone / "calc").exists()
+    run([*dvc, "pull"], clone, env)
+    original, restored = files_under(study / "calc"), files_under(clone / "calc")
+    assert sorted(restored) == sorted(original)
+    assert restored == original
+    assert any(name.endswith("data.npy") for name in restored)
+    # what DVC tracks is exactly what the stage wrote: nothing else under calc/
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    assert lock["stages"]["run"]["outs"][0]["nfiles"] == len(original)
+    assert filecmp.cmp(study / "calc/database.pk", clone / "calc/database.pk", shallow=False)
+
+
+def test_psweep_new_without_git_identity(tmp_path, no_identity_env):
+    """On a machine without git identity the study gets one from the answers, and says so."""
+    env = no_identity_env
+    study = tmp_path / "fresh"
+    assert run(["git", "var", "GIT_COMMITTER_IDENT"], tmp_path, env, check=False).returncode != 0
+    proc = psweep_new(study, env, "author_name=Ada Lovelace", "author_email=ada@test.invalid")
+    assert "no identity" in proc.stdout
+    assert "Ada Lovelace <ada@test.invalid>" in proc.stdout
+    assert git(["config", "--local", "user.name"], study, env).strip() == "Ada Lovelace"
+    assert (
+        git(["log", "--format=%an <%ae>"], study, env).strip() == "Ada Lovelace <ada@test.invalid>"
+    )
+    py(["input.py"], study, env)
+    log = git(["log", "--format=%s"], study, env).splitlines()
+    assert len(log) == 2
+    assert log[0].startswith("psweep: fresh: run_id=")
+
+
+def test_copier_update_keeps_user_edits(tmp_path, env):
+    """copier update brings a template change into a study and keeps the user's edit."""
+    tmpl = tmp_path / "tmpl"
+    tmpl.mkdir()
+    shutil.copy2(ROOT / "copier.yml", tmpl / "copier.yml")
+    shutil.copytree(ROOT / "template", tmpl / "template")
+    git(["init", "-q"], tmpl, env)
+    git(["add", "-A"], tmpl, env)
+    git(["commit", "-q", "-m", "template v1"], tmpl, env)
+    git(["tag", "v1"], tmpl, env)
+
+    study = tmp_path / "study"
+    copier.run_copy(
+        str(tmpl), study, data={"psweep_requirement": REQUIREMENT}, defaults=True, quiet=True
+    )
+    assert yaml.safe_load((study / ".copier-answers.yml").read_text())["_commit"] == "v1"
+    git(["init", "-q"], study, env)
+    git(["add", "-A"], study, env)
+    git(["commit", "-q", "-m", "start"], study, env)
+    with open(study / "input.py", "a") as fh:
+        fh.write("# my own note\n")
+    git(["commit", "-q", "-am", "my edit"], study, env)
+
+    readme = tmpl / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nNew in v2: a section from the template.\n")
+    git(["commit", "-q", "-am", "template v2"], tmpl, env)
+    git(["tag", "v2"], tmpl, env)
+
+    copier.run_update(study, defaults=True, overwrite=True, unsafe=False, vcs_ref="v2", quiet=True)
+    assert (study / "input.py").read_text().endswith("# my own note\n")
+    assert "New in v2: a section from the template." in (study / "README.md").read_text()
+    assert yaml.safe_load((study / ".copier-answers.yml").read_text())["_commit"] == "v2"
+    assert REQUIREMENT in (study / "requirements.txt").read_text()
+
+
+# --- packaging ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_template(tmp_path, env):
+    """The wheel holds the template; psweep new from the installed wheel renders it."""
+    wheels = tmp_path / "wheels"
+    run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT], tmp_path, env
+    )
+    (wheel,) = wheels.glob("psweep-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    tmpl = "psweep/_study_template/"
+    for name in ["copier.yml", "template/input.py.jinja", "template/eval.py", "template/ruff.toml"]:
+        assert tmpl + name in names, name
+    assert tmpl + "template/templates/calc/run.py" in names
+    assert any(n.startswith(tmpl + "template/{% if data_tracking == 'dvc' %}.dvc") for n in names)
+
+    # a venv that sees this environment's packages, with psweep from the wheel on top
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", "--system-site-packages", venv], tmp_path, env)
+    vpy = venv / "bin" / "python"
+    run([vpy, "-m", "pip", "install", "-q", "--no-deps", wheel], tmp_path, env)
+    where = run([vpy, "-c", "import psweep.study as s; print(s.template_source())"], tmp_path, env)
+    assert where.stdout.strip() == str(venv_site(vpy, env) / "psweep" / "_study_template")
+    study = tmp_path / "from-wheel"
+    run([venv / "bin" / "psweep", "new", study, "--defaults"], tmp_path, env)
+    assert (study / "input.py").is_file()
+    answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
+    assert answers["_src_path"].endswith("_study_template")
+    assert git(["log", "--format=%s"], study, env).startswith("Start study from-wheel")
+
+
+def venv_site(vpy: Path, env) -> Path:
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return Path(run([vpy, "-c", code], vpy.parent, env).stdout.strip())
