@@ -67,6 +67,8 @@ def no_identity_env(tmp_path, monkeypatch) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
     env = _clean_env(home)
+    # no guessing from user and host name either, as on a machine without a mail domain
+    env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="user.useConfigOnly", GIT_CONFIG_VALUE_0="1")
     for key in [k for k in os.environ if k.startswith(("GIT_", "EMAIL"))]:
         monkeypatch.delenv(key)
     for key, val in env.items():
@@ -336,7 +338,6 @@ def test_study_workflow(tmp_path, env, tracking):
     assert "3 passed" in proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
 def test_dvc_push_clone_pull(tmp_path, env):
     """dvc repro runs the study; a fresh clone gets calc/ back byte for byte with dvc pull."""
     study = tmp_path / "study"
@@ -383,6 +384,44 @@ def test_psweep_new_without_git_identity(tmp_path, no_identity_env):
     assert log[0].startswith("psweep: fresh: run_id=")
 
 
+def test_plain_copier_copy_then_run_explains_git(tmp_path, no_identity_env):
+    """Without psweep new, input.py says what git setup is missing: a repository, an identity."""
+    env = no_identity_env
+    study = render(tmp_path / "plain")
+    proc = py(["input.py"], study, env, check=False)
+    assert proc.returncode != 0
+    assert "not inside a git repository" in proc.stderr
+    git(["init", "-q"], study, env)
+    proc = py(["input.py"], study, env, check=False)
+    assert proc.returncode != 0
+    assert 'git config --global user.name "Your Name"' in proc.stderr
+    git(["config", "user.name", "Plain User"], study, env)
+    git(["config", "user.email", "plain@test.invalid"], study, env)
+    py(["input.py"], study, env)
+    assert "run_id=" in git(["log", "--format=%s"], study, env)
+
+
+def test_psweep_new_cleans_up_when_git_lfs_is_missing(tmp_path, env):
+    """A failed git step after rendering leaves DEST as it was: absent, or empty."""
+    bin_dir = tmp_path / "bin"  # every program on PATH but git-lfs
+    bin_dir.mkdir()
+    for folder in os.environ["PATH"].split(os.pathsep):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name != "git-lfs" and not (bin_dir / name).exists():
+                    (bin_dir / name).symlink_to(Path(folder) / name)
+    env = {**env, "PATH": str(bin_dir)}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for dest in (tmp_path / "new", empty):
+        proc = psweep_new(dest, env, "data_tracking=git-lfs", check=False)
+        assert proc.returncode == 2
+        assert "git-lfs is not installed" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "new").exists()
+    assert list(empty.iterdir()) == []
+
+
 def test_copier_update_keeps_user_edits(tmp_path, env):
     """copier update brings a template change into a study and keeps the user's edit."""
     tmpl = tmp_path / "tmpl"
@@ -421,7 +460,6 @@ def test_copier_update_keeps_user_edits(tmp_path, env):
 # --- packaging ----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_wheel_ships_the_template(tmp_path, env):
     """The wheel holds the template; psweep new from the installed wheel renders it."""
     wheels = tmp_path / "wheels"
