@@ -126,3 +126,62 @@ def test_same_results_host_and_container(podman, tmp_path):
     df_box = pd.read_pickle(box / "calc/database.pk")
     assert len(df_host) == 8
     pd.testing.assert_frame_equal(_comparable(df_host), _comparable(df_box))
+
+
+@pytest.fixture(scope="module")
+def rendered_study(tmp_path_factory):
+    """A study rendered from the repository's copier template (no git, no data tracking)."""
+    copier = pytest.importorskip("copier")
+    dest = tmp_path_factory.mktemp("rendered") / "oscillator"
+    copier.run_copy(
+        str(ROOT),
+        dest,
+        data={
+            "study_name": "oscillator",
+            "python_version": "3.11",
+            "psweep_requirement": f"psweep @ {ROOT.as_uri()}",
+            "git_init": False,
+            "data_tracking": "none",
+        },
+        defaults=True,
+        unsafe=False,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    return dest
+
+
+def _run_host(study: Path) -> pd.DataFrame:
+    _run_study_on_host(study)
+    return pd.read_pickle(study / "calc/database.pk")
+
+
+def test_template_study_same_on_host_and_in_image(podman, rendered_study, tmp_path):
+    """It runs the template's demo study in the image with the host's results, row for row."""
+    host, box = tmp_path / "host", tmp_path / "box"
+    shutil.copytree(rendered_study, host)
+    shutil.copytree(rendered_study, box)
+    df_host = _run_host(host)
+    proc = podman.run(IMAGE, "python", "input.py", mounts=[(box, "/study")])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    df_box = pd.read_pickle(box / "calc/database.pk")
+    assert len(df_host) == 24
+    pd.testing.assert_frame_equal(_comparable(df_host), _comparable(df_box))
+
+
+def test_generated_study_dockerfile(podman, rendered_study, tmp_path):
+    """It builds the generated study's own Dockerfile offline and runs the study with it."""
+    study = tmp_path / "study"
+    shutil.copytree(rendered_study, study)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(study / "wheels"),
+         "-r", str(study / "requirements.txt")],
+        check=True, timeout=900,
+    )  # fmt: skip
+    podman.build(study, "localhost/oscillator:test")
+    proc = podman.run("localhost/oscillator:test", mounts=[(study, "/study")])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    df_box = pd.read_pickle(study / "calc/database.pk")
+    host = tmp_path / "host"
+    shutil.copytree(rendered_study, host)
+    pd.testing.assert_frame_equal(_comparable(_run_host(host)), _comparable(df_box))
