@@ -24,7 +24,7 @@ import yaml
 
 from .errors import PsweepError
 
-__all__ = ["PsweepStudyError", "main", "new_study", "template_source"]
+__all__ = ["PsweepStudyError", "main", "new_study", "questions", "template_source"]
 
 
 class PsweepStudyError(PsweepError, RuntimeError):
@@ -76,12 +76,24 @@ def _has_identity(repo: Path) -> bool:
     )
 
 
+def questions() -> list[str]:
+    """Names of the template's questions, in the order they are asked."""
+    with open(template_source() / "copier.yml") as fh:
+        conf = yaml.safe_load(fh)
+    return [key for key in conf if not key.startswith("_")]
+
+
 def _parse_data(items: Sequence[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
+    known = questions()
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise PsweepStudyError(f"--data needs KEY=VALUE, got {item!r}")
+        if key not in known:
+            raise PsweepStudyError(
+                f"--data {item!r}: no question {key!r}; the questions are {', '.join(known)}"
+            )
         data[key] = value  # a string, as with copier's --data: copier casts it to the type
     return data
 
@@ -200,6 +212,13 @@ def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     print("    python input.py     # run the study; README.md tells the rest")
 
 
+def _questions_or_none() -> list[str]:
+    try:
+        return questions()
+    except (PsweepStudyError, OSError):
+        return ["(template missing)"]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``psweep``: the psweep command; ``psweep new DEST`` starts a study."""
     parser = argparse.ArgumentParser(prog="psweep", description="psweep: parameter studies.")
@@ -209,9 +228,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="start a study repository",
         description="Start a study repository in DEST from psweep's study template: a driver "
         "script, evaluation, batch templates, nox sessions and container files. Asks the "
-        "template's questions (study_name, description, author_name, author_email, "
-        "python_version, psweep_requirement, use_slurm, slurm_partition, slurm_account, "
-        "slurm_time, data_tracking, git_init) unless answered with --data or --defaults.",
+        "template's questions unless answered with --data or --defaults. With git_init (the "
+        "default) DEST becomes a git repository with a first commit.",
+        epilog="questions: " + ", ".join(_questions_or_none()),
     )
     new.add_argument("dest", metavar="DEST", help="folder of the new study (new or empty)")
     new.add_argument(

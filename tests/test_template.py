@@ -23,6 +23,8 @@ import pytest
 import yaml
 from copier.errors import DirtyLocalWarning
 
+from psweep.study import main as study_main
+
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENT = f"psweep @ {ROOT.as_uri()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -247,6 +249,23 @@ def test_psweep_new_invalid_answer(tmp_path, env):
     assert proc.returncode == 2
     assert "python_version must be 3.10 or newer" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("stduy_name=x", "no question 'stduy_name'; the questions are study_name, description"),
+        ("study_name", "--data needs KEY=VALUE, got 'study_name'"),
+    ],
+)
+def test_psweep_new_bad_data_option(tmp_path, capsys, item, message):
+    """A --data that answers no question is refused before anything is written."""
+    dest = tmp_path / "study"
+    with pytest.raises(SystemExit) as exc:
+        study_main(["new", str(dest), "--defaults", "--data", item])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
     assert not dest.exists()
 
 
