@@ -115,8 +115,10 @@ def _render(dest: Path, data: dict[str, Any], defaults: bool) -> dict[str, Any]:
     if (src / ".git").exists():
         kwds["vcs_ref"] = "HEAD"  # the template as it is in this checkout, not its last tag
     with warnings.catch_warnings():
-        # an editable install renders its checkout as it is, uncommitted changes included
+        # an editable install renders its checkout as it is, uncommitted changes included,
+        # and a shallow clone of psweep (as CI makes) is fine for that
         warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        warnings.simplefilter("ignore", copier.errors.ShallowCloneWarning)
         copier.run_copy(
             str(src),
             dest,
