@@ -46,6 +46,7 @@ from .params import (
 )
 from .provenance import df_runs
 from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
+from .study import PsweepStudyError, new_study
 
 __version__ = "0.8.0.dev0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "PsweepJournalWarning",
     "PsweepLockError",
     "PsweepParamsError",
+    "PsweepStudyError",
     "PsweepTemplateError",
     "__version__",
     "check_calc_dir",
@@ -86,6 +88,7 @@ __all__ = [
     "machine_info",
     "makedirs",
     "merge_dicts",
+    "new_study",
     "pgrid",
     "pickle_read",
     "pickle_write",
