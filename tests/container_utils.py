@@ -20,7 +20,9 @@ from pathlib import Path
 
 BASE_IMAGE = "localhost/psweep-base"
 BASE_PACKAGES = "python3,python3-venv,git,git-lfs,ca-certificates"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "psweep-containers"
+# Set PSWEEP_CONTAINER_CACHE to a folder to keep the debootstrap base there between
+# runs; by default it is made inside the private storage and removed with it.
+CACHE_ENV = "PSWEEP_CONTAINER_CACHE"
 
 
 def podman_available() -> tuple[bool, str]:
@@ -76,11 +78,12 @@ class Podman:
         )
 
     def import_base(self) -> str:
-        """Import the Debian base image (made with debootstrap once, then cached)."""
-        tar = CACHE / "bookworm-minbase.tar"
+        """Import the Debian base image, made with debootstrap (or taken from the cache)."""
+        cache = Path(os.environ.get(CACHE_ENV) or self.root / "cache")
+        tar = cache / "bookworm-minbase.tar"
         if not tar.exists():
-            CACHE.mkdir(parents=True, exist_ok=True)
-            rootfs = CACHE / "rootfs.tmp"
+            cache.mkdir(parents=True, exist_ok=True)
+            rootfs = cache / "rootfs.tmp"
             shutil.rmtree(rootfs, ignore_errors=True)
             subprocess.run(
                 ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm",

@@ -48,7 +48,7 @@ def test_devcontainer_json_is_strict_and_builds_dev_target():
     spec = json.loads((ROOT / ".devcontainer/devcontainer.json").read_text())
     assert spec["build"]["target"] == "dev"
     assert (ROOT / ".devcontainer" / spec["build"]["dockerfile"]).resolve() == ROOT / "Dockerfile"
-    assert "pytest" in spec["postStartCommand"]
+    assert "pytest" in spec["postCreateCommand"]
 
 
 def test_dockerfile_has_base_argument_and_dev_target():
