@@ -212,6 +212,16 @@ def test_render_files(tmp_path, env, data, present, absent):
         assert "#SBATCH --job-name=osc_${_pset_seq}" in job
 
 
+def test_slurm_machine_name(tmp_path, env):
+    """It names the SLURM machine folder, submit script and push command after the answer."""
+    study = render(tmp_path / "study", use_slurm=True, slurm_machine="hpc1")
+    assert (study / "templates/machines/hpc1/jobscript").is_file()
+    assert not (study / "templates/machines/slurm").exists()
+    readme = (study / "README.md").read_text()
+    assert "sh batch/run_hpc1.sh" in readme
+    assert "psweep-push hpc1" in readme
+
+
 def test_rendered_study_is_ruff_clean(tmp_path, env):
     """The Python files of rendered studies pass ruff check and ruff format --check."""
     ruff = shutil.which("ruff")
@@ -242,6 +252,8 @@ def test_rendered_dockerfile_is_hadolint_clean(tmp_path, env):
         ("study_name", "My Study!", "study_name must match"),
         ("python_version", "2.7", "python_version must be 3.10 or newer"),
         ("slurm_time", "1h", "slurm_time must be HH:MM:SS"),
+        ("slurm_machine", "My Cluster", "slurm_machine must be lower case"),
+        ("slurm_machine", "local", "and not 'local'"),
     ],
 )
 def test_invalid_answer_fails_without_leftovers(tmp_path, env, key, value, message):
