@@ -25,24 +25,28 @@ def _read(parser: argparse.ArgumentParser, fn: str, fmt: str):
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
+def _add_database_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("database", help="database file, e.g. calc/database.pk")
+    parser.add_argument(
+        "--fmt",
+        default="pickle",
+        choices=DATABASE_FORMATS,
+        help="format of the database file (default: %(default)s)",
+    )
+
+
 def db2json(argv: Sequence[str] | None = None) -> None:
     """``psweep-db2json``: print a database as JSON."""
     parser = argparse.ArgumentParser(
         prog="psweep-db2json", description="Print a psweep database as JSON."
     )
-    parser.add_argument("database", help="database file, e.g. calc/database.pk")
+    _add_database_args(parser)
     parser.add_argument(
         "-o",
         "--orient",
         default="records",
         choices=["split", "records", "index", "columns", "values", "table"],
         help="layout of the JSON, as in pandas.DataFrame.to_json (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--fmt",
-        default="pickle",
-        choices=DATABASE_FORMATS,
-        help="format of the database file (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     df = _read(parser, args.database, args.fmt)
@@ -56,7 +60,7 @@ def db2table(argv: Sequence[str] | None = None) -> None:
         description="Print a psweep database as a table. Columns whose names "
         "start with '_' (bookkeeping) are hidden unless -a is given.",
     )
-    parser.add_argument("database", help="database file, e.g. calc/database.pk")
+    _add_database_args(parser)
     parser.add_argument(
         "-f",
         "--format",
@@ -77,12 +81,6 @@ def db2table(argv: Sequence[str] | None = None) -> None:
         dest="more_columns",
         metavar="COL",
         help="show this column (repeatable; same as naming it after the file)",
-    )
-    parser.add_argument(
-        "--fmt",
-        default="pickle",
-        choices=DATABASE_FORMATS,
-        help="format of the database file (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     df = _read(parser, args.database, args.fmt)
