@@ -74,7 +74,7 @@ class JournalWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.write(self._fd, _MAGIC + _frame(header))
         self._pending: collections.deque = collections.deque()
-        self._write_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._closed = threading.Event()
         self._flush_s = flush_s
         self._thread = threading.Thread(target=self._loop, name="psweep-journal", daemon=True)
@@ -86,15 +86,16 @@ class JournalWriter:
             self.flush()
 
     def flush(self) -> None:
-        pending = self._pending
-        rows = [pending.popleft() for _ in range(len(pending))]
-        if not rows:
-            return
-        data = _frame(rows)
-        with self._write_lock:
+        # one flush at a time (the thread's or add()'s): each takes what is
+        # queued now and writes it as one frame; add() itself never waits
+        with self._flush_lock:
+            pending = self._pending
+            rows = [pending.popleft() for _ in range(len(pending))]
+            if not rows:
+                return
             if self._fd is None:
                 raise ValueError(f"journal {self.path!r} is closed")
-            view = memoryview(data)
+            view = memoryview(_frame(rows))
             while view:
                 view = view[os.write(self._fd, view) :]
 
@@ -109,7 +110,7 @@ class JournalWriter:
         self._closed.set()
         self._thread.join()
         self.flush()
-        with self._write_lock:
+        with self._flush_lock:
             os.close(self._fd)
             self._fd = None
 

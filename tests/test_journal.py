@@ -201,3 +201,21 @@ def test_recover_leaves_a_running_study_alone(tmp_path, monkeypatch):
 def test_recover_without_anything(tmp_path):
     """It returns an empty database when there is nothing to recover."""
     assert len(ps.recover(tmp_path / "calc")) == 0
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_concurrent_flushes_lose_no_rows(tmp_path):
+    """It keeps every row when the background thread and add() flush at the same time."""
+    run_dir = tmp_path / "run"
+    journal = JournalWriter(str(run_dir / "1.journal"), {"run_id": "r"}, flush_s=0.0001)
+    rows = [(k, {}, f"id{k}", "h", 0, 0.0, {}, None) for k in range(30_000)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so flushes overlap
+    try:
+        for row in rows:
+            journal.add(row)
+    finally:
+        sys.setswitchinterval(interval)
+    journal.close()
+    _, got = read_journal_dir(str(run_dir))
+    assert sorted(got) == rows
