@@ -152,10 +152,10 @@ def _backup(calc_dir: str, df: pd.DataFrame) -> str | None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
     last = str(df["_run_id"].iloc[-1]) if len(df) and "_run_id" in df.columns else "none"
     dst = f"{calc_dir}.bak_{stamp}Z_run_id_{last}"
-    own = os.path.join(calc_dir, ".psweep")
+    own = os.path.normpath(os.path.join(calc_dir, ".psweep"))
 
     def skip_running_state(folder: str, names: list[str]) -> list[str]:
-        if os.path.samefile(folder, own):
+        if os.path.normpath(folder) == own:
             return [n for n in names if n == "journal" or n.endswith(".lock")]
         return []
 

@@ -360,3 +360,13 @@ def test_database_readable_with_plain_pickle(study):
     ps.run_local(func, ps.plist("a", [1]))
     with open("calc/database.pk", "rb") as fh:
         assert isinstance(pickle.load(fh), pd.DataFrame)
+
+
+def test_backup_of_calc_dir_without_psweep_state(study):
+    """It backs up a calc_dir that psweep did not create (no calc/.psweep yet)."""
+    os.makedirs("calc/inputs")
+    Path("calc/inputs/mesh.txt").write_text("mesh")
+    ps.run_local(func, ps.plist("a", [1]), backup=True)
+    [bak] = [d for d in os.listdir() if d.startswith("calc.bak_")]
+    assert bak.endswith("Z_run_id_none")
+    assert Path(bak, "inputs/mesh.txt").read_text() == "mesh"
