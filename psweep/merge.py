@@ -53,6 +53,10 @@ class DbSnapshot:
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
+    def replace(self, df: pd.DataFrame) -> None:
+        """Take `df`, just written to the file, as the snapshot (no re-read)."""
+        self.df, self.stat = df, self._stat()
+
     def current(self) -> pd.DataFrame:
         """The database as it is on disk now (re-read only if it changed)."""
         if self._stat() != self.stat:
@@ -108,7 +112,7 @@ def merge_run(
         if len(df_new):
             df_write(out, database_fn)
             if isinstance(base, DbSnapshot):
-                base.df, base.stat = out, base._stat()
+                base.replace(out)
         if info is not None:
             failed = 0
             if "_pset_status" in df_new.columns:

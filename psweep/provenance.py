@@ -15,12 +15,13 @@ import pandas as pd
 
 from .database import df_read, df_write
 
-__all__ = ["RUNS_BASENAME", "df_runs", "run_info", "write_run"]
+__all__ = ["RUNS_BASENAME", "df_runs", "now_utc", "run_info", "write_run"]
 
 RUNS_BASENAME = "runs.pk"
 
 
-def _now() -> pd.Timestamp:
+def now_utc() -> pd.Timestamp:
+    """The current UTC time as a naive Timestamp (like the database's _time_utc)."""
     return pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
 
 
@@ -49,7 +50,7 @@ def run_info(run_id: str, calc_dir: str, database_basename: str) -> dict[str, An
     commit, dirty = _git_state(os.getcwd())
     return {
         "_run_id": run_id,
-        "start_utc": _now(),
+        "start_utc": now_utc(),
         "end_utc": pd.NaT,
         "status": "running",
         "n_psets": 0,
@@ -96,7 +97,3 @@ def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
     if not os.path.exists(fn):
         return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
     return df_read(fn)
-
-
-def now_utc() -> pd.Timestamp:
-    return _now()
