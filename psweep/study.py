@@ -2,9 +2,11 @@
 
 The template is the copier template of this repository (``copier.yml`` and
 ``template/``), shipped inside the wheel as ``psweep/_study_template/``. copier
-renders it (no tasks, nothing unsafe); the git steps that a template could only
-do with copier tasks (``git init``, ``git lfs install --local``, the first
-commit) are done here, as argument lists.
+renders it (no tasks, nothing unsafe); the steps that a template could only do
+with copier tasks are done here: the wheel of the running psweep goes into the
+study's ``vendor/`` and every package is pinned in ``requirements.lock``
+(:mod:`psweep.pinning`), then ``git init`` on branch ``main``, ``git lfs
+install --local`` and the first commit, as argument lists.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ from typing import Any
 import yaml
 
 from .errors import PsweepError
+from .pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel
 
 __all__ = ["PsweepStudyError", "main", "new_study", "questions", "template_source"]
+
+BRANCH = "main"
+_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 class PsweepStudyError(PsweepError, RuntimeError):
@@ -76,16 +82,24 @@ def _has_identity(repo: Path) -> bool:
     )
 
 
+def _template_conf() -> dict[str, Any]:
+    with open(template_source() / "copier.yml") as fh:
+        return yaml.safe_load(fh)
+
+
 def questions() -> list[str]:
     """Names of the template's questions, in the order they are asked."""
-    with open(template_source() / "copier.yml") as fh:
-        conf = yaml.safe_load(fh)
-    return [key for key in conf if not key.startswith("_")]
+    return [key for key in _template_conf() if not key.startswith("_")]
+
+
+def _running_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _parse_data(items: Sequence[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    known = questions()
+    conf = _template_conf()
+    known = [key for key in conf if not key.startswith("_")]
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -93,6 +107,18 @@ def _parse_data(items: Sequence[str]) -> dict[str, Any]:
         if key not in known:
             raise PsweepStudyError(
                 f"--data {item!r}: no question {key!r}; the questions are {', '.join(known)}"
+            )
+        spec = conf[key]
+        if spec.get("type") == "bool":
+            if value.strip().lower() not in _BOOLS:
+                raise PsweepStudyError(
+                    f"--data {item!r}: {key} is a yes/no question; give one of "
+                    "true, false, yes, no, 1, 0"
+                )
+            value = "true" if _BOOLS[value.strip().lower()] else "false"
+        elif "choices" in spec and value not in spec["choices"]:
+            raise PsweepStudyError(
+                f"--data {item!r}: {key} must be one of {', '.join(map(str, spec['choices']))}"
             )
         data[key] = value  # a string, as with copier's --data: copier casts it to the type
     return data
@@ -108,6 +134,7 @@ def _render(dest: Path, data: dict[str, Any], defaults: bool) -> dict[str, Any]:
         for key, val in (
             ("author_name", _git_config("user.name")),
             ("author_email", _git_config("user.email")),
+            ("python_version", _running_python()),
         )
         if val
     }
@@ -143,6 +170,8 @@ def _init_git(dest: Path, answers: dict[str, Any], out) -> None:
             "(e.g. apt-get install git-lfs) or choose data_tracking none or dvc"
         )
     _git_check(["init", "-q"], dest)
+    # branch main whatever init.defaultBranch says (git init -b needs git 2.28)
+    _git_check(["symbolic-ref", "HEAD", f"refs/heads/{BRANCH}"], dest)
     if lfs:
         _git_check(["lfs", "install", "--local"], dest)
     if not _has_identity(dest):
@@ -161,18 +190,31 @@ def _init_git(dest: Path, answers: dict[str, Any], out) -> None:
     )
 
 
+def _pin(dest: Path, answers: dict[str, Any], lock: bool) -> None:
+    """Put this psweep's wheel into vendor/ (unless another psweep was asked for), then lock."""
+    if not answers.get("psweep_requirement"):
+        psweep_wheel(dest / VENDOR_DIR)
+    if lock:
+        lock_study(dest, answers["python_version"])
+
+
 def new_study(
     dest: str | os.PathLike,
     data: dict[str, Any] | None = None,
     defaults: bool = False,
     out=sys.stdout,
+    lock: bool = True,
 ) -> dict[str, Any]:
-    """Render the study template into `dest` and, if wanted, make it a git repository.
+    """Render the study template into `dest`, pin its packages and make it a git repository.
 
     `data` answers questions (the others are asked, or take their defaults
-    with `defaults=True`). `dest` must not exist or be empty. When anything
-    fails, `dest` is left as it was (removed if it did not exist). Returns
-    the answers.
+    with `defaults=True`). Unless ``psweep_requirement`` names another
+    psweep, the wheel of the running psweep goes into ``<dest>/vendor/``;
+    with `lock` (the default, needs the package index) every package is
+    pinned in ``requirements.lock``. With ``git_init`` the study becomes a git
+    repository on branch ``main`` with a first commit. `dest` must not exist
+    or be empty. When anything fails, `dest` is left as it was (removed if it
+    did not exist). Returns the answers.
     """
     dest = Path(dest).absolute()
     existed = dest.exists()
@@ -183,7 +225,13 @@ def new_study(
             f"{str(dest)!r} exists and is not empty; give a new folder for the study"
         )
     try:
-        answers = _render(dest, dict(data or {}), defaults)
+        data = dict(data or {})
+        if not data.get("psweep_requirement"):
+            from . import __version__
+
+            data.setdefault("psweep_version", __version__)
+        answers = _render(dest, data, defaults)
+        _pin(dest, answers, lock)
         if answers.get("git_init"):
             _init_git(dest, answers, out)
     except BaseException:
@@ -206,33 +254,93 @@ def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             "defaults for the rest)"
         )
     data = _parse_data(args.data)
-    answers = new_study(args.dest, data, defaults=args.defaults)
+    answers = new_study(args.dest, data, defaults=args.defaults, lock=not args.no_lock)
     dest = Path(args.dest)
-    what = "a git repository with a first commit" if answers.get("git_init") else "no git"
-    print(f"study {answers['study_name']} ready in {dest}{os.sep} ({what}). Next:")
+    what = (
+        [f"a git repository on branch {BRANCH} with a first commit"]
+        if answers.get("git_init")
+        else ["no git"]
+    )
+    psweep = answers.get("psweep_requirement") or f"psweep {answers.get('psweep_version')}"
+    if args.no_lock:
+        what.append(f"no {LOCK_FILE} yet: make it with nox -s lock")
+    else:
+        what.append(f"{psweep} and all packages pinned in {LOCK_FILE}")
+    print(f"study {answers['study_name']} ready in {dest}{os.sep} ({'; '.join(what)}). Next:")
     print(f"    cd {shlex.quote(str(dest))}")
+    print("    python3 -m venv .venv && . .venv/bin/activate")
+    print(f"    pip install -r {LOCK_FILE}")
     print("    python input.py     # run the study; README.md tells the rest")
 
 
-def _questions_or_none() -> list[str]:
+def _describe_questions() -> str:
+    """One paragraph per question for ``psweep new --help``: help, choices, default."""
     try:
-        return questions()
-    except (PsweepStudyError, OSError):
-        return ["(template missing)"]
+        conf = _template_conf()
+    except (PsweepStudyError, OSError) as exc:
+        return f"questions: (the template is missing: {exc})"
+    lines = ["questions (answer with -d KEY=VALUE; yes/no questions take true/false/yes/no/1/0):"]
+    special = {
+        "study_name": "the name of DEST",
+        "python_version": f"{_running_python()}, the Python running psweep new",
+        "psweep_requirement": "empty: this psweep, its wheel kept in vendor/",
+        "psweep_version": "this psweep's version",
+        "author_name": "git's user.name, else Study Author",
+        "author_email": "git's user.email, else author@example.org",
+    }
+    for key, spec in conf.items():
+        if key.startswith("_") or not isinstance(spec, dict):
+            continue
+        kind = "yes/no" if spec.get("type") == "bool" else spec.get("type", "str")
+        helptext = " ".join(str(spec.get("help", "")).split())
+        lines.append(f"  {key} ({kind}): {helptext}")
+        if "choices" in spec:
+            lines.append(f"      choices: {', '.join(map(str, spec['choices']))}")
+        default = special.get(key, spec.get("default"))
+        if isinstance(default, bool):
+            default = "true" if default else "false"
+        lines.append(f"      default: {default if default != '' else '(empty)'}")
+        if "when" in spec:
+            lines.append("      asked only: " + _when_text(key))
+    return "\n".join(lines)
+
+
+def _when_text(key: str) -> str:
+    if key.startswith("slurm_"):
+        return "with use_slurm=true"
+    if key == "psweep_version":
+        return "when psweep_requirement is empty"
+    return "in some cases"
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``psweep``: the psweep command; ``psweep new DEST`` starts a study."""
-    parser = argparse.ArgumentParser(prog="psweep", description="psweep: parameter studies.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    """``psweep`` (or ``python -m psweep``): ``psweep new DEST`` starts a study."""
+    parser = argparse.ArgumentParser(
+        prog="psweep",
+        description="psweep: parameter studies with a database of results.",
+        epilog="The database tools are commands of their own: psweep-db2table, psweep-db2json, "
+        "psweep-push, psweep-pull (each has --help). psweep COMMAND --help tells more.",
+    )
+    parser.add_argument("--version", action="version", version=f"psweep {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     new = sub.add_parser(
         "new",
-        help="start a study repository",
+        help="start a study repository from psweep's study template",
         description="Start a study repository in DEST from psweep's study template: a driver "
-        "script, evaluation, batch templates, nox sessions and container files. Asks the "
-        "template's questions unless answered with --data or --defaults. With git_init (the "
-        "default) DEST becomes a git repository with a first commit.",
-        epilog="questions: " + ", ".join(_questions_or_none()),
+        "script, evaluation, batch templates, nox sessions and container files. The study "
+        f"installs exactly this psweep: its wheel goes into {VENDOR_DIR}/ and {LOCK_FILE} "
+        "pins it and every other package (making the lock needs the package index once). "
+        "Asks the template's questions unless answered with --data or --defaults. With "
+        f"git_init (the default) DEST becomes a git repository on branch {BRANCH} with a first "
+        "commit.",
+        epilog=_describe_questions(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     new.add_argument("dest", metavar="DEST", help="folder of the new study (new or empty)")
     new.add_argument(
@@ -247,6 +355,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--defaults",
         action="store_true",
         help="ask nothing: take the default answer of every question not given with --data",
+    )
+    new.add_argument(
+        "--no-lock",
+        action="store_true",
+        help=f"do not make {LOCK_FILE} now (offline); make it later with nox -s lock",
     )
     args = parser.parse_args(argv)
     from copier.errors import CopierError
