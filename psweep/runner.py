@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .assemble import RESERVED_COLUMNS, append_rows, rows_to_df
+from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from .errors import PsweepParamsError
 from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
@@ -257,7 +258,11 @@ def run_local(
         ``<calc_dir>.bak_<UTC time>Z_run_id_<last _run_id>``.
     git
         Commit local changes before the run and the results after it, with
-        the ``_run_id`` in each message. Needs a git repository.
+        the ``_run_id`` in each message. Needs a git repository. A
+        `calc_dir` kept by DVC is recorded with ``dvc commit`` first, so the
+        last commit's ``dvc.lock`` (or ``calc.dvc``) points at it. A commit
+        that would add a virtualenv or more than
+        ``psweep.vcs.GIT_MAX_ADD_BYTES`` (50 MB) stops with an error instead.
     database_dir
         Folder of the database if not `calc_dir`.
     skip_dups
@@ -420,9 +425,19 @@ def run_local(
     if _after_save is not None:  # internal: prep_batch writes its submit scripts here
         _after_save(out)
     if repo is not None:
-        name = os.path.basename(os.path.abspath("."))
-        git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
+        _commit_results(repo, calc_dir, run_id)
     return out
+
+
+def _commit_results(repo, calc_dir: str, run_id: str) -> None:
+    """The commit that ends a git=True run; a DVC-tracked calc_dir is recorded by DVC first."""
+    name = os.path.basename(os.path.abspath("."))
+    if dvc_tracked(calc_dir, repo.working_tree_dir):
+        if in_dvc_stage():
+            log.info("run by dvc repro: it records %s in dvc.lock; no commit here", calc_dir)
+            return
+        dvc_commit(calc_dir, repo.working_tree_dir)
+    git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
 
 
 run = run_local

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 
 import git as gitpython
 
 from .errors import PsweepGitError
 
-__all__ = ["git_commit_all", "git_repo", "git_require_identity"]
+__all__ = [
+    "GIT_MAX_ADD_BYTES",
+    "git_check_add",
+    "git_commit_all",
+    "git_repo",
+    "git_require_identity",
+]
 
 log = logging.getLogger("psweep")
+
+#: The most that one commit of git=True may add to git, in bytes (files that
+#: git-lfs keeps count as their pointers). Raise it for a study that means to.
+GIT_MAX_ADD_BYTES = 50 * 2**20
+_SHOW_LARGEST = 5
 
 _IDENTITY_HELP = (
     "git needs an identity to commit. Set one once with\n"
@@ -41,13 +53,95 @@ def git_require_identity(repo: gitpython.Repo) -> None:
         raise PsweepGitError(f"{_IDENTITY_HELP}\n(git said: {exc.stderr.strip()})") from exc
 
 
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MB"
+
+
+def _changed_paths(repo: gitpython.Repo) -> tuple[list[str], list[str]]:
+    """Paths that ``git add -A`` would add: (untracked, modified), relative to the top."""
+    out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+    untracked, modified = [], []
+    for entry in out.split("\0"):
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code == "??":
+            untracked.append(path)
+        elif "D" not in code:
+            modified.append(path)
+    return untracked, modified
+
+
+def _lfs_paths(repo: gitpython.Repo, paths: list[str]) -> set[str]:
+    if not paths:
+        return set()
+    proc = subprocess.run(
+        ["git", "check-attr", "-z", "filter", "--stdin"],
+        cwd=repo.working_tree_dir,
+        input="\0".join(paths),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    fields = proc.stdout.split("\0")
+    # -z output: path NUL attribute NUL value NUL ...
+    return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] == "lfs"}
+
+
+def git_check_add(repo: gitpython.Repo, max_bytes: int | None = None) -> None:
+    """Raise PsweepGitError if ``git add -A`` would add a virtualenv or too much data.
+
+    A virtualenv is a folder with a ``pyvenv.cfg``; too much is more than
+    `max_bytes` (default :data:`GIT_MAX_ADD_BYTES`) in files that git itself
+    would store (git-lfs files are left out). Nothing is staged or committed.
+    """
+    limit = GIT_MAX_ADD_BYTES if max_bytes is None else max_bytes
+    top = repo.working_tree_dir
+    untracked, modified = _changed_paths(repo)
+    venvs = sorted(
+        {os.path.dirname(p) or "." for p in untracked if os.path.basename(p) == "pyvenv.cfg"}
+    )
+    if venvs:
+        counts = {v: sum(p.startswith(v + "/") for p in untracked) for v in venvs}
+        listed = ", ".join(f"{v}/ ({counts[v]} files)" for v in venvs)
+        ignore = " ".join(f"'{v}/'" for v in venvs)
+        raise PsweepGitError(
+            f"git=True: the commit of local changes would add the Python virtualenv {listed} "
+            "to git. Nothing was committed. Keep environments out of git: add them to "
+            f".gitignore (printf '%s\\n' {ignore} >> .gitignore) or make them outside "
+            "the study"
+        )
+    paths = untracked + modified
+    lfs = _lfs_paths(repo, paths)
+    sizes = []
+    for path in paths:
+        full = os.path.join(top, path)
+        if path not in lfs and os.path.isfile(full) and not os.path.islink(full):
+            sizes.append((os.path.getsize(full), path))
+    total = sum(size for size, _ in sizes)
+    if total <= limit:
+        return
+    sizes.sort(reverse=True)
+    largest = ", ".join(f"{path} ({_mb(size)})" for size, path in sizes[:_SHOW_LARGEST])
+    raise PsweepGitError(
+        f"git=True: the commit would add {_mb(total)} in {len(sizes)} files to git, more "
+        f"than the limit of {_mb(limit)} (psweep.vcs.GIT_MAX_ADD_BYTES). Nothing was "
+        f"committed. The largest: {largest}. Keep large files out of git: ignore them in "
+        ".gitignore, track them with git-lfs (git lfs track 'calc/**/*.npy') or DVC "
+        "(dvc add PATH), or raise psweep.vcs.GIT_MAX_ADD_BYTES"
+    )
+
+
 def git_commit_all(repo: gitpython.Repo, message: str) -> bool:
     """Stage all changes (honouring .gitignore) and commit them.
 
+    Refuses (PsweepGitError, nothing staged) when that would add a virtualenv
+    or more than :data:`GIT_MAX_ADD_BYTES`; see :func:`git_check_add`.
     Returns whether a commit was made; a clean tree makes none.
     """
     if not repo.is_dirty(untracked_files=True):
         return False
+    git_check_add(repo)
     try:
         repo.git.add(A=True)
         repo.git.commit(m=message, no_verify=True)
