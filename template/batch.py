@@ -9,12 +9,14 @@ The same psets as input.py, run as one job each instead of by run_local:
 Every file in templates/calc/ and each templates/machines/<machine>/jobscript is
 filled in per pset ($name is the pset's value of name, $$ a literal dollar).
 Batch jobs live in batch/, apart from calc/, so that each database holds one
-kind of run. Run it again after adding psets: the submit scripts then start
-only the new jobs.
+kind of run. Run it again after adding psets: only psets that have no job
+folder yet are prepared (skip_dups), and the submit scripts then start only
+those new jobs.
 """
 
 import argparse
 import os
+import sys
 
 import psweep as ps
 
@@ -25,16 +27,28 @@ MACHINES_DIR = os.path.join("templates", "machines")
 
 
 def prepare():
-    df = ps.prep_batch(make_params(), calc_dir=BATCH_DIR, git=GIT, backup=True)
-    new = df[df["_run_id"] == df["_run_id"].iloc[-1]]
+    db = os.path.join(BATCH_DIR, "database.pk")
+    before = len(ps.df_read(db)) if os.path.exists(db) else 0
+    df = ps.prep_batch(make_params(), calc_dir=BATCH_DIR, git=GIT, backup=True, skip_dups=True)
+    if len(df) == before:
+        print(f"no new psets: all {len(df)} have a job folder in {BATCH_DIR}/ already.")
+        print("Add psets in input.py (make_params) to prepare more.")
+        return
+    new = df.iloc[before:]
     ps.df_print(new, cols=["damper", "zeta", "omega", "_pset_id"])
-    print(f"{len(new)} new jobs in {BATCH_DIR}/. Submit them with one of")
+    print(
+        f"{len(new)} new jobs in {BATCH_DIR}/ ({len(df)} in all). Submit the new ones with one of"
+    )
     for machine in sorted(os.listdir(MACHINES_DIR)):
         print(f"    sh {BATCH_DIR}/run_{machine}.sh")
     print("then, when the jobs are done: python batch.py --collect")
 
 
 def collect():
+    if not os.path.exists(os.path.join(BATCH_DIR, "database.pk")):
+        sys.exit(
+            f"batch.py: no batch jobs yet in {BATCH_DIR}/; prepare them first: python batch.py"
+        )
     df = ps.collect_batch(BATCH_DIR)
     counts = df["_batch_status"].value_counts().to_dict()
     ps.df_print(df, cols=["damper", "zeta", "omega", "amplitude", "_batch_status"])

@@ -1,14 +1,17 @@
-"""Evaluate the study: python eval.py
+"""Evaluate the whole study: python eval.py
 
-Reads the database calc/database.pk, keeps the successful rows of the latest
-run, checks each pset's time series calc/<_pset_id>/data.npy against the
-amplitude in the database, and writes
+Reads the database calc/database.pk and keeps, for every pset (every
+parameter combination, told apart by its hash `_pset_sha1`), its newest
+successful row, whichever run made it. So the evaluation covers the study
+as a whole after extending it with more psets or resuming it. It checks each
+pset's time series calc/<_pset_id>/data.npy against the amplitude in the
+database, and writes
 
     results/summary.csv    the resonance peak of each damper (also printed)
-    results/overview.png   amplitude over omega, one curve per damper
+    results/overview.png   amplitude and phase over omega, one curve per damper
 
-The figure needs matplotlib (pip install matplotlib); without it the summary
-is still written.
+The figure needs matplotlib (in requirements.lock); without it the summary is
+still written.
 """
 
 import os
@@ -20,24 +23,55 @@ import psweep as ps
 
 CALC_DIR = "calc"
 RESULTS_DIR = "results"
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def read_latest_run(calc_dir=CALC_DIR):
-    """The database rows of the latest run, without failed psets."""
-    df = ps.df_read(os.path.join(calc_dir, "database.pk"))
-    conds = [df["_run_seq"] == df["_run_seq"].max()]
+def study_name():
+    """The study's name from .copier-answers.yml, else its folder's name."""
+    try:
+        import yaml
+
+        with open(os.path.join(HERE, ".copier-answers.yml")) as fh:
+            return str(yaml.safe_load(fh)["study_name"])
+    except (OSError, KeyError, TypeError, ImportError):
+        return os.path.basename(HERE)
+
+
+class EvalError(Exception):
+    """Something the user can fix: reported in one line, without a traceback."""
+
+
+def read_study(calc_dir=CALC_DIR):
+    """The newest successful row of every pset of the study, across all runs."""
+    fn = os.path.join(calc_dir, "database.pk")
+    if not os.path.exists(fn):
+        raise EvalError(f"no results yet: {fn} does not exist; run the study: python input.py")
+    df = ps.df_read(fn)
     if "_pset_status" in df.columns:
-        conds.append(df["_pset_status"] == "ok")
-    return ps.df_filter_conds(df, conds)
+        df = df[df["_pset_status"].fillna("ok") == "ok"]
+    if len(df) == 0:
+        raise EvalError(f"{fn} has no successful pset yet; run the study: python input.py")
+    # rows are in the order they were written: the last one of each hash is the newest
+    newest = df[~df["_pset_sha1"].duplicated(keep="last")].copy()
+    newest.attrs["runs_in_study"] = int(df["_run_id"].nunique())
+    return newest
+
+
+def describe(df):
+    """'33 psets from 2 of 3 runs': what the evaluation covers."""
+    used, total = df["_run_id"].nunique(), df.attrs.get("runs_in_study", df["_run_id"].nunique())
+    return f"{len(df)} psets from {used} of {total} run{'s' if total != 1 else ''}"
 
 
 def add_file_data(df, calc_dir=CALC_DIR):
     """Add x_max, the largest |x(t)| of the time series that each pset saved."""
     x_max = []
     for pset_id in df.index:
-        x = np.load(os.path.join(calc_dir, str(pset_id), "data.npy"))[1]
-        x_max.append(float(np.abs(x).max()))
-    df = df.copy()
+        fn = os.path.join(calc_dir, str(pset_id), "data.npy")
+        if not os.path.exists(fn):
+            raise EvalError(f"{fn} is missing: the database has pset {pset_id}, its file is gone")
+        x_max.append(float(np.abs(np.load(fn)[1]).max()))
+    df = df.copy()  # keeps df.attrs
     df["x_max"] = x_max
     return df
 
@@ -61,7 +95,7 @@ def summarize(df):
 
 
 def plot(df, fn):
-    """Save the resonance curves to `fn`; return False if matplotlib is missing."""
+    """Save amplitude and phase curves to `fn`; return False if matplotlib is missing."""
     try:
         import matplotlib
 
@@ -69,14 +103,20 @@ def plot(df, fn):
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax_amp, ax_phase) = plt.subplots(2, 1, sharex=True, figsize=(6.5, 6))
     for damper, grp in df.sort_values("omega").groupby("damper", sort=False):
-        zeta = grp["zeta"].iloc[0]
-        ax.plot(grp["omega"], grp["amplitude"], "o-", label=f"{damper} (zeta={zeta})")
-    ax.set_xlabel("omega / natural frequency")
-    ax.set_ylabel("amplitude")
-    ax.set_yscale("log")
-    ax.legend()
+        label = f"{damper} (zeta={grp['zeta'].iloc[0]})"
+        ax_amp.plot(grp["omega"], grp["amplitude"], "o-", label=label)
+        ax_phase.plot(grp["omega"], np.degrees(grp["phase"]), "o-", label=label)
+    ax_amp.set_title(f"{study_name()}: {describe(df)}", fontsize=11)
+    ax_amp.set_ylabel("amplitude")
+    ax_amp.set_yscale("log")
+    ax_amp.legend()
+    ax_phase.set_ylabel("phase / degrees")
+    ax_phase.set_yticks([0, 45, 90, 135, 180])
+    ax_phase.set_xlabel("omega / natural frequency")
+    for ax in (ax_amp, ax_phase):
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(fn, dpi=100)
     plt.close(fig)
@@ -84,25 +124,28 @@ def plot(df, fn):
 
 
 def main():
-    df = add_file_data(read_latest_run())
+    df = add_file_data(read_study())
     bad = df[~np.isclose(df["x_max"], df["amplitude"], rtol=1e-2)]
     if len(bad):
-        sys.exit(f"eval.py: data.npy disagrees with the database for psets {list(bad.index)}")
+        raise EvalError(f"data.npy disagrees with the database for psets {list(bad.index)}")
     os.makedirs(RESULTS_DIR, exist_ok=True)
     summary = summarize(df)
     summary.to_csv(os.path.join(RESULTS_DIR, "summary.csv"), index=False)
     print(summary.to_string(index=False))
-    print(f"wrote {RESULTS_DIR}/summary.csv")
+    print(f"{describe(df)}; wrote {RESULTS_DIR}/summary.csv")
     fig_fn = os.path.join(RESULTS_DIR, "overview.png")
     if plot(df, fig_fn):
         print(f"wrote {fig_fn}")
     else:
         print(
             f"eval.py: matplotlib is not installed, so {fig_fn} was not made; "
-            "install it with: pip install matplotlib",
+            "install it with: pip install -r requirements.lock",
             file=sys.stderr,
         )
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EvalError as exc:
+        sys.exit(f"eval.py: {exc}")
