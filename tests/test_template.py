@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import warnings
-import zipfile
 from pathlib import Path
 
 import copier
@@ -35,6 +34,9 @@ N_PSETS = 24  # psets of the template's input.py
 def _clean_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "EMAIL"))}
     env.update(
+        # the package caches of the real home, so that a fresh HOME downloads nothing twice
+        PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")),
+        UV_CACHE_DIR=os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
         HOME=str(home),
         GIT_CONFIG_NOSYSTEM="1",
         DVC_NO_ANALYTICS="1",
@@ -44,12 +46,26 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def psweep_wheel_file(tmp_path_factory) -> Path:
+    """The wheel of this checkout, built once; psweep new vendors it (PSWEEP_WHEEL)."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = out.glob("psweep-*.whl")
+    return wheel
+
+
 @pytest.fixture
-def env(tmp_path, monkeypatch) -> dict[str, str]:
+def env(tmp_path, monkeypatch, psweep_wheel_file) -> dict[str, str]:
     """An isolated environment with a git identity given by GIT_* variables."""
     home = tmp_path / "home"
     home.mkdir()
     env = _clean_env(home)
+    env["PSWEEP_WHEEL"] = str(psweep_wheel_file)
     env.update(
         GIT_AUTHOR_NAME="Test Author",
         GIT_AUTHOR_EMAIL="author@test.invalid",
@@ -64,11 +80,12 @@ def env(tmp_path, monkeypatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def no_identity_env(tmp_path, monkeypatch) -> dict[str, str]:
+def no_identity_env(tmp_path, monkeypatch, psweep_wheel_file) -> dict[str, str]:
     """An environment in which git has no identity at all (fresh machine)."""
     home = tmp_path / "home"
     home.mkdir()
     env = _clean_env(home)
+    env["PSWEEP_WHEEL"] = str(psweep_wheel_file)
     # no guessing from user and host name either, as on a machine without a mail domain
     env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="user.useConfigOnly", GIT_CONFIG_VALUE_0="1")
     for key in [k for k in os.environ if k.startswith(("GIT_", "EMAIL"))]:
@@ -106,8 +123,9 @@ def render(dest: Path, **data) -> Path:
 
 
 def psweep_new(dest: Path, env, *data: str, check=True) -> subprocess.CompletedProcess:
-    args = ["-c", "from psweep.study import main; main()", "new", dest, "--defaults"]
-    for item in (f"psweep_requirement={REQUIREMENT}", *data):
+    """psweep new DEST --defaults: this psweep's wheel in vendor/, pinned in requirements.lock."""
+    args = ["-m", "psweep", "new", dest, "--defaults"]
+    for item in data:
         args += ["--data", item]
     return py(args, dest.parent, env, check)
 
@@ -165,7 +183,8 @@ def test_render_files(tmp_path, env, data, present, absent):
         "eval.py",
         "batch.py",
         "noxfile.py",
-        "requirements.txt",
+        "requirements.in",
+        "vendor/README.md",
         "Dockerfile",
         "apptainer.def",
         ".devcontainer/devcontainer.json",
@@ -184,7 +203,7 @@ def test_render_files(tmp_path, env, data, present, absent):
         assert "{%" not in path.name and "{{" not in path.name, path
     # $placeholders of batch templates are copied verbatim, copier variables are filled in
     assert "omega = $omega" in (study / "templates/calc/run.py").read_text()
-    assert REQUIREMENT in (study / "requirements.txt").read_text().splitlines()
+    assert REQUIREMENT in (study / "requirements.in").read_text().splitlines()
     dev = json.loads((study / ".devcontainer/devcontainer.json").read_text())
     assert dev["name"] == "osc"
     assert dev["workspaceFolder"] == "/study"
@@ -307,16 +326,46 @@ def test_psweep_new_refuses_non_empty_dest(tmp_path, env):
 # --- a study at work ----------------------------------------------------------------------
 
 
+EXTRA_OMEGAS = "[0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 0.95, 1.05, 3.0]"  # 3 more
+
+
+def extend_study(study: Path) -> None:
+    """Add three omegas to make_params, as the README's "Extend the study" says."""
+    text = (study / "input.py").read_text()
+    old = "[0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0]"
+    assert old in text
+    (study / "input.py").write_text(text.replace(old, EXTRA_OMEGAS))
+
+
+def check_eval(study: Path, env, npsets: int, used: int, nruns: int) -> pd.DataFrame:
+    """eval.py covers the whole study: the newest row of each pset, across runs."""
+    proc = py(["eval.py"], study, env)
+    assert f"{npsets} psets from {used} of {nruns} runs" in proc.stdout
+    png = study / "results" / "overview.png"
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    import matplotlib.image
+
+    assert matplotlib.image.imread(png).ndim == 3
+    summary = pd.read_csv(study / "results/summary.csv")
+    assert list(summary["damper"]) == ["weak", "medium", "strong"]
+    assert summary["n_psets"].sum() == npsets
+    assert summary.loc[0, "amplitude_peak"] == pytest.approx(10.0)
+    assert summary.loc[0, "omega_peak"] == 1.0
+    return summary
+
+
 @pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
 def test_study_workflow(tmp_path, env, tracking):
-    """A new study runs, grows, is backed up, committed, evaluated, simulated and batched."""
+    """A new study runs, grows, is extended, committed, evaluated, simulated and batched."""
     if tracking == "git-lfs" and shutil.which("git-lfs") is None:
         pytest.skip("git-lfs not installed")
     study = tmp_path / "my study"
     proc = psweep_new(study, env, f"data_tracking={tracking}")
     assert "ready in" in proc.stdout
+    assert "pip install -r requirements.lock" in proc.stdout
     assert "no identity" not in proc.stdout
     assert git(["status", "--porcelain"], study, env) == ""
+    assert git(["branch", "--show-current"], study, env).strip() == "main"
 
     # two runs: the database grows, the second run backs up calc/ first
     py(["input.py"], study, env)
@@ -331,52 +380,90 @@ def test_study_workflow(tmp_path, env, tracking):
     for pset_id in df.index:
         assert (study / "calc" / pset_id / "data.npy").is_file()
     log = git(["log", "--format=%s"], study, env)
+    for run_id in run_ids:  # also with DVC: dvc.lock is committed with each run
+        assert f"run_id={run_id}" in log
     if tracking == "dvc":
-        # calc/ is DVC's: git holds the code only
+        # calc/ is DVC's: git holds the code and dvc.lock only
         assert git(["ls-files", "calc"], study, env) == ""
+        assert git(["status", "--porcelain"], study, env) == ""
+        assert "dvc.lock" in git(["show", "--name-only", "--format=", "HEAD"], study, env)
     else:
-        for run_id in run_ids:
-            assert f"run_id={run_id}" in log
         assert f"calc/{df.index[0]}/data.npy" in git(["ls-files", "calc"], study, env)
     if tracking == "git-lfs":
         blob = run(["git", "show", f"HEAD:calc/{df.index[-1]}/data.npy"], study, env).stdout
         assert blob.encode().startswith(LFS_POINTER)
         assert f"calc/{df.index[-1]}/data.npy" in git(["lfs", "ls-files", "-n"], study, env)
+    check_eval(study, env, N_PSETS, 1, 2)
 
-    # evaluation: a real PNG and a summary table
-    proc = py(["eval.py"], study, env)
-    assert "results/summary.csv" in proc.stdout
-    png = study / "results" / "overview.png"
-    assert png.read_bytes()[:8] == PNG_SIGNATURE
-    import matplotlib.image
-
-    assert matplotlib.image.imread(png).ndim == 3
-    summary = pd.read_csv(study / "results/summary.csv")
-    assert list(summary["damper"]) == ["weak", "medium", "strong"]
-    assert summary.loc[0, "amplitude_peak"] == pytest.approx(10.0)
+    # extend: three more omegas, only the new psets run; eval shows all of them
+    extend_study(study)
+    proc = py(["input.py", "--skip-dups"], study, env)
+    assert "9 psets in run 2" in proc.stdout
+    assert len(db(study / "calc/database.pk")) == 2 * N_PSETS + 9
+    proc = py(["input.py", "--skip-dups"], study, env)
+    assert "nothing new to run" in proc.stdout
+    check_eval(study, env, N_PSETS + 9, 2, 3)
 
     # a dry run leaves calc/ alone
     before = (study / "calc/database.pk").read_bytes()
     py(["input.py", "--simulate"], study, env)
-    assert len(db(study / "calc.simulate/database.pk")) == 3 * N_PSETS
+    assert len(db(study / "calc.simulate/database.pk")) == 2 * N_PSETS + 9 + (N_PSETS + 9)
     assert (study / "calc/database.pk").read_bytes() == before
 
-    # batch jobs: prepare, run here, collect
+    # batch jobs: collect before any job is an error in one line
+    proc = py(["batch.py", "--collect"], study, env, check=False)
+    assert proc.returncode == 1
+    assert "no batch jobs yet" in proc.stderr and "Traceback" not in proc.stderr
+    # prepare, run here, collect; preparing again adds no job
     proc = py(["batch.py"], study, env)
     assert "sh batch/run_local.sh" in proc.stdout
+    script = (study / "batch/run_local.sh").read_text()
+    proc = py(["batch.py"], study, env)
+    assert "no new psets" in proc.stdout
+    assert (study / "batch/run_local.sh").read_text() == script
+    assert len(db(study / "batch/database.pk")) == N_PSETS + 9
     run(["sh", "batch/run_local.sh"], study, env)
     py(["batch.py", "--collect"], study, env)
     jobs = db(study / "batch/database.pk")
-    assert len(jobs) == N_PSETS
+    assert len(jobs) == N_PSETS + 9
     assert set(jobs["_batch_status"]) == {"done"}
-    local = df[df["_run_id"] == run_ids[0]].set_index(["damper", "omega"])["amplitude"]
+    local = check_eval_rows(study)
     batch = jobs.set_index(["damper", "omega"])["amplitude"]
     pd.testing.assert_series_equal(batch.sort_index(), local.sort_index(), rtol=1e-12)
 
     # the study's own nox sessions in the current environment
     proc = run([sys.executable, "-m", "nox", "--no-venv", "-s", "run", "test"], study, env)
-    assert len(db(study / "calc/database.pk")) == 3 * N_PSETS
+    assert len(db(study / "calc/database.pk")) == 3 * N_PSETS + 2 * 9
     assert "3 passed" in proc.stdout + proc.stderr
+    assert git(["ls-files", ".venv", ".nox"], study, env) == ""
+
+
+def check_eval_rows(study: Path) -> pd.Series:
+    df = db(study / "calc/database.pk")
+    df = df[~df["_pset_sha1"].duplicated(keep="last")]
+    return df.set_index(["damper", "omega"])["amplitude"]
+
+
+def test_dvc_run_commits_go_back(tmp_path, env):
+    """Each run of a DVC study is one commit; checking out the first restores its calc/."""
+    study = tmp_path / "study"
+    psweep_new(study, env, "data_tracking=dvc")
+    py(["input.py"], study, env)
+    first = (study / "calc/database.pk").read_bytes()
+    first_run = db(study / "calc/database.pk")["_run_id"].iloc[0]
+    py(["input.py"], study, env)
+    assert len(db(study / "calc/database.pk")) == 2 * N_PSETS
+    commits = git(["log", "--format=%H %s"], study, env).splitlines()
+    (commit,) = [c.split()[0] for c in commits if c.endswith(f"run_id={first_run}")]
+    assert git(["status", "--porcelain"], study, env) == ""
+    git(["checkout", "-q", commit], study, env)
+    run([sys.executable, "-m", "dvc", "checkout", "--quiet"], study, env)
+    assert (study / "calc/database.pk").read_bytes() == first
+    df = db(study / "calc/database.pk")
+    assert len(df) == N_PSETS and set(df["_run_id"]) == {first_run}
+    git(["checkout", "-q", "main"], study, env)
+    run([sys.executable, "-m", "dvc", "checkout", "--quiet"], study, env)
+    assert len(db(study / "calc/database.pk")) == 2 * N_PSETS
 
 
 def test_dvc_push_clone_pull(tmp_path, env):
@@ -495,41 +582,4 @@ def test_copier_update_keeps_user_edits(tmp_path, env):
     assert (study / "input.py").read_text().endswith("# my own note\n")
     assert "New in v2: a section from the template." in (study / "README.md").read_text()
     assert yaml.safe_load((study / ".copier-answers.yml").read_text())["_commit"] == "v2"
-    assert REQUIREMENT in (study / "requirements.txt").read_text()
-
-
-# --- packaging ----------------------------------------------------------------------------
-
-
-def test_wheel_ships_the_template(tmp_path, env):
-    """The wheel holds the template; psweep new from the installed wheel renders it."""
-    wheels = tmp_path / "wheels"
-    run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT], tmp_path, env
-    )
-    (wheel,) = wheels.glob("psweep-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    tmpl = "psweep/_study_template/"
-    for name in ["copier.yml", "template/input.py.jinja", "template/eval.py", "template/ruff.toml"]:
-        assert tmpl + name in names, name
-    assert tmpl + "template/templates/calc/run.py" in names
-    assert any(n.startswith(tmpl + "template/{% if data_tracking == 'dvc' %}.dvc") for n in names)
-
-    # a venv that sees this environment's packages, with psweep from the wheel on top
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", "--system-site-packages", venv], tmp_path, env)
-    vpy = venv / "bin" / "python"
-    run([vpy, "-m", "pip", "install", "-q", "--no-deps", wheel], tmp_path, env)
-    where = run([vpy, "-c", "import psweep.study as s; print(s.template_source())"], tmp_path, env)
-    assert where.stdout.strip() == str(venv_site(vpy, env) / "psweep" / "_study_template")
-    study = tmp_path / "from-wheel"
-    run([venv / "bin" / "psweep", "new", study, "--defaults"], tmp_path, env)
-    assert (study / "input.py").is_file()
-    answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
-    assert answers["_src_path"].endswith("_study_template")
-    assert git(["log", "--format=%s"], study, env).startswith("Start study from-wheel")
-
-
-def venv_site(vpy: Path, env) -> Path:
-    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    return Path(run([vpy, "-c", code], vpy.parent, env).stdout.strip())
+    assert REQUIREMENT in (study / "requirements.in").read_text()
