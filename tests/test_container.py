@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 from container_utils import podman_available, private_podman, wheelhouse
 
+import psweep as ps
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/psweep:test"
 DEV_IMAGE = "localhost/psweep:dev"
@@ -130,23 +132,18 @@ def test_same_results_host_and_container(podman, tmp_path):
 
 @pytest.fixture(scope="module")
 def rendered_study(tmp_path_factory):
-    """A study rendered from the repository's copier template (no git, no data tracking)."""
-    copier = pytest.importorskip("copier")
+    """A study made by psweep new (no git, no data tracking): this psweep vendored and locked."""
+    pytest.importorskip("copier")
     dest = tmp_path_factory.mktemp("rendered") / "oscillator"
-    copier.run_copy(
-        str(ROOT),
+    ps.new_study(
         dest,
-        data={
+        {
             "study_name": "oscillator",
             "python_version": "3.11",
-            "psweep_requirement": f"psweep @ {ROOT.as_uri()}",
             "git_init": False,
             "data_tracking": "none",
         },
         defaults=True,
-        unsafe=False,
-        vcs_ref="HEAD",
-        quiet=True,
     )
     return dest
 
@@ -175,7 +172,7 @@ def test_generated_study_dockerfile(podman, rendered_study, tmp_path):
     shutil.copytree(rendered_study, study)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(study / "wheels"),
-         "-r", str(study / "requirements.txt")],
+         "-r", str(study / "requirements.lock")],
         check=True, timeout=900,
     )  # fmt: skip
     podman.build(study, "localhost/oscillator:test")

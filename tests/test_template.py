@@ -583,3 +583,99 @@ def test_copier_update_keeps_user_edits(tmp_path, env):
     assert "New in v2: a section from the template." in (study / "README.md").read_text()
     assert yaml.safe_load((study / ".copier-answers.yml").read_text())["_commit"] == "v2"
     assert REQUIREMENT in (study / "requirements.in").read_text()
+
+
+# --- pinning ------------------------------------------------------------------------------
+
+
+def test_psweep_new_pins_this_psweep(tmp_path, env, psweep_wheel_file):
+    """vendor/ has this psweep's wheel, the lock accepts only its hash, nox -s lock agrees."""
+    import hashlib
+    import re
+
+    import psweep
+
+    study = tmp_path / "study"
+    psweep_new(study, env)
+    vendored = study / "vendor" / psweep_wheel_file.name
+    assert vendored.read_bytes() == psweep_wheel_file.read_bytes()
+    answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
+    assert answers["psweep_version"] == psweep.__version__
+    assert answers["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"ARG BASE=python:{answers['python_version']}-slim" in (study / "Dockerfile").read_text()
+    lock = (study / "requirements.lock").read_text()
+    entry = re.search(r"^psweep==(\S+) \\\n\s+--hash=sha256:(\w+)\n", lock, re.M)
+    assert entry.groups() == (psweep.__version__, hashlib.sha256(vendored.read_bytes()).hexdigest())
+    for name in ("numpy", "pandas", "matplotlib", "pytest", "nox", "uv"):
+        assert re.search(rf"^{name}==\S+", lock, re.M), name
+    ignored = (study / ".gitignore").read_text().splitlines()
+    for pattern in (".venv/", ".nox/", "__pycache__/", "build/", "dist/", "wheels/*.whl"):
+        assert pattern in ignored
+    assert f"vendor/{vendored.name}" in git(["ls-files", "vendor"], study, env)
+    # the study's own lock session makes the same file (uv from this environment)
+    (study / "requirements.lock").unlink()
+    run([sys.executable, "-m", "nox", "--no-venv", "-s", "lock"], study, env)
+    assert (study / "requirements.lock").read_text() == lock
+
+
+def test_psweep_wheel_of_another_version_is_refused(tmp_path, env):
+    """PSWEEP_WHEEL must be the running psweep; the error says so and nothing is left."""
+    other = tmp_path / "psweep-0.1.0-py3-none-any.whl"
+    other.write_bytes(b"not really")
+    proc = psweep_new(tmp_path / "s", {**env, "PSWEEP_WHEEL": str(other)}, check=False)
+    assert proc.returncode == 2
+    assert "is psweep 0.1.0, but psweep" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_psweep_new_no_lock_and_other_requirement(tmp_path, env):
+    """--no-lock skips the lock; psweep_requirement names another psweep and vendors nothing."""
+    study = tmp_path / "s"
+    proc = py(
+        ["-m", "psweep", "new", study, "--defaults", "--no-lock", "-d", "psweep_requirement="
+         "psweep @ git+https://example.invalid/psweep@v0.8.0"],
+        tmp_path, env,
+    )  # fmt: skip
+    assert "make it with nox -s lock" in proc.stdout
+    assert not (study / "requirements.lock").exists()
+    assert list((study / "vendor").glob("*.whl")) == []
+    assert (
+        "psweep @ git+https://example.invalid/psweep@v0.8.0"
+        in (study / "requirements.in").read_text().splitlines()
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("use_slurm=maybe", "use_slurm is a yes/no question"),
+        ("git_init=ja", "git_init is a yes/no question"),
+        ("data_tracking=svn", "data_tracking must be one of none, git-lfs, dvc"),
+    ],
+)
+def test_psweep_new_strict_answers(tmp_path, capsys, item, message):
+    """Yes/no answers take only true/false/yes/no/1/0; choices are checked before rendering."""
+    with pytest.raises(SystemExit) as exc:
+        study_main(["new", str(tmp_path / "s"), "--defaults", "--data", item])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "TRUE", "no", "0", "False"])
+def test_psweep_new_yes_no_words(value):
+    from psweep.study import _parse_data
+
+    assert _parse_data([f"use_slurm={value}"]) == {
+        "use_slurm": "true" if value.lower() in ("yes", "1", "true") else "false"
+    }
+
+
+def test_eval_before_any_run(tmp_path, env):
+    """eval.py before the first run: one line that says what to do, no traceback."""
+    study = render(tmp_path / "s", git_init=False)
+    proc = py(["eval.py"], study, env, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "eval.py: no results yet: calc/database.pk does not exist; run the study: python input.py"
+    )

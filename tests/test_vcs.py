@@ -112,3 +112,76 @@ def test_missing_identity(repo, monkeypatch):
     assert "git config --global user.email" in msg
     assert not (repo / "calc").exists()
     assert log_subjects() == ["init"]
+
+
+def _sparse_file(path, size):
+    """A file of `size` bytes that takes no disk space (git still sees its full size)."""
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+
+
+def _nothing_staged():
+    assert git("diff", "--cached", "--name-only") == ""
+
+
+def test_refuses_to_commit_a_virtualenv(repo):
+    """A virtualenv in the study stops the run before it starts, naming it; nothing is committed."""
+    import venv
+
+    venv.create(repo / "myenv", with_pip=False)
+    head = git("rev-parse", "HEAD")
+    with pytest.raises(ps.PsweepGitError, match=r"virtualenv myenv/ \(\d+ files\)") as exc:
+        ps.run_local(func, ps.plist("a", [1]), git=True)
+    assert ".gitignore" in str(exc.value)
+    assert git("rev-parse", "HEAD") == head
+    _nothing_staged()
+    assert not (repo / "calc").exists()  # nothing ran
+    (repo / ".gitignore").write_text("calc.bak*\ncalc.simulate\nmyenv/\n")
+    ps.run_local(func, ps.plist("a", [1]), git=True)  # ignored: the run goes on
+    assert "myenv" not in git("ls-files")
+
+
+def test_refuses_to_commit_60_mb(repo):
+    """60 MB of new files stop the run; the message names the largest and the ways out."""
+    _sparse_file(repo / "big.bin", 60 * 2**20)
+    (repo / "small.txt").write_text("x\n")
+    head = git("rev-parse", "HEAD")
+    with pytest.raises(ps.PsweepGitError) as exc:
+        ps.run_local(func, ps.plist("a", [1]), git=True)
+    msg = str(exc.value)
+    assert "would add 60.0 MB in 2 files" in msg
+    assert "The largest: big.bin (60.0 MB), small.txt (0.0 MB)" in msg
+    assert "git lfs track" in msg and "dvc add" in msg and "GIT_MAX_ADD_BYTES" in msg
+    assert git("rev-parse", "HEAD") == head
+    _nothing_staged()
+    assert not (repo / "calc").exists()
+
+
+def test_large_results_are_saved_but_not_committed(repo):
+    """Results over the limit: the database is saved, the commit refused, nothing staged."""
+
+    def big(pset):
+        _sparse_file(os.path.join(pset["_calc_dir"], "out.bin"), 51 * 2**20)
+        return {}
+
+    os.makedirs("calc")
+    with pytest.raises(ps.PsweepGitError, match=r"calc/out.bin \(51.0 MB\)"):
+        ps.run_local(big, ps.plist("a", [1]), git=True)
+    assert len(ps.df_read("calc/database.pk")) == 1
+    _nothing_staged()
+
+
+def test_limit_counts_lfs_files_as_pointers(repo, monkeypatch):
+    """Files that git-lfs keeps do not count; the limit can be raised."""
+    if subprocess.run(["git", "lfs", "version"], capture_output=True).returncode != 0:
+        pytest.skip("git-lfs not installed")
+    git("lfs", "install", "--local")
+    (repo / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
+    _sparse_file(repo / "big.bin", 60 * 2**20)
+    (repo / "text.dat").write_bytes(b"y" * 2**20)
+    monkeypatch.setattr(ps.vcs, "GIT_MAX_ADD_BYTES", 2**19)
+    with pytest.raises(ps.PsweepGitError, match=r"would add 1.0 MB in 2 files"):
+        ps.run_local(func, ps.plist("a", [1]), git=True)
+    monkeypatch.setattr(ps.vcs, "GIT_MAX_ADD_BYTES", 2 * 2**20)
+    ps.run_local(func, ps.plist("a", [1]), git=True)
+    assert "big.bin" in git("lfs", "ls-files", "-n")
