@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -679,3 +680,75 @@ def test_eval_before_any_run(tmp_path, env):
     assert proc.stderr.strip() == (
         "eval.py: no results yet: calc/database.pk does not exist; run the study: python input.py"
     )
+
+
+# --- the study README's git commands, as written -------------------------------------------
+
+
+def _readme_section(study: Path, title: str) -> str:
+    readme = (study / "README.md").read_text()
+    return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _sh(cmd: str, cwd: Path, env) -> subprocess.CompletedProcess:
+    return run(["bash", "-euo", "pipefail", "-c", cmd], cwd, env)
+
+
+def test_readme_plain_copier_git_setup(tmp_path, env):
+    """A plain copier copy plus the README's git line: a repository on main with one commit."""
+    study = render(tmp_path / "plain", data_tracking="git-lfs")
+    block = _readme_section(study, "Set up")
+    (line,) = [ln for ln in block.splitlines() if ln.startswith("git init -b main")]
+    _sh(line, study, env)
+    assert git(["branch", "--show-current"], study, env).strip() == "main"
+    assert git(["log", "--format=%s"], study, env).strip() == "Start study plain"
+    assert git(["status", "--porcelain"], study, env) == ""
+
+
+@pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
+def test_readme_git_commands(tmp_path, env, tracking):
+    """Every git command of "Back up and share", with a local remote for <url> and <study>."""
+    if tracking == "git-lfs" and shutil.which("git-lfs") is None:
+        pytest.skip("git-lfs not installed")
+    study = tmp_path / "study"
+    psweep_new(study, env, f"data_tracking={tracking}")
+    py(["input.py"], study, env)
+    first = (study / "calc/database.pk").read_bytes()
+    py(["input.py"], study, env)
+    remote = tmp_path / "remote.git"
+    git(["init", "-q", "--bare", "--initial-branch=main", remote], tmp_path, env)  # as hosts do
+    share = _readme_section(study, "Back up and share")
+    subst = {"<url>": str(remote), "<study>": str(remote)}
+
+    def fill(cmd: str) -> str:
+        for key, val in subst.items():
+            cmd = cmd.replace(key, val)
+        return cmd
+
+    for cmd in re.findall(r"`(git (?:remote add|push)[^`]*)`", share):
+        _sh(fill(cmd), study, env)
+    if tracking == "dvc":
+        # go back to the first run's calc/, then to the newest
+        (block, *_) = re.findall(r"```sh\n(git log.*?)```", share, re.S)
+        commit = git(["log", "--format=%H", "--grep=run_id=", "--reverse"], study, env).split()[0]
+        lines = [ln.split("#")[0].strip() for ln in block.splitlines()]
+        _sh(lines[0], study, env)
+        _sh(fill(lines[1]).replace("<commit>", commit), study, env)
+        assert (study / "calc/database.pk").read_bytes() == first
+        _sh(lines[2], study, env)
+        assert len(db(study / "calc/database.pk")) == 2 * N_PSETS
+        assert git(["status", "--porcelain"], study, env) == ""
+    clone = tmp_path / "clone"
+    git(["clone", "-q", remote, clone], tmp_path, env)
+    assert git(["branch", "--show-current"], clone, env).strip() == "main"
+    if tracking == "git-lfs":
+        (cmd,) = re.findall(r"`(git lfs install --local && git lfs pull)`", share)
+        _sh(cmd, clone, env)
+        pset_id = db(study / "calc/database.pk").index[-1]
+        data = (clone / "calc" / pset_id / "data.npy").read_bytes()
+        assert data == (study / "calc" / pset_id / "data.npy").read_bytes()
+        assert not data.startswith(LFS_POINTER)
+    elif tracking == "none":
+        assert (clone / "calc/database.pk").read_bytes() == (
+            study / "calc/database.pk"
+        ).read_bytes()
