@@ -49,8 +49,12 @@ def dvc_tracked(calc_dir: str | os.PathLike, repo_root: str | os.PathLike) -> bo
     calc = Path(os.path.abspath(calc_dir))
     if Path(f"{calc}.dvc").is_file():
         return True
-    outs = {out for fn in root.rglob("dvc.yaml") for out in _stage_outs(fn)}
-    return os.path.normpath(calc) in outs
+    # dvc.yaml files in the folders from calc_dir's parent up to the root (not a walk of
+    # the whole tree, which may hold a calc dir of many thousand folders)
+    root = root.resolve()
+    folders = [p for p in calc.resolve().parents if p == root or root in p.parents]
+    outs = {out for folder in folders for out in _stage_outs(folder / "dvc.yaml")}
+    return os.path.normpath(calc.resolve()) in {os.path.normpath(Path(o).resolve()) for o in outs}
 
 
 def dvc_commit(calc_dir: str | os.PathLike, repo_root: str | os.PathLike) -> None:

@@ -185,3 +185,26 @@ def test_limit_counts_lfs_files_as_pointers(repo, monkeypatch):
     monkeypatch.setattr(ps.vcs, "GIT_MAX_ADD_BYTES", 2 * 2**20)
     ps.run_local(func, ps.plist("a", [1]), git=True)
     assert "big.bin" in git("lfs", "ls-files", "-n")
+
+
+def test_dvc_tracked(tmp_path):
+    """calc/ counts as DVC's when a stage outputs it or calc.dvc exists, in a DVC project."""
+    from psweep.dvctrack import dvc_tracked
+
+    (tmp_path / "calc").mkdir()
+    assert not dvc_tracked(tmp_path / "calc", tmp_path)  # no .dvc/: not a DVC project
+    (tmp_path / ".dvc").mkdir()
+    assert not dvc_tracked(tmp_path / "calc", tmp_path)
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  run:\n    cmd: python input.py\n"
+        "    outs:\n      - calc:\n          persist: true\n"
+    )
+    assert dvc_tracked(tmp_path / "calc", tmp_path)
+    assert not dvc_tracked(tmp_path / "other", tmp_path)
+    sub = tmp_path / "sub"
+    (sub / "work" / "out").mkdir(parents=True)
+    (sub / "dvc.yaml").write_text("stages:\n  s:\n    cmd: x\n    wdir: work\n    outs: [out]\n")
+    assert dvc_tracked(sub / "work" / "out", tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data.dvc").write_text("outs:\n- path: data\n")
+    assert dvc_tracked(tmp_path / "data", tmp_path)
