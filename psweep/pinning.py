@@ -209,7 +209,9 @@ def lock_study(study: str | os.PathLike, python_version: str) -> Path:
     if not (study / REQUIREMENTS_FILE).is_file():
         raise PsweepPinError(f"{str(study / REQUIREMENTS_FILE)!r} is missing")
     cmd = [_uv(), *lock_command(python_version)]
-    proc = subprocess.run(cmd, cwd=study, capture_output=True, text=True, check=False)
+    # the system's certificates, as pip uses them (uv's own list fails behind TLS proxies)
+    env = {"UV_NATIVE_TLS": "1", **os.environ}
+    proc = subprocess.run(cmd, cwd=study, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise PsweepPinError(
             f"could not pin the study's packages with 'uv {' '.join(lock_command(python_version))}'"
