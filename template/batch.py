@@ -51,7 +51,9 @@ def collect():
         )
     df = ps.collect_batch(BATCH_DIR)
     counts = df["_batch_status"].value_counts().to_dict()
-    ps.df_print(df, cols=["damper", "zeta", "omega", "amplitude", "_batch_status"])
+    # before the jobs have run there is no amplitude column yet
+    cols = ["damper", "zeta", "omega", "amplitude", "_batch_status"]
+    ps.df_print(df, cols=[c for c in cols if c in df.columns])
     print(f"collected {BATCH_DIR}/database.pk: {counts}")
     print("commit the results if you like: git add -A && git commit -m 'Collect batch jobs'")
 

@@ -752,3 +752,15 @@ def test_readme_git_commands(tmp_path, env, tracking):
         assert (clone / "calc/database.pk").read_bytes() == (
             study / "calc/database.pk"
         ).read_bytes()
+
+
+def test_simulate_first_then_collect_before_the_jobs_ran(tmp_path, env):
+    """A dry run before any real run lists the psets; collecting unrun jobs marks them missing."""
+    study = render(tmp_path / "s", git_init=False)
+    proc = py(["input.py", "--simulate"], study, env)
+    assert f"{N_PSETS} psets in run 0, {N_PSETS} rows in calc.simulate/" in proc.stdout
+    assert not (study / "calc").exists()
+    py(["batch.py"], study, env)
+    proc = py(["batch.py", "--collect"], study, env)
+    assert f"{{'missing': {N_PSETS}}}" in proc.stdout
+    assert set(db(study / "batch/database.pk")["_batch_status"]) == {"missing"}
