@@ -14,7 +14,7 @@ from .database import df_read, df_write
 from .errors import PsweepDatabaseError
 from .journal import journal_root, read_journal_dir, remove_run_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, try_lock
-from .provenance import now_utc, write_run
+from .provenance import df_runs, now_utc, write_run
 
 __all__ = ["DbSnapshot", "lock_path", "merge_run", "psweep_dir", "recover", "recover_journals"]
 
@@ -86,21 +86,33 @@ def merge_run(
     info: dict[str, Any] | None,
     base: pd.DataFrame | DbSnapshot,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    *,
+    skip_merged: bool = False,
 ) -> pd.DataFrame:
     """Append a run's rows to the database under its lock; record the run.
 
     `base` is either the DataFrame to append to (given by the caller) or a
     snapshot of the file, re-read if another process wrote it meanwhile; in
     that case the run's sequence numbers are moved to follow the database.
+    With `skip_merged` (recovery), rows of this run that the database holds
+    already are left out instead of being an error: a crash after the
+    database was written but before the journal was removed merged them.
     """
     db_dir = os.path.dirname(database_fn) or "."
     with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
-        if isinstance(base, DbSnapshot):
-            old = base.current()
-            if len(df_new):
-                df_new = _renumber(df_new, old)
-        else:
-            old = base
+        old = base.current() if isinstance(base, DbSnapshot) else base
+        if skip_merged and (info is not None or len(df_new)):
+            run_id = info["_run_id"] if info is not None else df_new["_run_id"].iloc[0]
+            done = old.index[old["_run_id"] == run_id] if len(old) else old.index[:0]
+            if len(done):
+                log.info("run %s: %d journaled rows were merged already", run_id, len(done))
+                df_new = df_new[~df_new.index.isin(done)]
+            if len(df_new) == 0:  # nothing left: record the run only if it is not yet
+                if info is not None and run_id not in df_runs(db_dir).index:
+                    write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": len(done)})
+                return old
+        if isinstance(base, DbSnapshot) and len(df_new):
+            df_new = _renumber(df_new, old)
         if len(df_new) and len(old):
             clash = df_new.index[df_new.index.isin(old.index)]
             if len(clash):
@@ -164,10 +176,12 @@ def _recover_run(
         record=header["record"],
     )
     info = {**header["info"], "status": "interrupted"}
-    merge_run(database_fn, df_new, info, DbSnapshot(database_fn), lock_timeout_s)
+    before = DbSnapshot(database_fn)
+    n_before = len(before.df)
+    out = merge_run(database_fn, df_new, info, before, lock_timeout_s, skip_merged=True)
     log.warning(
         "recovered %d finished psets of interrupted run %s from its journal into %s",
-        len(df_new),
+        len(out) - n_before,
         header["run_id"],
         database_fn,
     )

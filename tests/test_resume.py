@@ -270,3 +270,52 @@ def test_progress_bar_on_request(study, capfd):
     captured = capfd.readouterr()
     assert captured.err == ""
     assert captured.out == ""
+
+
+KILL_AFTER_MERGE = """\
+import os, sys
+import psweep as ps
+import psweep.runner
+
+PARENT = os.getpid()
+remove_run_dir = psweep.runner.remove_run_dir
+
+
+def die(path):  # the run dies after the database was written, before the journal is gone
+    if os.getpid() == PARENT:
+        os._exit(9)
+    remove_run_dir(path)
+
+def double(pset):
+    return {"r": pset["a"] * 2}
+
+if __name__ == "__main__":
+    psweep.runner.remove_run_dir = die
+    ps.run_local(double, ps.plist("a", range(5)), poolsize=POOL)
+"""
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_kill_after_merge_before_journal_removal(study, poolsize):
+    """Issue 10 case 1: a death between database write and journal removal bricks nothing."""
+    (study / "driver.py").write_text(KILL_AFTER_MERGE.replace("POOL", repr(poolsize)))
+    proc = subprocess.run([sys.executable, "driver.py"], cwd=study, capture_output=True)
+    assert proc.returncode == 9, proc.stderr
+    assert len(ps.df_read("calc/database.pk")) == 5
+    assert os.listdir("calc/.psweep/journal")  # the journal is still there
+    df = ps.recover("calc")  # merges nothing twice, removes the journal
+    assert len(df) == 5 and df.index.is_unique
+    assert os.listdir("calc/.psweep/journal") == []
+    df = ps.run_local(func, ps.plist("a", [7]))  # and the next run works
+    assert df["_pset_seq"].tolist() == list(range(6))
+    assert df["a"].tolist() == [0, 1, 2, 3, 4, 7]
+    assert ps.df_runs("calc")["status"].tolist() == ["ok", "ok"]
+
+
+def test_next_run_recovers_a_merged_journal(study):
+    """The same state, recovered by the next run_local instead of ps.recover."""
+    (study / "driver.py").write_text(KILL_AFTER_MERGE.replace("POOL", "None"))
+    subprocess.run([sys.executable, "driver.py"], cwd=study, capture_output=True)
+    df = ps.run_local(func, ps.plist("a", [7]))
+    assert len(df) == 6 and df.index.is_unique
+    assert os.listdir("calc/.psweep/journal") == []
