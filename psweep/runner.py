@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .assemble import RESERVED_COLUMNS, append_rows, rows_to_df
+from .assemble import RESERVED_COLUMNS, STATUS_COLUMNS, append_rows, rows_to_df
 from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from .errors import PsweepParamsError
 from .execute import Job, Plan, PsweepFuncError, execute
@@ -61,6 +61,12 @@ def _gc_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+# columns psweep writes itself; a pset may not set them, except as a whole database row
+_BOOKKEEPING = frozenset(RESERVED_COLUMNS) | frozenset(STATUS_COLUMNS) | {"_batch_status"}
+_BOOKKEEPING_SHOWN = sorted(_BOOKKEEPING)
+_FROM_DATABASE = frozenset(RESERVED_COLUMNS)
+
+
 def _check_params(params: Iterable) -> list[dict]:
     if isinstance(params, dict) or not isinstance(params, Iterable):
         raise PsweepParamsError(
@@ -73,6 +79,19 @@ def _check_params(params: Iterable) -> list[dict]:
             raise PsweepParamsError(
                 f"params[{pos}] is a {type(pset).__name__} ({pset!r:.100}), not a pset "
                 "(dict); build params with plist/pgrid or as a list of dicts"
+            )
+        own = _BOOKKEEPING.intersection(pset)
+        if not own:
+            continue
+        if _FROM_DATABASE.issubset(pset):
+            # a row read back from a database (df.to_dict("records")): its bookkeeping
+            # belongs to the old row, the new run makes its own
+            params[pos] = {k: v for k, v in pset.items() if k not in _BOOKKEEPING}
+        else:
+            raise PsweepParamsError(
+                f"params[{pos}] has the key {sorted(own)[0]!r}, a column that psweep fills in "
+                f"itself ({', '.join(_BOOKKEEPING_SHOWN)}); rename that parameter. (Whole rows "
+                "of a database, with all their bookkeeping columns, are fine as psets.)"
             )
     return params
 

@@ -319,3 +319,37 @@ def test_next_run_recovers_a_merged_journal(study):
     df = ps.run_local(func, ps.plist("a", [7]))
     assert len(df) == 6 and df.index.is_unique
     assert os.listdir("calc/.psweep/journal") == []
+
+
+@pytest.mark.parametrize("key", ["_pset_id", "_run_id", "_pset_seq", "_exc"])
+def test_reserved_key_refused_before_running(study, key):
+    """Issue 10 case 5: a pset key that psweep fills in itself stops the run before it starts."""
+    calls = []
+
+    def record_call(pset):
+        calls.append(pset)
+        return {}
+
+    with pytest.raises(ps.PsweepParamsError, match=rf"params\[1\] has the key '{key}'"):
+        ps.run_local(record_call, [{"a": 1}, {"a": 2, key: "mine"}])
+    assert calls == []
+    assert not os.path.exists("calc")
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_params_read_back_from_the_database(study, poolsize):
+    """Whole database rows are psets: their bookkeeping is dropped, the run makes its own."""
+    df = ps.run_local(fail_odd, ps.plist("a", range(4)), on_error="record")
+    rows = df.to_dict("records")  # parameters, results and bookkeeping
+    df2 = ps.run_local(func, rows, poolsize=poolsize)
+    new = df2[df2["_run_seq"] == 1]
+    assert len(new) == 4 and df2.index.is_unique and not new.index.isin(df.index).any()
+    assert df2.columns.is_unique
+    assert new["_pset_seq"].tolist() == [4, 5, 6, 7]
+    assert (new["_pset_status"] == "ok").all()
+    # rows with the parameter and the bookkeeping only hash as the psets did when they ran
+    rows = df[["a", *ps.RESERVED_COLUMNS]].to_dict("records")
+    df3 = ps.run_local(func, rows, skip_dups=True)
+    # a=1 and a=3 failed in the first run (and the second ran them with their results as
+    # parameters, another hash): only those two run again
+    assert df3["a"].iloc[len(df2) :].tolist() == [1, 3]
