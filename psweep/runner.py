@@ -25,7 +25,7 @@ from .journal import remove_run_dir, run_journal_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S
 from .merge import DbSnapshot, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
-from .provenance import run_info
+from .provenance import RUNS_BASENAME, run_info
 from .vcs import git_commit_all, git_repo, git_require_identity
 
 __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
@@ -141,6 +141,20 @@ def _check_options(
     ):
         raise PsweepParamsError(
             f"database_basename must be a file name without folders, got {database_basename!r}"
+        )
+    if database_basename in (".", "..", ".psweep", RUNS_BASENAME) or (
+        os.altsep and os.altsep in database_basename
+    ):
+        raise PsweepParamsError(
+            f"database_basename {database_basename!r} is taken: '.' and '..' are folders, "
+            f"'.psweep' holds psweep's journals and locks, {RUNS_BASENAME!r} its table of runs; "
+            "choose another file name (e.g. database.pk)"
+        )
+    target = os.path.join(os.fspath(calc_dir), database_basename)
+    if os.path.isdir(target):
+        raise PsweepParamsError(
+            f"database_basename {database_basename!r}: {target!r} is a folder, not a database "
+            "file; choose another file name"
         )
     if not isinstance(lock_timeout_s, int | float) or lock_timeout_s < 0:
         raise PsweepParamsError(f"lock_timeout_s must be a number >= 0, got {lock_timeout_s!r}")

@@ -353,3 +353,12 @@ def test_params_read_back_from_the_database(study, poolsize):
     # a=1 and a=3 failed in the first run (and the second ran them with their results as
     # parameters, another hash): only those two run again
     assert df3["a"].iloc[len(df2) :].tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("name", [".", "..", ".psweep", "runs.pk", "sub"])
+def test_database_basename_taken(study, name):
+    """Issue 10 case 15: names that are folders or psweep's own files get a clear error."""
+    os.makedirs("calc/sub")
+    with pytest.raises(ps.PsweepParamsError, match="database_basename"):
+        ps.run_local(func, ps.plist("a", [1]), database_basename=name)
+    assert sorted(os.listdir("calc")) == ["sub"]  # nothing written
