@@ -26,7 +26,7 @@ from .locking import DEFAULT_LOCK_TIMEOUT_S
 from .merge import DbSnapshot, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
 from .provenance import RUNS_BASENAME, run_info
-from .vcs import git_commit_all, git_repo, git_require_identity
+from .vcs import git_commit_all, git_repo, git_require_identity, git_require_no_conflicts
 
 __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
 
@@ -329,6 +329,7 @@ def run_local(
     if git and not simulate:
         repo = git_repo(".")
         git_require_identity(repo)
+        git_require_no_conflicts(repo)
     elif git:
         log.info("simulate: git commits skipped")
 

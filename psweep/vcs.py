@@ -16,6 +16,7 @@ __all__ = [
     "git_commit_all",
     "git_repo",
     "git_require_identity",
+    "git_require_no_conflicts",
 ]
 
 log = logging.getLogger("psweep")
@@ -42,6 +43,19 @@ def git_repo(path: str | os.PathLike = ".") -> gitpython.Repo:
             f"git=True, but {os.path.abspath(path)!r} is not inside a git repository; "
             "create one first (git init, then commit a .gitignore) or run with git=False"
         ) from exc
+
+
+def git_require_no_conflicts(repo: gitpython.Repo) -> None:
+    """Raise PsweepGitError if the repository has unresolved merge conflicts."""
+    unmerged = sorted({line.split("\t", 1)[1] for line in repo.git.ls_files("-u").splitlines()})
+    if unmerged:
+        shown = ", ".join(unmerged[:5]) + (
+            f" and {len(unmerged) - 5} more" if len(unmerged) > 5 else ""
+        )
+        raise PsweepGitError(
+            f"git=True: the repository has unresolved merge conflicts in {shown}; nothing ran. "
+            "Resolve them (edit, then git add), commit, and run again"
+        )
 
 
 def git_require_identity(repo: gitpython.Repo) -> None:

@@ -208,3 +208,22 @@ def test_dvc_tracked(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data.dvc").write_text("outs:\n- path: data\n")
     assert dvc_tracked(tmp_path / "data", tmp_path)
+
+
+def test_refuses_to_start_with_merge_conflicts(repo):
+    """Issue 10 case 19: unresolved conflict markers are never committed as a merge."""
+    (repo / "input.py").write_text("a = 1\n")
+    git("add", "input.py")
+    git("commit", "-q", "-m", "base")
+    git("checkout", "-q", "-b", "other")
+    (repo / "input.py").write_text("a = 2\n")
+    git("commit", "-q", "-am", "other")
+    git("checkout", "-q", "main")
+    (repo / "input.py").write_text("a = 3\n")
+    git("commit", "-q", "-am", "main")
+    subprocess.run(["git", "merge", "-q", "other"], capture_output=True)  # conflicts
+    head = git("rev-parse", "HEAD")
+    with pytest.raises(ps.PsweepGitError, match=r"unresolved merge conflicts in input\.py"):
+        ps.run_local(func, ps.plist("a", [1]), git=True)
+    assert git("rev-parse", "HEAD") == head
+    assert not (repo / "calc").exists()
