@@ -42,6 +42,7 @@ __all__ = [
     "MACHINE_KEYS",
     "Machine",
     "PsweepTemplateError",
+    "check_machine_name",
     "collect_batch",
     "machine_info",
     "prep_batch",
@@ -170,6 +171,23 @@ def machine_info(machine_dir: str) -> dict:
     return info
 
 
+_MACHINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
+def check_machine_name(name: str) -> str:
+    """Return `name` if it can name a machine (a folder, run_<name>.sh), else raise.
+
+    Letters, digits, ``_``, ``.`` and ``-``, starting with a letter or digit: no
+    path parts, no spaces, nothing a shell would read as code.
+    """
+    if not isinstance(name, str) or not _MACHINE_NAME.match(name):
+        raise PsweepTemplateError(
+            f"machine name {name!r} is not allowed: use letters, digits, _ . and -, starting "
+            "with a letter or digit (no spaces, path parts or shell characters)"
+        )
+    return name
+
+
 def _machines(machine_templ_dir: str) -> list[Machine]:
     if not os.path.isdir(machine_templ_dir):
         raise PsweepTemplateError(f"machine_templ_dir {machine_templ_dir!r} is not a directory")
@@ -178,6 +196,10 @@ def _machines(machine_templ_dir: str) -> list[Machine]:
         mdir = os.path.join(machine_templ_dir, name)
         if not os.path.isdir(mdir):
             continue
+        try:
+            check_machine_name(name)
+        except PsweepTemplateError as exc:
+            raise PsweepTemplateError(f"{exc}; rename the folder {mdir!r}") from None
         info = machine_info(mdir)
         jobscript = os.path.join(mdir, "jobscript")
         if not os.path.isfile(jobscript):

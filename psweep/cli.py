@@ -117,13 +117,24 @@ def _sync(direction: str, argv: Sequence[str] | None) -> None:
         "-n", "--dry-run", action="store_true", help="show what would be copied, copy nothing"
     )
     args = parser.parse_args(argv)
-    from .batch import machine_info
+    from .batch import check_machine_name, machine_info
 
     mdir = os.path.join(args.machine_templ_dir, args.machine)
     try:
+        check_machine_name(args.machine)
         info = machine_info(mdir)
     except PsweepError as exc:
         parser.exit(2, f"{prog}: error: {exc}\n")
+    for key in ("host", "path"):
+        val = info.get(key)
+        spaces = key == "host" and isinstance(val, str) and any(c.isspace() for c in val)
+        if val is not None and (not isinstance(val, str) or val.startswith("-") or spaces):
+            parser.exit(
+                2,
+                f"{prog}: error: {mdir}/info.yaml: {key} {val!r} is not allowed (it must be "
+                "text that does not start with '-', and a host has no spaces, so that rsync "
+                "cannot take it for an option)\n",
+            )
     if not info.get("path"):
         parser.exit(
             2, f"{prog}: error: {mdir}/info.yaml has no 'path' (and maybe 'host') to copy to\n"
@@ -143,7 +154,7 @@ def _sync(direction: str, argv: Sequence[str] | None) -> None:
     cmd = ["rsync", "-a", "-s", "-i", "--exclude", "/.psweep/"]
     if args.dry_run:
         cmd.append("--dry-run")
-    cmd += [src, dst]
+    cmd += ["--", src, dst]
     sys.stdout.write(" ".join(shlex.quote(c) for c in cmd) + "\n")
     sys.stdout.flush()
     sys.exit(subprocess.run(cmd, check=False).returncode)

@@ -302,3 +302,38 @@ def test_example_batch_with_git(tmp_path):
     assert "#SBATCH -J batch_0" in jobscript
     subprocess.run(["sh", str(example / "clean.sh")], check=True, env=env)
     assert sorted(p.relative_to(example) for p in example.rglob("*")) == before
+
+
+@pytest.mark.parametrize("name", ["my machine", "x$(touch PWNED)", "-rf", "a;b"])
+def test_machine_folder_names_checked(study, name):
+    """Issue 10 case 18: a machine folder whose name a shell would misread is refused first."""
+    mdir = study / "templates/machines" / name
+    mdir.mkdir()
+    (mdir / "info.yaml").write_text("subcmd: sh\n")
+    (mdir / "jobscript").write_text("#!/bin/sh\necho hi\n")
+    with pytest.raises(ps.PsweepTemplateError, match="is not allowed") as exc:
+        ps.prep_batch(params(2))
+    assert "rename the folder" in str(exc.value)
+    assert not (study / "calc").exists()
+    assert not (study / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "info", "message"),
+    [
+        (["../../elsewhere"], None, "machine name '../../elsewhere' is not allowed"),
+        (["local"], "subcmd: sh\nhost: -oProxyCommand=touch PWNED\npath: /x\n", "host"),
+        (["local"], "subcmd: sh\npath: --delete\n", "path '--delete' is not allowed"),
+    ],
+)
+def test_push_pull_refuse_option_like_names(study, args, info, message):
+    """Machine names with path parts and option-like hosts or paths never reach rsync."""
+    if info is not None:
+        (study / "templates/machines/local/info.yaml").write_text(info)
+    ps.prep_batch(params(1))
+    for direction in ("push", "pull"):
+        proc = cli(direction, *args)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert message in proc.stderr
+        assert "rsync" not in proc.stdout
+    assert not (study / "PWNED").exists()
