@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -174,14 +175,15 @@ def _run_range(
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
     pos, bids, bsha1s, times, runtimes, rets, excs = cols
     clock = time.perf_counter
-    next_check = clock() + _STOP_CHECK_S if stop_flag is not None else math.inf
+    # a stopping run starts no new pset: look at the flag before the first one, too
+    next_check = clock() if stop_flag is not None else math.inf
     try:
         for k, pset, pset_id, sha1 in zip(
             range(offset, offset + len(part)), part.psets, ids, sha1s, strict=True
         ):
             if clock() >= next_check:  # asking the shared flag costs a lock
-                if stop_flag.is_set():
-                    break
+                if stop_flag.is_set() or os.getppid() != _WORKER.get("parent", os.getppid()):
+                    break  # the run stops, or its process is gone: stop with it
                 next_check = clock() + _STOP_CHECK_S
             t, rt, ret, exc = run_task(job, k, pset, pset_id, sha1)
             if journal is not None:
@@ -231,12 +233,15 @@ def _serial(job: Job, plan: Plan) -> Iterator[Block]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(job: Job, plan: Plan, stop_flag: Any) -> None:
+def _init_worker(job: Job, plan: Plan, stop_flag: Any, parent: int) -> None:
     gc.freeze()  # what the worker inherited is not the collector's business
+    # Ctrl-C reaches the whole process group: the parent stops the run (it sets
+    # stop_flag), the workers finish the pset at hand and take no new one
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
-    _WORKER.update(job=job, plan=plan, stop=stop_flag, journal=journal)
+    _WORKER.update(job=job, plan=plan, stop=stop_flag, journal=journal, parent=parent)
 
 
 def _pool_chunk(bounds: tuple[int, int]) -> tuple[list[Block], BaseException | None]:
@@ -285,7 +290,8 @@ def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
     ctx = multiprocessing.get_context()
     stop_flag = ctx.Event()
     error: BaseException | None = None
-    with ctx.Pool(poolsize, initializer=_init_worker, initargs=(job, plan, stop_flag)) as pool:
+    initargs = (job, plan, stop_flag, os.getpid())
+    with ctx.Pool(poolsize, initializer=_init_worker, initargs=initargs) as pool:
         try:
             for blocks, exc in pool.imap_unordered(_pool_chunk, _ranges(len(plan), poolsize, 16)):
                 yield from blocks

@@ -9,6 +9,8 @@ import logging
 import os
 import pickle
 import shutil
+import signal
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -21,7 +23,7 @@ from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from .errors import PsweepParamsError
 from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
-from .journal import remove_run_dir, run_journal_dir
+from .journal import read_journal_dir, remove_run_dir, run_journal_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S
 from .merge import DbSnapshot, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
@@ -424,43 +426,103 @@ def run_local(
             info_end = {**info, "status": status}
             out = merge_run(database_fn, df_new, info_end, base, lock_timeout_s)
         remove_run_dir(journal_dir)
-        run_lock.release()
         return out
 
     bar = Progress(len(plan), want_progress(progress))
     # With a pool or dask this process runs no user code: pause the collector.
     # Serially, func runs here: only hide the objects that exist now from it.
     quiet_gc = _gc_paused() if (poolsize or dask_client is not None) else _gc_frozen()
+    running = execute(job, plan, poolsize, dask_client)
     try:
-        with quiet_gc:
-            for block in execute(job, plan, poolsize, dask_client):
+        with quiet_gc, _sigterm_as_interrupt():
+            for block in running:
                 blocks.append(block)
                 ndone += len(block[0])
                 if bar.enabled:
                     bar.update(len(block[0]), failed=sum(e is not None for e in block[-1]))
     except BaseException as exc:
-        bar.close()
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        if save or ndone:
-            try:
-                finish(status)
-                if ndone:
-                    log.warning(
-                        "run %s stopped after %d of %d psets; their rows are saved",
-                        run_id,
-                        ndone,
-                        len(plan),
-                    )
-            except Exception as save_exc:
-                log.error("could not save the finished rows of run %s: %s", run_id, save_exc)
+        try:
+            running.close()  # stop the workers and wait for them
+        finally:
+            bar.close()
+            _save_stopped_run(exc, blocks, journal_dir, save, finish, run_id, len(plan))
+            if run_lock is not None:
+                run_lock.release()
+        if isinstance(exc, PsweepTerminated):
+            _die_of_sigterm()
         raise
     bar.close()
-    out = finish("ok")
+    try:
+        out = finish("ok")
+    finally:
+        if run_lock is not None:
+            run_lock.release()  # also when the save failed: the run is not going on
     if _after_save is not None:  # internal: prep_batch writes its submit scripts here
         _after_save(out)
     if repo is not None:
         _commit_results(repo, calc_dir, run_id)
     return out
+
+
+def _journaled_blocks(journal_dir: str | None, blocks: list) -> list:
+    """Rows that the journals hold but `blocks` do not (psets finished in workers whose
+    results had not come back when the run stopped), as one block."""
+    if journal_dir is None or not os.path.isdir(journal_dir):
+        return []
+    have = {pset_id for block in blocks for pset_id in block[1]}
+    _, rows = read_journal_dir(journal_dir)
+    extra = sorted({row[2]: row for row in rows if row[2] not in have}.values())
+    if not extra:
+        return []
+    pos, _psets, *cols = (list(c) for c in zip(*extra, strict=True))
+    return [(pos, *cols)]
+
+
+def _save_stopped_run(exc, blocks, journal_dir, save, finish, run_id, nplan) -> None:
+    """Save every finished pset of a run that an exception or a signal stopped."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    if save:
+        blocks.extend(_journaled_blocks(journal_dir, blocks))
+    ndone = sum(len(block[0]) for block in blocks)
+    if not (save or ndone):
+        return
+    try:
+        finish(status)
+    except Exception as save_exc:
+        log.error("could not save the finished rows of run %s: %s", run_id, save_exc)
+        return
+    if ndone:
+        log.warning(
+            "run %s stopped after %d of %d psets; their rows are saved", run_id, ndone, nplan
+        )
+
+
+class PsweepTerminated(KeyboardInterrupt):
+    """The run got SIGTERM (e.g. a cluster's time limit): it saves what finished, then dies."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """In the main thread, turn SIGTERM into PsweepTerminated while the psets run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise PsweepTerminated(f"signal {signum} (SIGTERM)")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _die_of_sigterm() -> None:
+    """End the process as SIGTERM would have, now that the finished psets are saved."""
+    log.warning("psweep: stopped by SIGTERM; finished psets are saved")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _commit_results(repo, calc_dir: str, run_id: str) -> None:
