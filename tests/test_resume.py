@@ -362,3 +362,26 @@ def test_database_basename_taken(study, name):
     with pytest.raises(ps.PsweepParamsError, match="database_basename"):
         ps.run_local(func, ps.plist("a", [1]), database_basename=name)
     assert sorted(os.listdir("calc")) == ["sub"]  # nothing written
+
+
+def test_failed_final_save_leaves_no_stale_run(study, monkeypatch):
+    """Issue 10 case 11: after a final save that failed, the next call in the same process
+    recovers that run's journal instead of taking it for a run still going."""
+    import psweep.runner
+
+    real = psweep.runner.merge_run
+    calls = []
+
+    def fail_once(*args, **kwds):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwds)
+
+    monkeypatch.setattr(psweep.runner, "merge_run", fail_once)
+    with pytest.raises(OSError, match="No space left"):
+        ps.run_local(func, ps.plist("a", [1, 2, 3]))
+    monkeypatch.setattr(psweep.runner, "merge_run", real)
+    df = ps.run_local(func, ps.plist("a", [4]))  # same process: recovers, then runs
+    assert df["a"].tolist() == [1, 2, 3, 4]
+    assert os.listdir("calc/.psweep/journal") == []
