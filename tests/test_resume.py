@@ -379,9 +379,11 @@ def test_failed_final_save_leaves_no_stale_run(study, monkeypatch):
         return real(*args, **kwds)
 
     monkeypatch.setattr(psweep.runner, "merge_run", fail_once)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as failed:
         ps.run_local(func, ps.plist("a", [1, 2, 3]))
+    # Jupyter keeps the last traceback, and with it the failed call's frame, alive
     monkeypatch.setattr(psweep.runner, "merge_run", real)
     df = ps.run_local(func, ps.plist("a", [4]))  # same process: recovers, then runs
     assert df["a"].tolist() == [1, 2, 3, 4]
     assert os.listdir("calc/.psweep/journal") == []
+    assert failed.traceback  # still alive up to here
