@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import logging
 import os
 from typing import Any
@@ -80,6 +82,19 @@ def _renumber(df_new: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
     return df_new
 
 
+def _remove_stale_temp_files(database_fn: str) -> None:
+    """Remove temporary files of the database that a killed write left behind.
+
+    Every write of the database happens under its lock, so while this process
+    holds the lock, such a file belongs to no writer that is still going.
+    """
+    folder, base = os.path.split(database_fn)
+    for path in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(base)}.*.tmp")):
+        log.info("removing %s, left by a database write that did not finish", path)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
 def merge_run(
     database_fn: str,
     df_new: pd.DataFrame,
@@ -122,6 +137,7 @@ def merge_run(
                 )
         out = append_rows(old, df_new)
         if len(df_new):
+            _remove_stale_temp_files(database_fn)
             df_write(out, database_fn)
             if isinstance(base, DbSnapshot):
                 base.replace(out)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import glob
 import itertools
 import logging
 import os
 import pickle
 import shutil
 import signal
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,7 +22,7 @@ import pandas as pd
 
 from .assemble import RESERVED_COLUMNS, STATUS_COLUMNS, append_rows, rows_to_df
 from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
-from .errors import PsweepParamsError
+from .errors import PsweepDatabaseError, PsweepParamsError
 from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, run_journal_dir
@@ -182,7 +184,28 @@ def _seq_start(df: pd.DataFrame) -> tuple[int, int]:
     return int(df["_run_seq"].max()) + 1, int(df["_pset_seq"].max()) + 1
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_partial_backups(calc_dir: str) -> None:
+    """Remove backups that a killed run left half copied (their writer is gone)."""
+    for path in glob.glob(f"{glob.escape(calc_dir)}.bak_*.partial-*"):
+        pid = path.rsplit(".partial-", 1)[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            log.warning("removing %s, a backup that a killed run left unfinished", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _backup(calc_dir: str, df: pd.DataFrame) -> str | None:
+    """Copy calc_dir to its backup folder; a copy cut short never has the backup's name."""
+    _remove_partial_backups(calc_dir)
     if not os.path.isdir(calc_dir):
         return None
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -195,9 +218,31 @@ def _backup(calc_dir: str, df: pd.DataFrame) -> str | None:
             return [n for n in names if n == "journal" or n.endswith(".lock")]
         return []
 
-    shutil.copytree(calc_dir, dst, symlinks=True, ignore=skip_running_state)
+    partial = f"{dst}.partial-{os.getpid()}"
+    try:
+        shutil.copytree(calc_dir, partial, symlinks=True, ignore=skip_running_state)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    os.rename(partial, dst)
     log.info("backup: %s -> %s", calc_dir, dst)
     return dst
+
+
+def _require_writable(folder: str) -> None:
+    """Raise before any work if `folder` (or the nearest folder above it) cannot be written."""
+    probe_dir = os.path.abspath(folder)
+    while not os.path.isdir(probe_dir):
+        probe_dir = os.path.dirname(probe_dir)
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir, prefix=".psweep-write-test-"):
+            pass
+    except OSError as exc:
+        raise PsweepDatabaseError(
+            f"cannot write to {probe_dir!r} ({exc.strerror or exc}), so the database "
+            f"{folder!r} could not be saved: nothing ran and no backup was made. Make it "
+            "writable, or choose another calc_dir"
+        ) from exc
 
 
 def _prepare_simulate(db_src: str, sim_dir: str) -> None:
@@ -359,6 +404,8 @@ def run_local(
         log.info("nothing to run: %d psets given, none new", len(params))
         return df
 
+    if save:
+        _require_writable(db_dir)
     run_id = str(uuid.uuid4())
     if repo is not None:
         name = os.path.basename(os.path.abspath("."))
