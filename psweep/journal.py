@@ -10,20 +10,29 @@ a pickle. The first frame is the run's header (a dict), each further frame a
 list of rows. A frame cut short or with a wrong checksum (a crash in the
 middle of a write) ends the readable part: it is skipped with a warning.
 
-Rows reach the operating system (where they survive the death of the process)
-at most :data:`JOURNAL_FLUSH_S` seconds after their pset finished: a
-background thread writes pending rows at that interval.
+Durability: a finished pset's row reaches the operating system (one
+``write(2)``, where it survives the death of the process) before the next pset
+of that process starts, unless the psets since the last write took less than
+:data:`JOURNAL_SYNC_S` (10 ms) together; then it waits for the next write, at
+the latest :data:`JOURNAL_FLUSH_S` seconds later (a background thread). So a
+kill loses only the psets in flight and less than 10 ms of finished work.
+
+A write that fails (a full disk) loses nothing: the file is cut back to its
+last whole frame, the rows stay queued, a warning is logged, and the next
+write tries again.
 """
 
 from __future__ import annotations
 
 import collections
 import glob
+import logging
 import os
 import pickle
 import shutil
 import struct
 import threading
+import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -33,6 +42,7 @@ from .errors import PsweepJournalWarning
 
 __all__ = [
     "JOURNAL_FLUSH_S",
+    "JOURNAL_SYNC_S",
     "JournalWriter",
     "journal_root",
     "read_journal_dir",
@@ -41,6 +51,8 @@ __all__ = [
 ]
 
 JOURNAL_FLUSH_S = 0.2
+JOURNAL_SYNC_S = 0.01
+log = logging.getLogger("psweep")
 _MAGIC = b"PSWEEP-JOURNAL-1\n"
 _FRAME = struct.Struct("<II")
 _MAX_PENDING = 2000
@@ -62,10 +74,11 @@ def _frame(obj: Any) -> bytes:
 class JournalWriter:
     """Write rows of one process to a journal file, flushing in the background.
 
-    ``add(row)`` is cheap: it queues the row. A daemon thread writes queued
-    rows every :data:`JOURNAL_FLUSH_S` seconds as one frame with one ``write``
-    call (so they reach the OS); ``add`` also writes when many rows are queued.
-    Rows may land in the file out of order; readers sort them.
+    ``add(row)`` queues the row and writes all queued rows as one frame with
+    one ``write`` call when :data:`JOURNAL_SYNC_S` has passed since the last
+    write (or many rows are queued). A daemon thread writes what is queued
+    every :data:`JOURNAL_FLUSH_S` seconds. Rows may land in the file out of
+    order; readers sort them.
     """
 
     def __init__(self, path: str, header: dict, flush_s: float = JOURNAL_FLUSH_S) -> None:
@@ -77,17 +90,23 @@ class JournalWriter:
         self._flush_lock = threading.Lock()
         self._closed = threading.Event()
         self._flush_s = flush_s
+        self._last_write = time.perf_counter()
+        self._failing: OSError | None = None
         self._thread = threading.Thread(target=self._loop, name="psweep-journal", daemon=True)
         self._thread.start()
 
     def add(self, row: Any) -> None:
         self._pending.append(row)  # deque.append is atomic: no lock needed
-        if len(self._pending) >= _MAX_PENDING:
-            self.flush()
+        if (
+            time.perf_counter() - self._last_write >= JOURNAL_SYNC_S
+            or len(self._pending) >= _MAX_PENDING
+        ):
+            self.flush(raise_errors=False)
 
-    def flush(self) -> None:
+    def flush(self, raise_errors: bool = True) -> None:
+        """Write what is queued as one frame; on an OSError keep it queued (and raise)."""
         # one flush at a time (the thread's or add()'s): each takes what is
-        # queued now and writes it as one frame; add() itself never waits
+        # queued now and writes it as one frame
         with self._flush_lock:
             pending = self._pending
             rows = [pending.popleft() for _ in range(len(pending))]
@@ -95,24 +114,54 @@ class JournalWriter:
                 return
             if self._fd is None:
                 raise ValueError(f"journal {self.path!r} is closed")
-            view = memoryview(_frame(rows))
+            try:
+                self._write(_frame(rows))
+            except OSError as exc:
+                pending.extendleft(reversed(rows))  # nothing lost: try again next time
+                if self._failing is None:
+                    log.warning(
+                        "journal %s: cannot write (%s); %d rows wait in memory and are "
+                        "written when it works again",
+                        self.path,
+                        exc,
+                        len(pending),
+                    )
+                self._failing = exc
+                if raise_errors:
+                    raise
+                return
+            if self._failing is not None:
+                log.warning("journal %s: writing works again", self.path)
+                self._failing = None
+            self._last_write = time.perf_counter()
+
+    def _write(self, data: bytes) -> None:
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        view = memoryview(data)
+        try:
             while view:
                 view = view[os.write(self._fd, view) :]
+        except OSError:
+            os.ftruncate(self._fd, start)  # no half frame: later frames stay readable
+            raise
 
     def _loop(self) -> None:
         while not self._closed.wait(self._flush_s):
-            self.flush()
+            self.flush(raise_errors=False)
 
     def close(self) -> None:
-        """Write what is queued and close the file."""
+        """Write what is queued and close the file (a failing write is logged, not raised:
+        the rows are in the caller's hands too, and the database save follows)."""
         if self._fd is None:
             return
         self._closed.set()
         self._thread.join()
-        self.flush()
-        with self._flush_lock:
-            os.close(self._fd)
-            self._fd = None
+        try:
+            self.flush(raise_errors=False)
+        finally:
+            with self._flush_lock:
+                os.close(self._fd)
+                self._fd = None
 
 
 def _read_frames(path: str) -> Iterator[Any]:
