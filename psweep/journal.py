@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import PsweepJournalWarning
+from .errors import PsweepDatabaseError, PsweepJournalWarning
 
 __all__ = [
     "JOURNAL_FLUSH_S",
@@ -185,6 +185,15 @@ def _read_frames(path: str) -> Iterator[Any]:
         if not bad:
             try:
                 obj = pickle.loads(payload)
+            except (AttributeError, ImportError) as exc:
+                # the frame is whole (its checksum holds): not damage, but a class this
+                # program cannot import, e.g. one defined in the driver script's __main__
+                raise PsweepDatabaseError(
+                    f"journal {path!r} holds rows that this program cannot read ({exc}). "
+                    "They are results of a class that the study's driver defines: recover "
+                    "them from a program that has it (run the driver again, or import its "
+                    "module before ps.recover). The journal is kept as it is"
+                ) from exc
             except Exception:
                 bad = True
         if bad:

@@ -165,3 +165,46 @@ def test_disk_full_for_a_moment_keeps_crash_safety(tmp_path, monkeypatch):
         lost = finished - set(df["i"])
         assert len(lost) <= 1, sorted(lost)
         assert len(df) >= 119
+
+
+MAIN_CLASS_DRIVER = """\
+import os, sys, time
+import psweep as ps
+
+class Energy:  # lives in the driver's __main__
+    def __init__(self, value):
+        self.value = value
+
+def func(pset):
+    time.sleep(0.01)
+    open(os.path.join("done", str(pset["i"])), "w").close()
+    return {"e": Energy(pset["i"])}
+
+if __name__ == "__main__":
+    if sys.argv[1] == "run":
+        ps.run_local(func, ps.plist("i", range(1000)))
+    else:
+        print(len(ps.recover("calc")))
+"""
+
+
+def test_recover_from_another_program_keeps_the_journal(tmp_path, monkeypatch):
+    """Case 6: rows whose class lives in the driver's __main__ are not taken for damage."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "done").mkdir()
+    (tmp_path / "driver.py").write_text(MAIN_CLASS_DRIVER)
+    proc = subprocess.Popen([sys.executable, "driver.py", "run"])
+    while len(os.listdir("done")) < 20:
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    journal = glob.glob("calc/.psweep/journal/*/*.journal")
+    before = [Path(p).read_bytes() for p in journal]
+    with pytest.raises(ps.PsweepDatabaseError, match="cannot read"):
+        ps.recover("calc")
+    assert [Path(p).read_bytes() for p in journal] == before  # kept, untouched
+    out = subprocess.run(
+        [sys.executable, "driver.py", "recover"], capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout) >= 19
+    assert glob.glob("calc/.psweep/journal/*/*.journal") == []
