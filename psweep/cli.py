@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
@@ -103,7 +104,9 @@ def _sync(direction: str, argv: Sequence[str] | None) -> None:
         description=(
             "Copy calc/ to a machine's study folder with rsync"
             if direction == "push"
-            else "Copy calc/ back from a machine's study folder with rsync"
+            else "Copy calc/ back from a machine's study folder with rsync; its database is "
+            "merged into the local one under the lock (rows on either side are kept, a row on "
+            "both takes the machine's values where it has them)"
         )
         + ". The destination is 'host' and 'path' in templates/machines/<machine>/info.yaml "
         "(no host: a local path). Locks and journals of running studies are not copied.",
@@ -115,6 +118,11 @@ def _sync(direction: str, argv: Sequence[str] | None) -> None:
     )
     parser.add_argument(
         "-n", "--dry-run", action="store_true", help="show what would be copied, copy nothing"
+    )
+    parser.add_argument(
+        "--database-basename",
+        default="database.pk",
+        help="the database in the calc dir, which pull merges (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     from .batch import check_machine_name, machine_info
@@ -154,10 +162,43 @@ def _sync(direction: str, argv: Sequence[str] | None) -> None:
     cmd = ["rsync", "-a", "-s", "-i", "--exclude", "/.psweep/"]
     if args.dry_run:
         cmd.append("--dry-run")
+    if direction == "pull":
+        # the database is merged, not copied over: rows added here since the push stay
+        cmd += ["--exclude", f"/{args.database_basename}"]
     cmd += ["--", src, dst]
+    rc = _rsync(cmd)
+    if rc != 0 or direction == "push" or args.dry_run:
+        sys.exit(rc)
+    sys.exit(_pull_database(prog, remote, local, args.database_basename))
+
+
+def _rsync(cmd: list[str]) -> int:
     sys.stdout.write(" ".join(shlex.quote(c) for c in cmd) + "\n")
     sys.stdout.flush()
-    sys.exit(subprocess.run(cmd, check=False).returncode)
+    return subprocess.run(cmd, check=False).returncode
+
+
+def _pull_database(prog: str, remote: str, local: str, basename: str) -> int:
+    """Fetch the remote database into .psweep/pull/ and merge it into the local one."""
+    from .database import df_read
+    from .merge import merge_databases, psweep_dir
+
+    staging = os.path.join(psweep_dir(local.rstrip("/")), "pull")
+    os.makedirs(staging, exist_ok=True)
+    staged = os.path.join(staging, basename)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(staged)
+    rc = _rsync(["rsync", "-a", "-s", "--", remote + basename, staging + "/"])
+    if rc != 0 or not os.path.exists(staged):
+        sys.stderr.write(f"{prog}: no database {remote + basename} to merge (files were pulled)\n")
+        return rc or 1
+    _, nnew, nshared = merge_databases(os.path.join(local, basename), df_read(staged))
+    os.unlink(staged)
+    sys.stdout.write(
+        f"{prog}: merged {remote + basename} into {local + basename}: {nnew} new rows, "
+        f"{nshared} rows updated; rows that are only here are kept\n"
+    )
+    return 0
 
 
 def push(argv: Sequence[str] | None = None) -> None:

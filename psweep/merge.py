@@ -18,7 +18,15 @@ from .journal import journal_root, read_journal_dir, remove_run_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, try_lock
 from .provenance import df_runs, now_utc, write_run
 
-__all__ = ["DbSnapshot", "lock_path", "merge_run", "psweep_dir", "recover", "recover_journals"]
+__all__ = [
+    "DbSnapshot",
+    "lock_path",
+    "merge_databases",
+    "merge_run",
+    "psweep_dir",
+    "recover",
+    "recover_journals",
+]
 
 log = logging.getLogger("psweep")
 
@@ -224,3 +232,32 @@ def recover(
     recover_journals(calc_dir, database_basename, lock_timeout_s)
     database_fn = os.path.join(calc_dir, database_basename)
     return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
+
+
+def merge_databases(
+    database_fn: str, other: pd.DataFrame, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> tuple[pd.DataFrame, int, int]:
+    """Merge the rows of `other` (e.g. a copy pulled from a cluster) into `database_fn`.
+
+    Under the database's lock: rows on either side are kept. A row on both sides
+    (same ``_pset_id``) takes the values of `other`, except where `other` has
+    none (NaN), so results collected on the other side arrive and nothing known
+    here is lost. Rows only in `other` are appended. Returns the merged database
+    and the counts of new and of shared rows.
+    """
+    db_dir = os.path.dirname(database_fn) or "."
+    with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
+        local = df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
+        if len(local) == 0:
+            out, nnew, nshared = other, len(other), 0
+        else:
+            in_local = other.index.isin(local.index)
+            shared = other[in_local].combine_first(local[local.index.isin(other.index)])
+            new = other[~in_local]
+            order = [*local.index, *new.index]
+            out = pd.concat([local[~local.index.isin(other.index)], shared, new]).loc[order]
+            nnew, nshared = len(new), int(in_local.sum())
+        if nnew or nshared:
+            _remove_stale_temp_files(database_fn)
+            df_write(out, database_fn)
+    return out, nnew, nshared

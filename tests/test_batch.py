@@ -337,3 +337,26 @@ def test_push_pull_refuse_option_like_names(study, args, info, message):
         assert message in proc.stderr
         assert "rsync" not in proc.stdout
     assert not (study / "PWNED").exists()
+
+
+def test_pull_merges_instead_of_overwriting(study):
+    """Issue 10 case 7: rows added here after the push survive the pull; results collected
+    on the machine arrive."""
+    dest = study / "remote"
+    (study / "templates/machines/local/info.yaml").write_text(f"subcmd: sh\npath: {dest}\n")
+    ps.prep_batch(params(2))
+    assert cli("push", "local").returncode == 0
+    # on the machine: the jobs run and are collected there
+    subprocess.run(["sh", str(dest / "calc/run_local.sh")], check=True, capture_output=True)
+    ps.collect_batch(str(dest / "calc"))
+    # here, in another process: one more pset is prepared after the push
+    code = "import psweep as ps; ps.prep_batch([{'a': 9, 'b': 'z'}])"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    proc = cli("pull", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert "0 new rows, 2 rows updated" in proc.stdout
+    df = ps.df_read("calc/database.pk")
+    assert df["a"].tolist() == [0, 1, 9]
+    assert df["_batch_status"].tolist()[:2] == ["done", "done"]
+    assert df["out"].tolist()[:2] == [0, 2]
+    assert pd.isna(df["out"].iloc[2])
