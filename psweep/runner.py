@@ -27,7 +27,7 @@ from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, run_journal_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S
-from .merge import DbSnapshot, merge_run, psweep_dir, recover_journals
+from .merge import DbSnapshot, merge_databases, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
 from .provenance import RUNS_BASENAME, run_info
 from .vcs import git_commit_all, git_repo, git_require_identity, git_require_no_conflicts
@@ -184,6 +184,28 @@ def _seq_start(df: pd.DataFrame) -> tuple[int, int]:
     return int(df["_run_seq"].max()) + 1, int(df["_pset_seq"].max()) + 1
 
 
+def _combine_given_df(
+    df: pd.DataFrame, snapshot: DbSnapshot, db_src: str, lock_timeout_s: float
+) -> DbSnapshot:
+    """With save=True, the rows of `df` join the database file; none of the file is lost.
+
+    A row in both takes the values of `df` where it has them (a column added in
+    a notebook is kept); rows only in the file (other runs, rows recovered after
+    a crash) stay; rows only in `df` are added. The run then appends to that.
+    """
+    on_disk = snapshot.df
+    if len(on_disk) == len(df) and on_disk.index.equals(df.index) and on_disk.equals(df):
+        return snapshot
+    missing = int((~on_disk.index.isin(df.index)).sum()) if len(on_disk) else 0
+    if missing:
+        log.info(
+            "df lacks %d rows of %s (another run, or recovered); they are kept", missing, db_src
+        )
+    os.makedirs(os.path.dirname(db_src) or ".", exist_ok=True)
+    merge_databases(db_src, df, lock_timeout_s)
+    return DbSnapshot(db_src)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -314,7 +336,10 @@ def run_local(
         The psets (dicts) to run.
     df
         Database to append to. ``None`` or an empty DataFrame reads
-        ``<calc_dir>/<database_basename>`` if it exists.
+        ``<calc_dir>/<database_basename>`` if it exists. With `save`, `df`
+        and the file are combined first, so no row on disk is lost: rows only
+        in the file (other runs, recovered rows) stay, rows only in `df` are
+        added, and a row in both takes the values of `df` where it has them.
     poolsize
         ``None`` runs serially; ``N`` runs in N worker processes (`func` must
         be defined at module level). Rows are the same either way.
@@ -392,10 +417,12 @@ def run_local(
     database_fn = os.path.join(db_dir, database_basename)
 
     base: pd.DataFrame | DbSnapshot
-    if df is not None and len(df) > 0:
+    if df is not None and len(df) > 0 and not save:
         base = df
     else:
         base = DbSnapshot(db_src)
+        if df is not None and len(df) > 0:
+            base = _combine_given_df(df, base, db_src, lock_timeout_s)
         df = base.df
     run_seq, pset_seq0 = _seq_start(df)
     with _gc_paused():

@@ -387,3 +387,34 @@ def test_failed_final_save_leaves_no_stale_run(study, monkeypatch):
     assert df["a"].tolist() == [1, 2, 3, 4]
     assert os.listdir("calc/.psweep/journal") == []
     assert failed.traceback  # still alive up to here
+
+
+def test_stale_df_keeps_rows_of_other_runs(study):
+    """Issue 10 case 4: a DataFrame read before another process ran keeps that run's rows,
+    and a column added to it (post-processing in a notebook) is kept too."""
+    ps.run_local(func, ps.plist("a", [1, 2]))
+    stale = ps.df_read("calc/database.pk")
+    stale["note"] = "checked"
+    code = "import psweep as ps; ps.run_local(lambda p: {'r': 0}, ps.plist('a', [5, 6]))"
+    subprocess.run([sys.executable, "-c", code], cwd=study, check=True)
+    df = ps.run_local(func, ps.plist("a", [3]), df=stale)
+    assert df["a"].tolist() == [1, 2, 5, 6, 3]
+    assert df["_pset_seq"].tolist() == [0, 1, 2, 3, 4]
+    assert df["note"].tolist()[:2] == ["checked", "checked"]
+    assert ps.df_read("calc/database.pk").equals(df)
+
+
+def test_stale_df_after_a_crash_keeps_recovered_rows(study):
+    """The rows that the next run recovers from a killed run's journal survive a stale df."""
+    ps.run_local(func, ps.plist("a", [1]))
+    stale = ps.df_read("calc/database.pk")
+    # a killed run whose rows are only in its journal
+    (study / "driver.py").write_text(
+        "import os, psweep as ps, psweep.runner\n"
+        "psweep.runner.merge_run = lambda *a, **k: os._exit(9)\n"
+        "ps.run_local(lambda p: {'r': 0}, ps.plist('a', [7, 8]))\n"
+    )
+    proc = subprocess.run([sys.executable, "driver.py"], cwd=study)
+    assert proc.returncode == 9
+    df = ps.run_local(func, ps.plist("a", [3]), df=stale)
+    assert sorted(df["a"]) == [1, 3, 7, 8]
