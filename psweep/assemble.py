@@ -23,6 +23,23 @@ STATUS_COLUMNS = ("_pset_status", "_exc")
 _OWN = frozenset(RESERVED_COLUMNS) | frozenset(STATUS_COLUMNS)
 
 
+def _keep_ints(df: pd.DataFrame, psets: Sequence[dict]) -> pd.DataFrame:
+    """Undo pandas' float column for ints mixed with None: keep the values as given.
+
+    [1, None] would become [1.0, nan], and psets read back from the database would
+    then hash otherwise than the ones that ran; an object column keeps 1 and None.
+    """
+    for col in df.columns:
+        if df[col].dtype.kind != "f" or not df[col].isna().any():
+            continue
+        values = [p.get(col) for p in psets]
+        if any(v.__class__ is int for v in values) and not any(
+            isinstance(v, float) for v in values
+        ):
+            df[col] = pd.Series(values, index=df.index, dtype=object)
+    return df
+
+
 def rows_to_df(
     pos: Sequence[int],
     psets: Sequence[dict],
@@ -53,7 +70,7 @@ def rows_to_df(
         pos, psets, ids, sha1s, times, runtimes, rets, excs = (
             [col[k] for k in order] for col in (pos, psets, ids, sha1s, times, runtimes, rets, excs)
         )
-    df_pset = pd.DataFrame(list(psets))
+    df_pset = _keep_ints(pd.DataFrame(list(psets)), psets)
     df_ret = pd.DataFrame(list(rets))
     df_ret = df_ret.drop(columns=[c for c in df_ret.columns if c in _OWN])
     for col in [c for c in df_ret.columns if c in df_pset.columns]:

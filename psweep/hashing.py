@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import fractions
 import hashlib
 import json
 import os
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -52,6 +56,59 @@ def _is_special(key: Any) -> bool:
     return isinstance(key, str) and key.startswith("_")
 
 
+# -- psets that plain JSON would blur --------------------------------------------------
+# JSON turns the keys 1 and True into "1" and "true" (so {1: "x"} would hash like
+# {"1": "x"}) and has no sets, dates or decimals. Such psets get a tagged canonical
+# text instead, behind a prefix that no JSON text of a dict starts with, so they can
+# collide neither with each other nor with plain psets, whose hashes stay as in 0.7.0.
+_TAGGED = "psweep-hash-2:"
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(obj: Any) -> bool:
+    """Whether the JSON text of `obj` says exactly what it is (str keys, JSON values)."""
+    cls = obj.__class__
+    if cls is dict:
+        return all(k.__class__ is str and _plain(v) for k, v in obj.items())
+    if cls is list or cls is tuple:
+        return all(_plain(v) for v in obj)
+    return isinstance(obj, (*_PLAIN_SCALARS, np.ndarray, np.generic))
+
+
+def _tag(obj: Any) -> Any:
+    """A JSON-able form of `obj` that keeps its type: [tag, value]."""
+    if isinstance(obj, np.ndarray | np.generic):
+        obj = obj.tolist()
+    if obj is None or isinstance(obj, bool):
+        return ["b", obj]  # before int: True is an int
+    if isinstance(obj, int):
+        return ["i", str(obj)]
+    if isinstance(obj, float):
+        return ["f", repr(obj)]
+    if isinstance(obj, str):
+        return ["s", obj]
+    if isinstance(obj, list | tuple):  # a tuple hashes like the list (as in plain JSON)
+        return ["l", [_tag(v) for v in obj]]
+    if isinstance(obj, dict):
+        items = [[_tag(k), _tag(v)] for k, v in obj.items()]
+        return ["d", sorted(items, key=lambda kv: json.dumps(kv[0]))]
+    if isinstance(obj, set | frozenset):
+        return ["set", sorted((_tag(v) for v in obj), key=json.dumps)]
+    if isinstance(obj, datetime.datetime | datetime.date | datetime.time):
+        return [type(obj).__name__, obj.isoformat()]
+    if isinstance(obj, datetime.timedelta):
+        return ["timedelta", repr(obj.total_seconds())]
+    if isinstance(obj, decimal.Decimal | fractions.Fraction | complex):
+        return [type(obj).__name__, str(obj)]
+    if isinstance(obj, pathlib.PurePath):
+        return ["path", str(obj)]
+    raise TypeError(f"value {obj!r} of type {type(obj).__name__} has no stable hash")
+
+
+def _tagged_text(pset: dict) -> str:
+    return _TAGGED + json.dumps(_tag(pset), separators=(",", ":"))
+
+
 def pset_hash(
     pset: dict,
     method: str = "sha1",
@@ -64,6 +121,10 @@ def pset_hash(
     pset with sorted keys, so the order of keys does not matter. numpy scalars
     and arrays hash like the equal Python values (``np.int64(1)`` like ``1``),
     so psets read back from a database hash like the ones that were run.
+    Psets that JSON would blur (keys that are not strings, so that ``{1: "x"}``
+    and ``{"1": "x"}`` differ; sets, dates and times, decimals, fractions,
+    complex numbers, paths) are hashed from a canonical text that keeps every
+    type; plain psets keep the hashes of psweep 0.7.0.
 
     Parameters
     ----------
@@ -88,13 +149,13 @@ def pset_hash(
     if skip_special_cols:
         pset = {key: val for key, val in pset.items() if not _is_special(key)}
     try:
-        text = _ENCODER.encode(pset)
+        text = _ENCODER.encode(pset) if _plain(pset) else _tagged_text(pset)
     except (TypeError, ValueError, RecursionError) as exc:
         if raise_error:
             raise PsweepHashError(
-                f"cannot hash pset {pset!r}: {exc}; values must be what JSON "
-                "can represent (numbers, strings, None, lists, dicts) or numpy "
-                "scalars/arrays"
+                f"cannot hash pset {pset!r}: {exc}; values must be numbers, strings, "
+                "None, lists, tuples, dicts, sets, dates and times, decimals, paths, "
+                "or numpy scalars/arrays"
             ) from exc
         return np.nan
     return hashlib.new(method, text.encode()).hexdigest()
@@ -106,13 +167,21 @@ def pset_hashes(params: list[dict]) -> list[str | float]:
     sha1 = hashlib.sha1
     join = "".join
     out: list[str | float] = []
+    scalars = frozenset(_PLAIN_SCALARS)
     for pset in params:
-        special = False
-        for key in pset:
-            if key.__class__ is str and key[:1] == "_":
-                special = True
-                break
-        if special or enc is None:
+        slow = enc is None or pset.__class__ is not dict
+        if not slow:
+            for key, val in pset.items():
+                # a bookkeeping key, a key JSON would turn into a string, or a value
+                # that is not a plain scalar and not plain JSON: the careful way
+                if (
+                    key.__class__ is not str
+                    or key[:1] == "_"
+                    or (val.__class__ not in scalars and not _plain(val))
+                ):
+                    slow = True
+                    break
+        if slow:
             out.append(pset_hash(pset, raise_error=False))
             continue
         try:

@@ -291,6 +291,14 @@ def _plan(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
         ok = ok[df["_pset_status"].ne("failed").to_numpy()]
     have = set(ok.dropna().to_numpy())
     todo = [i for i, h in enumerate(hashes) if h not in have]
+    nohash = [i for i in todo if not isinstance(hashes[i], str)]
+    if nohash:
+        log.warning(
+            "skip_dups: %d psets have no hash, so they run whether they ran before or not "
+            "(a value without a stable text, e.g. %r)",
+            len(nohash),
+            params[nohash[0]],
+        )
     log.info("skip_dups: %d of %d psets are done already", len(params) - len(todo), len(params))
     return Plan([params[i] for i in todo], [hashes[i] for i in todo])
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import fractions
 import math
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import psweep as ps
+from psweep.hashing import pset_hashes
 
 NESTED = {"a": 1, "b": {"c": 2, "d": [1, 2, "a"]}}
 NESTED_HASH = "c97e3156eaa0d0820cbc0ce114b3e45bef8e8536"
@@ -92,7 +100,11 @@ def test_method(method, size):
     int(digest, 16)
 
 
-@pytest.mark.parametrize("value", [object(), {1, 2}], ids=["object", "set"])
+class Opaque:
+    """A value with no stable text (its repr has its address)."""
+
+
+@pytest.mark.parametrize("value", [object(), Opaque()], ids=["object", "custom"])
 def test_unhashable_raises(value):
     """It raises PsweepHashError, a TypeError, for a value JSON cannot represent."""
     with pytest.raises(ps.PsweepHashError, match="cannot hash"):
@@ -101,7 +113,7 @@ def test_unhashable_raises(value):
         ps.pset_hash({"a": value})
 
 
-@pytest.mark.parametrize("value", [object(), {1, 2}], ids=["object", "set"])
+@pytest.mark.parametrize("value", [object(), Opaque()], ids=["object", "custom"])
 def test_unhashable_nan(value):
     """It returns nan for an unhashable value with raise_error=False."""
     result = ps.pset_hash({"a": value}, raise_error=False)
@@ -214,3 +226,53 @@ def test_pset_hashes_equals_pset_hash(params):
     assert len(got) == len(expect)
     for g, e in zip(got, expect, strict=True):
         assert g == e or (g != g and e != e)
+
+
+# -- issue 10, case 14: hashes that tell psets apart -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ({1: "x"}, {"1": "x"}),
+        ({True: 1}, {"true": 1}),
+        ({None: 1}, {"null": 1}),
+        ({"a": {1: 2}}, {"a": {"1": 2}}),
+        ({"a": {1, 2}}, {"a": [1, 2]}),
+        ({"a": decimal.Decimal("1.10")}, {"a": decimal.Decimal("1.1")}),
+        ({"a": datetime.date(2024, 1, 2)}, {"a": "2024-01-02"}),
+        ({"a": 1}, {"a": True}),
+    ],
+)
+def test_different_psets_hash_differently(one, other):
+    assert ps.pset_hash(one) != ps.pset_hash(other)
+    assert pset_hashes([one, other]) == [ps.pset_hash(one), ps.pset_hash(other)]
+
+
+@pytest.mark.parametrize(
+    "pset",
+    [
+        {"s": {3, 1, 2}, "f": frozenset("ab")},
+        {"t": datetime.datetime(2024, 5, 6, 7, 8, 9, 10), "d": datetime.timedelta(hours=2)},
+        {"x": decimal.Decimal("0.1"), "q": fractions.Fraction(1, 3), "c": 1 + 2j},
+        {"p": pathlib.PurePosixPath("/data/run 1"), 2: [1, (2, 3)]},
+    ],
+)
+def test_rich_values_hash_the_same_in_every_process(pset):
+    """Sets, dates, decimals and non-string keys get one hash, also in a new interpreter."""
+    here = ps.pset_hash(pset)
+    assert isinstance(here, str) and pset_hashes([pset]) == [here]
+    code = (
+        "import datetime, psweep as ps; from decimal import Decimal; "
+        "from fractions import Fraction; from pathlib import PurePosixPath; "
+        f"print(ps.pset_hash({pset!r}))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # another set order
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == here, out.stderr
+
+
+def test_plain_psets_keep_their_0_7_0_hashes():
+    """The fact of the 0.7.0 README, and tuples hash like lists as JSON made them."""
+    assert ps.pset_hash(NESTED) == "c97e3156eaa0d0820cbc0ce114b3e45bef8e8536"
+    assert ps.pset_hash({"a": (1, 2)}) == ps.pset_hash({"a": [1, 2]})

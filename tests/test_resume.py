@@ -418,3 +418,31 @@ def test_stale_df_after_a_crash_keeps_recovered_rows(study):
     assert proc.returncode == 9
     df = ps.run_local(func, ps.plist("a", [3]), df=stale)
     assert sorted(df["a"]) == [1, 3, 7, 8]
+
+
+def test_int_column_with_none_reads_back_as_it_ran(study):
+    """Issue 10 case 14: ints mixed with None stay ints and None; read-back psets are dups."""
+    params = [{"n": 1}, {"n": None}, {"n": 3}]
+    df = ps.run_local(func_n, params)
+    assert df["n"].tolist() == [1, None, 3]
+    back = ps.df_read("calc/database.pk")[["n"]].to_dict("records")
+    assert back == params
+    df = ps.run_local(func_n, back, skip_dups=True)
+    assert len(df) == 3  # nothing ran again
+
+
+def func_n(pset):
+    return {"r": 0}
+
+
+def test_skip_dups_with_rich_values(study, caplog):
+    """Sets, dates and non-string keys are skipped when done; values without a stable text
+    run again, with a warning that says so."""
+    import datetime
+
+    params = [{"s": {1, 2}}, {"t": datetime.date(2024, 1, 1)}, {"k": {1: "x"}}]
+    ps.run_local(func_n, params)
+    df = ps.run_local(func_n, [*params, {"k": {"1": "x"}}], skip_dups=True)
+    assert len(df) == 4  # only the pset with the string key was new
+    ps.run_local(func_n, [{"o": object()}], skip_dups=True)
+    assert "have no hash" in caplog.text
