@@ -279,10 +279,13 @@ def test_stargrid_rejects_wrong_label_count(star):
         ps.stargrid(const, vary=[a, b], vary_labels=["a"])
 
 
+OPAQUE = object()  # a value without a stable text: no hash
+
+
 def test_stargrid_unhashable_keeps_all(star):
     """It returns all psets, duplicates included, when a value cannot be hashed."""
     _, a, b = star
-    params = ps.stargrid(dict(a=1, b=77, s={1}), vary=[a, b])
+    params = ps.stargrid(dict(a=1, b=77, s=OPAQUE), vary=[a, b])
     assert len(params) == 7
 
 
@@ -296,7 +299,7 @@ def test_filter_same_hash():
     assert out == [{"a": 2}, {"a": 1}, {"a": 3}]
     assert out[0] is params[0]
     assert len(ps.filter_same_hash(params, skip_special_cols=False)) == 4
-    unhashable = [{"a": {1}}, {"a": {1}}]
+    unhashable = [{"a": OPAQUE}, {"a": OPAQUE}]
     with pytest.raises(ps.PsweepHashError):
         ps.filter_same_hash(unhashable)
     assert ps.filter_same_hash(unhashable, raise_error=False) == unhashable

@@ -327,9 +327,10 @@ def test_corrupt_database(study):
 
 
 def test_unhashable_values(study):
-    """It runs psets holding values JSON cannot represent, with a NaN hash."""
-    df = ps.run_local(func_empty, [{"a": 1, "obj": {1, 2}}])
+    """It runs psets holding values without a stable text, with a NaN hash; sets hash."""
+    df = ps.run_local(func_empty, [{"a": 1, "obj": object()}, {"a": 1, "obj": {1, 2}}])
     assert pd.isna(df["_pset_sha1"].iloc[0])
+    assert isinstance(df["_pset_sha1"].iloc[1], str)
 
 
 def test_numpy_values_hash_like_python(study):
