@@ -84,9 +84,9 @@ def _check_params(params: Iterable) -> list[dict]:
                 f"params[{pos}] is a {type(pset).__name__} ({pset!r:.100}), not a pset "
                 "(dict); build params with plist/pgrid or as a list of dicts"
             )
-        own = _BOOKKEEPING.intersection(pset)
-        if not own:
+        if _BOOKKEEPING.isdisjoint(pset):
             continue
+        own = _BOOKKEEPING.intersection(pset)
         if _FROM_DATABASE.issubset(pset):
             # a row read back from a database (df.to_dict("records")): its bookkeeping
             # belongs to the old row, the new run makes its own
