@@ -19,7 +19,7 @@ from .errors import PsweepError
 __all__ = ["db2json", "db2table", "pull", "push"]
 
 
-def _read(parser: argparse.ArgumentParser, fn: str, fmt: str):
+def _read(parser: argparse.ArgumentParser, fn: str, fmt: str | None):
     try:
         return df_read(fn, fmt=fmt)
     except (OSError, PsweepError) as exc:
@@ -30,9 +30,10 @@ def _add_database_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("database", help="database file, e.g. calc/database.pk")
     parser.add_argument(
         "--fmt",
-        default="pickle",
+        default=None,
         choices=DATABASE_FORMATS,
-        help="format of the database file (default: %(default)s)",
+        help="format of the database file (default: from its name: *.json, *.parquet, "
+        "else pickle; a pickle runs code when read: open only pickles you trust)",
     )
 
 

@@ -1,4 +1,12 @@
-"""The database: a pandas DataFrame on disk, and helpers to look at it."""
+"""The database: a pandas DataFrame on disk, and helpers to look at it.
+
+Formats, chosen by ``fmt`` or else by the file name: ``pickle`` (the default,
+any other name), ``json`` (``*.json``) and ``parquet`` (``*.parquet``, through
+pyarrow). A pickle can hold any Python value but runs code when it is read:
+read pickles only from sources you trust. JSON and Parquet hold data only;
+Parquet keeps the dtypes and is fast, but cannot hold a column of mixed types
+or of Python objects (it says which column).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from .files import atomic_open
 
 __all__ = [
     "DATABASE_FORMATS",
+    "database_format",
     "df_filter_conds",
     "df_print",
     "df_read",
@@ -23,7 +32,8 @@ __all__ = [
     "df_write",
 ]
 
-DATABASE_FORMATS = ("pickle", "json")
+DATABASE_FORMATS = ("pickle", "json", "parquet")
+_BY_SUFFIX = {".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 _JSON_DEFAULTS = {
     "orient": "records",
@@ -33,11 +43,42 @@ _JSON_DEFAULTS = {
 }
 
 
-def _check_fmt(fmt: str) -> None:
+def database_format(fn: Any, fmt: str | None = None) -> str:
+    """The format of database file `fn`: `fmt` if given, else from the file name."""
+    if fmt is None:
+        return _BY_SUFFIX.get(os.path.splitext(os.fspath(fn))[1].lower(), "pickle")
     if fmt not in DATABASE_FORMATS:
         raise PsweepDatabaseError(
             f"unknown database format fmt={fmt!r}; valid: {', '.join(DATABASE_FORMATS)}"
         )
+    return fmt
+
+
+def _write_parquet(df: pd.DataFrame, fn: Any, **kwds: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=True)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        bad = next((c for c in df.columns if _arrow_fails(df[c])), None)
+        where = f"column {bad!r}" if bad is not None else "the DataFrame"
+        raise PsweepDatabaseError(
+            f"cannot write {os.fspath(fn)!r} as Parquet: {where} holds values Parquet "
+            f"cannot store ({exc}); use a pickle database (e.g. database.pk) for such values"
+        ) from exc
+    with atomic_open(fn, "wb") as fh:
+        pq.write_table(table, fh, **kwds)
+
+
+def _arrow_fails(col: pd.Series) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.Array.from_pandas(col)
+    except (pa.ArrowException, TypeError, ValueError):
+        return True
+    return False
 
 
 def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
@@ -50,7 +91,7 @@ def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
 
 
 def df_write(
-    df: pd.DataFrame | str | os.PathLike, fn: Any, fmt: str = "pickle", **kwds: Any
+    df: pd.DataFrame | str | os.PathLike, fn: Any, fmt: str | None = None, **kwds: Any
 ) -> None:
     """Write DataFrame `df` to file `fn`, atomically.
 
@@ -63,16 +104,20 @@ def df_write(
     df, fn
         The DataFrame and the file name, in either order.
     fmt
-        ``"pickle"`` (default) or ``"json"``.
+        ``"pickle"``, ``"json"`` or ``"parquet"``; default: from the file name
+        (``*.json``, ``*.parquet``), else pickle.
     kwds
-        Go to :func:`pickle.dump` or :func:`df_to_json` (``orient`` etc.).
+        Go to :func:`pickle.dump`, :func:`df_to_json` (``orient`` etc.) or
+        :func:`pyarrow.parquet.write_table`.
     """
     if isinstance(fn, pd.DataFrame) and not isinstance(df, pd.DataFrame):
         df, fn = fn, df
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df_write() needs a pandas DataFrame, got {type(df).__name__}")
-    _check_fmt(fmt)
-    if fmt == "pickle":
+    fmt = database_format(fn, fmt)
+    if fmt == "parquet":
+        _write_parquet(df, fn, **kwds)
+    elif fmt == "pickle":
         kwds.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
         with atomic_open(fn, "wb") as fh:
             pickle.dump(df, fh, **kwds)
@@ -82,24 +127,37 @@ def df_write(
             fh.write(text)
 
 
-def df_read(fn: str | os.PathLike, fmt: str = "pickle", **kwds: Any) -> pd.DataFrame:
+def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.DataFrame:
     """Read a DataFrame written by :func:`df_write`.
 
     A file that does not hold a DataFrame raises
     :class:`~psweep.errors.PsweepDatabaseError` naming it; the file is never
-    changed.
+    changed. Reading a pickle runs code that the file names: read pickles only
+    from sources you trust, and share databases as JSON or Parquet.
 
     Parameters
     ----------
     fn
         File name.
     fmt
-        ``"pickle"`` (default) or ``"json"``.
+        ``"pickle"``, ``"json"`` or ``"parquet"``; default: from the file name
+        (``*.json``, ``*.parquet``), else pickle.
     kwds
-        Go to :func:`pickle.load` or :func:`pandas.read_json` (``orient`` etc.).
+        Go to :func:`pickle.load`, :func:`pandas.read_json` (``orient`` etc.) or
+        :func:`pandas.read_parquet`.
     """
-    _check_fmt(fmt)
-    if fmt == "pickle":
+    fmt = database_format(fn, fmt)
+    if fmt == "parquet":
+        try:
+            df = pd.read_parquet(fn, **kwds)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except Exception as exc:
+            raise PsweepDatabaseError(
+                f"cannot read database {os.fspath(fn)!r} as Parquet: {type(exc).__name__}: "
+                f"{exc}. The file was left as it is"
+            ) from exc
+    elif fmt == "pickle":
         try:
             with open(fn, "rb") as fh:
                 df = pickle.load(fh, **kwds)
