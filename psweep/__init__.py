@@ -17,6 +17,7 @@ from .errors import (
     PsweepLockError,
     PsweepParamsError,
 )
+from .execute import PsweepTimeout, PsweepWorkerError
 from .files import (
     PsweepCommandError,
     check_calc_dir,
@@ -66,6 +67,8 @@ __all__ = [
     "PsweepParamsError",
     "PsweepStudyError",
     "PsweepTemplateError",
+    "PsweepTimeout",
+    "PsweepWorkerError",
     "__version__",
     "check_calc_dir",
     "collect_batch",

@@ -15,6 +15,7 @@ before.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
@@ -22,6 +23,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import time
 import traceback
@@ -37,7 +39,15 @@ from .errors import PsweepError
 from .hashing import pset_hashes, uuid4_strings
 from .journal import JournalWriter
 
-__all__ = ["Job", "Plan", "PsweepFuncError", "execute", "run_task"]
+__all__ = [
+    "Job",
+    "Plan",
+    "PsweepFuncError",
+    "PsweepTimeout",
+    "PsweepWorkerError",
+    "execute",
+    "run_task",
+]
 
 log = logging.getLogger("psweep")
 
@@ -52,6 +62,14 @@ _STOP_CHECK_S = 0.02  # how often pool workers look whether the run is stopping
 
 class PsweepFuncError(PsweepError, TypeError):
     """`func` returned something other than a dict."""
+
+
+class PsweepWorkerError(PsweepError, RuntimeError):
+    """A pool worker process died (a crash in C code, os._exit, a kill) while it ran a pset."""
+
+
+class PsweepTimeout(PsweepError, TimeoutError):
+    """A pset ran longer than the run's ``timeout_s``."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,7 @@ class Job:
     record: bool
     journal_dir: str | None
     header: dict
+    timeout_s: float | None = None
 
 
 def _describe(pset: dict) -> str:
@@ -123,11 +142,18 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
         _print_row(full, job.verbose)
     exc_text = None
     t0 = time.perf_counter()
+    alarm = job.timeout_s is not None and "slot" in _WORKER
     if job.simulate:
         ret: Any = {}
     else:
         try:
-            ret = job.func(full)
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, job.timeout_s)
+            try:
+                ret = job.func(full)
+            finally:
+                if alarm:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
         except Exception as exc:
             if not job.record:
                 note = f"psweep: raised by func for {_describe(full)}"
@@ -175,6 +201,7 @@ def _run_range(
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
     pos, bids, bsha1s, times, runtimes, rets, excs = cols
     clock = time.perf_counter
+    track = _WORKER.get("track")
     # a stopping run starts no new pset: look at the flag before the first one, too
     next_check = clock() if stop_flag is not None else math.inf
     try:
@@ -185,7 +212,12 @@ def _run_range(
                 if stop_flag.is_set() or os.getppid() != _WORKER.get("parent", os.getppid()):
                     break  # the run stops, or its process is gone: stop with it
                 next_check = clock() + _STOP_CHECK_S
+            if track is not None:
+                track[0][track[2]] = k  # the parent sees which pset this worker runs
+                track[1][track[2]] = time.time()
             t, rt, ret, exc = run_task(job, k, pset, pset_id, sha1)
+            if track is not None:
+                track[0][track[2]] = -1
             if journal is not None:
                 journal.add((k, pset, pset_id, sha1, t, rt, ret, exc))
             pos.append(k)
@@ -233,27 +265,54 @@ def _serial(job: Job, plan: Plan) -> Iterator[Block]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(job: Job, plan: Plan, stop_flag: Any, parent: int) -> None:
+def _init_worker(job: Job, plan: Plan, stop_flag: Any, parent: int, slots: Any) -> None:
     gc.freeze()  # what the worker inherited is not the collector's business
     # Ctrl-C reaches the whole process group: the parent stops the run (it sets
     # stop_flag), the workers finish the pset at hand and take no new one
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if job.timeout_s is not None:
+        signal.signal(signal.SIGALRM, _on_alarm)
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
-    _WORKER.update(job=job, plan=plan, stop=stop_flag, journal=journal, parent=parent)
+    counter, pids, positions, starts, chunks = slots
+    with counter.get_lock():
+        slot = counter.value % len(pids)
+        counter.value += 1
+    pids[slot], positions[slot], chunks[slot] = os.getpid(), -1, -1
+    _WORKER.update(
+        job=job,
+        plan=plan,
+        stop=stop_flag,
+        journal=journal,
+        parent=parent,
+        slot=slot,
+        track=(positions, starts, slot),
+        chunks=chunks,
+    )
 
 
-def _pool_chunk(bounds: tuple[int, int]) -> tuple[list[Block], BaseException | None]:
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise PsweepTimeout(f"the pset ran longer than timeout_s={_WORKER['job'].timeout_s} s")
+
+
+def _pool_chunk(
+    bounds: tuple[int, int],
+) -> tuple[tuple[int, int], list[Block], BaseException | None]:
     job, plan, stop_flag, journal = (_WORKER[k] for k in ("job", "plan", "stop", "journal"))
+    chunks, slot = _WORKER["chunks"], _WORKER["slot"]
+    chunks[slot] = bounds[0]  # the parent knows which chunk is lost if this process dies
     blocks: list[Block] = []
-    for item in _run_range(job, plan.part(*bounds), bounds[0], journal, stop_flag):
-        if isinstance(item, BaseException):
-            return blocks, _picklable(item)
-        blocks.append(item)
-    if journal is not None and stop_flag.is_set():
-        journal.flush()
-    return blocks, None
+    try:
+        for item in _run_range(job, plan.part(*bounds), bounds[0], journal, stop_flag):
+            if isinstance(item, BaseException):
+                return bounds, blocks, _picklable(item)
+            blocks.append(item)
+        if journal is not None and stop_flag.is_set():
+            journal.flush()
+        return bounds, blocks, None
+    finally:
+        chunks[slot] = -1
 
 
 def _picklable(exc: BaseException) -> BaseException:
@@ -286,26 +345,206 @@ def _parts(plan: Plan, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, Pla
         yield a, plan.part(a, b)
 
 
+_SLOTS = 4096  # worker processes a run may start (slots are reused after that)
+_WATCH_S = 0.1  # how often the parent looks for dead or overdue workers
+
+
+class _Slots:
+    """Shared memory in which each pool worker says which pset it runs since when."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.counter = ctx.Value("q", 0)
+        self.pids = ctx.RawArray("q", _SLOTS)
+        self.positions = ctx.RawArray("q", [-1] * _SLOTS)
+        self.starts = ctx.RawArray("d", _SLOTS)
+        self.chunks = ctx.RawArray("q", [-1] * _SLOTS)
+
+    def args(self) -> tuple:
+        return self.counter, self.pids, self.positions, self.starts, self.chunks
+
+    def busy(self) -> list[tuple[int, int, int, int, float]]:
+        """(slot, pid, chunk start, position or -1, start time) of each worker on a chunk."""
+        n = min(self.counter.value, _SLOTS)
+        return [
+            (i, self.pids[i], self.chunks[i], self.positions[i], self.starts[i])
+            for i in range(n)
+            if self.chunks[i] >= 0
+        ]
+
+    def clear(self, slot: int) -> None:
+        self.chunks[slot] = self.positions[slot] = -1
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a zombie that the pool has not reaped yet
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def _failed_block(job: Job, plan: Plan, pos: int, started: float, text: str) -> Block:
+    """The row of a pset whose worker died: failed, with `text` as its _exc."""
+    (sha1,) = (
+        plan.sha1s[pos : pos + 1] if plan.sha1s is not None else pset_hashes([plan.psets[pos]])
+    )
+    runtime = max(0.0, time.time() - started)
+    return ([pos], uuid4_strings(1), [sha1], [int(started * 1e9)], [runtime], [{}], [text])
+
+
+def _journaled(job: Job, pid: int, lo: int, hi: int, seen: set) -> Block | None:
+    """Rows in the journal of worker `pid` with positions in [lo, hi) not yielded yet."""
+    if job.journal_dir is None:
+        return None
+    from .journal import read_journal_dir
+
+    path = os.path.join(job.journal_dir, f"{pid}.journal")
+    if not os.path.exists(path):
+        return None
+    _, rows = read_journal_dir(job.journal_dir, only=os.path.basename(path))
+    rows = sorted({r[0]: r for r in rows if lo <= r[0] < hi and r[0] not in seen}.values())
+    if not rows:
+        return None
+    pos, _psets, ids, sha1s, times, runtimes, rets, excs = (
+        list(c) for c in zip(*rows, strict=True)
+    )
+    return (pos, ids, sha1s, times, runtimes, rets, excs)
+
+
 def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
+    """Run chunks of the plan in a process pool; survive workers that die or overrun."""
     ctx = multiprocessing.get_context()
     stop_flag = ctx.Event()
+    slots = _Slots(ctx)
+    results: queue.Queue = queue.Queue()
     error: BaseException | None = None
-    initargs = (job, plan, stop_flag, os.getpid())
-    with ctx.Pool(poolsize, initializer=_init_worker, initargs=initargs) as pool:
-        try:
-            for blocks, exc in pool.imap_unordered(_pool_chunk, _ranges(len(plan), poolsize, 16)):
-                yield from blocks
+    initargs = (job, plan, stop_flag, os.getpid(), slots.args())
+    pool = ctx.Pool(poolsize, initializer=_init_worker, initargs=initargs)
+    pending: dict[tuple[int, int], Any] = {}
+    seen: set[int] = set()  # positions yielded
+    overdue: dict[int, int] = {}  # pid -> position of a worker killed for its timeout
+    died: list[int] = []
+
+    def submit(bounds: tuple[int, int]) -> None:
+        pending[bounds] = pool.apply_async(
+            _pool_chunk, (bounds,), callback=results.put, error_callback=results.put
+        )
+
+    def emit(block: Block) -> Iterator[Block]:
+        seen.update(block[0])
+        yield block
+
+    try:
+        for bounds in _ranges(len(plan), poolsize, 16):
+            submit(bounds)
+        while pending:
+            try:
+                item = results.get(timeout=_WATCH_S)
+            except queue.Empty:
+                item = None
+            if isinstance(item, tuple):
+                bounds, blocks, exc = item
+                pending.pop(bounds, None)
+                for block in blocks:
+                    yield from emit(block)
                 if exc is not None and error is None:
                     error = exc
                     stop_flag.set()  # workers stop at their next pset
-        except BaseException:
-            stop_flag.set()
-            raise
-        finally:
-            pool.close()
+                continue
+            if isinstance(item, BaseException):  # the chunk could not even start
+                raise item
+            now = time.time()
+            for slot, pid, lo, pos, started in slots.busy():
+                overrun = pos >= 0 and now - started > (job.timeout_s or math.inf) + _grace(job)
+                if overrun and pid not in overdue:
+                    # func does not come back (C code that holds on): end its worker
+                    overdue[pid] = pos
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                if not _gone(pid):
+                    continue
+                slots.clear(slot)
+                died.append(pid)
+                bounds = next((b for b in pending if b[0] == lo), None)
+                if bounds is None:
+                    continue
+                pending.pop(bounds)
+                yield from _after_death(job, plan, pid, pos, started, bounds, overdue, seen, emit)
+                if error is None and not stop_flag.is_set():
+                    for gap in _gaps(bounds, seen, skip=pos):
+                        submit(gap)
+    except BaseException:
+        stop_flag.set()
+        raise
+    finally:
+        pool.close()
+        if error is None and not stop_flag.is_set() and not overdue and not died:
             pool.join()
+        else:  # a lost chunk would keep join() waiting: end the pool when work is done
+            _stop_pool(pool, slots)
     if error is not None:
         raise error
+
+
+def _grace(job: Job) -> float:
+    return max(1.0, 0.5 * (job.timeout_s or 0.0))
+
+
+def _after_death(job, plan, pid, pos, started, bounds, overdue, seen, emit) -> Iterator[Block]:
+    """What a dead worker had finished (from its journal), and the row of its last pset."""
+    block = _journaled(job, pid, bounds[0], bounds[1], seen)
+    if block is not None:
+        yield from emit(block)
+    if pos < 0:  # it died between psets: the rest of its chunk just runs again
+        log.warning("pool worker process %d died between psets; its chunk runs again", pid)
+        return
+    pset = {**plan.psets[pos], "_pset_seq": job.pset_seq0 + pos}
+    if pid in overdue:
+        text = (
+            f"PsweepTimeout: the pset ran longer than timeout_s={job.timeout_s} s and did not "
+            f"stop; its worker process {pid} was killed"
+        )
+    else:
+        text = (
+            f"PsweepWorkerError: the worker process {pid} died while it ran this pset (a crash "
+            "in compiled code, os._exit or a kill); nothing of it was returned"
+        )
+    if not job.record:
+        raise PsweepWorkerError(f"{text.split(': ', 1)[1]}: {_describe(pset)}")
+    log.warning("%s: %s", _describe(pset), text)
+    yield from emit(_failed_block(job, plan, pos, started, text))
+
+
+def _gaps(bounds: tuple[int, int], seen: set, skip: int) -> list[tuple[int, int]]:
+    """The ranges of positions in `bounds` that are neither done nor `skip`."""
+    out, lo = [], None
+    for k in range(*bounds):
+        todo = k not in seen and k != skip
+        if todo and lo is None:
+            lo = k
+        elif not todo and lo is not None:
+            out.append((lo, k))
+            lo = None
+    if lo is not None:
+        out.append((lo, bounds[1]))
+    return out
+
+
+def _stop_pool(pool: Any, slots: _Slots, wait_s: float = 30.0) -> None:
+    """Let the workers finish the pset at hand (at most `wait_s`), then end the pool."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(
+        pos >= 0 and not _gone(pid) for _, pid, _, pos, _ in slots.busy()
+    ):
+        time.sleep(_STOP_CHECK_S)
+    pool.terminate()
+    pool.join()
 
 
 # -- dask ---------------------------------------------------------------------

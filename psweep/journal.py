@@ -208,11 +208,13 @@ def _read_frames(path: str) -> Iterator[Any]:
         pos += _FRAME.size + size
 
 
-def read_journal_dir(run_dir: str) -> tuple[dict | None, list]:
-    """Return the header and all readable rows of the journals of one run."""
+def read_journal_dir(run_dir: str, only: str | None = None) -> tuple[dict | None, list]:
+    """Return the header and all readable rows of the journals of one run (or of the
+    journal file named `only`)."""
     header = None
     rows: list = []
-    for path in sorted(glob.glob(os.path.join(run_dir, "*.journal"))):
+    pattern = glob.escape(only) if only is not None else "*.journal"
+    for path in sorted(glob.glob(os.path.join(run_dir, pattern))):
         frames = _read_frames(path)
         first = next(frames, None)
         if first is None:

@@ -323,6 +323,7 @@ def run_local(
     dask_client: Any = None,
     progress: bool | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    timeout_s: float | None = None,
     _after_save: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Call `func` on every pset in `params` and return the database.
@@ -393,6 +394,15 @@ def run_local(
         Show a progress bar on stderr; default: only on a terminal.
     lock_timeout_s
         How long to wait for another process that writes the same database.
+    timeout_s
+        With `poolsize`: the longest one pset may run. A pset that takes longer
+        is stopped (``PsweepTimeout`` raised in `func`; a worker stuck in
+        compiled code is killed) and counts as failed: recorded with
+        ``on_error="record"``, else the run stops with the pset named.
+
+    A pool worker process that dies while it runs a pset (a crash in compiled
+    code, ``os._exit``, a kill) does not hang the run: that pset counts as
+    failed in the same way, the other workers go on.
 
     Returns
     -------
@@ -402,6 +412,15 @@ def run_local(
     _check_options(
         func, poolsize, dask_client, on_error, calc_dir, database_basename, lock_timeout_s
     )
+    if timeout_s is not None and (
+        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+    ):
+        raise PsweepParamsError(f"timeout_s must be None or a number > 0, got {timeout_s!r}")
+    if timeout_s is not None and poolsize is None:
+        raise PsweepParamsError(
+            f"timeout_s={timeout_s!r} needs poolsize: a pset that overruns is stopped in its "
+            "worker process (poolsize=1 runs one pset at a time)"
+        )
     params = _check_params(params)
     calc_dir = os.fspath(calc_dir)
     db_dir = calc_dir if database_dir is None else os.fspath(database_dir)
@@ -481,6 +500,7 @@ def run_local(
         record,
         journal_dir,
         header,
+        timeout_s,
     )
 
     blocks: list = []  # of (pos, ids, sha1s, times, runtimes, rets, excs)

@@ -1,0 +1,89 @@
+"""Pool workers that die or overrun (issue 10, case 9, and timeout_s): no hang, the pset
+is named or recorded as failed, every other pset is kept exactly once."""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import signal
+import time
+
+import pytest
+
+import psweep as ps
+
+
+def dies_at_5(pset):
+    if pset["a"] == 5:
+        os._exit(3)
+    return {"r": pset["a"]}
+
+
+def segfaults_at_5(pset):
+    if pset["a"] == 5:
+        faulthandler.disable()  # no dump of the expected crash in the test log
+        ctypes.string_at(0)  # SIGSEGV in C
+    return {"r": pset["a"]}
+
+
+def sleeps_at_2(pset):
+    if pset["a"] == 2:
+        time.sleep(30)
+    return {"r": pset["a"]}
+
+
+def stuck_at_2(pset):
+    if pset["a"] == 2:  # deaf to the alarm, as C code that holds on would be
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(30)
+    return {"r": pset["a"]}
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("func", [dies_at_5, segfaults_at_5], ids=["os._exit", "segfault"])
+def test_dead_worker_is_recorded(study, func):
+    t0 = time.monotonic()
+    df = ps.run_local(func, ps.plist("a", range(12)), poolsize=2, on_error="record")
+    assert time.monotonic() - t0 < 30
+    assert sorted(df["a"]) == list(range(12)) and df.index.is_unique
+    failed = df[df["_pset_status"] == "failed"]
+    assert failed["a"].tolist() == [5]
+    assert "PsweepWorkerError: the worker process" in failed["_exc"].iloc[0]
+    assert (df.loc[df["a"] != 5, "r"] == df.loc[df["a"] != 5, "a"]).all()
+    assert df["_pset_seq"].tolist() == sorted(df["_pset_seq"])
+
+
+def test_dead_worker_error_names_the_pset(study):
+    with pytest.raises(ps.PsweepWorkerError, match=r"died while it ran this pset.*'a': 5"):
+        ps.run_local(dies_at_5, ps.plist("a", range(12)), poolsize=2)
+    df = ps.df_read("calc/database.pk")  # what finished is saved
+    assert 5 not in set(df["a"]) and df["a"].is_unique
+    assert ps.df_runs("calc")["status"].tolist() == ["failed"]
+    df = ps.run_local(dies_at_5, ps.plist("a", range(12)), poolsize=2, skip_dups=True,
+                      on_error="record")  # fmt: skip
+    assert sorted(df["a"]) == list(range(12))
+
+
+@pytest.mark.parametrize("func", [sleeps_at_2, stuck_at_2], ids=["alarm", "killed"])
+def test_timeout_records_the_pset(study, func):
+    t0 = time.monotonic()
+    df = ps.run_local(func, ps.plist("a", range(6)), poolsize=2, timeout_s=0.5, on_error="record")
+    assert time.monotonic() - t0 < 20
+    assert sorted(df["a"]) == list(range(6))
+    failed = df[df["_pset_status"] == "failed"]
+    assert failed["a"].tolist() == [2]
+    assert "PsweepTimeout" in failed["_exc"].iloc[0]
+    assert "timeout_s=0.5" in failed["_exc"].iloc[0]
+
+
+def test_timeout_needs_a_pool(study):
+    with pytest.raises(ps.PsweepParamsError, match="timeout_s=1 needs poolsize"):
+        ps.run_local(sleeps_at_2, ps.plist("a", [1]), timeout_s=1)
+    with pytest.raises(ps.PsweepParamsError, match="timeout_s must be"):
+        ps.run_local(sleeps_at_2, ps.plist("a", [1]), poolsize=2, timeout_s=-1)
