@@ -270,6 +270,9 @@ def _init_worker(job: Job, plan: Plan, stop_flag: Any, parent: int, slots: Any) 
     # Ctrl-C reaches the whole process group: the parent stops the run (it sets
     # stop_flag), the workers finish the pset at hand and take no new one
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM ends a worker at once, whatever handler the parent had when it forked it
+    # (Pool.terminate relies on that; the parent keeps what the worker journaled)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if job.timeout_s is not None:
         signal.signal(signal.SIGALRM, _on_alarm)
     journal = None
