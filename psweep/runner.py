@@ -610,7 +610,13 @@ def _sigterm_as_interrupt():
         yield
         return
 
+    here = os.getpid()
+
     def handler(signum, frame):
+        if os.getpid() != here:  # a pool worker forked before it reset the handler
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         raise PsweepTerminated(f"signal {signum} (SIGTERM)")
 
     old = signal.signal(signal.SIGTERM, handler)

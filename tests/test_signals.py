@@ -3,7 +3,8 @@
 A driver process runs 300 psets of 20 ms; each pset writes a marker file as its
 last step. When some have finished, the test sends the signal (to the whole
 process group, as Ctrl-C and SLURM do, or to the driver alone) and checks that
-every finished pset is in the database exactly once, that the run is marked
+every finished pset is in the database exactly once (but for those in flight
+when the signal came, whose marker was written and func not yet returned), that the run is marked
 interrupted, that no process of the run is left and that the next run starts
 at once.
 """
@@ -85,7 +86,11 @@ def test_signal_keeps_finished_psets(tmp_path, monkeypatch, mode, signum, target
     finished = {int(name) for name in os.listdir(tmp_path / "done")}
     df = ps.df_read(tmp_path / "calc/database.pk")
     assert df.index.is_unique and df["i"].is_unique
-    assert finished <= set(df["i"]), sorted(finished - set(df["i"]))
+    # a pset whose marker was written but whose func had not returned when the signal
+    # came was in flight, not finished: one per process at the most
+    lost = finished - set(df["i"])
+    assert len(lost) <= (1 if mode == "serial" else 2), sorted(lost)
+    assert lost <= set(sorted(finished)[-4:]), sorted(lost)  # only the newest
     assert (df["x"] == df["i"] * 2).all()
     assert len(df) < 300
     runs = ps.df_runs(tmp_path / "calc")
