@@ -147,25 +147,19 @@ def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.Da
         :func:`pandas.read_parquet`.
     """
     fmt = database_format(fn, fmt)
-    if fmt == "parquet":
+    if fmt in ("parquet", "pickle"):
         try:
-            df = pd.read_parquet(fn, **kwds)
+            if fmt == "parquet":
+                df = pd.read_parquet(fn, **kwds)
+            else:
+                with open(fn, "rb") as fh:
+                    df = pickle.load(fh, **kwds)
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             raise
         except Exception as exc:
+            what = "Parquet" if fmt == "parquet" else "a pickled DataFrame"
             raise PsweepDatabaseError(
-                f"cannot read database {os.fspath(fn)!r} as Parquet: {type(exc).__name__}: "
-                f"{exc}. The file was left as it is"
-            ) from exc
-    elif fmt == "pickle":
-        try:
-            with open(fn, "rb") as fh:
-                df = pickle.load(fh, **kwds)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
-        except Exception as exc:
-            raise PsweepDatabaseError(
-                f"cannot read database {os.fspath(fn)!r} as a pickled DataFrame: "
+                f"cannot read database {os.fspath(fn)!r} as {what}: "
                 f"{type(exc).__name__}: {exc}. The file was left as it is; restore it "
                 "from a backup (calc.bak_*) or git, or move it away to start anew"
             ) from exc

@@ -38,6 +38,7 @@ from .database import df_print
 from .errors import PsweepError
 from .hashing import pset_hashes, uuid4_strings
 from .journal import JournalWriter
+from .locking import pid_alive
 
 __all__ = [
     "Job",
@@ -378,20 +379,6 @@ class _Slots:
         self.chunks[slot] = self.positions[slot] = -1
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # a zombie that the pool has not reaped yet
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
-
-
 def _failed_block(job: Job, plan: Plan, pos: int, started: float, text: str) -> Block:
     """The row of a pset whose worker died: failed, with `text` as its _exc."""
     (sha1,) = (
@@ -470,7 +457,7 @@ def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
                     overdue[pid] = pos
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                if not _gone(pid):
+                if pid_alive(pid):
                     continue
                 slots.clear(slot)
                 died.append(pid)
@@ -543,7 +530,7 @@ def _stop_pool(pool: Any, slots: _Slots, wait_s: float = 30.0) -> None:
     """Let the workers finish the pset at hand (at most `wait_s`), then end the pool."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and any(
-        pos >= 0 and not _gone(pid) for _, pid, _, pos, _ in slots.busy()
+        pos >= 0 and pid_alive(pid) for _, pid, _, pos, _ in slots.busy()
     ):
         time.sleep(_STOP_CHECK_S)
     pool.terminate()

@@ -10,7 +10,7 @@ import filelock
 
 from .errors import PsweepLockError
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "database_lock", "try_lock"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "database_lock", "pid_alive", "try_lock"]
 
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 
@@ -49,3 +49,18 @@ def try_lock(lock_path: str | os.PathLike) -> filelock.BaseFileLock | None:
     except filelock.Timeout:
         return None
     return lock
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` is running (a zombie that waits to be reaped is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:  # no /proc (macOS): kill(0) said it exists
+        return True

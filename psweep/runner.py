@@ -26,7 +26,7 @@ from .errors import PsweepDatabaseError, PsweepParamsError
 from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, run_journal_dir
-from .locking import DEFAULT_LOCK_TIMEOUT_S
+from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive
 from .merge import DbSnapshot, merge_databases, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
 from .provenance import RUNS_BASENAME, run_info
@@ -206,21 +206,11 @@ def _combine_given_df(
     return DbSnapshot(db_src)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_partial_backups(calc_dir: str) -> None:
     """Remove backups that a killed run left half copied (their writer is gone)."""
     for path in glob.glob(f"{glob.escape(calc_dir)}.bak_*.partial-*"):
         pid = path.rsplit(".partial-", 1)[1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             log.warning("removing %s, a backup that a killed run left unfinished", path)
             shutil.rmtree(path, ignore_errors=True)
 
