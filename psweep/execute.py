@@ -37,7 +37,7 @@ import pandas as pd
 from .database import df_print
 from .errors import PsweepError
 from .hashing import pset_hashes, uuid4_strings
-from .journal import JournalWriter
+from .journal import JournalWriter, read_journal_dir, rows_to_block
 from .locking import pid_alive
 
 __all__ = [
@@ -392,19 +392,11 @@ def _journaled(job: Job, pid: int, lo: int, hi: int, seen: set) -> Block | None:
     """Rows in the journal of worker `pid` with positions in [lo, hi) not yielded yet."""
     if job.journal_dir is None:
         return None
-    from .journal import read_journal_dir
-
-    path = os.path.join(job.journal_dir, f"{pid}.journal")
-    if not os.path.exists(path):
+    name = f"{pid}.journal"
+    if not os.path.exists(os.path.join(job.journal_dir, name)):
         return None
-    _, rows = read_journal_dir(job.journal_dir, only=os.path.basename(path))
-    rows = sorted({r[0]: r for r in rows if lo <= r[0] < hi and r[0] not in seen}.values())
-    if not rows:
-        return None
-    pos, _psets, ids, sha1s, times, runtimes, rets, excs = (
-        list(c) for c in zip(*rows, strict=True)
-    )
-    return (pos, ids, sha1s, times, runtimes, rets, excs)
+    _, rows = read_journal_dir(job.journal_dir, only=name)
+    return rows_to_block([r for r in rows if lo <= r[0] < hi and r[0] not in seen])
 
 
 def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:

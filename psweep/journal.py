@@ -47,6 +47,7 @@ __all__ = [
     "journal_root",
     "read_journal_dir",
     "remove_run_dir",
+    "rows_to_block",
     "run_journal_dir",
 ]
 
@@ -223,6 +224,16 @@ def read_journal_dir(run_dir: str, only: str | None = None) -> tuple[dict | None
         for batch in frames:
             rows.extend(batch)
     return header, rows
+
+
+def rows_to_block(rows: list) -> tuple | None:
+    """Journal rows ``(pos, pset, id, sha1, time, runtime, ret, exc)`` as one result block
+    ``(pos, ids, sha1s, times, runtimes, rets, excs)``, one row per position, in order."""
+    unique = sorted({row[0]: row for row in rows}.values(), key=lambda row: row[0])
+    if not unique:
+        return None
+    pos, _psets, *cols = (list(c) for c in zip(*unique, strict=True))
+    return (pos, *cols)
 
 
 def remove_run_dir(run_dir: str) -> None:

@@ -25,7 +25,7 @@ from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from .errors import PsweepDatabaseError, PsweepParamsError
 from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
-from .journal import read_journal_dir, remove_run_dir, run_journal_dir
+from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
 from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive
 from .merge import DbSnapshot, merge_databases, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
@@ -563,11 +563,8 @@ def _journaled_blocks(journal_dir: str | None, blocks: list) -> list:
         return []
     have = {pset_id for block in blocks for pset_id in block[1]}
     _, rows = read_journal_dir(journal_dir)
-    extra = sorted({row[2]: row for row in rows if row[2] not in have}.values())
-    if not extra:
-        return []
-    pos, _psets, *cols = (list(c) for c in zip(*extra, strict=True))
-    return [(pos, *cols)]
+    block = rows_to_block([row for row in rows if row[2] not in have])
+    return [] if block is None else [block]
 
 
 def _save_stopped_run(exc, blocks, journal_dir, save, finish, run_id, nplan) -> None:
