@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .database import df_print
@@ -173,9 +174,39 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
         if not job.record:
             raise err
         ret, exc_text = {}, f"{type(err).__name__}: {err}"
+    if ret:
+        bad = _unstorable(ret)
+        if bad is not None:
+            key, why = bad
+            err = PsweepFuncError(
+                f"func returned a value that cannot be stored: key {key!r} holds a "
+                f"{type(ret[key]).__name__} that cannot be pickled ({why}); return plain data "
+                f"(numbers, text, arrays) or write it to a file in _calc_dir, for {_describe(full)}"
+            )
+            if not job.record:
+                raise err
+            ret, exc_text = {}, f"{type(err).__name__}: {err}"
     if job.tmpsave:
         _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
     return start_ns, runtime, ret, exc_text
+
+
+# result values that always pickle; others are tried before the row goes anywhere
+_PLAIN = frozenset({int, float, str, bool, type(None), complex, bytes, np.float64, np.int64})
+
+
+def _unstorable(ret: dict) -> tuple[Any, str] | None:
+    """The first key of `ret` whose value cannot be pickled, and why; None if all can."""
+    for key, value in ret.items():
+        if type(value) in _PLAIN:
+            continue
+        if type(value) is np.ndarray and not value.dtype.hasobject:
+            continue
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            return key, f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple) -> None:

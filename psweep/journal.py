@@ -116,7 +116,7 @@ class JournalWriter:
             if self._fd is None:
                 raise ValueError(f"journal {self.path!r} is closed")
             try:
-                self._write(_frame(rows))
+                self._write(self._frames(rows))
             except OSError as exc:
                 pending.extendleft(reversed(rows))  # nothing lost: try again next time
                 if self._failing is None:
@@ -135,6 +135,29 @@ class JournalWriter:
                 log.warning("journal %s: writing works again", self.path)
                 self._failing = None
             self._last_write = time.perf_counter()
+
+    def _frames(self, rows: list) -> bytes:
+        """The rows as one frame; if one of them cannot be pickled, the others one by one."""
+        try:
+            return _frame(rows)
+        except OSError:
+            raise
+        except Exception:
+            pass
+        good = []
+        for row in rows:
+            try:
+                good.append(_frame([row]))
+            except Exception as exc:
+                log.error(
+                    "journal %s: a row (position %r in the run) cannot be pickled and is not "
+                    "journaled (%s: %s)",
+                    self.path,
+                    row[0] if isinstance(row, tuple) and row else None,
+                    type(exc).__name__,
+                    exc,
+                )
+        return b"".join(good)
 
     def _write(self, data: bytes) -> None:
         start = os.lseek(self._fd, 0, os.SEEK_END)

@@ -208,3 +208,28 @@ def test_recover_from_another_program_keeps_the_journal(tmp_path, monkeypatch):
     )
     assert int(out.stdout) >= 19
     assert glob.glob("calc/.psweep/journal/*/*.journal") == []
+
+
+def lock_for_two(pset):
+    import threading
+
+    return {"r": threading.Lock() if pset["a"] == 2 else pset["a"]}
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_unpicklable_result_names_its_pset_and_keeps_the_others(tmp_path, poolsize):
+    """Case 8: a result that cannot be stored is an error of that pset; other rows stay."""
+    calc = tmp_path / "calc"
+    params = ps.plist("a", [1, 2, 3])
+    with pytest.raises(ps.PsweepFuncError, match=r"key 'r' holds a lock.*'a': 2"):
+        ps.run_local(lock_for_two, params, calc_dir=calc, poolsize=poolsize)
+    df = ps.df_read(calc / "database.pk")
+    assert 2 not in set(df["a"]) and 1 in set(df["a"])
+    assert not os.listdir(calc / ".psweep" / "journal")  # nothing left to recover
+    df = ps.run_local(lock_for_two, params, calc_dir=calc, poolsize=poolsize, on_error="record")
+    bad = df[df["a"] == 2]
+    assert list(bad["_pset_status"]) == ["failed"]
+    assert "cannot be pickled" in bad["_exc"].iloc[0]
+    last = df[df["_run_id"] == df["_run_id"].iloc[-1]]
+    assert list(last["a"]) == [1, 2, 3]
+    assert list(last["_pset_status"]) == ["ok", "failed", "ok"]

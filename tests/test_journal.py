@@ -219,3 +219,17 @@ def test_concurrent_flushes_lose_no_rows(tmp_path):
     journal.close()
     _, got = read_journal_dir(str(run_dir))
     assert sorted(got) == rows
+
+
+def test_a_row_that_cannot_be_pickled_costs_only_itself(tmp_path, caplog):
+    import threading
+
+    path = str(tmp_path / "j.journal")
+    writer = JournalWriter(path, {"run_id": "r"})
+    writer.add((0, {"a": 0}, "id0"))
+    writer.add((1, {"a": threading.Lock()}, "id1"))
+    writer.add((2, {"a": 2}, "id2"))
+    writer.close()
+    _, rows = read_journal_dir(str(tmp_path))
+    assert [row[0] for row in rows] == [0, 2]
+    assert "position 1" in caplog.text
