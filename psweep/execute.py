@@ -15,7 +15,9 @@ before.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import gc
 import itertools
 import logging
@@ -25,6 +27,7 @@ import os
 import pickle
 import queue
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -222,7 +225,12 @@ def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple
 
 
 def _run_range(
-    job: Job, part: Plan, offset: int, journal: JournalWriter | None, stop_flag: Any
+    job: Job,
+    part: Plan,
+    offset: int,
+    journal: JournalWriter | None,
+    stop_flag: Any,
+    task: Callable = run_task,
 ) -> Iterator[Block | BaseException]:
     """Run the psets of `part`, which start at position `offset` of the run.
 
@@ -247,7 +255,7 @@ def _run_range(
             if track is not None:
                 track[0][track[2]] = k  # the parent sees which pset this worker runs
                 track[1][track[2]] = time.time()
-            t, rt, ret, exc = run_task(job, k, pset, pset_id, sha1)
+            t, rt, ret, exc = task(job, k, pset, pset_id, sha1)
             if track is not None:
                 track[0][track[2]] = -1
             if journal is not None:
@@ -563,45 +571,190 @@ def _stop_pool(pool: Any, slots: _Slots, wait_s: float = 30.0) -> None:
 # -- dask ---------------------------------------------------------------------
 
 
-def _dask_chunk(job: Job, part: Plan, offset: int) -> tuple[list[Block], BaseException | None]:
+def _dask_chunk(
+    job: Job, part: Plan, offset: int
+) -> tuple[list[Block], BaseException | None, str | None]:
+    """Run a part of the plan in a dask worker; return its blocks, the exception that
+    ended it (if any) and, if a pset overran ``timeout_s`` and still runs, the worker's
+    address (it needs a restart)."""
     blocks: list[Block] = []
-    for item in _run_range(job, part, offset, None, None):
+    stuck: list[int] = []
+    task = run_task if job.timeout_s is None else functools.partial(_run_with_deadline, stuck)
+    exc = None
+    for item in _run_range(job, part, offset, None, None, task):
         if isinstance(item, BaseException):
-            return blocks, _picklable(item)
+            exc = _picklable(item)
+            break
         blocks.append(item)
-    return blocks, None
+    address = None
+    if stuck:
+        from distributed import get_worker
+
+        address = get_worker().address
+    return blocks, exc, address
+
+
+def _run_with_deadline(
+    stuck: list, job: Job, pos: int, pset: dict, pset_id: str, sha1: Any
+) -> tuple:
+    """run_task in a thread of its own, given up after ``job.timeout_s`` seconds.
+
+    A dask worker runs tasks in threads, where no signal can stop func: a pset
+    that overruns is recorded as failed and left running; the caller has its
+    worker restarted.
+    """
+    box: list = []
+
+    def target() -> None:
+        try:
+            box.append((True, run_task(job, pos, pset, pset_id, sha1)))
+        except BaseException as exc:
+            box.append((False, exc))
+
+    start_ns = time.time_ns()
+    thread = threading.Thread(target=target, name=f"psweep-pset-{pos}", daemon=True)
+    thread.start()
+    thread.join(job.timeout_s)
+    if box:
+        done, value = box[0]
+        if not done:
+            raise value
+        return value
+    stuck.append(pos)
+    text = (
+        f"PsweepTimeout: the pset ran longer than timeout_s={job.timeout_s} s; it was "
+        "given up and its dask worker restarted"
+    )
+    if not job.record:
+        full = {**pset, "_pset_seq": job.pset_seq0 + pos, "_pset_id": pset_id}
+        raise PsweepTimeout(f"{text.split(': ', 1)[1]}: {_describe(full)}")
+    return start_ns, float(job.timeout_s), {}, text
+
+
+def _restart_worker(client: Any, address: str) -> None:
+    try:
+        client.restart_workers([address])
+    except Exception as exc:
+        log.warning(
+            "a pset that overran timeout_s may still run in dask worker %s, which could not "
+            "be restarted (%s: %s); restart it to free it",
+            address,
+            type(exc).__name__,
+            exc,
+        )
+    else:
+        log.warning("restarted dask worker %s: a pset there overran timeout_s", address)
+
+
+_DASK_ATTEMPTS = 3  # a pset whose task is lost this often (alone) is at fault
 
 
 def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
+    """Run chunks of the plan as dask tasks.
+
+    A task that does not come back (its worker died: a crash in compiled code,
+    os._exit, out of memory) is split into one task per pset, so that the pset
+    which kills its worker is found and named; the others run again.
+    """
     from distributed import as_completed
 
     nworkers = max(1, len(client.scheduler_info().get("workers", {})))
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, "client.journal"), job.header)
-    [job_future] = client.scatter([replace(job, journal_dir=None)], broadcast=True)
-    futures = [
-        client.submit(_dask_chunk, job_future, part, a, pure=False)
-        for a, part in _parts(plan, _ranges(len(plan), nworkers, 8))
-    ]
+    shipped = replace(job, journal_dir=None)
+    # one copy of the job on every worker; tasks sent again after a worker died
+    # carry their own copy (a restarted worker lost its copy: "lost dependencies")
+    job_ref: list = [client.scatter(shipped, broadcast=True)]
+    futures: dict[Any, tuple[int, Plan]] = {}
+
+    def submit(offset: int, part: Plan) -> Any:
+        future = client.submit(_dask_chunk, job_ref[0], part, offset, pure=False)
+        futures[future] = (offset, part)
+        return future
+
+    for a, part in _parts(plan, _ranges(len(plan), nworkers, 8)):
+        submit(a, part)
+
+    def emit(block: Block) -> Block:
+        if journal is not None:
+            for k, pset_id, sha1, t, rt, ret, ex in zip(*block, strict=True):
+                journal.add((k, plan.psets[k], pset_id, sha1, t, rt, ret, ex))
+        return block
+
     error = None
+    lost: dict[int, int] = {}  # position -> times its task was lost
+    # psets of lost tasks run alone, one at a time, so that a pset which kills its
+    # worker takes no other suspect with it: one that dies alone again and again is it
+    suspects: collections.deque[int] = collections.deque()
+    suspect: list = [None]  # the future of the suspect in flight
+    running = as_completed(list(futures))
+
+    def next_suspect() -> None:
+        if suspect[0] is None and suspects:
+            k = suspects.popleft()
+            suspect[0] = submit(k, plan.part(k, k + 1))
+            running.add(suspect[0])
+
     try:
-        for future in as_completed(futures):
-            blocks, exc = future.result()
+        for future in running:
+            offset, part = futures.pop(future)
+            if future is suspect[0]:
+                suspect[0] = None
+            try:
+                blocks, exc, stuck_at = future.result()
+            except Exception as crash:
+                job_ref[0] = shipped
+                split = len(part) > 1 and type(crash).__name__ == "KilledWorker"
+                lost[offset] = lost.get(offset, 0) + (not split)
+                if split:
+                    log.warning(
+                        "a dask task of %d psets did not come back (%s: %s); running them "
+                        "one by one to find the pset at fault",
+                        len(part),
+                        type(crash).__name__,
+                        crash,
+                    )
+                    suspects.extend(range(offset, offset + len(part)))
+                elif lost[offset] < _DASK_ATTEMPTS:
+                    if len(part) > 1:  # cancelled, not killed: send it again as it is
+                        running.add(submit(offset, part))
+                    else:
+                        suspects.appendleft(offset)
+                else:
+                    for k in range(offset, offset + len(part)):
+                        yield emit(_dask_lost(job, plan, k, crash))
+                next_suspect()
+                continue
+            next_suspect()
+            if stuck_at is not None:
+                _restart_worker(client, stuck_at)
+                job_ref[0] = shipped
             for block in blocks:
-                if journal is not None:
-                    for k, pset_id, sha1, t, rt, ret, ex in zip(*block, strict=True):
-                        journal.add((k, plan.psets[k], pset_id, sha1, t, rt, ret, ex))
-                yield block
+                yield emit(block)
             if exc is not None:
                 error = exc
                 break
     finally:
-        client.cancel(futures)
+        client.cancel(list(futures))
         if journal is not None:
             journal.close()
     if error is not None:
         raise error
+
+
+def _dask_lost(job: Job, plan: Plan, pos: int, crash: BaseException) -> Block:
+    """The failed row of a pset whose dask task died with its worker (or raise)."""
+    pset = {**plan.psets[pos], "_pset_seq": job.pset_seq0 + pos}
+    if type(crash).__name__ == "KilledWorker":
+        what = f"the dask worker died while it ran this pset, {_DASK_ATTEMPTS} times, alone"
+    else:
+        what = f"the dask task of this pset was lost {_DASK_ATTEMPTS} times"
+    text = f"PsweepWorkerError: {what} ({type(crash).__name__}: {crash})"
+    if not job.record:
+        raise PsweepWorkerError(f"{text.split(': ', 1)[1]}: {_describe(pset)}") from crash
+    log.warning("%s: %s", _describe(pset), text)
+    return _failed_block(job, plan, pos, time.time(), text)
 
 
 def execute(

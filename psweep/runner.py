@@ -385,14 +385,17 @@ def run_local(
     lock_timeout_s
         How long to wait for another process that writes the same database.
     timeout_s
-        With `poolsize`: the longest one pset may run. A pset that takes longer
-        is stopped (``PsweepTimeout`` raised in `func`; a worker stuck in
-        compiled code is killed) and counts as failed: recorded with
-        ``on_error="record"``, else the run stops with the pset named.
+        With `poolsize` or `dask_client`: the longest one pset may run. A pset
+        that takes longer is stopped and counts as failed: recorded with
+        ``on_error="record"``, else the run stops with the pset named. In a
+        pool, ``PsweepTimeout`` is raised in `func` (a worker stuck in compiled
+        code is killed); on dask, where tasks run in threads, the pset is given
+        up and its worker restarted.
 
-    A pool worker process that dies while it runs a pset (a crash in compiled
+    A worker process that dies while it runs a pset (a crash in compiled
     code, ``os._exit``, a kill) does not hang the run: that pset counts as
-    failed in the same way, the other workers go on.
+    failed in the same way, the other workers go on. On dask, the task of the
+    dead worker is run again pset by pset to find the one at fault.
 
     Returns
     -------
@@ -406,10 +409,10 @@ def run_local(
         isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
     ):
         raise PsweepParamsError(f"timeout_s must be None or a number > 0, got {timeout_s!r}")
-    if timeout_s is not None and poolsize is None:
+    if timeout_s is not None and poolsize is None and dask_client is None:
         raise PsweepParamsError(
-            f"timeout_s={timeout_s!r} needs poolsize: a pset that overruns is stopped in its "
-            "worker process (poolsize=1 runs one pset at a time)"
+            f"timeout_s={timeout_s!r} needs poolsize or dask_client: a pset that overruns is "
+            "stopped in its worker process (poolsize=1 runs one pset at a time)"
         )
     params = _check_params(params)
     calc_dir = os.fspath(calc_dir)

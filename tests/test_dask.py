@@ -72,3 +72,71 @@ def test_raise_keeps_finished_rows(study, client):
         df = ps.df_read("calc/database.pk")
         assert set(df["a"]) <= {0, 2, 3}
         assert 1 not in set(df["a"])
+
+
+def die_at_three(pset):
+    if pset["a"] == 3:
+        import os
+
+        os._exit(3)  # as a segfault in compiled code would end the worker
+    return {"r": pset["a"] * 2}
+
+
+def sleep_at_three(pset):
+    import time
+
+    if pset["a"] == 3:
+        time.sleep(600)  # a C call: no exception can stop it in a worker thread
+    return {"r": pset["a"] * 2}
+
+
+@pytest.fixture(scope="module")
+def fragile_client():
+    """Workers with nannies that restart them; the scheduler gives up on a task at once."""
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        with distributed.Client(cluster) as client:
+            yield client
+        cluster.close()
+
+
+def test_worker_death_names_the_pset(study, fragile_client):
+    """Case 20: a dask worker that dies gives an error naming its pset; the others are saved."""
+    params = ps.plist("a", range(40))  # tasks of 2 or 3 psets: the dead one is split
+    with pytest.raises(ps.PsweepWorkerError, match=r"dask worker died.*'a': 3"):
+        ps.run_local(die_at_three, params, dask_client=fragile_client)
+    df = ps.df_read("calc/database.pk")
+    assert 3 not in set(df["a"])
+    df = ps.run_local(die_at_three, params, dask_client=fragile_client, on_error="record")
+    last = df[df["_run_id"] == df["_run_id"].iloc[-1]].sort_values("a")
+    assert list(last["a"]) == list(range(40))
+    failed = last[last["_pset_status"] == "failed"]
+    assert list(failed["a"]) == [3]
+    assert "PsweepWorkerError" in failed["_exc"].iloc[0]
+    assert list(last.loc[last["a"] != 3, "r"]) == [2 * a for a in range(40) if a != 3]
+
+
+def test_timeout_on_dask(study, fragile_client):
+    """timeout_s under dask: the overrunning pset is failed, the worker restarted, others kept."""
+    import time
+
+    t0 = time.monotonic()
+    df = ps.run_local(
+        sleep_at_three,
+        ps.plist("a", range(6)),
+        dask_client=fragile_client,
+        on_error="record",
+        timeout_s=1.0,
+    )
+    assert time.monotonic() - t0 < 60
+    failed = df[df["_pset_status"] == "failed"]
+    assert list(failed["a"]) == [3]
+    assert "timeout_s=1.0" in failed["_exc"].iloc[0]
+    assert sorted(df.loc[df["_pset_status"] == "ok", "a"]) == [0, 1, 2, 4, 5]
+    # the cluster works on after the restart
+    df = ps.run_local(func, ps.plist("a", [10]), dask_client=fragile_client, calc_dir="calc2")
+    assert df["r"].tolist() == [20]
