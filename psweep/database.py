@@ -5,12 +5,12 @@ any other name), ``json`` (``*.json``) and ``parquet`` (``*.parquet``, through
 pyarrow). A pickle can hold any Python value but runs code when it is read:
 read pickles only from sources you trust. JSON and Parquet hold data only;
 Parquet keeps the dtypes and is fast, but cannot hold a column of mixed types
-or of Python objects (it says which column).
+or of Python objects (it says which column). JSON is text that reads back
+exactly, dtypes included (see :mod:`psweep.jsondb`).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 from collections.abc import Iterable, Sequence
@@ -19,11 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import PsweepDatabaseError
+from .errors import PsweepDatabaseError, PsweepFormatError
 from .files import atomic_open
+from .jsondb import (
+    JSON_DEFAULTS,
+    encode_json_database,
+    read_json_database,
+    write_json_database,
+)
 
 __all__ = [
     "DATABASE_FORMATS",
+    "check_storable",
     "database_format",
     "df_filter_conds",
     "df_print",
@@ -34,13 +41,6 @@ __all__ = [
 
 DATABASE_FORMATS = ("pickle", "json", "parquet")
 _BY_SUFFIX = {".json": "json", ".parquet": "parquet", ".pq": "parquet"}
-
-_JSON_DEFAULTS = {
-    "orient": "records",
-    "date_format": "iso",
-    "date_unit": "ns",
-    "double_precision": 15,
-}
 
 
 def database_format(fn: Any, fmt: str | None = None) -> str:
@@ -54,21 +54,36 @@ def database_format(fn: Any, fmt: str | None = None) -> str:
     return fmt
 
 
+def check_storable(df: pd.DataFrame, fn: Any, fmt: str | None = None) -> None:
+    """Raise :class:`~psweep.errors.PsweepFormatError` if the format of database `fn`
+    cannot hold `df` (JSON and Parquet hold data only; a pickle holds anything)."""
+    fmt = database_format(fn, fmt)
+    if fmt == "json":
+        encode_json_database(df, fn)
+    elif fmt == "parquet":
+        _parquet_table(df, fn)
+
+
 def _write_parquet(df: pd.DataFrame, fn: Any, **kwds: Any) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    table = _parquet_table(df, fn)
+    with atomic_open(fn, "wb") as fh:
+        pq.write_table(table, fh, **kwds)
+
+
+def _parquet_table(df: pd.DataFrame, fn: Any) -> Any:
+    import pyarrow as pa
+
     try:
-        table = pa.Table.from_pandas(df, preserve_index=True)
+        return pa.Table.from_pandas(df, preserve_index=True)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         bad = next((c for c in df.columns if _arrow_fails(df[c])), None)
         where = f"column {bad!r}" if bad is not None else "the DataFrame"
-        raise PsweepDatabaseError(
+        raise PsweepFormatError(
             f"cannot write {os.fspath(fn)!r} as Parquet: {where} holds values Parquet "
             f"cannot store ({exc}); use a pickle database (e.g. database.pk) for such values"
         ) from exc
-    with atomic_open(fn, "wb") as fh:
-        pq.write_table(table, fh, **kwds)
 
 
 def _arrow_fails(col: pd.Series) -> bool:
@@ -87,7 +102,7 @@ def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
     Defaults: ``orient="records"``, ISO dates in nanoseconds, 15 digits for
     floats; `kwds` go to :meth:`pandas.DataFrame.to_json` and override them.
     """
-    return df.to_json(**{**_JSON_DEFAULTS, **kwds})
+    return df.to_json(**{**JSON_DEFAULTS, **kwds})
 
 
 def df_write(
@@ -108,7 +123,10 @@ def df_write(
         (``*.json``, ``*.parquet``), else pickle.
     kwds
         Go to :func:`pickle.dump`, :func:`df_to_json` (``orient`` etc.) or
-        :func:`pyarrow.parquet.write_table`.
+        :func:`pyarrow.parquet.write_table`. Without them, JSON is written in
+        psweep's lossless layout (see the module docstring); a value it cannot
+        keep exactly raises :class:`~psweep.errors.PsweepDatabaseError` naming
+        its column and row, before the file is touched.
     """
     if isinstance(fn, pd.DataFrame) and not isinstance(df, pd.DataFrame):
         df, fn = fn, df
@@ -121,10 +139,12 @@ def df_write(
         kwds.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
         with atomic_open(fn, "wb") as fh:
             pickle.dump(df, fh, **kwds)
-    else:
+    elif kwds:  # pandas' JSON, as in psweep 0.7.0
         text = df_to_json(df, **kwds)
         with atomic_open(fn, "w") as fh:
             fh.write(text)
+    else:
+        write_json_database(df, fn)
 
 
 def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.DataFrame:
@@ -144,7 +164,9 @@ def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.Da
         (``*.json``, ``*.parquet``), else pickle.
     kwds
         Go to :func:`pickle.load`, :func:`pandas.read_json` (``orient`` etc.) or
-        :func:`pandas.read_parquet`.
+        :func:`pandas.read_parquet`. Without them, JSON written by
+        :func:`df_write` is rebuilt exactly, and a list of records (psweep
+        0.7.0) is read without guessing dates or numbers.
     """
     fmt = database_format(fn, fmt)
     if fmt in ("parquet", "pickle"):
@@ -164,19 +186,7 @@ def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.Da
                 "from a backup (calc.bak_*) or git, or move it away to start anew"
             ) from exc
     else:
-        kwds = {"orient": _JSON_DEFAULTS["orient"], "precise_float": True, **kwds}
-        with open(fn, "rb") as fh:
-            raw = fh.read()
-        try:
-            df = pd.read_json(io.StringIO(raw.decode("utf-8")), **kwds)
-        except ValueError as exc:  # also UnicodeDecodeError
-            raise PsweepDatabaseError(
-                f"cannot read database {os.fspath(fn)!r} as JSON: {exc}"
-            ) from exc
-        if "_time_utc" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["_time_utc"]):
-            df["_time_utc"] = pd.to_datetime(df["_time_utc"])
-        if "_pset_id" in df.columns and kwds["orient"] in ("records", "values"):
-            df.index = pd.Index(df["_pset_id"].to_numpy())
+        df = read_json_database(fn, kwds)
     if not isinstance(df, pd.DataFrame):
         raise PsweepDatabaseError(
             f"database {os.fspath(fn)!r} holds a {type(df).__name__}, not a pandas DataFrame"

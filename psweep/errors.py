@@ -11,6 +11,7 @@ __all__ = [
     "PgridError",
     "PsweepDatabaseError",
     "PsweepError",
+    "PsweepFormatError",
     "PsweepGitError",
     "PsweepHashError",
     "PsweepJournalWarning",
@@ -41,6 +42,10 @@ class PsweepHashError(PsweepError, TypeError):
 
 class PsweepDatabaseError(PsweepError, ValueError):
     """A database file cannot be read or written."""
+
+
+class PsweepFormatError(PsweepDatabaseError):
+    """The database's format (JSON, Parquet) cannot hold a value; the file is untouched."""
 
 
 class PsweepGitError(PsweepError, RuntimeError):

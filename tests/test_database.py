@@ -61,7 +61,12 @@ def test_write_accepts_newer_argument_order(df):
 
 
 def test_json_round_trip(df):
-    """It keeps lists and dicts as values, turns tuples into lists, and restores times and index."""
+    """It keeps lists and dicts as values, refuses tuples (they would come back as
+    lists), and restores times and index."""
+    with pytest.raises(ps.PsweepFormatError, match=r"column 'o'.*tuple"):
+        ps.df_write(df, "database.json", fmt="json")
+    assert not os.path.exists("database.json")
+    df["o"] = [[1, 2], {"k": 1}, [3, 4]]
     ps.df_write(df, "database.json", fmt="json")
     back = ps.df_read("database.json", fmt="json")
     assert list(back.index) == list(df.index)

@@ -3,11 +3,23 @@ file name or fmt, next to the default pickle; what Parquet cannot hold is a clea
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import json
+import math
+import os
+import re
 import subprocess
 import sys
+import tempfile
+import uuid
+import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import psweep as ps
 
@@ -51,16 +63,16 @@ def test_parquet_database_end_to_end(study, poolsize):
 def test_format_by_name_or_fmt(study):
     """*.parquet and *.json pick their format, other names pickle; fmt overrides the name."""
     df = pd.DataFrame({"a": [1, 2], "s": ["007", "01234"]})
-    cases = [("x.parquet", None, b"PAR1"), ("x.pk", None, b"\x80"), ("x.json", None, b"["),
-             ("y.bin", "parquet", b"PAR1")]  # fmt: skip
+    cases = [("x.parquet", None, b"PAR1"), ("x.pk", None, b"\x80"),
+             ("x.json", None, b'{"format": "psweep-database"'), ("y.bin", "parquet", b"PAR1"),
+             ("y.dat", "json", b'{"format": "psweep-database"')]  # fmt: skip
     for name, fmt, magic in cases:
         ps.df_write(df, name, fmt=fmt)
         with open(name, "rb") as fh:
             assert fh.read(len(magic)) == magic, name
         back = ps.df_read(name, fmt=fmt)
         assert back["a"].tolist() == [1, 2]
-        if not name.endswith(".json"):
-            assert back["s"].tolist() == ["007", "01234"]
+        assert back["s"].tolist() == ["007", "01234"]
 
 
 def test_parquet_refuses_what_it_cannot_hold(study):
@@ -69,3 +81,414 @@ def test_parquet_refuses_what_it_cannot_hold(study):
     with pytest.raises(ps.PsweepDatabaseError, match=r"column 'mixed'.*pickle database"):
         ps.df_write(df, "db.parquet")
     assert not (study / "db.parquet").exists()
+
+
+# --- the lossless JSON database ------------------------------------------------------------
+
+
+def json_round_trip(df, name="db.json"):
+    ps.df_write(df, name)
+    back = ps.df_read(name)
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
+    assert list(back.columns) == list(df.columns)
+    assert back.dtypes.tolist() == df.dtypes.tolist()
+    assert back.index.equals(df.index) and back.index.dtype == df.index.dtype
+    assert back.index.name == df.index.name
+    return back
+
+
+def float_bits(values):
+    """The bits of floats, NaN as one value (JSON has one NaN)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return np.where(np.isnan(arr), np.nan, arr).view(np.int64).tolist()
+
+
+IDS = [str(uuid.UUID(int=n)) for n in (1, 2, 3)]
+
+
+def test_json_keeps_what_pandas_json_loses(study):
+    """inf, floats to the last bit, subnormals, text like '007' and date-like names stay."""
+    df = pd.DataFrame(
+        {
+            "f": [math.inf, 0.30000000000000004, 5e-324],
+            "g": [-math.inf, math.nan, -0.0],
+            "s": ["007", "01234", "1e5"],
+            "modified": ["2024-01-01", "2024-01-02T00:00:00", "x"],
+            "created_at": ["1", "2", "3"],
+            "date": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "timestamp": [1700000000000, 1700000000001, 1700000000002],
+            "end_time": ["2024-01-01", None, "x"],
+            "_pset_id": IDS,
+        },
+        index=IDS,
+    )
+    back = json_round_trip(df)
+    assert math.isinf(back["f"].iloc[0]) and back["f"].iloc[0] > 0
+    assert math.isinf(back["g"].iloc[0]) and back["g"].iloc[0] < 0
+    assert math.isnan(back["g"].iloc[1])
+    assert repr(float(back["f"].iloc[1])) == "0.30000000000000004"
+    assert back["f"].iloc[2] == 5e-324 and back["f"].iloc[2] > 0
+    assert float_bits(back["g"]) == float_bits(df["g"])  # -0.0 keeps its sign
+    for col in ("s", "modified", "created_at", "date"):
+        assert back[col].tolist() == df[col].tolist()
+        assert all(type(v) is str for v in back[col])
+    assert back["timestamp"].dtype == np.int64
+    assert back["end_time"].iloc[1] is not None and pd.isna(back["end_time"].iloc[1])
+    assert list(back.index) == IDS
+
+
+DTYPE_COLUMNS = {
+    "int8": np.array([-128, 0, 127], dtype="int8"),
+    "int16": np.array([-(2**15), 0, 2**15 - 1], dtype="int16"),
+    "int32": np.array([-(2**31), 0, 2**31 - 1], dtype="int32"),
+    "int64": np.array([-(2**63), 0, 2**63 - 1], dtype="int64"),
+    "uint8": np.array([0, 1, 255], dtype="uint8"),
+    "uint16": np.array([0, 1, 2**16 - 1], dtype="uint16"),
+    "uint32": np.array([0, 1, 2**32 - 1], dtype="uint32"),
+    "uint64": np.array([0, 1, 2**64 - 1], dtype="uint64"),
+    "float32": np.array([0.1, 1e-45, np.inf], dtype="float32"),
+    "float64": np.array([0.1, np.nan, 1.7976931348623157e308]),
+    "bool": np.array([True, False, True]),
+    "object": pd.Series([1, "two", None], dtype=object).to_numpy(),
+    "string": pd.array(["a", None, "ü"], dtype="string"),
+    "string[python]": pd.array(["a", None, "c"], dtype=pd.StringDtype("python")),
+    "str": pd.array(["a", None, "c"], dtype="str"),
+    "datetime64[ns]": np.array(
+        ["2024-01-01T00:00:00.123456789", "NaT", "1677-09-22T00:12:43.145224193"],
+        dtype="datetime64[ns]",
+    ),
+    "datetime64[us]": np.array(["2024-01-01T00:00:00.123456", "NaT", "9999-12-31"], "M8[us]"),
+    "datetime64[s]": np.array(["-20000-01-01", "NaT", "+20000-12-31T23:59:59"], "M8[s]"),
+    "datetime64[ns, UTC]": pd.DatetimeIndex(
+        np.array(
+            ["2024-01-01T00:00:00.000000001", "NaT", "2262-04-11T23:47:16.854775807"], "M8[ns]"
+        )
+    ).tz_localize("UTC"),
+    "datetime64[ns, Europe/Berlin]": pd.DatetimeIndex(
+        np.array(["2024-03-31T01:59:59.999999999", "2024-10-27T01:00:00.5", "NaT"], "M8[ns]")
+    ).tz_localize("Europe/Berlin", ambiguous=[True, True, False]),
+    "timedelta64[ns]": pd.to_timedelta([1, None, -(2**62)], unit="ns"),
+    "Int64": pd.array([1, None, -(2**63)], dtype="Int64"),
+    "UInt8": pd.array([1, None, 255], dtype="UInt8"),
+    "Float64": pd.arrays.FloatingArray(
+        np.array([1.5, np.nan, 0.0]), np.array([False, False, True])
+    ),  # NaN and <NA> both
+    "boolean": pd.array([True, None, False], dtype="boolean"),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPE_COLUMNS)
+def test_json_keeps_each_dtype(study, dtype):
+    """Each supported dtype comes back with its values, missing values included."""
+    df = pd.DataFrame({"x": DTYPE_COLUMNS[dtype], "_pset_id": IDS}, index=IDS)
+    back = json_round_trip(df)
+    assert str(back["x"].dtype) == str(df["x"].dtype)
+    assert back["x"].isna().tolist() == df["x"].isna().tolist()
+    if dtype == "Float64":
+        assert back["x"].array._mask.tolist() == [False, False, True]
+
+
+def test_json_keeps_all_dtypes_together_and_the_index(study):
+    """All dtypes in one frame, in their order; named and unnamed indexes of several dtypes."""
+    df = pd.DataFrame(DTYPE_COLUMNS, index=pd.Index(IDS, name="id"))
+    json_round_trip(df)
+    for index in (
+        pd.RangeIndex(10, 16, 2, name="r"),
+        pd.Index([3, 1, 2], dtype="int64"),
+        pd.Index([0.5, np.inf, np.nan]),
+        pd.Index(["a", "b", "a"], dtype=object),
+        pd.Index(["a", "b", "a"], dtype="string"),
+        pd.DatetimeIndex(np.array(["2024-01-01", "2024-01-02", "NaT"], "M8[ns]"), name="t"),
+    ):
+        json_round_trip(pd.DataFrame({"a": [1, 2, 3]}, index=index))
+    pos = pd.DataFrame({"a": [1, 2, 3]}).rename_axis(index="row", columns="col")
+    back = json_round_trip(pos)
+    assert type(back.index) is pd.RangeIndex and back.columns.name == "col"
+    obj_cols = pd.DataFrame({"a": [1]})
+    obj_cols.columns = pd.Index(["a"], dtype=object)
+    assert json_round_trip(obj_cols).columns.dtype == object
+
+
+@pytest.mark.parametrize(
+    "df",
+    [pd.DataFrame(), pd.DataFrame(index=IDS), pd.DataFrame({"a": pd.Series([], dtype="int8")})],
+    ids=["empty", "no columns", "no rows"],
+)
+def test_json_empty_frames(study, df):
+    """Frames without rows or columns come back as they were."""
+    json_round_trip(df)
+
+
+def test_json_object_columns(study):
+    """None and NaN stay apart; ints with None stay ints in an object column; nested data stays."""
+    nested = {"k": [1, 2.5, None, math.nan, math.inf, "x", True], "d": {"e": [], "f": {}}}
+    df = pd.DataFrame(
+        {
+            "o": pd.Series([None, math.nan, nested], dtype=object, index=IDS),
+            "b": pd.Series([1, None, 3], dtype=object, index=IDS),
+            "l": pd.Series([[1, 2], {"k": 1}, []], dtype=object, index=IDS),
+            "n": pd.Series([np.int64(5), np.float32(0.5), np.bool_(True)], dtype=object, index=IDS),
+            "t": pd.Series([True, 0, 1.0], dtype=object, index=IDS),
+            "big": pd.Series([2**100, -(2**70), 0], dtype=object, index=IDS),
+        },
+        index=IDS,
+    )
+    ps.df_write(df, "db.json")
+    back = ps.df_read("db.json")
+    assert back.dtypes.tolist() == [np.dtype(object)] * 6
+    o = back["o"].tolist()
+    assert o[0] is None and type(o[1]) is float and math.isnan(o[1])
+    assert repr(o[2]) == repr(nested)
+    assert [type(v) for v in back["b"]] == [int, type(None), int]
+    assert back["b"].tolist() == [1, None, 3]
+    assert [type(v) for v in back["l"]] == [list, dict, list]
+    assert back["n"].tolist() == [5, 0.5, True]
+    assert [type(v) for v in back["n"]] == [int, float, bool]  # numpy scalars: Python values
+    assert [type(v) for v in back["t"]] == [bool, int, float]
+    assert back["big"].tolist() == [2**100, -(2**70), 0]
+    df["n"] = pd.Series([5, 0.5, True], dtype=object, index=IDS)
+    # assert_frame_equal compares dicts with ==, and nan != nan inside them: repr above
+    pd.testing.assert_frame_equal(back.drop(columns="o"), df.drop(columns="o"), check_exact=True)
+
+
+def test_json_text_of_any_kind(study):
+    """Any text, lone surrogates and NUL included, comes back; the file is UTF-8."""
+    texts = ["ü€😀", 'a\x00b\n\t"\\', "\ud800 lone"]  # pyarrow cannot hold the last
+    python_str = pd.StringDtype("python", na_value=np.nan)
+    df = pd.DataFrame(
+        {"s": pd.Series(texts, dtype=python_str), "o": pd.Series(texts, dtype=object)}
+    )
+    back = json_round_trip(df)
+    assert back["s"].tolist() == texts
+    (study / "db.json").read_bytes().decode("utf-8")
+    json_round_trip(df.iloc[:2], "utf8.json")
+    assert "😀".encode() in (study / "utf8.json").read_bytes()  # readable, not \\u escapes
+
+
+def test_json_psweep_database_round_trip_and_resume(study):
+    """A database.json made by run_local reads back exactly, and a second run extends it."""
+    calls = []
+
+    def work(pset):
+        calls.append(pset["a"])
+        if pset["a"] == 3:
+            raise ValueError("three")
+        return {"r": pset["a"] * 0.1, "text": f"{pset['a']:03d}", "l": [pset["a"], None]}
+
+    params = [*ps.plist("a", [1, 2, 3]), {"a": 4, "b": 7}]
+    kw = dict(calc_dir="calc", database_basename="database.json", on_error="record")
+    df = ps.run_local(work, params, **kw)
+    back = ps.df_read("calc/database.json")
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
+    assert back["text"].tolist()[:2] == ["001", "002"] and back["text"].iloc[3] == "004"
+    assert pd.isna(back["text"].iloc[2]) and back["_pset_status"].iloc[2] == "failed"
+    assert back["_time_utc"].dtype == "datetime64[ns]"
+    assert back["b"].tolist() == [None, None, None, 7] and back["b"].dtype == object
+    assert list(back.index) == back["_pset_id"].tolist()
+    assert back.loc[back["a"] == 1, "r"].iloc[0] == 0.1
+    calls.clear()
+    df2 = ps.run_local(work, [*params, {"a": 5}], skip_dups=True, **kw)
+    assert calls == [3, 5]  # the done psets were not run again, the failed one was
+    assert df2["a"].tolist() == [1, 2, 3, 4, 3, 5]
+    back2 = ps.df_read("calc/database.json")
+    pd.testing.assert_frame_equal(back2, df2, check_exact=True)
+    pd.testing.assert_frame_equal(back2.iloc[:4], back, check_exact=True)
+    assert back2["text"].iloc[-1] == "005" and type(back2["text"].iloc[-1]) is str
+
+
+def test_json_reads_legacy_records(study):
+    """A list of records (psweep 0.7.0, pandas) is read without guessing dates or numbers."""
+    times = ["2024-01-01T00:00:00.123456789", "2024-06-01T12:00:00", "2025-01-01"]
+    df = pd.DataFrame(
+        {
+            "a": [1, 2, 3],
+            "s": ["007", "01234", "x"],
+            "modified": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "created_at": ["1", "2", "3"],
+            "r": [0.1, math.nan, 2.5],
+            "l": [[1, 2], {"k": 1}, None],
+            "_time_utc": pd.to_datetime(times, format="ISO8601").astype("datetime64[ns]"),
+            "_pset_id": IDS,
+        },
+        index=IDS,
+    )
+    text = df.to_json(orient="records", date_format="iso", date_unit="ns")
+    (study / "old.json").write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecated pandas options are used
+        back = ps.df_read("old.json")
+    assert list(back.columns) == list(df.columns)
+    assert back["_time_utc"].dtype == "datetime64[ns]"
+    assert (back["_time_utc"].to_numpy() == df["_time_utc"].to_numpy()).all()
+    for col in ("s", "modified", "created_at"):
+        assert back[col].tolist() == df[col].tolist()
+        assert all(type(v) is str for v in back[col])
+    assert back["a"].dtype == np.int64 and back["r"].iloc[0] == 0.1
+    assert back["l"].iloc[0] == [1, 2] and back["l"].iloc[1] == {"k": 1}
+    assert list(back.index) == IDS
+    # also the 0.7.0 layout from df_to_json, and the one with column names that look like data
+    (study / "old2.json").write_text(ps.df_to_json(df.rename(columns={"a": "1"})))
+    back2 = ps.df_read("old2.json")
+    assert list(back2.columns) == ["1", *df.columns[1:]]
+    assert back2["s"].tolist() == ["007", "01234", "x"]
+
+
+def test_json_written_with_pandas_options(study):
+    """With pandas' options, df_write and df_read leave JSON to pandas, as in psweep 0.7.0."""
+    df = pd.DataFrame({"a": [1, 2], "_pset_id": IDS[:2]}, index=IDS[:2])
+    ps.df_write(df, "db.json", orient="records")
+    assert (study / "db.json").read_text().startswith("[")
+    assert ps.df_read("db.json", orient="records")["a"].tolist() == [1, 2]
+    ps.df_write(df, "db.json")
+    with pytest.raises(ps.PsweepDatabaseError, match=r"db\.json.*without the pandas options"):
+        ps.df_read("db.json", orient="split")
+    out = subprocess.run(
+        [sys.executable, "-c", "from psweep.cli import db2json; db2json()", "db.json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert json.loads(out) == json.loads(ps.df_to_json(df))  # psweep-db2json: 0.7.0 output
+
+
+class Thing:
+    pass
+
+
+UNSTORABLE = {
+    "tuple": ((1, 2), "tuple"),
+    "set": ({1, 2}, "set"),
+    "frozenset": (frozenset([1]), "frozenset"),
+    "datetime": (datetime.datetime(2024, 1, 1), "datetime"),
+    "date": (datetime.date(2024, 1, 1), "date"),
+    "Timestamp": (pd.Timestamp("2024-01-01"), "Timestamp"),
+    "Decimal": (decimal.Decimal("0.1"), "Decimal"),
+    "bytes": (b"ab", "bytes"),
+    "dict with int keys": ({1: "a"}, "dict with a key of type int"),
+    "object": (Thing(), "Thing"),
+    "ndarray": (np.arange(3), "ndarray"),
+    "complex": (1j, "complex"),
+    "pd.NA": (pd.NA, "NAType"),
+    "nested tuple": ([1, {"k": (2, 3)}], "list with a value of type tuple"),
+    "str subclass": (type("Text", (str,), {})("x"), "Text"),
+}
+
+
+@pytest.mark.parametrize("case", UNSTORABLE, ids=UNSTORABLE)
+def test_json_refuses_what_it_cannot_keep(study, case):
+    """A value JSON cannot hold is an error naming column, row and type; the file stays."""
+    value, what = UNSTORABLE[case]
+    good = pd.DataFrame({"a": [1, 2], "o": pd.Series(["x", "y"], dtype=object)}, index=IDS[:2])
+    ps.df_write(good, "calc/db.json")
+    old = (study / "calc/db.json").read_bytes()
+    bad = good.copy()
+    bad["o"] = pd.Series(["fine", value], dtype=object, index=IDS[:2])
+    with pytest.raises(ps.PsweepDatabaseError) as info:
+        ps.df_write(bad, "calc/db.json")
+    msg = str(info.value)
+    assert "column 'o'" in msg and repr(IDS[1]) in msg and what in msg, msg
+    assert "database.pk" in msg and "Parquet" in msg and "calc/db.json" in msg
+    assert (study / "calc/db.json").read_bytes() == old
+    assert os.listdir(study / "calc") == ["db.json"]
+
+
+@pytest.mark.parametrize(
+    ("df", "what"),
+    [
+        (pd.DataFrame({"c": pd.Categorical(["a", "b"])}), "column 'c' has dtype category"),
+        (pd.DataFrame({"p": pd.period_range("2024", periods=2)}), "column 'p' has dtype period"),
+        (pd.DataFrame({"z": [1j, 2j]}), "column 'z' has dtype complex128"),
+        (pd.DataFrame({1: [1, 2]}), "column 1 has a name of type int"),
+        (pd.DataFrame([[1, 2]], columns=["a", "a"]), "more than one column 'a'"),
+        (pd.DataFrame({"a": [1]}, index=pd.MultiIndex.from_tuples([(1, 2)])), "MultiIndex"),
+        (pd.DataFrame({"a": [1]}, index=pd.Index([1], name=("x", 1))), "the index has a name"),
+        (pd.DataFrame({"a": [1]}, index=pd.Index([b"x"], dtype=object)), "the index at position 0"),
+    ],
+    ids=[
+        "category",
+        "period",
+        "complex",
+        "int name",
+        "same name",
+        "MultiIndex",
+        "index name",
+        "bytes label",
+    ],
+)
+def test_json_refuses_dtypes_and_names(study, df, what):
+    """Dtypes, names and labels it cannot keep are errors too, before the file is touched."""
+    (study / "db.json").write_bytes(b"old")
+    with pytest.raises(ps.PsweepDatabaseError, match=re.escape(what)):
+        ps.df_write(df, "db.json")
+    assert (study / "db.json").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, 2]}',
+        '"text"',
+        "3",
+        "",
+        '{"format": "psweep-database", "version": 99}',
+        '{"format": "psweep-database", "version": 1, "columns": [["a", "int64"]], "index": '
+        '{"range": [0, 1, 1]}, "columns_index": {"dtype": "str[python]"}, "records": [{"b": 1}]}',
+        '{"format": "psweep-database", "version": 1, "columns": [["a", "int64"]], "index": '
+        '{"range": [0, 1, 1]}, "columns_index": {"dtype": "str[python]"}, "records": [{"a": "1"}]}',
+        '{"format": "psweep-database", "version": 1, "columns": [["a", "category"]], "index": '
+        '{"range": [0, 1, 1]}, "columns_index": {"dtype": "str[python]"}, "records": [{"a": 1}]}',
+    ],
+    ids=[
+        "other object",
+        "string",
+        "number",
+        "empty",
+        "newer version",
+        "wrong column",
+        "wrong type",
+        "unknown dtype",
+    ],
+)
+def test_json_read_refuses_other_documents(study, text):
+    """JSON that is neither psweep's nor a list of records is an error naming the file."""
+    (study / "db.json").write_text(text)
+    with pytest.raises(ps.PsweepDatabaseError, match=r"'db\.json' as JSON"):
+        ps.df_read("db.json")
+    assert (study / "db.json").read_text() == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+            st.floats(width=32),
+            st.integers(-(2**63), 2**63 - 1),
+            st.text(),
+            st.one_of(st.none(), st.integers(), st.floats(), st.text(), st.booleans()),
+        ),
+        max_size=20,
+    ),
+    names=st.lists(st.text(), min_size=5, max_size=5, unique=True),
+)
+def test_json_round_trip_property(rows, names):
+    """Frames of floats (inf, nan, subnormals), ints, text and objects come back exactly."""
+    cols = list(zip(*rows, strict=True)) if rows else [[]] * 5
+    index = pd.Index([f"id{n}" for n in range(len(rows))], dtype="str")
+    df = pd.DataFrame(
+        {
+            names[0]: pd.Series(cols[0], dtype="float64", index=index),
+            names[1]: pd.Series(cols[1], dtype="float32", index=index),
+            names[2]: pd.Series(cols[2], dtype="int64", index=index),
+            names[3]: pd.Series(cols[3], dtype="str", index=index),
+            names[4]: pd.Series(cols[4], dtype=object, index=index),
+        },
+        index=index,
+    )
+    assert df[names[4]].dtype == object
+    with tempfile.TemporaryDirectory() as tmp:
+        back = json_round_trip(df, os.path.join(tmp, "db.json"))
+    assert float_bits(back[names[0]]) == float_bits(df[names[0]])
+    assert float_bits(back[names[1]]) == float_bits(df[names[1]])
+    assert back[names[3]].tolist() == list(cols[3])
+    got = back[names[4]].tolist()
+    assert [type(v) for v in got] == [type(v) for v in cols[4]]
+    assert [repr(v) for v in got] == [repr(v) for v in cols[4]]
