@@ -305,7 +305,34 @@ def _serial(job: Job, plan: Plan) -> Iterator[Block]:
 _WORKER: dict[str, Any] = {}
 
 
+def _watch_parent(parent: int) -> None:
+    """End this worker as soon as the run's process is gone (killed, say).
+
+    A daemon thread looks every 50 ms; a worker would otherwise finish its
+    pset at hand, holding the run's lock (inherited), and the next run would
+    leave that run's journal for later. What the worker journaled is written
+    out first. (The kernel's parent-death signal would be quicker, but it
+    fires when the *thread* that forked the worker ends: multiprocessing forks
+    replacement workers from a thread that ends with the pool.)
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_S)
+        journal = _WORKER.get("journal")
+        if journal is not None:
+            with contextlib.suppress(Exception):
+                journal.flush(raise_errors=False)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="psweep-parent-watch", daemon=True).start()
+
+
+_PARENT_CHECK_S = 0.05
+
+
 def _init_worker(job: Job, plan: Plan, stop_flag: Any, parent: int, slots: Any) -> None:
+    _watch_parent(parent)
     gc.freeze()  # what the worker inherited is not the collector's business
     # Ctrl-C reaches the whole process group: the parent stops the run (it sets
     # stop_flag), the workers finish the pset at hand and take no new one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pickle
 import re
@@ -13,7 +14,9 @@ from typing import IO, Any
 
 import pandas as pd
 
+from .crashpoints import crash_point
 from .errors import PsweepError
+from .locking import pid_alive
 
 __all__ = [
     "PsweepCommandError",
@@ -25,6 +28,7 @@ __all__ = [
     "makedirs",
     "pickle_read",
     "pickle_write",
+    "remove_stale_temp_files",
     "system",
 ]
 
@@ -100,18 +104,41 @@ def atomic_open(fn: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     fn = os.fspath(fn)
     dirname = os.path.dirname(fn) or "."
     makedirs(dirname)
-    fd, tmp = tempfile.mkstemp(dir=dirname, prefix=f".{os.path.basename(fn)}.", suffix=".tmp")
+    # the writer's pid in the name tells a later writer whether the file is left over
+    prefix = f".{os.path.basename(fn)}.{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(dir=dirname, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
+        crash_point("temp-file-written")
         os.replace(tmp, fn)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temp_files(fn: str | os.PathLike, *, all_writers: bool = False) -> list[str]:
+    """Remove the temporary files of `fn` that a killed :func:`atomic_open` left behind.
+
+    A file counts as left over when the process named in it is gone; with
+    `all_writers` (the caller holds the lock that every writer of `fn` takes),
+    every temporary file of `fn` does. Returns the paths removed.
+    """
+    folder, base = os.path.split(os.fspath(fn))
+    pattern = os.path.join(glob.escape(folder or "."), f".{glob.escape(base)}.*.tmp")
+    removed = []
+    for path in glob.glob(pattern):
+        pid = os.path.basename(path)[len(base) + 2 :].split("-", 1)[0]
+        if not all_writers and (not pid.isdigit() or pid_alive(int(pid))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            removed.append(path)
+    return removed
 
 
 def _umask() -> int:

@@ -46,6 +46,7 @@ __all__ = [
     "JournalWriter",
     "journal_root",
     "read_journal_dir",
+    "read_journal_header",
     "remove_run_dir",
     "rows_to_block",
     "run_journal_dir",
@@ -247,6 +248,26 @@ def read_journal_dir(run_dir: str, only: str | None = None) -> tuple[dict | None
         for batch in frames:
             rows.extend(batch)
     return header, rows
+
+
+def read_journal_header(run_dir: str) -> dict | None:
+    """The header of a run's journal (who wrote it), without reading its rows."""
+    for path in sorted(glob.glob(os.path.join(run_dir, "*.journal"))):
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(len(_MAGIC) + _FRAME.size)
+                if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + _FRAME.size:
+                    continue
+                size, crc = _FRAME.unpack(data[len(_MAGIC) :])
+                payload = fh.read(size)
+        except OSError:
+            continue
+        if len(payload) == size and zlib.crc32(payload) == crc:
+            try:
+                return pickle.loads(payload)
+            except Exception:
+                continue
+    return None
 
 
 def rows_to_block(rows: list) -> tuple | None:

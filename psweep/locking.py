@@ -41,11 +41,12 @@ def database_lock(
         lock.release()
 
 
-def try_lock(lock_path: str | os.PathLike) -> filelock.BaseFileLock | None:
-    """Take the lock at `lock_path` without waiting; None if another process holds it."""
+def try_lock(lock_path: str | os.PathLike, timeout_s: float = 0.0) -> filelock.BaseFileLock | None:
+    """Take the lock at `lock_path`, waiting at most `timeout_s` (default: not at all);
+    None if another process holds it."""
     lock = filelock.FileLock(lock_path, thread_local=False)
     try:
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=timeout_s)
     except filelock.Timeout:
         return None
     return lock

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import logging
 import os
+import socket
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .assemble import append_rows, rows_to_df
+from .crashpoints import crash_point
 from .database import df_read, df_write
-from .errors import PsweepDatabaseError
-from .journal import journal_root, read_journal_dir, remove_run_dir
-from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, try_lock
+from .errors import PsweepDatabaseError, PsweepFormatError
+from .files import remove_stale_temp_files
+from .journal import journal_root, read_journal_dir, read_journal_header, remove_run_dir
+from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
 from .provenance import df_runs, now_utc, write_run
 
 __all__ = [
@@ -96,11 +97,8 @@ def _remove_stale_temp_files(database_fn: str) -> None:
     Every write of the database happens under its lock, so while this process
     holds the lock, such a file belongs to no writer that is still going.
     """
-    folder, base = os.path.split(database_fn)
-    for path in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(base)}.*.tmp")):
-        log.info("removing %s, left by a database write that did not finish", path)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    for path in remove_stale_temp_files(database_fn, all_writers=True):
+        log.info("removed %s, left by a database write that did not finish", path)
 
 
 def merge_run(
@@ -146,9 +144,13 @@ def merge_run(
         out = append_rows(old, df_new)
         if len(df_new):
             _remove_stale_temp_files(database_fn)
-            df_write(out, database_fn)
+            try:
+                df_write(out, database_fn)
+            except PsweepFormatError as exc:
+                raise _set_aside(df_new, database_fn, exc) from exc
             if isinstance(base, DbSnapshot):
                 base.replace(out)
+            crash_point("database-written")
         if info is not None:
             failed = 0
             if "_pset_status" in df_new.columns:
@@ -157,7 +159,25 @@ def merge_run(
                 db_dir,
                 {**info, "end_utc": now_utc(), "n_psets": len(df_new), "n_failed": failed},
             )
+            crash_point("run-recorded")
     return out
+
+
+def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> PsweepFormatError:
+    """Keep rows that the database's format cannot hold in a pickle beside it.
+
+    The journal can then go: a run that fails so (and the recovery of it) leaves
+    nothing that every later run would trip over, and loses nothing. Returns
+    the error to raise, which names the file.
+    """
+    run_id = df_new["_run_id"].iloc[0]
+    aside = f"{database_fn}.unsaved-{run_id}.pk"
+    df_write(df_new, aside, fmt="pickle")
+    return PsweepFormatError(
+        f"{exc}. The {len(df_new)} rows of run {run_id} are kept in {aside!r} (a pickle: "
+        "read it with ps.df_read, change the values, and write them into the database "
+        "with ps.df_write, or use a pickle database)"
+    )
 
 
 def recover_journals(
@@ -171,14 +191,32 @@ def recover_journals(
     for name in runs:
         run_dir = os.path.join(root, name)
         lock = try_lock(os.path.join(run_dir, "run.lock"))
+        if lock is None and _owner_gone(run_dir):
+            # the run's process is gone, its pool workers are just ending (they hold
+            # the lock they inherited until then): wait for them
+            lock = try_lock(os.path.join(run_dir, "run.lock"), timeout_s=_ORPHAN_WAIT_S)
         if lock is None:
             log.info("run %s is still going in another process; its journal is left alone", name)
             continue
         try:
             merged += _recover_run(run_dir, database_fn, database_basename, lock_timeout_s)
+        except PsweepFormatError as exc:
+            log.error("could not recover run %s into %s: %s", name, database_fn, exc)
+            remove_run_dir(run_dir)  # its rows are set aside
         finally:
             lock.release()
     return merged
+
+
+_ORPHAN_WAIT_S = 10.0
+
+
+def _owner_gone(run_dir: str) -> bool:
+    """Whether the process that ran this run (on this host) is gone."""
+    header = read_journal_header(run_dir)
+    info = (header or {}).get("info") or {}
+    pid, host = info.get("pid"), info.get("host")
+    return isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid)
 
 
 def _recover_run(

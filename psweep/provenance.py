@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .database import df_read, df_write
+from .files import remove_stale_temp_files
 
 __all__ = ["RUNS_BASENAME", "df_runs", "now_utc", "run_info", "write_run"]
 
@@ -76,6 +77,7 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     The caller holds the database lock.
     """
     fn = os.path.join(calc_dir, RUNS_BASENAME)
+    remove_stale_temp_files(fn)  # of a write that a kill cut short
     row = pd.DataFrame([info]).set_index(pd.Index([info["_run_id"]]))
     old = df_read(fn) if os.path.exists(fn) else None
     if old is not None and len(old):

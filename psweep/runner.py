@@ -15,18 +15,21 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
 from .assemble import RESERVED_COLUMNS, STATUS_COLUMNS, append_rows, rows_to_df
+from .crashpoints import crash_point
+from .database import check_storable, database_format
 from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
-from .errors import PsweepDatabaseError, PsweepParamsError
+from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
 from .execute import Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
-from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive
+from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
 from .merge import DbSnapshot, merge_databases, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
 from .provenance import RUNS_BASENAME, run_info
@@ -236,6 +239,7 @@ def _backup(calc_dir: str, df: pd.DataFrame) -> str | None:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    crash_point("backup-copied")
     os.rename(partial, dst)
     log.info("backup: %s -> %s", calc_dir, dst)
     return dst
@@ -324,8 +328,9 @@ def run_local(
     merged into the pset's row.
 
     While the run goes on, each finished pset is journaled in
-    ``<calc_dir>/.psweep/journal/`` within 0.2 s, so a crash loses none that
-    finished before; the next run (or :func:`recover`) merges the journal.
+    ``<calc_dir>/.psweep/journal/`` before the next one starts (psets shorter
+    than 10 ms are journaled together), so a crash loses only the psets in
+    flight; the next run (or :func:`recover`) merges the journal.
 
     Parameters
     ----------
@@ -405,101 +410,148 @@ def run_local(
     _check_options(
         func, poolsize, dask_client, on_error, calc_dir, database_basename, lock_timeout_s
     )
-    if timeout_s is not None and (
-        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
-    ):
-        raise PsweepParamsError(f"timeout_s must be None or a number > 0, got {timeout_s!r}")
-    if timeout_s is not None and poolsize is None and dask_client is None:
-        raise PsweepParamsError(
-            f"timeout_s={timeout_s!r} needs poolsize or dask_client: a pset that overruns is "
-            "stopped in its worker process (poolsize=1 runs one pset at a time)"
-        )
+    _check_timeout(timeout_s, poolsize, dask_client)
     params = _check_params(params)
-    calc_dir = os.fspath(calc_dir)
-    db_dir = calc_dir if database_dir is None else os.fspath(database_dir)
-    repo = None
-    if git and not simulate:
-        repo = git_repo(".")
-        git_require_identity(repo)
-        git_require_no_conflicts(repo)
-    elif git:
-        log.info("simulate: git commits skipped")
-
-    if save and not simulate and os.path.isdir(db_dir):
-        recover_journals(db_dir, database_basename, lock_timeout_s)
-    db_src = os.path.join(db_dir, database_basename)
-    if simulate:
-        sim_dir = f"{calc_dir}.simulate"
-        if save:
-            _prepare_simulate(db_src, sim_dir)
-            db_src = os.path.join(sim_dir, database_basename)
-        calc_dir = db_dir = sim_dir
-    database_fn = os.path.join(db_dir, database_basename)
-
-    base: pd.DataFrame | DbSnapshot
-    if df is not None and len(df) > 0 and not save:
-        base = df
-    else:
-        base = DbSnapshot(db_src)
-        if df is not None and len(df) > 0:
-            base = _combine_given_df(df, base, db_src, lock_timeout_s)
-        df = base.df
-    run_seq, pset_seq0 = _seq_start(df)
+    # the lifecycle: open (recover, read) -> plan -> begin (journal) -> execute -> merge -> commit
+    repo = _git_preflight(git, simulate)
+    where = _Where.make(calc_dir, database_dir, database_basename, save, simulate)
+    base, df = _open_database(where, df, save, simulate, lock_timeout_s)
     with _gc_paused():
         plan = _plan(params, df, skip_dups)
     if len(plan) == 0:
         log.info("nothing to run: %d psets given, none new", len(params))
         return df
-
-    if save:
-        _require_writable(db_dir)
-    run_id = str(uuid.uuid4())
-    if repo is not None:
-        name = os.path.basename(os.path.abspath("."))
-        git_commit_all(repo, f"psweep: {name}: run_id={run_id}: local changes")
-    if backup and not simulate:
-        _backup(calc_dir, df)
-    elif backup:
-        log.info("simulate: backup skipped")
-
-    record = on_error == "record"
-    info = journal_dir = run_lock = None
-    if save:
-        from .locking import try_lock
-
-        info = run_info(run_id, calc_dir, database_basename)
-        psweep_dir(db_dir)
-        journal_dir = run_journal_dir(db_dir, run_id)
-        os.makedirs(journal_dir)
-        run_lock = try_lock(os.path.join(journal_dir, "run.lock"))
-    header = {
-        "run_id": run_id,
-        "run_seq": run_seq,
-        "pset_seq0": pset_seq0,
-        "calc_dir": calc_dir,
-        "database_basename": database_basename,
-        "record": record,
-        "info": info,
-    }
+    if save and database_format(where.database_fn) != "pickle":
+        # a pset that the format (JSON, Parquet) cannot hold stops the run before it runs
+        with _gc_paused():
+            check_storable(pd.DataFrame(plan.psets), where.database_fn)
+    crash_point("planned")
+    run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
     job = Job(
-        func,
-        run_id,
-        run_seq,
-        pset_seq0,
-        calc_dir,
-        simulate,
-        tmpsave,
-        verbose,
-        record,
-        journal_dir,
-        header,
-        timeout_s,
-    )
+        func, run.run_id, run.run_seq, run.pset_seq0, where.calc_dir, simulate, tmpsave,
+        verbose, run.record, run.journal_dir, run.header, timeout_s,
+    )  # fmt: skip
+    try:
+        blocks = _execute(run, job, plan, poolsize, dask_client, progress)
+        crash_point("executed")
+        out = run.merge(plan, blocks, "ok")
+    finally:
+        run.release()  # also when the save failed: the run is not going on
+    if _after_save is not None:  # internal: prep_batch writes its submit scripts here
+        _after_save(out)
+    if repo is not None:
+        _commit_results(repo, where.calc_dir, run.run_id)
+    return out
 
-    blocks: list = []  # of (pos, ids, sha1s, times, runtimes, rets, excs)
-    ndone = 0
 
-    def finish(status: str) -> pd.DataFrame:
+def _check_timeout(timeout_s: Any, poolsize: int | None, dask_client: Any) -> None:
+    if timeout_s is None:
+        return
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+        raise PsweepParamsError(f"timeout_s must be None or a number > 0, got {timeout_s!r}")
+    if poolsize is None and dask_client is None:
+        raise PsweepParamsError(
+            f"timeout_s={timeout_s!r} needs poolsize or dask_client: a pset that overruns is "
+            "stopped in its worker process (poolsize=1 runs one pset at a time)"
+        )
+
+
+def _git_preflight(git: bool, simulate: bool) -> Any:
+    """The repository of a git=True run, checked before anything happens; else None."""
+    if not git:
+        return None
+    if simulate:
+        log.info("simulate: git commits skipped")
+        return None
+    repo = git_repo(".")
+    git_require_identity(repo)
+    git_require_no_conflicts(repo)
+    return repo
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The folders and files of a run (a simulated run's are in ``<calc_dir>.simulate``)."""
+
+    calc_dir: str  # where func runs (and the backup copies)
+    db_dir: str  # the folder of the database, its journals and locks
+    db_src: str  # the database the run starts from
+    database_fn: str  # the database the run writes
+    database_basename: str
+    own_dir: str  # calc_dir as given, whose journals are recovered
+
+    @classmethod
+    def make(
+        cls, calc_dir: Any, database_dir: Any, basename: str, save: bool, simulate: bool
+    ) -> _Where:
+        calc_dir = os.fspath(calc_dir)
+        db_dir = calc_dir if database_dir is None else os.fspath(database_dir)
+        db_src = os.path.join(db_dir, basename)
+        own_dir = db_dir
+        if simulate:
+            sim_dir = f"{calc_dir}.simulate"
+            if save:
+                db_src = os.path.join(sim_dir, basename)
+            calc_dir = db_dir = sim_dir
+        return cls(calc_dir, db_dir, db_src, os.path.join(db_dir, basename), basename, own_dir)
+
+
+def _open_database(
+    where: _Where, df: pd.DataFrame | None, save: bool, simulate: bool, lock_timeout_s: float
+) -> tuple[pd.DataFrame | DbSnapshot, pd.DataFrame]:
+    """Step 1: recover crashed runs, then read the database the run appends to.
+
+    Returns what the run merges into at its end (a snapshot of the file, or
+    with save=False the given DataFrame) and the database as a DataFrame.
+    """
+    if save and not simulate and os.path.isdir(where.own_dir):
+        recover_journals(where.own_dir, where.database_basename, lock_timeout_s)
+    if save and simulate:
+        _prepare_simulate(os.path.join(where.own_dir, where.database_basename), where.db_dir)
+    if df is not None and len(df) > 0 and not save:
+        return df, df
+    base = DbSnapshot(where.db_src)
+    if df is not None and len(df) > 0:
+        base = _combine_given_df(df, base, where.db_src, lock_timeout_s)
+    return base, base.df
+
+
+@dataclass
+class _Run:
+    """A run that has begun: its numbers, its journal and lock, and how it ends."""
+
+    run_id: str
+    run_seq: int
+    pset_seq0: int
+    where: _Where
+    df: pd.DataFrame
+    base: pd.DataFrame | DbSnapshot
+    save: bool
+    record: bool
+    lock_timeout_s: float
+    info: dict | None = None
+    journal_dir: str | None = None
+    lock: Any = None
+
+    @property
+    def header(self) -> dict:
+        """What a journal file says about its run (enough to recover it)."""
+        return {
+            "run_id": self.run_id,
+            "run_seq": self.run_seq,
+            "pset_seq0": self.pset_seq0,
+            "calc_dir": self.where.calc_dir,
+            "database_basename": self.where.database_basename,
+            "record": self.record,
+            "info": self.info,
+        }
+
+    def merge(self, plan: Plan, blocks: list, status: str) -> pd.DataFrame:
+        """Step 5: append the finished rows to the database, record the run, drop the journal.
+
+        Each part can be cut short by a crash: the next run's recovery merges
+        the journal again and skips the rows that made it (see merge_run).
+        """
         # blocks of a chunk are in order and chunks are ranges: sorting the
         # blocks by their first position puts all rows in order
         blocks.sort(key=lambda block: block[0][0])
@@ -510,19 +562,98 @@ def run_local(
                 pos,
                 [plan.psets[k] for k in pos],
                 *rest,
-                run_id=run_id,
-                run_seq=run_seq,
-                pset_seq0=pset_seq0,
-                calc_dir=calc_dir,
-                record=record,
+                run_id=self.run_id,
+                run_seq=self.run_seq,
+                pset_seq0=self.pset_seq0,
+                calc_dir=self.where.calc_dir,
+                record=self.record,
             )
-            if not save:
-                return append_rows(df, df_new)
-            info_end = {**info, "status": status}
-            out = merge_run(database_fn, df_new, info_end, base, lock_timeout_s)
-        remove_run_dir(journal_dir)
+            if not self.save:
+                return append_rows(self.df, df_new)
+            info_end = {**self.info, "status": status}
+            try:
+                out = merge_run(
+                    self.where.database_fn, df_new, info_end, self.base, self.lock_timeout_s
+                )
+            except PsweepFormatError:
+                remove_run_dir(self.journal_dir)  # the rows are set aside (merge_run)
+                raise
+        remove_run_dir(self.journal_dir)
+        crash_point("journal-removed")
         return out
 
+    def save_stopped(self, exc: BaseException, plan: Plan, blocks: list) -> None:
+        """Save every finished pset of a run that an exception or a signal stopped."""
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if self.save:
+            blocks.extend(_journaled_blocks(self.journal_dir, blocks))
+        ndone = sum(len(block[0]) for block in blocks)
+        if not (self.save or ndone):
+            return
+        try:
+            self.merge(plan, blocks, status)
+        except Exception as save_exc:
+            log.error("could not save the finished rows of run %s: %s", self.run_id, save_exc)
+            return
+        if ndone:
+            log.warning(
+                "run %s stopped after %d of %d psets; their rows are saved",
+                self.run_id,
+                ndone,
+                len(plan),
+            )
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def _begin(
+    where: _Where,
+    df: pd.DataFrame,
+    base: pd.DataFrame | DbSnapshot,
+    save: bool,
+    on_error: str,
+    repo: Any,
+    backup: bool,
+    simulate: bool,
+    lock_timeout_s: float,
+) -> _Run:
+    """Step 3: number the run, commit and back up what is there, open the journal."""
+    run_seq, pset_seq0 = _seq_start(df)
+    if save:
+        _require_writable(where.db_dir)
+    run = _Run(
+        str(uuid.uuid4()), run_seq, pset_seq0, where, df, base, save, on_error == "record",
+        lock_timeout_s,
+    )  # fmt: skip
+    if repo is not None:
+        name = os.path.basename(os.path.abspath("."))
+        git_commit_all(repo, f"psweep: {name}: run_id={run.run_id}: local changes")
+    if backup and not simulate:
+        _backup(where.calc_dir, df)
+    elif backup:
+        log.info("simulate: backup skipped")
+    if save:
+        run.info = run_info(run.run_id, where.calc_dir, where.database_basename)
+        psweep_dir(where.db_dir)
+        run.journal_dir = run_journal_dir(where.db_dir, run.run_id)
+        os.makedirs(run.journal_dir)
+        run.lock = try_lock(os.path.join(run.journal_dir, "run.lock"))
+        crash_point("journal-opened")
+    return run
+
+
+def _execute(
+    run: _Run, job: Job, plan: Plan, poolsize: int | None, dask_client: Any, progress: Any
+) -> list:
+    """Step 4: run the psets; return their result blocks.
+
+    A stop (an exception in func, Ctrl-C, SIGTERM) saves every finished pset
+    first, then propagates; SIGTERM then ends the process as SIGTERM does.
+    """
+    blocks: list = []  # of (pos, ids, sha1s, times, runtimes, rets, excs)
     bar = Progress(len(plan), want_progress(progress))
     # With a pool or dask this process runs no user code: pause the collector.
     # Serially, func runs here: only hide the objects that exist now from it.
@@ -532,7 +663,7 @@ def run_local(
         with quiet_gc, _sigterm_as_interrupt():
             for block in running:
                 blocks.append(block)
-                ndone += len(block[0])
+                crash_point("block-done")
                 if bar.enabled:
                     bar.update(len(block[0]), failed=sum(e is not None for e in block[-1]))
     except BaseException as exc:
@@ -540,23 +671,15 @@ def run_local(
             running.close()  # stop the workers and wait for them
         finally:
             bar.close()
-            _save_stopped_run(exc, blocks, journal_dir, save, finish, run_id, len(plan))
-            if run_lock is not None:
-                run_lock.release()
+            try:
+                run.save_stopped(exc, plan, blocks)
+            finally:
+                run.release()
         if isinstance(exc, PsweepTerminated):
             _die_of_sigterm()
         raise
     bar.close()
-    try:
-        out = finish("ok")
-    finally:
-        if run_lock is not None:
-            run_lock.release()  # also when the save failed: the run is not going on
-    if _after_save is not None:  # internal: prep_batch writes its submit scripts here
-        _after_save(out)
-    if repo is not None:
-        _commit_results(repo, calc_dir, run_id)
-    return out
+    return blocks
 
 
 def _journaled_blocks(journal_dir: str | None, blocks: list) -> list:
@@ -568,25 +691,6 @@ def _journaled_blocks(journal_dir: str | None, blocks: list) -> list:
     _, rows = read_journal_dir(journal_dir)
     block = rows_to_block([row for row in rows if row[2] not in have])
     return [] if block is None else [block]
-
-
-def _save_stopped_run(exc, blocks, journal_dir, save, finish, run_id, nplan) -> None:
-    """Save every finished pset of a run that an exception or a signal stopped."""
-    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    if save:
-        blocks.extend(_journaled_blocks(journal_dir, blocks))
-    ndone = sum(len(block[0]) for block in blocks)
-    if not (save or ndone):
-        return
-    try:
-        finish(status)
-    except Exception as save_exc:
-        log.error("could not save the finished rows of run %s: %s", run_id, save_exc)
-        return
-    if ndone:
-        log.warning(
-            "run %s stopped after %d of %d psets; their rows are saved", run_id, ndone, nplan
-        )
 
 
 class PsweepTerminated(KeyboardInterrupt):

@@ -233,3 +233,64 @@ def test_unpicklable_result_names_its_pset_and_keeps_the_others(tmp_path, poolsi
     last = df[df["_run_id"] == df["_run_id"].iloc[-1]]
     assert list(last["a"]) == [1, 2, 3]
     assert list(last["_pset_status"]) == ["ok", "failed", "ok"]
+
+
+def array_result(pset):
+    import numpy as np
+
+    return {"r": np.arange(pset["a"])}  # JSON databases cannot hold arrays
+
+
+def test_json_database_refuses_a_pset_before_running(tmp_path):
+    calc = tmp_path / "calc"
+    with pytest.raises(ps.PsweepFormatError, match=r"tuple"):
+        ps.run_local(func, [{"a": 1, "shape": (3, 4)}], calc_dir=calc,
+                     database_basename="database.json")  # fmt: skip
+    assert not (calc / "database.json").exists()
+    assert not glob.glob(str(calc / ".psweep" / "journal" / "*"))
+
+
+def test_result_the_format_cannot_hold_is_set_aside(tmp_path):
+    """A result JSON cannot hold: the run's rows go to a pickle beside the database,
+    named in the error; the database is untouched and the next run works."""
+    calc = tmp_path / "calc"
+    kw = dict(calc_dir=calc, database_basename="database.json")
+    ps.run_local(func, ps.plist("a", [1]), **kw)
+    before = (calc / "database.json").read_bytes()
+    with pytest.raises(ps.PsweepFormatError, match=r"unsaved-.*\.pk") as info:
+        ps.run_local(array_result, ps.plist("a", [2, 3]), **kw)
+    assert (calc / "database.json").read_bytes() == before
+    assert not glob.glob(str(calc / ".psweep" / "journal" / "*"))
+    (aside,) = glob.glob(str(calc / "database.json.unsaved-*.pk"))
+    assert aside in str(info.value)
+    assert list(ps.df_read(aside)["a"]) == [2, 3]
+    df = ps.run_local(func, ps.plist("a", [4]), **kw)
+    assert list(df["a"]) == [1, 4]
+
+
+RECOVER_ARRAYS = """\
+import sys
+import numpy as np
+import psweep as ps
+import psweep.crashpoints
+
+def func(pset):
+    return {"r": np.arange(pset["a"])}
+
+psweep.crashpoints.CRASH_AT = "executed"
+ps.run_local(func, ps.plist("a", [2, 3]), calc_dir="calc", database_basename="database.json")
+"""
+
+
+def test_recovering_rows_the_format_cannot_hold_sets_them_aside(tmp_path, caplog):
+    (tmp_path / "driver.py").write_text(RECOVER_ARRAYS)
+    proc = subprocess.run([sys.executable, "driver.py"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == -9  # killed at the crash point, journal left
+    calc = tmp_path / "calc"
+    assert glob.glob(str(calc / ".psweep" / "journal" / "*"))
+    df = ps.run_local(func, ps.plist("a", [5]), calc_dir=calc, database_basename="database.json")
+    assert list(df["a"]) == [5]  # the study goes on
+    assert "could not recover run" in caplog.text
+    (aside,) = glob.glob(str(calc / "database.json.unsaved-*.pk"))
+    assert list(ps.df_read(aside)["a"]) == [2, 3]
+    assert not glob.glob(str(calc / ".psweep" / "journal" / "*"))
