@@ -6,6 +6,7 @@ and get a pandas DataFrame with one row per pset.
 """
 
 from .batch import PsweepTemplateError, collect_batch, machine_info, prep_batch
+from .compare import DfComparison, df_compare
 from .database import df_filter_conds, df_print, df_read, df_to_json, df_write
 from .errors import (
     PgridError,
@@ -56,6 +57,7 @@ __all__ = [
     "JOURNAL_FLUSH_S",
     "ON_ERROR_CHOICES",
     "RESERVED_COLUMNS",
+    "DfComparison",
     "PgridError",
     "PsweepCommandError",
     "PsweepDatabaseError",
@@ -74,6 +76,7 @@ __all__ = [
     "__version__",
     "check_calc_dir",
     "collect_batch",
+    "df_compare",
     "df_filter_conds",
     "df_print",
     "df_read",
