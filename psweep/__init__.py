@@ -50,6 +50,7 @@ from .params import (
 from .provenance import df_runs
 from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
 from .study import PsweepStudyError, new_study
+from .update import PsweepUpdateError, update_study
 
 __version__ = "0.8.0.dev0"
 
@@ -72,6 +73,7 @@ __all__ = [
     "PsweepStudyError",
     "PsweepTemplateError",
     "PsweepTimeout",
+    "PsweepUpdateError",
     "PsweepWorkerError",
     "__version__",
     "check_calc_dir",
@@ -108,4 +110,5 @@ __all__ = [
     "run_local",
     "stargrid",
     "system",
+    "update_study",
 ]

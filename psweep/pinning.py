@@ -39,6 +39,7 @@ __all__ = [
     "lock_command",
     "lock_study",
     "psweep_wheel",
+    "wheel_version",
 ]
 
 VENDOR_DIR = "vendor"
@@ -60,7 +61,8 @@ def _running_version() -> str:
     return __version__
 
 
-def _wheel_version(path: Path) -> str:
+def wheel_version(path: Path) -> str:
+    """The version in the file name of a psweep wheel."""
     # name-version(-build)?-python-abi-platform.whl
     parts = path.name[: -len(".whl")].split("-")
     if len(parts) < 5 or parts[0].lower() != "psweep":
@@ -75,7 +77,7 @@ def _from_env(dest_dir: Path) -> Path | None:
     src = Path(given)
     if not src.is_file():
         raise PsweepPinError(f"PSWEEP_WHEEL={given!r} is not a file")
-    version = _wheel_version(src)
+    version = wheel_version(src)
     if version != _running_version():
         raise PsweepPinError(
             f"PSWEEP_WHEEL={given!r} is psweep {version}, but psweep {_running_version()} "
@@ -143,9 +145,9 @@ def _build_checkout(root: Path, dest_dir: Path) -> Path:
                 f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
             )
         (built,) = Path(tmp).glob("psweep-*.whl")
-        if _wheel_version(built) != _running_version():
+        if wheel_version(built) != _running_version():
             raise PsweepPinError(
-                f"the checkout {root} builds psweep {_wheel_version(built)}, but psweep "
+                f"the checkout {root} builds psweep {wheel_version(built)}, but psweep "
                 f"{_running_version()} is running; reinstall it (pip install -e {root})"
             )
         dest = dest_dir / built.name

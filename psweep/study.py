@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ import yaml
 
 from .errors import PsweepError
 from .pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel
+from .templaterepo import make_template_repo, serve_template_repo, template_files
 
 __all__ = ["PsweepStudyError", "main", "new_study", "questions", "template_source"]
 
@@ -138,24 +140,24 @@ def _render(dest: Path, data: dict[str, Any], defaults: bool) -> dict[str, Any]:
         )
         if val
     }
-    kwds: dict[str, Any] = {}
-    if (src / ".git").exists():
-        kwds["vcs_ref"] = "HEAD"  # the template as it is in this checkout, not its last tag
-    with warnings.catch_warnings():
-        # an editable install renders its checkout as it is, uncommitted changes included,
-        # and a shallow clone of psweep (as CI makes) is fine for that
-        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-        warnings.simplefilter("ignore", copier.errors.ShallowCloneWarning)
-        copier.run_copy(
-            str(src),
-            dest,
-            data=data,
-            defaults=defaults,
-            user_defaults=user_defaults,
-            unsafe=False,
-            quiet=True,
-            **kwds,
-        )
+    version = _version()
+    # copier copies from a git repository of this psweep's template, tagged with its
+    # version: the answers file then records where (TEMPLATE_URL) and which version
+    # (_commit), so that `psweep update` can take newer templates into the study
+    with tempfile.TemporaryDirectory(prefix="psweep-template-") as tmp:
+        repo = make_template_repo(Path(tmp) / "template", [(version, template_files(src))])
+        with serve_template_repo(repo) as url, warnings.catch_warnings():
+            warnings.simplefilter("ignore", copier.errors.ShallowCloneWarning)
+            copier.run_copy(
+                url,
+                dest,
+                data=data,
+                defaults=defaults,
+                user_defaults=user_defaults,
+                unsafe=False,
+                quiet=True,
+                vcs_ref=version,
+            )
     with open(dest / ".copier-answers.yml") as fh:
         return yaml.safe_load(fh)
 
@@ -361,13 +363,38 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help=f"do not make {LOCK_FILE} now (offline); make it later with nox -s lock",
     )
+    update = sub.add_parser(
+        "update",
+        help="bring this psweep's study template into a study, keeping your edits",
+        description="Merge the study template of this psweep into the study in STUDY "
+        "(default: the current folder) with copier's three-way merge: the template's changes "
+        "since the psweep that made the study arrive, your edits stay, and where both changed "
+        "the same lines the file gets conflict markers. Works offline: the older template "
+        f"comes from the psweep wheel in {VENDOR_DIR}/, which then makes way for this "
+        f"psweep's wheel (and {LOCK_FILE} pins it). The study must be a git repository "
+        "without uncommitted changes; review the result with git diff and commit it.",
+    )
+    update.add_argument("study", nargs="?", default=".", metavar="STUDY", help="the study folder")
+    update.add_argument(
+        "--conflict",
+        choices=("inline", "rej"),
+        default="inline",
+        help="how to show conflicts: markers in the file (inline, the default) or .rej files",
+    )
     args = parser.parse_args(argv)
     from copier.errors import CopierError
 
     try:
+        if args.command == "update":
+            from .update import update_study
+
+            result = update_study(args.study, conflict=args.conflict)
+            if result["conflicts"]:
+                parser.exit(1)
+            return
         _new(args, parser)
     except KeyboardInterrupt:
-        parser.exit(130, "psweep new: interrupted; nothing was written\n")
+        parser.exit(130, f"psweep {args.command}: interrupted\n")
     except (PsweepError, CopierError, ValueError, OSError) as exc:
         # copier reports invalid answers as ValueError("Validation error for question ...")
         text = str(exc).strip() or type(exc).__name__

@@ -1,0 +1,139 @@
+"""The study template as a git repository that copier can copy from and update with.
+
+copier updates a study with a three-way merge: it renders the template as it was
+when the study was made (``_commit`` in ``.copier-answers.yml``), as it is now,
+and merges the difference into the study. That needs both versions in one git
+repository, with a tag per version, under the URL recorded in ``_src_path``.
+
+psweep makes that repository when it is needed, offline: the template of the
+running psweep, and the template of the psweep that made the study, taken from
+that psweep's wheel in the study's ``vendor/`` (which the study keeps anyway, to
+install the same psweep years later). Studies record the fixed URL
+:data:`TEMPLATE_URL`; while copier runs, git is told (through the
+``GIT_CONFIG_*`` variables of its environment, no config file is touched) to
+fetch that URL from the local repository instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from .errors import PsweepError
+
+__all__ = [
+    "TEMPLATE_URL",
+    "PsweepTemplateRepoError",
+    "make_template_repo",
+    "serve_template_repo",
+    "template_files",
+    "template_files_of_wheel",
+]
+
+# never fetched: git is pointed at a local repository for it (.invalid is a reserved name)
+TEMPLATE_URL = "https://psweep.invalid/study-template.git"
+_WHEEL_PREFIX = "psweep/_study_template/"
+_SKIP_PARTS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache"}
+
+
+class PsweepTemplateRepoError(PsweepError, RuntimeError):
+    """The study template of a psweep version cannot be found or put into git."""
+
+
+def _keep(rel: str) -> bool:
+    parts = rel.split("/")
+    return not (_SKIP_PARTS.intersection(parts) or rel.endswith((".pyc", ".pyo")))
+
+
+def template_files(src: Path) -> dict[str, bytes]:
+    """The files of the template whose ``copier.yml`` is in folder `src`."""
+    files = {"copier.yml": (src / "copier.yml").read_bytes()}
+    for path in sorted((src / "template").rglob("*")):
+        rel = path.relative_to(src).as_posix()
+        if path.is_file() and _keep(rel):
+            files[rel] = path.read_bytes()
+    return files
+
+
+def template_files_of_wheel(wheel: Path) -> dict[str, bytes]:
+    """The study template inside a psweep wheel."""
+    with zipfile.ZipFile(wheel) as zf:
+        files = {
+            name[len(_WHEEL_PREFIX) :]: zf.read(name)
+            for name in zf.namelist()
+            if name.startswith(_WHEEL_PREFIX) and not name.endswith("/")
+        }
+    files = {rel: data for rel, data in files.items() if _keep(rel)}
+    if "copier.yml" not in files:
+        raise PsweepTemplateRepoError(f"{str(wheel)!r} holds no study template")
+    return files
+
+
+def _git(repo: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "psweep",
+        "GIT_AUTHOR_EMAIL": "psweep@localhost",
+        "GIT_COMMITTER_NAME": "psweep",
+        "GIT_COMMITTER_EMAIL": "psweep@localhost",
+        "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
+    }
+    proc = subprocess.run(
+        ["git", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", *args],
+        cwd=repo, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise PsweepTemplateRepoError(
+            f"git {' '.join(args)} failed in {repo}: {(proc.stderr or proc.stdout).strip()}"
+        )
+
+
+def make_template_repo(dest: Path, versions: Sequence[tuple[str, dict[str, bytes]]]) -> Path:
+    """A git repository in `dest` with one commit per (version, files), tagged `version`."""
+    dest.mkdir(parents=True)
+    _git(dest, "init", "-q")
+    for version, files in versions:
+        for old in dest.rglob("*"):
+            if old.is_file() and ".git" not in old.relative_to(dest).parts:
+                old.unlink()
+        for rel, data in files.items():
+            path = dest / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        _git(dest, "add", "-A")
+        _git(dest, "commit", "-q", "--allow-empty", "-m", f"study template of psweep {version}")
+        _git(dest, "tag", version)
+    return dest
+
+
+@contextlib.contextmanager
+def serve_template_repo(repo: Path) -> Iterator[str]:
+    """While inside, git fetches :data:`TEMPLATE_URL` from `repo`; yields the URL."""
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    keys = {
+        "GIT_CONFIG_COUNT": str(count + 1),
+        f"GIT_CONFIG_KEY_{count}": f"url.{repo.absolute().as_uri()}.insteadOf",
+        f"GIT_CONFIG_VALUE_{count}": TEMPLATE_URL,
+    }
+    saved = {key: os.environ.get(key) for key in keys}
+    os.environ.update(keys)
+    try:
+        # copier runs git through plumbum, whose environment is a copy taken at import
+        try:
+            from plumbum import local
+        except ImportError:  # pragma: no cover - copier depends on plumbum
+            yield TEMPLATE_URL
+        else:
+            with local.env(**keys):
+                yield TEMPLATE_URL
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,199 @@
+"""psweep update: a study takes the template of a newer psweep, offline (issue 11).
+
+Two wheels of psweep are built here: this checkout, and a copy with a higher
+version whose template has a new README section and a changed line in
+eval.py. The first goes into a fresh virtualenv (no system site-packages);
+``psweep new`` makes studies, the user edits and commits, then the second
+wheel is installed and ``psweep update`` runs without network (in a network
+namespace of its own, ``unshare -n``, where that works).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from packaging.version import Version
+
+import psweep as ps
+
+ROOT = Path(__file__).resolve().parents[1]
+_V = Version(ps.__version__)
+OLD, NEW = ps.__version__, f"{_V.major}.{_V.minor}.{_V.micro + 1}"  # a later release
+EVAL_LINE = 'CALC_DIR = "calc"\n'
+EVAL_NEW = 'CALC_DIR = "calc"  # the database and files of the study\n'
+README_NEW = "\n## What changed in the template\n\nThis section came with a newer template.\n"
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args, cwd, env, check=True, timeout=1200) -> subprocess.CompletedProcess:
+    args = [str(a) for a in args]
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr}")
+    return proc
+
+
+def _source_copy(dest: Path) -> Path:
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for rel in filter(None, files):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
+def _offline() -> list[str]:
+    """A prefix that runs a command without network, if this machine allows it."""
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
+    return ["unshare", "-n"] if probe.returncode == 0 else []
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory) -> SimpleNamespace:
+    top = tmp_path_factory.mktemp("update")
+    old_src = _source_copy(top / "old")
+    new_src = _source_copy(top / "new")
+    for rel, before, after in [
+        ("pyproject.toml", f'version = "{OLD}"', f'version = "{NEW}"'),
+        ("psweep/__init__.py", f'__version__ = "{OLD}"', f'__version__ = "{NEW}"'),
+        ("template/eval.py", EVAL_LINE, EVAL_NEW),
+    ]:
+        text = (new_src / rel).read_text()
+        assert before in text, (rel, before)
+        (new_src / rel).write_text(text.replace(before, after, 1))
+    readme = new_src / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + README_NEW)
+    built = {}
+    for name, src in (("old", old_src), ("new", new_src)):
+        out = top / f"dist-{name}"
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        (built[name],) = out.glob("psweep-*.whl")
+    venv = top / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PSWEEP_"))}
+    env.update(
+        PATH=os.pathsep.join([str(venv / "bin"), os.environ["PATH"]]),
+        GIT_AUTHOR_NAME="Up Dater", GIT_AUTHOR_EMAIL="up@test.invalid",
+        GIT_COMMITTER_NAME="Up Dater", GIT_COMMITTER_EMAIL="up@test.invalid",
+    )  # fmt: skip
+    _run([venv / "bin" / "python", "-m", "pip", "install", "-q", built["old"]], top, env)
+    return SimpleNamespace(top=top, venv=venv, env=env, **built)
+
+
+def _git(study: Path, env, *args: str) -> str:
+    return _run(["git", *args], study, env).stdout
+
+
+@pytest.fixture(scope="module")
+def studies(wheels) -> SimpleNamespace:
+    """Two studies made by the old psweep: one edited away from the template's change,
+    one edited on the very line the template changes. Then the new psweep is installed."""
+    psweep = wheels.venv / "bin" / "psweep"
+    made = {}
+    for name in ("edited", "conflicting"):
+        study = wheels.top / name
+        _run([psweep, "new", study, "--defaults"], wheels.top, wheels.env)
+        made[name] = study
+    edited = made["edited"] / "input.py"
+    edited.write_text(edited.read_text() + "# my own note about the model\n")
+    _git(made["edited"], wheels.env, "commit", "-qam", "my edit")
+    conflicting = made["conflicting"] / "eval.py"
+    text = conflicting.read_text()
+    conflicting.write_text(text.replace(EVAL_LINE, 'CALC_DIR = "calc"  # mine, not yours\n'))
+    _git(made["conflicting"], wheels.env, "commit", "-qam", "my edit on the template's line")
+    _run([wheels.venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-index",
+          "--no-deps", wheels.new], wheels.top, wheels.env)  # fmt: skip
+    return SimpleNamespace(**made)
+
+
+def _update(wheels, study: Path, check=True) -> subprocess.CompletedProcess:
+    cmd = [*_offline(), wheels.venv / "bin" / "psweep", "update"]
+    return _run(cmd, study, wheels.env, check=check)
+
+
+def test_update_brings_the_template_and_keeps_the_edit(wheels, studies):
+    study = studies.edited
+    answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == OLD and answers["_src_path"].startswith("https://")
+    proc = _update(wheels, study)
+    assert f"template of psweep {OLD} -> {NEW}" in proc.stdout
+    assert (study / "README.md").read_text().endswith(README_NEW)
+    assert EVAL_NEW in (study / "eval.py").read_text()
+    assert (study / "input.py").read_text().endswith("# my own note about the model\n")
+    # the new psweep's wheel replaces the old one, and the lock pins it by its hash
+    (wheel,) = (study / "vendor").glob("psweep-*.whl")
+    assert wheel.name.startswith(f"psweep-{NEW}-")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock = (study / "requirements.lock").read_text()
+    assert re.search(rf"^psweep=={re.escape(NEW)} \\\n\s+--hash=sha256:{digest}$", lock, re.M)
+    assert f"psweep=={NEW}" in (study / "requirements.in").read_text().splitlines()
+    answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == NEW and answers["psweep_version"] == NEW
+    _git(study, wheels.env, "add", "-A")
+    _git(study, wheels.env, "commit", "-qm", "psweep update")
+    assert _git(study, wheels.env, "status", "--porcelain") == ""
+    # a second update has nothing to do
+    assert "has the template of psweep" in _update(wheels, study).stdout
+
+
+def test_update_reports_a_conflict_and_loses_nothing(wheels, studies):
+    study = studies.conflicting
+    proc = _update(wheels, study, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "conflicts where your changes and the template's meet, in: eval.py" in proc.stdout
+    text = (study / "eval.py").read_text()
+    assert "<<<<<<< " in text and ">>>>>>> " in text
+    assert "# mine, not yours" in text and "# the database and files of the study" in text
+    assert (study / "README.md").read_text().endswith(README_NEW)  # the rest arrived
+
+
+def test_update_refuses_uncommitted_changes(wheels, studies, tmp_path):
+    study = tmp_path / "dirty"
+    shutil.copytree(studies.edited, study, symlinks=True)
+    (study / "input.py").write_text("changed\n")
+    proc = _update(wheels, study, check=False)
+    assert proc.returncode == 2 and "uncommitted changes (input.py)" in proc.stderr
+
+
+def test_old_study_without_template_version_gets_told_what_to_do(tmp_path):
+    study = tmp_path / "old"
+    study.mkdir()
+    (study / ".copier-answers.yml").write_text(
+        "_src_path: /usr/lib/python3/site-packages/psweep/_study_template\nstudy_name: old\n"
+    )
+    subprocess.run(["git", "init", "-q"], cwd=study, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=study, check=True)
+    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
+                   cwd=study, check=True)  # fmt: skip
+    with pytest.raises(ps.PsweepUpdateError, match="older than psweep update"):
+        ps.update_study(study)
+
+
+def test_missing_vendored_wheel_is_named(tmp_path):
+    study = tmp_path / "s"
+    study.mkdir()
+    (study / ".copier-answers.yml").write_text(
+        "_commit: 0.1.0\n_src_path: https://psweep.invalid/study-template.git\n"
+    )
+    subprocess.run(["git", "init", "-q"], cwd=study, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=study, check=True)
+    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
+                   cwd=study, check=True)  # fmt: skip
+    with pytest.raises(ps.PsweepUpdateError, match=r"no psweep 0.1.0 wheel.*pip download"):
+        ps.update_study(study)
