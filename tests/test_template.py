@@ -797,7 +797,12 @@ def actionlint(tmp_path_factory):
 
 @pytest.mark.parametrize(
     ("ci", "github", "gitlab"),
-    [("github", True, False), ("gitlab", False, True), ("both", True, True), ("none", False, False)],
+    [
+        ("github", True, False),
+        ("gitlab", False, True),
+        ("both", True, True),
+        ("none", False, False),
+    ],
 )
 def test_ci_files(tmp_path, env, actionlint, ci, github, gitlab):
     """Each CI choice renders its files; they run the study's nox sessions in its image."""
