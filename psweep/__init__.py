@@ -7,6 +7,16 @@ and get a pandas DataFrame with one row per pset.
 
 from .batch import PsweepTemplateError, collect_batch, machine_info, prep_batch
 from .compare import DfComparison, df_compare
+from .constants import (
+    CALC_DIR,
+    DATABASE_BASENAME,
+    FILL_VALUE,
+    GIT_ADD_ALL,
+    PANDAS_DEFAULT_ORIENT,
+    PANDAS_TIME_UNIT,
+    PSET_HASH_ALG,
+    pj,
+)
 from .database import df_filter_conds, df_print, df_read, df_to_json, df_write
 from .errors import (
     PgridError,
@@ -51,12 +61,20 @@ from .provenance import df_runs
 from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
 from .study import PsweepStudyError, new_study
 from .update import PsweepUpdateError, update_study
+from .vcs import git_clean, git_enter, git_exit, in_git_repo
 
 __version__ = "0.8.0.dev0"
 
 __all__ = [
+    "CALC_DIR",
+    "DATABASE_BASENAME",
+    "FILL_VALUE",
+    "GIT_ADD_ALL",
     "JOURNAL_FLUSH_S",
     "ON_ERROR_CHOICES",
+    "PANDAS_DEFAULT_ORIENT",
+    "PANDAS_TIME_UNIT",
+    "PSET_HASH_ALG",
     "RESERVED_COLUMNS",
     "DfComparison",
     "PgridError",
@@ -90,6 +108,10 @@ __all__ = [
     "filter_same_hash",
     "flatten",
     "fullpath",
+    "git_clean",
+    "git_enter",
+    "git_exit",
+    "in_git_repo",
     "intspace",
     "is_seq",
     "itr",
@@ -102,6 +124,7 @@ __all__ = [
     "pgrid",
     "pickle_read",
     "pickle_write",
+    "pj",
     "plist",
     "prep_batch",
     "pset_hash",

@@ -16,7 +16,7 @@ from tabulate import tabulate
 from .database import DATABASE_FORMATS, df_read, df_to_json
 from .errors import PsweepError
 
-__all__ = ["db2json", "db2table", "pull", "push"]
+__all__ = ["check_calc_dir", "db2json", "db2table", "pull", "push"]
 
 
 def _read(parser: argparse.ArgumentParser, fn: str, fmt: str | None):
@@ -53,6 +53,24 @@ def db2json(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     df = _read(parser, args.database, args.fmt)
     sys.stdout.write(df_to_json(df, orient=args.orient) + "\n")
+
+
+def check_calc_dir(argv: Sequence[str] | None = None) -> None:
+    """``psweep-checkdir CALC_DIR``: which psets have no folder, which folders no row."""
+    import json
+
+    from .files import check_calc_dir as compare
+
+    parser = argparse.ArgumentParser(
+        prog="psweep-checkdir",
+        description="Compare the <_pset_id> folders in CALC_DIR with CALC_DIR/database.pk "
+        'and print {"db_not_disk": [...], "disk_not_db": [...]} as JSON.',
+    )
+    parser.add_argument("calc_dir", metavar="CALC_DIR", help="the study's calc folder")
+    args = parser.parse_args(argv)
+    df = _read(parser, os.path.join(args.calc_dir, "database.pk"), None)
+    found = compare(args.calc_dir, df)
+    print(json.dumps({key: sorted(found[key]) for key in ("db_not_disk", "disk_not_db")}))
 
 
 def db2table(argv: Sequence[str] | None = None) -> None:

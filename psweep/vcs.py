@@ -7,16 +7,21 @@ import os
 import subprocess
 
 import git as gitpython
+import pandas as pd
 
 from .errors import PsweepGitError
 
 __all__ = [
     "GIT_MAX_ADD_BYTES",
     "git_check_add",
+    "git_clean",
     "git_commit_all",
+    "git_enter",
+    "git_exit",
     "git_repo",
     "git_require_identity",
     "git_require_no_conflicts",
+    "in_git_repo",
 ]
 
 log = logging.getLogger("psweep")
@@ -166,3 +171,57 @@ def git_commit_all(repo: gitpython.Repo, message: str) -> bool:
         raise PsweepGitError(f"git commit {message!r} failed: {stderr or exc}") from exc
     log.info("git commit: %s", message)
     return True
+
+
+# -- the git helpers of psweep 0.7.0 and 0.16 (they work in the current folder) ---------
+
+
+def in_git_repo() -> bool:
+    """Whether the current folder is inside a git repository (``git status`` succeeds)."""
+    proc = subprocess.run(["git", "status"], capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def git_clean() -> bool:
+    """Whether the repository of the current folder has no changes (``git status --porcelain``
+    prints nothing)."""
+    proc = subprocess.run(
+        ["git", "status", "--porcelain"], capture_output=True, text=True, check=False
+    )
+    return proc.returncode == 0 and not proc.stdout.strip()
+
+
+def _here() -> str:
+    return os.path.basename(os.path.abspath(os.curdir))
+
+
+def git_enter(use_git: bool, always_commit: bool = False) -> None:
+    """Before a run with git: the current folder must be a clean git repository.
+
+    With `always_commit`, a missing repository is created and local changes are
+    committed (message ``psweep: <folder>: local changes``) instead of raising
+    :class:`~psweep.errors.PsweepGitError`.
+    """
+    if not use_git:
+        return
+    if not in_git_repo():
+        if not always_commit:
+            raise PsweepGitError(
+                f"git: {os.path.abspath(os.curdir)!r} is not in a git repository; create one "
+                "first (git init) or pass always_commit=True"
+            )
+        subprocess.run(["git", "init", "-q"], check=True, capture_output=True)
+    if not git_clean():
+        if not always_commit:
+            raise PsweepGitError(
+                "git: the repository has uncommitted changes; commit them first or pass "
+                "always_commit=True"
+            )
+        git_commit_all(git_repo("."), f"psweep: {_here()}: local changes")
+
+
+def git_exit(use_git: bool, df: pd.DataFrame) -> None:
+    """After a run with git: commit everything with the message
+    ``psweep: <folder>: run_id=<last _run_id>``."""
+    if use_git and len(df) and "_run_id" in df.columns:
+        git_commit_all(git_repo("."), f"psweep: {_here()}: run_id={df['_run_id'].iloc[-1]}")

@@ -1,0 +1,79 @@
+"""Names of psweep 0.7.0 and 0.16 that scripts use: constants, git helpers, psweep-checkdir
+(issue 12, first part)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import psweep as ps
+
+
+def test_constants():
+    assert ps.pj("a", "b") == os.path.join("a", "b")
+    assert (ps.PANDAS_DEFAULT_ORIENT, ps.PANDAS_TIME_UNIT, ps.PSET_HASH_ALG) == (
+        "records", "s", "sha1",
+    )  # fmt: skip
+    assert ps.GIT_ADD_ALL == "git add -A -v"
+    assert (ps.CALC_DIR, ps.DATABASE_BASENAME) == ("calc", "database.pk")
+    assert ps.FILL_VALUE is pd.NA
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@test.invalid",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@test.invalid",
+        "GIT_CEILING_DIRECTORIES": str(tmp_path.parent),
+    }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    return tmp_path
+
+
+def _log(path) -> list[str]:
+    out = subprocess.run(["git", "log", "--format=%s"], cwd=path, capture_output=True, text=True)
+    return out.stdout.split("\n")[:-1]
+
+
+def test_git_helpers(repo):
+    assert not ps.in_git_repo()
+    with pytest.raises(ps.PsweepGitError, match="not in a git repository"):
+        ps.git_enter(True)
+    ps.git_enter(False)  # without git: nothing to check
+    (repo / "input.py").write_text("x = 1\n")
+    ps.git_enter(True, always_commit=True)  # makes the repository, commits the changes
+    assert ps.in_git_repo() and ps.git_clean()
+    assert _log(repo) == [f"psweep: {repo.name}: local changes"]
+    (repo / "input.py").write_text("x = 2\n")
+    assert not ps.git_clean()
+    with pytest.raises(ps.PsweepGitError, match="uncommitted changes"):
+        ps.git_enter(True)
+    ps.git_enter(True, always_commit=True)
+    df = ps.run_local(lambda p: {"r": p["a"]}, ps.plist("a", [1]))
+    ps.git_exit(True, df)
+    assert _log(repo)[0] == f"psweep: {repo.name}: run_id={df['_run_id'].iloc[-1]}"
+    assert ps.git_clean()
+
+
+def test_checkdir_script(tmp_path):
+    calc = tmp_path / "calc"
+    df = ps.run_local(lambda p: {"r": p["a"]}, ps.plist("a", [1, 2]), calc_dir=calc)
+    gone = df["_pset_id"].iloc[0]
+    (calc / df["_pset_id"].iloc[1]).mkdir()
+    stray = "00000000-0000-4000-8000-000000000000"
+    (calc / stray).mkdir()
+    code = "import sys; from psweep.cli import check_calc_dir; sys.argv[0] = 'x'; check_calc_dir()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(calc)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(proc.stdout) == {"db_not_disk": [gone], "disk_not_db": [stray]}
+    from importlib import metadata
+
+    scripts = {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts")}
+    assert scripts.get("psweep-checkdir") == "psweep.cli:check_calc_dir"
