@@ -36,17 +36,20 @@ from .files import (
     file_read,
     file_write,
     fullpath,
+    json_read,
+    json_write,
     makedirs,
     pickle_read,
     pickle_write,
     system,
 )
-from .hashing import pset_hash
+from .hashing import get_many_uuids, get_uuid, pset_hash
 from .journal import JOURNAL_FLUSH_S
 from .merge import recover
 from .params import (
     filter_same_hash,
     flatten,
+    flatten_dict,
     intspace,
     is_seq,
     itr,
@@ -107,7 +110,10 @@ __all__ = [
     "file_write",
     "filter_same_hash",
     "flatten",
+    "flatten_dict",
     "fullpath",
+    "get_many_uuids",
+    "get_uuid",
     "git_clean",
     "git_enter",
     "git_exit",
@@ -116,6 +122,8 @@ __all__ = [
     "is_seq",
     "itr",
     "itr2params",
+    "json_read",
+    "json_write",
     "logspace",
     "machine_info",
     "makedirs",

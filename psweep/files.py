@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import pickle
 import re
@@ -25,6 +26,8 @@ __all__ = [
     "file_read",
     "file_write",
     "fullpath",
+    "json_read",
+    "json_write",
     "makedirs",
     "pickle_read",
     "pickle_write",
@@ -145,6 +148,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def json_write(fn: str | os.PathLike, obj: Any) -> None:
+    """Write `obj` as indented JSON to `fn` (atomically), creating parent folders."""
+    text = json.dumps(obj, indent=2)
+    with atomic_open(fn, "w") as fh:
+        fh.write(text)
+
+
+def json_read(fn: str | os.PathLike) -> Any:
+    """Read the JSON file `fn`."""
+    with open(fn) as fh:
+        return json.load(fh)
 
 
 def file_write(fn: str | os.PathLike, txt: str, mode: str = "w") -> None:

@@ -9,13 +9,14 @@ import hashlib
 import json
 import os
 import pathlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from .errors import PsweepHashError
+from .errors import PsweepError, PsweepHashError, PsweepParamsError
 
-__all__ = ["pset_hash", "pset_hashes", "uuid4_strings"]
+__all__ = ["get_many_uuids", "get_uuid", "pset_hash", "pset_hashes", "uuid4_strings"]
 
 
 def _json_default(obj: Any) -> Any:
@@ -208,3 +209,29 @@ def uuid4_strings(n: int) -> list[str]:
         f"{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
         for i in range(0, 32 * n, 32)
     ]
+
+
+def get_many_uuids(num: int, retry: int = 10, existing: Iterable[str] = ()) -> list[str]:
+    """`num` distinct random UUIDs (strings), none of them in `existing`.
+
+    Draws again at most `retry` times when a draw collides (which practically
+    never happens); then raises :class:`~psweep.errors.PsweepError`.
+    """
+    if isinstance(num, bool) or not isinstance(num, int) or num < 0:
+        raise PsweepParamsError(f"get_many_uuids(): num must be a whole number >= 0, got {num!r}")
+    taken = set(existing)
+    out: list[str] = []
+    seen: set[str] = set()
+    for _ in range(retry + 1):
+        for value in uuid4_strings(num - len(out)):
+            if value not in taken and value not in seen:
+                seen.add(value)
+                out.append(value)
+        if len(out) == num:
+            return out
+    raise PsweepError(f"get_many_uuids(): no {num} new UUIDs after {retry} retries")
+
+
+def get_uuid(retry: int = 10, existing: Iterable[str] = ()) -> str:
+    """One random UUID (a string) that is not in `existing`."""
+    return get_many_uuids(1, retry=retry, existing=existing)[0]

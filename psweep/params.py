@@ -23,6 +23,7 @@ from .hashing import pset_hash
 __all__ = [
     "filter_same_hash",
     "flatten",
+    "flatten_dict",
     "intspace",
     "is_seq",
     "itr",
@@ -63,15 +64,15 @@ def itr(func: Callable) -> Callable:
     """Let `func`, which takes one sequence, also take its items as arguments.
 
     ``f(a, b)`` becomes ``f([a, b])``; ``f([a, b])`` stays as it is; a single
-    non-sequence ``f(a)`` becomes ``f([a])``.
+    non-sequence ``f(a)`` becomes ``f([a])``. Keyword arguments are passed on.
     """
 
     @functools.wraps(func)
-    def wrapper(*args):
+    def wrapper(*args, **kwds):
         if len(args) == 1:
             (arg,) = args
-            return func(arg if is_seq(arg) else [arg])
-        return func(args)
+            return func(arg if is_seq(arg) else [arg], **kwds)
+        return func(args, **kwds)
 
     return wrapper
 
@@ -93,10 +94,12 @@ def plist(name: str, seq: Iterable) -> list[dict]:
 
 
 @itr
-def merge_dicts(dicts: Iterable[dict]) -> dict:
+def merge_dicts(dicts: Iterable[dict], *, allow_dup_keys: bool = True) -> dict:
     """Merge dicts left to right into a new dict; later keys win.
 
-    Takes several dicts or one sequence of them.
+    Takes several dicts or one sequence of them. With ``allow_dup_keys=False``
+    a key in two neighbouring dicts is an error (as in psweep 0.16, which
+    compares only neighbours).
 
     Examples
     --------
@@ -104,13 +107,42 @@ def merge_dicts(dicts: Iterable[dict]) -> dict:
     {'a': 1, 'b': 3}
     """
     merged: dict = {}
+    last: dict = {}
     for pos, entry in enumerate(dicts):
         if not isinstance(entry, dict):
             raise PsweepParamsError(
                 f"merge_dicts() takes dicts, got {type(entry).__name__} {entry!r} at position {pos}"
             )
+        dups = last.keys() & entry.keys()
+        if dups and not allow_dup_keys:
+            raise PsweepParamsError(
+                f"merge_dicts(allow_dup_keys=False): key {sorted(dups, key=str)[0]!r} is in the "
+                f"dicts at positions {pos - 1} and {pos}"
+            )
         merged.update(entry)
+        last = entry
     return merged
+
+
+def flatten_dict(dct: dict, join_str: str = "_") -> dict:
+    """Flatten nested dicts: ``{"a": {"b": 1}}`` becomes ``{"a_b": 1}``.
+
+    Nested keys are joined as ``str(outer) + join_str + str(inner)``; top-level
+    keys keep their type; empty nested dicts vanish.
+
+    Examples
+    --------
+    >>> flatten_dict({"a": {"b": 1, "c": {"d": 2}}, "e": 3})
+    {'a_b': 1, 'a_c_d': 2, 'e': 3}
+    """
+    out: dict = {}
+    for key, value in dct.items():
+        if isinstance(value, dict):
+            for sub, item in flatten_dict(value, join_str).items():
+                out[f"{key}{join_str}{sub}"] = item
+        else:
+            out[key] = value
+    return out
 
 
 def _merge_disjoint(dicts: Iterable, loop_item: Any) -> dict:

@@ -77,3 +77,36 @@ def test_checkdir_script(tmp_path):
 
     scripts = {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts")}
     assert scripts.get("psweep-checkdir") == "psweep.cli:check_calc_dir"
+
+
+def test_flatten_dict():
+    nested = {"a": {"b": 1, "c": {"d": 2}, "e": {}}, 3: "top", "f": [1, {"g": 1}]}
+    assert ps.flatten_dict(nested) == {"a_b": 1, "a_c_d": 2, 3: "top", "f": [1, {"g": 1}]}
+    assert ps.flatten_dict({"x": {1: "y"}}, join_str=".") == {"x.1": "y"}
+
+
+def test_json_write_read(tmp_path):
+    fn = tmp_path / "deep" / "er" / "x.json"
+    obj = {"a": [1, 2.5, None], "b": {"c": "ü"}}
+    ps.json_write(fn, obj)
+    assert ps.json_read(fn) == obj
+    assert fn.read_text().startswith('{\n  "a": [')  # indent=2
+
+
+def test_uuids():
+    existing = ps.get_many_uuids(50)
+    new = ps.get_many_uuids(500, existing=existing)
+    assert len(set(new)) == 500 and not set(new) & set(existing)
+    assert ps.get_uuid(existing=new) not in new
+    assert ps.get_many_uuids(0) == []
+    with pytest.raises(ps.PsweepParamsError, match="num"):
+        ps.get_many_uuids(-1)
+
+
+def test_merge_dicts_allow_dup_keys_and_itr_keywords():
+    a, b = {"a": 1}, {"b": 2}
+    assert ps.merge_dicts(a, b, {"a": 3}, allow_dup_keys=False) == {"a": 3, "b": 2}  # as 0.16
+    assert ps.merge_dicts([a, b], allow_dup_keys=False) == {"a": 1, "b": 2}
+    with pytest.raises(ps.PsweepParamsError, match="key 'a' is in the dicts at positions 0 and 1"):
+        ps.merge_dicts(a, {"a": 2}, allow_dup_keys=False)
+    assert ps.merge_dicts(a, {"a": 2}) == {"a": 2}
