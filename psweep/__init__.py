@@ -6,6 +6,13 @@ and get a pandas DataFrame with one row per pset.
 """
 
 from .batch import PsweepTemplateError, collect_batch, machine_info, prep_batch
+from .columns import (
+    df_extract_dicts,
+    df_extract_params,
+    df_extract_pset,
+    df_extract_row,
+    filter_cols,
+)
 from .compare import DfComparison, df_compare
 from .constants import (
     CALC_DIR,
@@ -100,6 +107,10 @@ __all__ = [
     "check_calc_dir",
     "collect_batch",
     "df_compare",
+    "df_extract_dicts",
+    "df_extract_params",
+    "df_extract_pset",
+    "df_extract_row",
     "df_filter_conds",
     "df_print",
     "df_read",
@@ -108,6 +119,7 @@ __all__ = [
     "df_write",
     "file_read",
     "file_write",
+    "filter_cols",
     "filter_same_hash",
     "flatten",
     "flatten_dict",

@@ -252,8 +252,9 @@ def df_print(
     print(df[chosen].to_string(index=index, **kwds))
 
 
-def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any]) -> pd.DataFrame:
-    """Return the rows of `df` where all masks in `conds` are true.
+def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any], op: str = "and") -> pd.DataFrame:
+    """Return the rows of `df` where all masks in `conds` are true (``op="and"``), any
+    (``"or"``) or an odd number of them (``"xor"``).
 
     Same as ``df[c0 & c1 & ...]`` for ``conds = [c0, c1, ...]``, for when the
     conditions are built in a loop. Each mask is a boolean Series, numpy array
@@ -268,6 +269,9 @@ def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any]) -> pd.DataFrame:
     2  2  7
     3  3  8
     """
+    combine = _CONDS_OPS.get(op)
+    if combine is None:
+        raise ValueError(f"df_filter_conds(): op={op!r} is not one of and, or, xor")
     masks = []
     for pos, cond in enumerate(conds):
         arr = np.asarray(cond)
@@ -283,4 +287,7 @@ def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any]) -> pd.DataFrame:
         masks.append(arr)
     if not masks:
         return df
-    return df[np.logical_and.reduce(masks)]
+    return df[combine.reduce(masks)]
+
+
+_CONDS_OPS = {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}

@@ -110,3 +110,37 @@ def test_merge_dicts_allow_dup_keys_and_itr_keywords():
     with pytest.raises(ps.PsweepParamsError, match="key 'a' is in the dicts at positions 0 and 1"):
         ps.merge_dicts(a, {"a": 2}, allow_dup_keys=False)
     assert ps.merge_dicts(a, {"a": 2}) == {"a": 2}
+
+
+def test_filter_cols_kinds():
+    cols = ["a", "_pset_id", "r_", "_x_", "b"]
+    assert ps.filter_cols(cols) == ["a", "b"]
+    assert ps.filter_cols(cols, "pre") == ps.filter_cols(cols, "prefix") == ["_pset_id", "_x_"]
+    assert ps.filter_cols(cols, "post") == ps.filter_cols(cols, "postfix") == ["r_", "_x_"]
+    with pytest.raises(ps.PsweepParamsError, match="kind='result'"):
+        ps.filter_cols(cols, "result")
+
+
+def test_df_extract_helpers():
+    df = ps.run_local(lambda p: {"r_": p["a"] * 2}, ps.plist("a", [1, 2]), save=False)
+    rows = ps.df_extract_dicts(df)
+    assert len(rows) == 2 and rows[0]["_pset_id"] == df["_pset_id"].iloc[0]
+    params = ps.df_extract_params(df, py_types=True)
+    assert params == [{"a": 1}, {"a": 2}] and type(params[0]["a"]) is int
+    # psets read back hash as they did when they ran
+    assert [ps.pset_hash(p) for p in params] == list(df["_pset_sha1"])
+    pid = df["_pset_id"].iloc[1]
+    assert ps.df_extract_pset(df, pid) == {"a": 2}
+    assert ps.df_extract_row(df, pid, kind="post") == {"r_": 4}
+    with pytest.raises(ps.PsweepParamsError, match="0 rows have _pset_id 'nope'"):
+        ps.df_extract_row(df, "nope")
+
+
+def test_df_filter_conds_op():
+    df = pd.DataFrame({"a": range(5)})
+    conds = [df.a < 2, df.a > 2]
+    assert list(ps.df_filter_conds(df, conds)["a"]) == []
+    assert list(ps.df_filter_conds(df, conds, op="or")["a"]) == [0, 1, 3, 4]
+    assert list(ps.df_filter_conds(df, [df.a < 3, df.a > 1], op="xor")["a"]) == [0, 1, 3, 4]
+    with pytest.raises(ValueError, match="op='nand'"):
+        ps.df_filter_conds(df, conds, op="nand")
