@@ -54,6 +54,8 @@ from .hashing import get_many_uuids, get_uuid, pset_hash
 from .journal import JOURNAL_FLUSH_S
 from .merge import recover
 from .params import (
+    filter_params_dup_hash,
+    filter_params_unique,
     filter_same_hash,
     flatten,
     flatten_dict,
@@ -120,6 +122,8 @@ __all__ = [
     "file_read",
     "file_write",
     "filter_cols",
+    "filter_params_dup_hash",
+    "filter_params_unique",
     "filter_same_hash",
     "flatten",
     "flatten_dict",

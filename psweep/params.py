@@ -21,6 +21,8 @@ from .errors import PgridError, PsweepHashError, PsweepParamsError
 from .hashing import pset_hash
 
 __all__ = [
+    "filter_params_dup_hash",
+    "filter_params_unique",
     "filter_same_hash",
     "flatten",
     "flatten_dict",
@@ -294,12 +296,36 @@ def filter_same_hash(params: Sequence[dict], **kwds: Any) -> list[dict]:
     return out
 
 
+def filter_params_unique(params: Sequence[dict]) -> list[dict]:
+    """Keep the first pset of each hash, in order (psweep 0.16).
+
+    A pset's hash is its ``_pset_hash`` if it has one (a row read back from
+    a database), else :func:`pset_hash`.
+    """
+    seen: set = set()
+    out = []
+    for pset in params:
+        key = pset.get("_pset_hash", None) or pset_hash(pset)
+        if key not in seen:
+            seen.add(key)
+            out.append(pset)
+    return out
+
+
+def filter_params_dup_hash(params: Sequence[dict], hashes: Iterable[str]) -> list[dict]:
+    """The psets whose hash is not in `hashes` (e.g. a database's ``_pset_sha1``)."""
+    known = set(hashes)
+    return [p for p in params if (p.get("_pset_hash", None) or pset_hash(p)) not in known]
+
+
 def stargrid(
     const: dict,
     vary: Sequence[Sequence[dict]],
     vary_labels: Sequence[str] | None = None,
     vary_label_col: str = "_vary",
     filter_dups: bool = True,
+    *,
+    skip_dups: bool | None = None,
 ) -> list[dict]:
     """Vary one thing at a time around a constant pset (a "star").
 
@@ -307,7 +333,8 @@ def stargrid(
     their values in `const`. ``vary_labels`` (one per entry of `vary`) go into
     the column `vary_label_col` to tell the scans apart later. With
     `filter_dups`, psets that occur in several scans (the centre of the star)
-    are kept once, unless a value cannot be hashed.
+    are kept once, unless a value cannot be hashed. ``skip_dups`` is the name
+    psweep 0.16 gives `filter_dups`.
 
     Examples
     --------
@@ -330,6 +357,8 @@ def stargrid(
         label = {} if vary_labels is None else {vary_label_col: vary_labels[pos]}
         for pset in scan:
             params.append(merge_dicts(const, pset, label))
+    if skip_dups is not None:
+        filter_dups = skip_dups
     if not filter_dups:
         return params
     try:

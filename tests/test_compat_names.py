@@ -144,3 +144,18 @@ def test_df_filter_conds_op():
     assert list(ps.df_filter_conds(df, [df.a < 3, df.a > 1], op="xor")["a"]) == [0, 1, 3, 4]
     with pytest.raises(ValueError, match="op='nand'"):
         ps.df_filter_conds(df, conds, op="nand")
+
+
+def test_filter_params_unique_and_dup_hash():
+    params = ps.plist("a", [1, 2, 1, 3])
+    assert ps.filter_params_unique(params) == ps.plist("a", [1, 2, 3])
+    row = {"a": 9, "_pset_hash": "h9"}  # a row read back: its hash is taken as it is
+    assert ps.filter_params_unique([row, dict(row)]) == [row]
+    done = [ps.pset_hash({"a": 1}), ps.pset_hash({"a": 3})]
+    assert ps.filter_params_dup_hash(params, done) == [{"a": 2}]
+
+
+def test_stargrid_skip_dups_is_filter_dups():
+    const, vary = {"a": 1, "b": 7}, [ps.plist("a", [1, 2]), ps.plist("b", [7, 8])]
+    assert len(ps.stargrid(const, vary)) == len(ps.stargrid(const, vary, skip_dups=True)) == 3
+    assert len(ps.stargrid(const, vary, skip_dups=False)) == 4
