@@ -171,29 +171,31 @@ def test_update_refuses_uncommitted_changes(wheels, studies, tmp_path):
     assert proc.returncode == 2 and "uncommitted changes (input.py)" in proc.stderr
 
 
+def _committed_study(folder: Path, answers: str) -> Path:
+    """A git repository with one commit that holds only `answers` as .copier-answers.yml."""
+    folder.mkdir()
+    (folder / ".copier-answers.yml").write_text(answers)
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=folder, check=True)  # fmt: skip
+    return folder
+
+
 def test_old_study_without_template_version_gets_told_what_to_do(tmp_path):
-    study = tmp_path / "old"
-    study.mkdir()
-    (study / ".copier-answers.yml").write_text(
-        "_src_path: /usr/lib/python3/site-packages/psweep/_study_template\nstudy_name: old\n"
+    study = _committed_study(
+        tmp_path / "old",
+        "_src_path: /usr/lib/python3/site-packages/psweep/_study_template\nstudy_name: old\n",
     )
-    subprocess.run(["git", "init", "-q"], cwd=study, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=study, check=True)
-    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
-                   cwd=study, check=True)  # fmt: skip
     with pytest.raises(ps.PsweepUpdateError, match="older than psweep update"):
         ps.update_study(study)
 
 
 def test_missing_vendored_wheel_is_named(tmp_path):
-    study = tmp_path / "s"
-    study.mkdir()
-    (study / ".copier-answers.yml").write_text(
-        "_commit: 0.1.0\n_src_path: https://psweep.invalid/study-template.git\n"
+    study = _committed_study(
+        tmp_path / "s", "_commit: 0.1.0\n_src_path: https://psweep.invalid/study-template.git\n"
     )
-    subprocess.run(["git", "init", "-q"], cwd=study, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=study, check=True)
-    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
-                   cwd=study, check=True)  # fmt: skip
     with pytest.raises(ps.PsweepUpdateError, match=r"no psweep 0.1.0 wheel.*pip download"):
         ps.update_study(study)
