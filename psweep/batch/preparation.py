@@ -1,0 +1,227 @@
+"""prep_batch: one folder of filled templates per pset and a submit script per machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..assemble import RESERVED_COLUMNS
+from ..database import df_read
+from ..files import file_write
+from ..runner import run_local
+from .machines import Machine, _machines
+from .templates import PsweepTemplateError, Template, _calc_templates
+
+__all__ = ["prep_batch"]
+
+SLURM_DEFAULT_MAX_ARRAY_SIZE = 1001
+PSET_BASENAME = "pset.json"
+
+# the reserved fields a pset has when its files are written (not the runtime)
+_RESERVED_FIELDS = tuple(c for c in RESERVED_COLUMNS if c != "_pset_runtime")
+
+
+def _check_placeholders(templates: list[Template], params: Sequence[dict]) -> None:
+    """Fail before anything is written if a template names a value no pset has."""
+    common = set(_RESERVED_FIELDS)
+    if params:
+        common |= set.intersection(*(set(p) for p in params))
+    for tmpl in templates:
+        missing = sorted(tmpl.identifiers() - common)
+        if missing:
+            available = ", ".join(sorted(common))
+            raise PsweepTemplateError(
+                f"template {tmpl.path!r} uses ${{{missing[0]}}}, which not every pset has; "
+                f"available: {available}"
+            )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return repr(obj)
+
+
+def _site_max_array_size() -> int | None:
+    """MaxArraySize of the SLURM cluster at hand, if scontrol answers."""
+    if shutil.which("scontrol") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["scontrol", "show", "config"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def _array_size(info: dict) -> int:
+    sizes = [s for s in (_site_max_array_size(), info.get("max_array_size")) if s]
+    return min(sizes) if sizes else SLURM_DEFAULT_MAX_ARRAY_SIZE
+
+
+def _pset_json(pset: dict) -> str:
+    return json.dumps(pset, default=_json_default, indent=2, sort_keys=True) + "\n"
+
+
+def _header(machine: Machine) -> list[str]:
+    return [
+        "#!/bin/sh",
+        f"# Submits the jobs of machine {machine.name!r} (written by psweep.prep_batch).",
+        "# Lines of earlier runs are commented out. Works from any folder.",
+        'here=$(cd "$(dirname "$0")" && pwd)',
+        'cd "$here" || exit 1',
+    ]
+
+
+def _job_lines(machine: Machine, rows: pd.DataFrame, prefix: str) -> list[str]:
+    subcmd = machine.subcmd
+    target = machine.jobscript.target
+    return [
+        f'{prefix}cd {pid}; {subcmd} {target}; cd "$here"  # run_seq={rs} pset_seq={seq}'
+        for pid, rs, seq in zip(rows["_pset_id"], rows["_run_seq"], rows["_pset_seq"], strict=True)
+    ]
+
+
+def _array_driver(machine: Machine) -> str:
+    opts = [f"#SBATCH {opt}" for opt in machine.info.get("sbatch_options", [])]
+    return "\n".join(
+        [
+            "#!/bin/sh",
+            *opts,
+            "# One task of a psweep job array: runs the pset on line",
+            "# $SLURM_ARRAY_TASK_ID (counted from 0) of the list file given as $1.",
+            'pset_id=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")',
+            'cd "$pset_id" || exit 1',
+            f"exec sh {machine.jobscript.target}",
+            "",
+        ]
+    )
+
+
+def _array_lines(
+    machine: Machine, rows: pd.DataFrame, prefix: str, work_dir: str, write: bool
+) -> list[str]:
+    """One sbatch --array line per run and part; writes the list files if `write`."""
+    size = _array_size(machine.info)
+    throttle = machine.info.get("array_throttle")
+    lines = []
+    for run_seq, run_rows in rows.groupby("_run_seq", sort=True):
+        ids = run_rows["_pset_id"].tolist()
+        seqs = run_rows["_pset_seq"].tolist()
+        for part, start in enumerate(range(0, len(ids), size)):
+            chunk = ids[start : start + size]
+            list_name = f"array_{machine.name}_run{run_seq}_{part}.txt"
+            if write:
+                file_write(os.path.join(work_dir, list_name), "".join(f"{i}\n" for i in chunk))
+            spec = f"0-{len(chunk) - 1}" + (f"%{throttle}" if throttle else "")
+            lines.append(
+                f"{prefix}{machine.subcmd} --array={spec} array_{machine.name}.sh {list_name}"
+                f"  # run_seq={run_seq} pset_seq={seqs[start]}-{seqs[start + len(chunk) - 1]}"
+            )
+    return lines
+
+
+def _write_run_scripts(
+    work_dir: str, df: pd.DataFrame, new: np.ndarray, machines: list[Machine]
+) -> None:
+    rows = df.sort_values("_pset_seq", kind="stable")
+    new = pd.Series(new, index=df.index).loc[rows.index].to_numpy()
+    for machine in machines:
+        lines = _header(machine)
+        if machine.info.get("array"):
+            file_write(os.path.join(work_dir, f"array_{machine.name}.sh"), _array_driver(machine))
+            lines += _array_lines(machine, rows[~new], "# ", work_dir, write=False)
+            lines += _array_lines(machine, rows[new], "", work_dir, write=True)
+        else:
+            lines += _job_lines(machine, rows[~new], "# ")
+            lines += _job_lines(machine, rows[new], "")
+        file_write(os.path.join(work_dir, f"run_{machine.name}.sh"), "\n".join(lines) + "\n")
+
+
+def prep_batch(
+    params: Sequence[dict],
+    calc_dir: str = "calc",
+    calc_templ_dir: str = "templates/calc",
+    machine_templ_dir: str = "templates/machines",
+    git: bool = False,
+    backup: bool = False,
+    simulate: bool = False,
+    *,
+    database_basename: str = "database.pk",
+    **kwds: Any,
+) -> pd.DataFrame:
+    """Write a folder of input files per pset and a submit script per machine.
+
+    Every file in `calc_templ_dir` (with subfolders) and each machine's
+    ``jobscript`` are filled with the pset's values (``$name`` or ``${name}``,
+    also the reserved fields such as ``$_pset_id``; ``$$`` is a literal
+    dollar) and written to ``<calc_dir>/<_pset_id>/``, with the pset itself in
+    ``pset.json``. ``<calc_dir>/run_<machine>.sh`` submits the new psets' jobs
+    with the machine's ``subcmd``; lines of earlier runs stay, commented out.
+    With ``array: true`` in a SLURM machine's info.yaml, new psets go out as
+    job arrays instead (split to respect MaxArraySize, throttled by
+    ``array_throttle``).
+
+    Returns the database, as :func:`run_local` does (which it uses; `kwds`
+    go there too). Templates are checked before anything is written: a
+    placeholder that some pset lacks raises :class:`PsweepTemplateError`
+    naming the file, the placeholder and the values available.
+    """
+    calc_templates = _calc_templates(calc_templ_dir)
+    machines = _machines(machine_templ_dir)
+    params = list(params)
+    _check_placeholders(
+        calc_templates + [m.jobscript for m in machines], [p for p in params if isinstance(p, dict)]
+    )
+    calc_dir = os.fspath(calc_dir)
+    work_dir = calc_dir
+    if simulate:
+        work_dir = f"{calc_dir}.simulate"
+        if os.path.isdir(work_dir):
+            shutil.rmtree(work_dir)
+        os.makedirs(work_dir)
+        src = os.path.join(calc_dir, database_basename)
+        if os.path.exists(src):
+            shutil.copy2(src, os.path.join(work_dir, database_basename))
+
+    def write_inputs(pset: dict) -> dict:
+        folder = os.path.join(pset["_calc_dir"], pset["_pset_id"])
+        for tmpl in calc_templates:
+            file_write(os.path.join(folder, tmpl.target), tmpl.fill(pset))
+        for machine in machines:
+            tmpl = machine.jobscript
+            file_write(os.path.join(folder, tmpl.target), tmpl.fill(pset))
+        file_write(os.path.join(folder, PSET_BASENAME), _pset_json(pset))
+        return {}
+
+    db_fn = os.path.join(work_dir, database_basename)
+    old_ids = set(df_read(db_fn).index) if os.path.exists(db_fn) else set()
+
+    def write_scripts(df: pd.DataFrame) -> None:
+        _write_run_scripts(work_dir, df, ~df.index.isin(old_ids), machines)
+
+    return run_local(
+        write_inputs,
+        params,
+        calc_dir=work_dir,
+        database_basename=database_basename,
+        backup=backup and not simulate,
+        git=git and not simulate,
+        _after_save=write_scripts,
+        **kwds,
+    )
