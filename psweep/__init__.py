@@ -5,7 +5,16 @@ Build params (lists of psets, which are dicts) with :func:`plist`,
 and get a pandas DataFrame with one row per pset.
 """
 
-from .batch import PsweepTemplateError, collect_batch, machine_info, prep_batch
+from .batch import (
+    FileTemplate,
+    Machine,
+    PsweepTemplateError,
+    collect_batch,
+    gather_calc_templates,
+    gather_machines,
+    machine_info,
+    prep_batch,
+)
 from .columns import (
     df_extract_dicts,
     df_extract_params,
@@ -89,6 +98,8 @@ __all__ = [
     "PSET_HASH_ALG",
     "RESERVED_COLUMNS",
     "DfComparison",
+    "FileTemplate",
+    "Machine",
     "PgridError",
     "PsweepCommandError",
     "PsweepDatabaseError",
@@ -128,6 +139,8 @@ __all__ = [
     "flatten",
     "flatten_dict",
     "fullpath",
+    "gather_calc_templates",
+    "gather_machines",
     "get_many_uuids",
     "get_uuid",
     "git_clean",

@@ -1,29 +1,41 @@
 """Batch jobs from templates: one folder per pset, a submit script per machine.
 
-Layout (psweep 0.7.0)::
+Layout (psweep 0.7.0 and 0.16)::
 
     templates/calc/...                  files copied into every pset folder
     templates/machines/<m>/jobscript    job script of machine <m>
     templates/machines/<m>/info.yaml    settings of machine <m> (subcmd, ...)
 
-:func:`prep_batch` renders them into ``<calc_dir>/<_pset_id>/`` and writes
+:func:`prep_batch` fills them (``$name`` or ``{{ name }}``, see
+:class:`FileTemplate`) into ``<calc_dir>/<_pset_id>/`` and writes
 ``<calc_dir>/run_<m>.sh``; :func:`collect_batch` reads the ``result.json``
 files the jobs write back into the database.
 """
 
 from .collection import RESULT_BASENAME, collect_batch
-from .machines import MACHINE_KEYS, Machine, check_machine_name, machine_info
+from .machines import MACHINE_KEYS, Machine, check_machine_name, gather_machines, machine_info
 from .preparation import _site_max_array_size as _site_max_array_size  # tests/test_slurm.py
 from .preparation import prep_batch
-from .templates import PsweepTemplateError
+from .templates import (
+    TEMPLATE_MODES,
+    FileTemplate,
+    PsweepTemplateError,
+    gather_calc_templates,
+    template_mode_of,
+)
 
 __all__ = [
     "MACHINE_KEYS",
     "RESULT_BASENAME",
+    "TEMPLATE_MODES",
+    "FileTemplate",
     "Machine",
     "PsweepTemplateError",
     "check_machine_name",
     "collect_batch",
+    "gather_calc_templates",
+    "gather_machines",
     "machine_info",
     "prep_batch",
+    "template_mode_of",
 ]

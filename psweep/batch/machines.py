@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 import yaml
 
-from .templates import PsweepTemplateError, Template, _read_template
+from .templates import FileTemplate, PsweepTemplateError
 
-__all__ = ["MACHINE_KEYS", "Machine", "check_machine_name", "machine_info"]
+__all__ = ["MACHINE_KEYS", "Machine", "check_machine_name", "gather_machines", "machine_info"]
 
 MACHINE_KEYS = (
     "subcmd",
@@ -21,19 +20,8 @@ MACHINE_KEYS = (
     "host",
     "path",
 )
-
-
-@dataclass(frozen=True)
-class Machine:
-    """A machine folder: its job script template and its settings."""
-
-    name: str
-    jobscript: Template
-    info: dict
-
-    @property
-    def subcmd(self) -> str:
-        return self.info["subcmd"]
+# Machine's own attributes, which no setting may hide
+_MACHINE_ATTRIBUTES = ("info", "machine_dir", "name", "template")
 
 
 def machine_info(machine_dir: str) -> dict:
@@ -51,6 +39,12 @@ def machine_info(machine_dir: str) -> dict:
     if not isinstance(info, dict) or not isinstance(info.get("subcmd"), str):
         raise PsweepTemplateError(
             f"{fn!r} must be a mapping with a 'subcmd' string (e.g. 'subcmd: sbatch'), got {info!r}"
+        )
+    taken = sorted(set(info) & set(_MACHINE_ATTRIBUTES))
+    if taken:
+        raise PsweepTemplateError(
+            f"{fn!r}: setting(s) {taken} would hide the Machine attribute of the same name "
+            f"(Machine has {', '.join(_MACHINE_ATTRIBUTES)}); valid: {', '.join(MACHINE_KEYS)}"
         )
     unknown = sorted(set(info) - set(MACHINE_KEYS))
     if unknown:
@@ -90,23 +84,62 @@ def check_machine_name(name: str) -> str:
     return name
 
 
-def _machines(machine_templ_dir: str) -> list[Machine]:
+class Machine:
+    """A machine folder: its job script template and the settings of its info.yaml.
+
+    Parameters
+    ----------
+    machine_dir
+        The folder, e.g. ``templates/machines/cluster``; its name is the
+        machine's name (checked by :func:`check_machine_name`).
+    jobscript_name
+        The job script template in it.
+
+    Attributes
+    ----------
+    name
+        The folder's name.
+    template
+        The job script, a :class:`FileTemplate` written to ``jobscript_<name>``
+        in each pset's folder.
+    info
+        The settings of info.yaml (checked by :func:`machine_info`); each is
+        also an attribute, e.g. ``machine.subcmd``. A setting named like one
+        of the attributes above is an error.
+    """
+
+    def __init__(self, machine_dir: str | os.PathLike, jobscript_name: str = "jobscript") -> None:
+        machine_dir = os.fspath(machine_dir)
+        self.machine_dir = machine_dir
+        self.name = os.path.basename(os.path.normpath(machine_dir))
+        try:
+            check_machine_name(self.name)
+        except PsweepTemplateError as exc:
+            raise PsweepTemplateError(f"{exc}; rename the folder {machine_dir!r}") from None
+        self.info = machine_info(machine_dir)
+        jobscript = os.path.join(machine_dir, jobscript_name)
+        if not os.path.isfile(jobscript):
+            raise PsweepTemplateError(
+                f"machine folder {machine_dir!r} has no jobscript template {jobscript_name!r}"
+            )
+        self.template = FileTemplate(jobscript, target_suffix=f"_{self.name}")
+        for key, val in self.info.items():
+            setattr(self, key, val)
+
+    def __repr__(self) -> str:
+        return f"Machine({self.machine_dir!r}, subcmd={self.info['subcmd']!r})"
+
+
+def gather_machines(machine_templ_dir: str | os.PathLike) -> list[Machine]:
+    """One :class:`Machine` per folder in `machine_templ_dir`, sorted by name."""
+    machine_templ_dir = os.fspath(machine_templ_dir)
     if not os.path.isdir(machine_templ_dir):
         raise PsweepTemplateError(f"machine_templ_dir {machine_templ_dir!r} is not a directory")
-    machines = []
-    for name in sorted(os.listdir(machine_templ_dir)):
-        mdir = os.path.join(machine_templ_dir, name)
-        if not os.path.isdir(mdir):
-            continue
-        try:
-            check_machine_name(name)
-        except PsweepTemplateError as exc:
-            raise PsweepTemplateError(f"{exc}; rename the folder {mdir!r}") from None
-        info = machine_info(mdir)
-        jobscript = os.path.join(mdir, "jobscript")
-        if not os.path.isfile(jobscript):
-            raise PsweepTemplateError(f"machine folder {mdir!r} has no jobscript template")
-        machines.append(Machine(name, _read_template(jobscript, f"jobscript_{name}"), info))
+    machines = [
+        Machine(os.path.join(machine_templ_dir, name))
+        for name in sorted(os.listdir(machine_templ_dir))
+        if os.path.isdir(os.path.join(machine_templ_dir, name))
+    ]
     if not machines:
         raise PsweepTemplateError(f"no machine folders in {machine_templ_dir!r}")
     return machines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -16,31 +17,49 @@ import pandas as pd
 
 from ..assemble import RESERVED_COLUMNS
 from ..database import df_read
-from ..files import file_write
+from ..files import file_write, pickle_write
 from ..runner import run_local
-from .machines import Machine, _machines
-from .templates import PsweepTemplateError, Template, _calc_templates
+from .machines import Machine, gather_machines
+from .templates import FileTemplate, PsweepTemplateError, _check_mode, gather_calc_templates
 
 __all__ = ["prep_batch"]
 
 SLURM_DEFAULT_MAX_ARRAY_SIZE = 1001
 PSET_BASENAME = "pset.json"
+PSET_PICKLE_BASENAME = "pset.pk"
 
-# the reserved fields a pset has when its files are written (not the runtime)
-_RESERVED_FIELDS = tuple(c for c in RESERVED_COLUMNS if c != "_pset_runtime")
+# the fields a pset has when its files are written: the reserved ones (not the
+# runtime) and the two of psweep 0.16 that prep_batch fills in if they are missing
+_RESERVED_FIELDS = (
+    *(c for c in RESERVED_COLUMNS if c != "_pset_runtime"),
+    "_pset_hash",
+    "_exec_host",
+)
 
 
-def _check_placeholders(templates: list[Template], params: Sequence[dict]) -> None:
+def _template_values(pset: dict) -> dict:
+    """The pset with the 0.16 names ``_pset_hash`` and ``_exec_host`` filled in."""
+    values = dict(pset)
+    values.setdefault("_pset_hash", pset.get("_pset_sha1"))
+    values.setdefault("_exec_host", platform.node())
+    return values
+
+
+def _check_placeholders(
+    templates: list[FileTemplate], params: Sequence[dict], mode: str | None
+) -> None:
     """Fail before anything is written if a template names a value no pset has."""
     common = set(_RESERVED_FIELDS)
     if params:
         common |= set.intersection(*(set(p) for p in params))
     for tmpl in templates:
-        missing = sorted(tmpl.identifiers() - common)
+        jinja = tmpl.mode(mode) == "jinja"
+        missing = sorted(tmpl.identifiers(mode) - common)
         if missing:
             available = ", ".join(sorted(common))
+            used = f"{{{{ {missing[0]} }}}}" if jinja else f"${{{missing[0]}}}"
             raise PsweepTemplateError(
-                f"template {tmpl.path!r} uses ${{{missing[0]}}}, which not every pset has; "
+                f"template {tmpl.filename!r} uses {used}, which not every pset has; "
                 f"available: {available}"
             )
 
@@ -90,7 +109,7 @@ def _header(machine: Machine) -> list[str]:
 
 def _job_lines(machine: Machine, rows: pd.DataFrame, prefix: str) -> list[str]:
     subcmd = machine.subcmd
-    target = machine.jobscript.target
+    target = machine.template.target
     return [
         f'{prefix}cd {pid}; {subcmd} {target}; cd "$here"  # run_seq={rs} pset_seq={seq}'
         for pid, rs, seq in zip(rows["_pset_id"], rows["_run_seq"], rows["_pset_seq"], strict=True)
@@ -107,7 +126,7 @@ def _array_driver(machine: Machine) -> str:
             "# $SLURM_ARRAY_TASK_ID (counted from 0) of the list file given as $1.",
             'pset_id=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")',
             'cd "$pset_id" || exit 1',
-            f"exec sh {machine.jobscript.target}",
+            f"exec sh {machine.template.target}",
             "",
         ]
     )
@@ -163,31 +182,69 @@ def prep_batch(
     simulate: bool = False,
     *,
     database_basename: str = "database.pk",
+    write_pset: bool = False,
+    template_mode: str | None = None,
     **kwds: Any,
 ) -> pd.DataFrame:
     """Write a folder of input files per pset and a submit script per machine.
 
     Every file in `calc_templ_dir` (with subfolders) and each machine's
-    ``jobscript`` are filled with the pset's values (``$name`` or ``${name}``,
-    also the reserved fields such as ``$_pset_id``; ``$$`` is a literal
-    dollar) and written to ``<calc_dir>/<_pset_id>/``, with the pset itself in
-    ``pset.json``. ``<calc_dir>/run_<machine>.sh`` submits the new psets' jobs
-    with the machine's ``subcmd``; lines of earlier runs stay, commented out.
-    With ``array: true`` in a SLURM machine's info.yaml, new psets go out as
-    job arrays instead (split to respect MaxArraySize, throttled by
-    ``array_throttle``).
+    ``jobscript`` are filled with the pset's values and written to
+    ``<calc_dir>/<_pset_id>/`` (a jobscript as ``jobscript_<machine>``), with
+    the pset itself in ``pset.json``. ``<calc_dir>/run_<machine>.sh`` submits
+    the new psets' jobs with the machine's ``subcmd``; lines of earlier runs
+    stay, commented out. With ``array: true`` in a SLURM machine's info.yaml,
+    new psets go out as job arrays instead (split to respect MaxArraySize,
+    throttled by ``array_throttle``).
 
-    Returns the database, as :func:`run_local` does (which it uses; `kwds`
-    go there too). Templates are checked before anything is written: a
-    placeholder that some pset lacks raises :class:`PsweepTemplateError`
-    naming the file, the placeholder and the values available.
+    Templates see the pset's keys and the reserved fields (``_pset_id``,
+    ``_run_id``, ``_pset_seq``, ``_calc_dir``, ...; also psweep 0.16's
+    ``_pset_hash`` and ``_exec_host``), whichever syntax they use.
+
+    Parameters
+    ----------
+    params
+        The psets.
+    calc_dir, calc_templ_dir, machine_templ_dir
+        Where the pset folders go and where the templates are. These and
+        `git`, `backup` and `simulate` may be given by position, as in
+        psweep 0.7.0, or by name, as in psweep 0.16.
+    git, backup, simulate
+        As in :func:`run_local`; with `simulate` the files go to
+        ``<calc_dir>.simulate/``.
+    database_basename
+        The database in `calc_dir`.
+    write_pset
+        Also write ``pset.pk`` to each pset's folder: the pset as a pickled
+        dict with the reserved fields, as psweep 0.16 does.
+    template_mode
+        ``"dollar"`` (``$name``, ``${name}``, ``$$``: psweep 0.7.0),
+        ``"jinja"`` (``{{ name }}``: psweep 0.16) for all templates, or None
+        (the default): each file is jinja if it has a ``{{ ... }}`` or
+        ``{% ... %}``, else dollar (:meth:`FileTemplate.fill`).
+    **kwds
+        Passed to :func:`run_local`: ``df``, ``skip_dups``, ``poolsize``, ...
+        (not ``func``: prep_batch's function writes the files).
+
+    Returns
+    -------
+    The database, as :func:`run_local` returns it.
+
+    Templates are checked before anything is written: a placeholder that
+    some pset lacks raises :class:`PsweepTemplateError` naming the file,
+    the placeholder and the values available.
     """
-    calc_templates = _calc_templates(calc_templ_dir)
-    machines = _machines(machine_templ_dir)
+    if "func" in kwds:
+        raise TypeError(
+            "prep_batch() got a func: it runs its own function, which writes the template "
+            "files; call run_local(func, params, ...) to run a function"
+        )
+    _check_mode(template_mode)
+    calc_templates = gather_calc_templates(calc_templ_dir)
+    machines = gather_machines(machine_templ_dir)
     params = list(params)
-    _check_placeholders(
-        calc_templates + [m.jobscript for m in machines], [p for p in params if isinstance(p, dict)]
-    )
+    templates = calc_templates + [m.template for m in machines]
+    _check_placeholders(templates, [p for p in params if isinstance(p, dict)], template_mode)
     calc_dir = os.fspath(calc_dir)
     work_dir = calc_dir
     if simulate:
@@ -201,12 +258,12 @@ def prep_batch(
 
     def write_inputs(pset: dict) -> dict:
         folder = os.path.join(pset["_calc_dir"], pset["_pset_id"])
-        for tmpl in calc_templates:
-            file_write(os.path.join(folder, tmpl.target), tmpl.fill(pset))
-        for machine in machines:
-            tmpl = machine.jobscript
-            file_write(os.path.join(folder, tmpl.target), tmpl.fill(pset))
+        values = _template_values(pset)
+        for tmpl in templates:
+            file_write(os.path.join(folder, tmpl.target), tmpl.fill(values, mode=template_mode))
         file_write(os.path.join(folder, PSET_BASENAME), _pset_json(pset))
+        if write_pset:
+            pickle_write(os.path.join(folder, PSET_PICKLE_BASENAME), values)
         return {}
 
     db_fn = os.path.join(work_dir, database_basename)
