@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,12 +16,16 @@ RESERVED_COLUMNS = (
     "_run_seq",
     "_pset_seq",
     "_pset_sha1",
+    "_pset_hash",
     "_pset_runtime",
     "_calc_dir",
     "_time_utc",
+    "_exec_host",
 )
 STATUS_COLUMNS = ("_pset_status", "_exc")
-_OWN = frozenset(RESERVED_COLUMNS) | frozenset(STATUS_COLUMNS)
+# _exec_host may come with a row (from a dask worker on another host); else it is this one
+_OWN = (frozenset(RESERVED_COLUMNS) - {"_exec_host"}) | frozenset(STATUS_COLUMNS)
+_HOST = platform.node()
 
 
 def _keep_ints(df: pd.DataFrame, psets: Sequence[dict]) -> pd.DataFrame:
@@ -78,14 +83,21 @@ def rows_to_df(
         has = np.fromiter((col in ret for ret in rets), bool, n)
         df_pset[col] = given if has.all() else df_pset[col].where(~has, given)
     sha1 = pd.Series(sha1s, dtype=object)
+    sha1 = sha1 if sha1.isna().any() else pd.array(sha1s, dtype="str")
+    host = pd.array(np.full(n, _HOST, dtype=object), dtype="str")
+    if "_exec_host" in df_ret.columns:
+        host = df_ret.pop("_exec_host").fillna(_HOST).astype("str").array
     cols: dict = {
         "_run_id": pd.array(np.full(n, run_id, dtype=object), dtype="str"),
         "_pset_id": pd.array(ids, dtype="str"),
         "_run_seq": np.full(n, run_seq, dtype=np.int64),
         "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
-        "_pset_sha1": sha1 if sha1.isna().any() else pd.array(sha1s, dtype="str"),
+        "_pset_sha1": sha1,
+        # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
+        "_pset_hash": sha1,
         "_calc_dir": pd.array(np.full(n, calc_dir, dtype=object), dtype="str"),
         "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
+        "_exec_host": host,
     }
     df_own = pd.DataFrame(cols)
     parts = [df_pset, df_own, df_ret]

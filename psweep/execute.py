@@ -25,6 +25,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import platform
 import queue
 import signal
 import threading
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .capture import LOGS_COLUMN, capture
 from .database import df_print
 from .errors import PsweepError
 from .hashing import pset_hashes, uuid4_strings
@@ -61,6 +63,8 @@ Block = tuple[list, list, list, list, list, list, list]
 # func gets _time_utc as a naive UTC datetime (a pandas.Timestamp is one too,
 # but slower to make); the database column is datetime64[ns]
 _EPOCH = datetime(1970, 1, 1)
+# the host that runs psets in this process (on dask: the worker's)
+EXEC_HOST = platform.node()
 _BLOCK_ROWS = 1000
 _STOP_CHECK_S = 0.02  # how often pool workers look whether the run is stopping
 
@@ -112,6 +116,8 @@ class Job:
     journal_dir: str | None
     header: dict
     timeout_s: float | None = None
+    capture_logs: str | None = None  # "db", "file", "db+file" (psweep.capture)
+    host: str = ""  # the run's host: rows of psets that ran elsewhere say where
 
 
 def _describe(pset: dict) -> str:
@@ -140,14 +146,17 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
         "_run_seq": job.run_seq,
         "_pset_seq": job.pset_seq0 + pos,
         "_pset_sha1": sha1,
+        "_pset_hash": sha1,
         "_calc_dir": job.calc_dir,
         "_time_utc": _EPOCH + timedelta(microseconds=start_ns // 1000),
+        "_exec_host": EXEC_HOST,
     }
     if job.verbose:
         _print_row(full, job.verbose)
     exc_text = None
     t0 = time.perf_counter()
     alarm = job.timeout_s is not None and "slot" in _WORKER
+    logs = None
     if job.simulate:
         ret: Any = {}
     else:
@@ -155,7 +164,11 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, job.timeout_s)
             try:
-                ret = job.func(full)
+                if job.capture_logs is None:
+                    ret = job.func(full)
+                else:
+                    with capture(job.capture_logs, job.calc_dir, pset_id) as logs:
+                        ret = job.func(full)
             finally:
                 if alarm:
                     signal.setitimer(signal.ITIMER_REAL, 0)
@@ -189,6 +202,10 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
             if not job.record:
                 raise err
             ret, exc_text = {}, f"{type(err).__name__}: {err}"
+    if logs is not None and "db" in job.capture_logs:
+        ret = {**ret, LOGS_COLUMN: logs.text}  # also for a failed pset: its logs say why
+    if job.host and job.host != EXEC_HOST:
+        ret = {**ret, "_exec_host": EXEC_HOST}  # a dask worker on another host
     if job.tmpsave:
         _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
     return start_ns, runtime, ret, exc_text

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .errors import PsweepError, PsweepHashError, PsweepParamsError
 
@@ -55,6 +56,18 @@ def _make_c_encoder() -> Any:
 
 def _is_special(key: Any) -> bool:
     return isinstance(key, str) and key.startswith("_")
+
+
+def _is_postfix(key: Any) -> bool:
+    return isinstance(key, str) and key.endswith("_")
+
+
+def _is_missing(val: Any) -> bool:
+    """A cell that stands for an absent key: ``pd.NA`` (psweep 0.16's fill value)."""
+    return val is _NA
+
+
+_NA = pd.NA
 
 
 # -- psets that plain JSON would blur --------------------------------------------------
@@ -114,7 +127,10 @@ def pset_hash(
     pset: dict,
     method: str = "sha1",
     raise_error: bool = True,
-    skip_special_cols: bool = True,
+    skip_special_cols: bool | None = None,
+    *,
+    skip_prefix_cols: bool = True,
+    skip_postfix_cols: bool = True,
 ) -> str | float:
     """Return a hash of `pset` that is the same in every Python session.
 
@@ -132,13 +148,24 @@ def pset_hash(
     pset
         The parameter set.
     method
-        Any name :func:`hashlib.new` accepts.
+        Any name :func:`hashlib.new` accepts; or ``"joblib"`` (``"joblib-md5"``)
+        for the hash of psweep 0.16, ``joblib.hash(pset, hash_name="sha1")``
+        (``"md5"``), which needs joblib installed.
     raise_error
         If the pset holds a value JSON cannot represent, raise
         :class:`PsweepHashError` (default) or return ``nan``.
-    skip_special_cols
+    skip_prefix_cols
         Leave out keys that start with ``_`` (bookkeeping such as
         ``_pset_id``), so a pset hashes the same before and after a run.
+    skip_postfix_cols
+        Leave out keys that end with ``_`` (results by psweep 0.16's naming,
+        such as ``energy_``).
+    skip_special_cols
+        The 0.7.0 name of `skip_prefix_cols`; when given, it wins.
+
+    Keys whose value is ``pd.NA`` (the cells psweep 0.16 fills in for keys a
+    pset did not have) are left out too, so a row read back from a 0.16
+    database hashes like the pset that was run.
 
     Examples
     --------
@@ -147,8 +174,19 @@ def pset_hash(
     """
     if not isinstance(pset, dict):
         raise PsweepHashError(f"pset_hash() needs a dict, got {type(pset).__name__}: {pset!r}")
-    if skip_special_cols:
-        pset = {key: val for key, val in pset.items() if not _is_special(key)}
+    if skip_special_cols is not None:
+        skip_prefix_cols = skip_special_cols
+    pset = {
+        key: val
+        for key, val in pset.items()
+        if not (
+            (skip_prefix_cols and _is_special(key))
+            or (skip_postfix_cols and _is_postfix(key))
+            or val is _NA
+        )
+    }
+    if method.startswith("joblib"):
+        return _joblib_hash(pset, method, raise_error)
     try:
         text = _ENCODER.encode(pset) if _plain(pset) else _tagged_text(pset)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -160,6 +198,26 @@ def pset_hash(
             ) from exc
         return np.nan
     return hashlib.new(method, text.encode()).hexdigest()
+
+
+def _joblib_hash(pset: dict, method: str, raise_error: bool) -> str | float:
+    """psweep 0.16's hash: joblib's pickle-based digest of the filtered pset."""
+    name = {"joblib": "sha1", "joblib-sha1": "sha1", "joblib-md5": "md5"}.get(method)
+    if name is None:
+        raise PsweepParamsError(
+            f"pset_hash(): unknown method {method!r}; the joblib ones are 'joblib' "
+            "(sha1, as psweep 0.16) and 'joblib-md5'"
+        )
+    try:
+        import joblib
+    except ImportError as exc:
+        raise PsweepError(f"pset_hash(method={method!r}) needs joblib: pip install joblib") from exc
+    try:
+        return joblib.hash(pset, hash_name=name)
+    except TypeError as exc:
+        if raise_error:
+            raise PsweepHashError(f"cannot hash pset {pset!r} with joblib: {exc}") from exc
+        return np.nan
 
 
 def pset_hashes(params: list[dict]) -> list[str | float]:
@@ -178,6 +236,7 @@ def pset_hashes(params: list[dict]) -> list[str | float]:
                 if (
                     key.__class__ is not str
                     or key[:1] == "_"
+                    or key[-1:] == "_"
                     or (val.__class__ not in scalars and not _plain(val))
                 ):
                     slow = True

@@ -16,6 +16,7 @@ from .database import df_read, df_write
 from .errors import PsweepDatabaseError, PsweepFormatError
 from .files import remove_stale_temp_files
 from .journal import journal_root, read_journal_dir, read_journal_header, remove_run_dir
+from .legacy import adopt_database
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
 from .provenance import df_runs, now_utc, write_run
 
@@ -55,7 +56,8 @@ class DbSnapshot:
 
     def load(self) -> None:
         self.stat = self._stat()
-        self.df = df_read(self.fn) if self.stat is not None else pd.DataFrame()
+        # a database of psweep 0.7.0 or 0.16 is taken in our layout (psweep.legacy)
+        self.df = adopt_database(df_read(self.fn)) if self.stat is not None else pd.DataFrame()
 
     def _stat(self) -> tuple | None:
         try:

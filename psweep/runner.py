@@ -22,13 +22,15 @@ from typing import Any
 import pandas as pd
 
 from .assemble import RESERVED_COLUMNS, STATUS_COLUMNS, append_rows, rows_to_df
+from .capture import check_capture_logs
 from .crashpoints import crash_point
 from .database import check_storable, database_format
 from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
-from .execute import Job, Plan, PsweepFuncError, execute
+from .execute import EXEC_HOST, Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
+from .legacy import adopt_database
 from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
 from .merge import DbSnapshot, merge_databases, merge_run, psweep_dir, recover_journals
 from .progress import Progress, want_progress
@@ -40,6 +42,14 @@ __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "ru
 log = logging.getLogger("psweep")
 
 ON_ERROR_CHOICES = ("raise", "record")
+
+
+class _NoFill:
+    def __repr__(self) -> str:
+        return "NO_FILL"
+
+
+NO_FILL = _NoFill()  # run_local's default: psets reach func as given (psweep 0.7.0)
 
 
 @contextlib.contextmanager
@@ -71,7 +81,8 @@ def _gc_frozen() -> Iterator[None]:
 # columns psweep writes itself; a pset may not set them, except as a whole database row
 _BOOKKEEPING = frozenset(RESERVED_COLUMNS) | frozenset(STATUS_COLUMNS) | {"_batch_status"}
 _BOOKKEEPING_SHOWN = sorted(_BOOKKEEPING)
-_FROM_DATABASE = frozenset(RESERVED_COLUMNS)
+# a row read back from a database of any release (0.7.0, 0.16, ours) has these
+_FROM_DATABASE = frozenset({"_run_id", "_pset_id", "_run_seq", "_pset_seq", "_calc_dir"})
 
 
 def _check_params(params: Iterable) -> list[dict]:
@@ -318,6 +329,8 @@ def run_local(
     progress: bool | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     timeout_s: float | None = None,
+    capture_logs: str | None = None,
+    fill_value: Any = NO_FILL,
     _after_save: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Call `func` on every pset in `params` and return the database.
@@ -396,6 +409,16 @@ def run_local(
         pool, ``PsweepTimeout`` is raised in `func` (a worker stuck in compiled
         code is killed); on dask, where tasks run in threads, the pset is given
         up and its worker restarted.
+    capture_logs
+        ``"file"``: what func and its subprocesses print (stdout and stderr,
+        in order) goes to ``<calc_dir>/<_pset_id>/logs.txt`` while it runs;
+        ``"db"``: into the ``_logs`` column; ``"db+file"``: both. ``None``
+        (default): nothing is captured.
+    fill_value
+        If given, psets that lack keys other psets have get them with this
+        value before func sees them (psweep 0.16; :func:`run` fills with
+        ``pd.NA`` by default). Hashes leave ``pd.NA`` values out, so a filled
+        pset hashes like the pset as given.
 
     A worker process that dies while it runs a pset (a crash in compiled
     code, ``os._exit``, a kill) does not hang the run: that pset counts as
@@ -411,7 +434,12 @@ def run_local(
         func, poolsize, dask_client, on_error, calc_dir, database_basename, lock_timeout_s
     )
     _check_timeout(timeout_s, poolsize, dask_client)
+    capture_logs = check_capture_logs(capture_logs)
     params = _check_params(params)
+    if fill_value is not NO_FILL:
+        fill = _fill_template(params, fill_value)
+        if fill is not None:
+            params = [{**fill, **pset} for pset in params]
     # the lifecycle: open (recover, read) -> plan -> begin (journal) -> execute -> merge -> commit
     repo = _git_preflight(git, simulate)
     where = _Where.make(calc_dir, database_dir, database_basename, save, simulate)
@@ -429,7 +457,7 @@ def run_local(
     run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
     job = Job(
         func, run.run_id, run.run_seq, run.pset_seq0, where.calc_dir, simulate, tmpsave,
-        verbose, run.record, run.journal_dir, run.header, timeout_s,
+        verbose, run.record, run.journal_dir, run.header, timeout_s, capture_logs, EXEC_HOST,
     )  # fmt: skip
     try:
         blocks = _execute(run, job, plan, poolsize, dask_client, progress)
@@ -442,6 +470,20 @@ def run_local(
     if repo is not None:
         _commit_results(repo, where.calc_dir, run.run_id)
     return out
+
+
+def _fill_template(params: list[dict], fill_value: Any) -> dict | None:
+    """The keys of all psets in first-seen order, each with `fill_value`; None if all
+    psets have the same keys (then nothing needs filling)."""
+    if not params:
+        return None
+    first = params[0].keys()
+    if all(p.keys() == first for p in params):
+        return None
+    keys: dict = {}
+    for pset in params:
+        keys.update(dict.fromkeys(pset))
+    return dict.fromkeys(keys, fill_value)
 
 
 def _check_timeout(timeout_s: Any, poolsize: int | None, dask_client: Any) -> None:
@@ -508,6 +550,8 @@ def _open_database(
         recover_journals(where.own_dir, where.database_basename, lock_timeout_s)
     if save and simulate:
         _prepare_simulate(os.path.join(where.own_dir, where.database_basename), where.db_dir)
+    if df is not None and len(df) > 0:
+        df = adopt_database(df)  # a DataFrame of psweep 0.7.0 or 0.16
     if df is not None and len(df) > 0 and not save:
         return df, df
     base = DbSnapshot(where.db_src)
@@ -738,4 +782,42 @@ def _commit_results(repo, calc_dir: str, run_id: str) -> None:
     git_commit_all(repo, f"psweep: {name}: run_id={run_id}")
 
 
-run = run_local
+def run(
+    func: Callable[[dict], dict],
+    params: Sequence[dict],
+    df: pd.DataFrame | None = None,
+    poolsize: int | None = None,
+    dask_client: Any = None,
+    save: bool = True,
+    tmpsave: bool = False,
+    verbose: bool | Sequence[str] = False,
+    calc_dir: str = "calc",
+    simulate: bool = False,
+    database_basename: str = "database.pk",
+    backup: bool = False,
+    git: bool = False,
+    skip_dups: bool = False,
+    capture_logs: str | None = None,
+    fill_value: Any = pd.NA,
+    *,
+    on_error: str = "raise",
+    progress: bool | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    timeout_s: float | None = None,
+    database_dir: str | None = None,
+) -> pd.DataFrame:
+    """Call `func` on every pset in `params` and return the database (psweep 0.16's entry).
+
+    The same run as :func:`run_local`, with psweep 0.16's arguments in its
+    order (`dask_client` is the fifth) and its defaults: psets that lack keys
+    other psets have get them as `fill_value` (``pd.NA``) before func sees
+    them, and `capture_logs` is available. See :func:`run_local` for every
+    argument.
+    """
+    return run_local(
+        func, params, df, poolsize, save, tmpsave, verbose, calc_dir, simulate,
+        database_basename, backup, git, database_dir,
+        skip_dups=skip_dups, on_error=on_error, dask_client=dask_client, progress=progress,
+        lock_timeout_s=lock_timeout_s, timeout_s=timeout_s, capture_logs=capture_logs,
+        fill_value=fill_value,
+    )  # fmt: skip

@@ -58,9 +58,13 @@ def read_db(path="calc/database.pk"):
 
 
 def test_reserved_columns_exactly(study):
-    """It adds exactly the reserved columns of psweep 0.7.0, indexed by _pset_id."""
+    """It adds exactly the reserved columns of psweep 0.7.0 and the two that 0.16 scripts
+    read (_pset_hash, _exec_host), indexed by _pset_id."""
     df = ps.run_local(func, ps.plist("a", [1, 2, 3]))
-    assert sorted(c for c in df.columns if c.startswith("_")) == sorted(RESERVED)
+    assert sorted(c for c in df.columns if c.startswith("_")) == sorted(
+        [*RESERVED, "_pset_hash", "_exec_host"]
+    )
+    assert df["_pset_hash"].tolist() == df["_pset_sha1"].tolist()
     assert list(df.index) == list(df["_pset_id"])
     for col in ("_run_id", "_pset_id"):
         for val in df[col]:
@@ -96,7 +100,9 @@ def test_func_gets_specials(study):
     df = ps.run_local(func_specials, ps.plist("a", [1]))
     row = df.iloc[0]
     assert row["_pset_id"] == df.index[0]
-    assert row["seen_keys"] == ",".join(sorted(set(RESERVED) - {"_pset_runtime"}))
+    assert row["seen_keys"] == ",".join(
+        sorted({*RESERVED, "_pset_hash", "_exec_host"} - {"_pset_runtime"})
+    )
 
 
 def test_empty_dict_is_fine(study):
@@ -283,9 +289,19 @@ def test_func_raises(study, poolsize):
     assert df["_pset_seq"].tolist() == list(range(len(df)))
 
 
-def test_run_is_run_local():
-    """It exports run_local also as run, the name newer scripts use."""
-    assert ps.run is ps.run_local
+def test_run_takes_the_arguments_of_016_in_their_order(study):
+    """run() has psweep 0.16's positional order: dask_client is the fifth, save the sixth."""
+    import inspect
+
+    names = list(inspect.signature(ps.run).parameters)
+    assert names[:16] == [
+        "func", "params", "df", "poolsize", "dask_client", "save", "tmpsave", "verbose",
+        "calc_dir", "simulate", "database_basename", "backup", "git", "skip_dups",
+        "capture_logs", "fill_value",
+    ]  # fmt: skip
+    df = ps.run(func, ps.plist("a", [1, 2]), None, None, None, False)
+    assert len(df) == 2
+    assert not os.path.exists("calc/database.pk")  # save=False, given positionally
 
 
 @pytest.mark.parametrize(
