@@ -16,10 +16,13 @@ from .batch import (
     prep_batch,
 )
 from .columns import (
+    df_ensure_dtypes,
     df_extract_dicts,
     df_extract_params,
     df_extract_pset,
     df_extract_row,
+    df_update_pset_cols,
+    df_update_pset_hash,
     filter_cols,
 )
 from .compare import DfComparison, df_compare
@@ -120,6 +123,7 @@ __all__ = [
     "check_calc_dir",
     "collect_batch",
     "df_compare",
+    "df_ensure_dtypes",
     "df_extract_dicts",
     "df_extract_params",
     "df_extract_pset",
@@ -129,6 +133,8 @@ __all__ = [
     "df_read",
     "df_runs",
     "df_to_json",
+    "df_update_pset_cols",
+    "df_update_pset_hash",
     "df_write",
     "file_read",
     "file_write",

@@ -15,13 +15,18 @@ from typing import Any
 import pandas as pd
 
 from .errors import PsweepParamsError
+from .hashing import pset_hashes
 
 __all__ = [
+    "df_ensure_dtypes",
     "df_extract_dicts",
     "df_extract_params",
     "df_extract_pset",
     "df_extract_row",
+    "df_update_pset_cols",
+    "df_update_pset_hash",
     "filter_cols",
+    "row_hashes",
 ]
 
 _KINDS = {
@@ -101,3 +106,74 @@ def df_extract_row(
 def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> dict:
     """The pset (parameters only) of the row whose ``_pset_id`` is `pset_id`."""
     return df_extract_row(df, pset_id, kind="pset", py_types=py_types)
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and value != value
+
+
+def row_hashes(df: pd.DataFrame) -> list:
+    """:func:`psweep.pset_hash` of each row's pset columns; empty cells count as absent keys."""
+    cols = filter_cols(list(df.columns), "pset")
+    psets = [
+        {k: v for k, v in zip(cols, values, strict=True) if not _missing(v)}
+        for values in df[cols].itertuples(index=False, name=None)
+    ]
+    return pset_hashes(psets)
+
+
+def df_update_pset_hash(df: pd.DataFrame, copy: bool = False) -> pd.DataFrame:
+    """Set each row's ``_pset_hash`` (and ``_pset_sha1``, if there) from its pset columns.
+
+    Empty cells (``NaN``, ``None``, ``pd.NA``) count as keys the pset did not
+    have. Works on `df` itself unless `copy`; returns the DataFrame.
+    """
+    if copy:
+        df = df.copy()
+    hashes = pd.Series(row_hashes(df), index=df.index, dtype=object)
+    df["_pset_hash"] = hashes
+    if "_pset_sha1" in df.columns:
+        df["_pset_sha1"] = hashes
+    return df
+
+
+def df_update_pset_cols(
+    df: pd.DataFrame, pset_cols: Iterable, fill_value: Any = pd.NA, copy: bool = False
+) -> pd.DataFrame:
+    """Make `pset_cols` the pset columns of `df` (psweep 0.16), then rehash every row.
+
+    Each named column that is not a pset column of `df` yet is set to
+    `fill_value` in all rows. Fewer names than `df` has pset columns raise
+    :class:`~psweep.errors.PsweepParamsError` (also an ``AssertionError``, as in
+    0.16): a pset column cannot be dropped this way.
+    """
+    if copy:
+        df = df.copy()
+    old = set(filter_cols(df.columns, "pset"))
+    new = set(pset_cols)
+    if len(new) < len(old):
+        raise PsweepParamsError(
+            f"df_update_pset_cols(): {len(new)} pset columns given ({sorted(map(str, new))}) "
+            f"but the DataFrame has {len(old)} ({sorted(map(str, old))}); name all of them"
+        )
+    for col in filter_cols(sorted(new - old, key=str), "pset"):
+        df[col] = pd.Series([fill_value] * len(df), index=df.index, dtype=object)
+    return df_update_pset_hash(df)
+
+
+def df_ensure_dtypes(df: pd.DataFrame, fill_value: Any = pd.NA) -> pd.DataFrame:
+    """psweep 0.16's layout: empty cells become `fill_value`, every column ``object``.
+
+    An empty cell is a scalar for which :func:`pandas.isna` is true; cells
+    holding arrays or lists are left as they are. Like 0.16, this changes the
+    empty cells of `df` itself and returns a new DataFrame of dtype object.
+    """
+    for col in list(df.columns):
+        mask = df[col].isna()
+        if mask.any():
+            values = df[col].astype(object)
+            values[mask.to_numpy()] = fill_value
+            df[col] = values
+    return df.astype(object)

@@ -24,16 +24,16 @@ class PsweepError(Exception):
     """Base class of all errors raised by psweep."""
 
 
-class PsweepParamsError(PsweepError, ValueError):
-    """Parameters (psets, plists) are malformed."""
+class PsweepParamsError(PsweepError, ValueError, AssertionError):
+    """Parameters (psets, plists, options) are malformed.
 
-
-class PgridError(PsweepParamsError, AssertionError):
-    """Wrong call of :func:`psweep.pgrid`.
-
-    Also an ``AssertionError``: psweep 0.7.0 signalled these mistakes with
-    ``assert``, and scripts written for it catch that.
+    Also an ``AssertionError``: psweep 0.7.0 and 0.16 signalled these mistakes
+    with ``assert``, and scripts written for them catch that.
     """
+
+
+class PgridError(PsweepParamsError):
+    """Wrong call of :func:`psweep.pgrid`."""
 
 
 class PsweepHashError(PsweepError, TypeError):

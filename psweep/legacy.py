@@ -17,27 +17,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .columns import filter_cols
-from .hashing import pset_hashes
+from .columns import row_hashes
 
-__all__ = ["adopt_database", "row_hashes"]
+__all__ = ["adopt_database"]
 
 log = logging.getLogger("psweep")
-
-
-def row_hashes(df: pd.DataFrame) -> list:
-    """:func:`psweep.pset_hash` of each row's pset columns; empty (NA) cells count as absent."""
-    cols = filter_cols(list(df.columns), "pset")
-    psets = []
-    for values in df[cols].itertuples(index=False, name=None):
-        psets.append({k: v for k, v in zip(cols, values, strict=True) if not _missing(v)})
-    return pset_hashes(psets)
-
-
-def _missing(value: object) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    return isinstance(value, float) and value != value
 
 
 def _as_index(df: pd.DataFrame) -> pd.DataFrame:
