@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -116,19 +113,118 @@ def db2table(argv: Sequence[str] | None = None) -> None:
     sys.stdout.write(text + "\n")
 
 
+_SYNC_USAGE = """\
+%(prog)s [--machine] MACHINE [--calc-dir DIR] [--machine-templ-dir DIR] [-n]
+       %(prog)s [--host] HOST [RSYNC_OPTS...]"""
+
+
+def _sync_description(direction: str) -> tuple[str, str]:
+    if direction == "push":
+        what = "Copy calc/ to a machine or host with rsync."
+        host = "ssh HOST mkdir -pv DIR/calc;\n           rsync calc/ HOST:DIR/calc/"
+    else:
+        what = (
+            "Copy calc/ back from a machine or host with rsync. The database is not copied "
+            "over the local one but merged into it under the lock: rows on either side are "
+            "kept, a row on both takes the remote values where it has them."
+        )
+        host = "rsync\n           HOST:DIR/calc ./"
+    epilog = f"""\
+forms:
+  MACHINE  'host' and 'path' in templates/machines/MACHINE/info.yaml (no host:
+           a local path); rsync -a
+  HOST     the form of psweep 0.16: DIR is this folder relative to $HOME, on
+           HOST relative to the login folder; {host}
+           with -rptgoD -vP RSYNC_OPTS, --exclude-from for excl_{direction} and
+           rsync.exclude, --filter='merge F' for rsync.rules and rsync.filter
+           where these files exist here
+
+which form: --machine or --host as first argument decides. Otherwise the first
+argument is a MACHINE if it starts with '-', contains a '/' or names a folder
+in templates/machines (or in --machine-templ-dir), else a HOST.
+
+Locks and journals of running studies (calc/.psweep/) are not copied."""
+    return what, epilog
+
+
 def _sync(direction: str, argv: Sequence[str] | None) -> None:
     prog = f"psweep-{direction}"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--host"]:
+        if len(argv) < 2:
+            _fail(prog, "--host needs a HOST")
+        _sync_host(prog, direction, argv[1], argv[2:], forced=True)
+    if argv[:1] == ["--machine"]:
+        _sync_machine(prog, direction, argv[1:])
+    if not argv or argv[0].startswith("-") or _names_machine(argv[0], argv):
+        _sync_machine(prog, direction, argv)
+    _sync_host(prog, direction, argv[0], argv[1:], forced=False)
+
+
+def _fail(prog: str, message: str) -> None:
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    sys.exit(2)
+
+
+def _machine_templ_dir(argv: Sequence[str]) -> str:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--machine-templ-dir", default="templates/machines")
+    return parser.parse_known_args(argv)[0].machine_templ_dir
+
+
+def _names_machine(name: str, argv: Sequence[str]) -> bool:
+    """The ambiguity rule: a '/' (no host has one) or a folder of machine templates."""
+    return "/" in name or os.path.isdir(os.path.join(_machine_templ_dir(argv), name))
+
+
+def _sync_host(prog: str, direction: str, host: str, rsync_opts: list[str], forced: bool) -> None:
+    """``psweep-push HOST [RSYNC_OPTS...]``, the form of psweep 0.16."""
+    from .batch.transfers import (
+        home_relative_basedir,
+        host_commands,
+        is_dry_run,
+        pull_database,
+        run_command,
+    )
+
+    if not host or host.startswith("-") or any(c.isspace() or c == "/" for c in host):
+        _fail(
+            prog,
+            f"host {host!r} is not allowed (no spaces or '/', and no '-' first, so that ssh and "
+            "rsync cannot take it for an option)",
+        )
+    for tool in ("rsync", "ssh") if direction == "push" else ("rsync",):
+        if shutil.which(tool) is None:
+            _fail(prog, f"{tool} is not installed")
+    basedir = home_relative_basedir()
+    database_basename = "database.pk"
+    for cmd in host_commands(direction, host, rsync_opts, basedir, database_basename):
+        rc = run_command(cmd, prefix="executing: ")
+        if rc != 0:
+            if not forced and os.path.isdir("templates/machines"):
+                sys.stderr.write(
+                    f"{prog}: {host!r} is no folder in templates/machines, so it was taken as an "
+                    f"ssh host (the psweep 0.16 form); for a machine give --machine NAME\n"
+                )
+            sys.exit(rc)
+    if direction == "pull" and not is_dry_run(rsync_opts):
+        remote = f"{host}:{basedir}/calc/"
+        sys.exit(pull_database(prog, remote, "calc/", database_basename, required=False))
+    sys.exit(0)
+
+
+def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
+    """``psweep-push MACHINE``: host and path from the machine's info.yaml."""
+    from .batch import check_machine_name, machine_info
+    from .batch.transfers import pull_database, run_command
+
+    description, epilog = _sync_description(direction)
     parser = argparse.ArgumentParser(
         prog=prog,
-        description=(
-            "Copy calc/ to a machine's study folder with rsync"
-            if direction == "push"
-            else "Copy calc/ back from a machine's study folder with rsync; its database is "
-            "merged into the local one under the lock (rows on either side are kept, a row on "
-            "both takes the machine's values where it has them)"
-        )
-        + ". The destination is 'host' and 'path' in templates/machines/<machine>/info.yaml "
-        "(no host: a local path). Locks and journals of running studies are not copied.",
+        usage=_SYNC_USAGE,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("machine", help="name of a folder in templates/machines")
     parser.add_argument("--calc-dir", default="calc", help="default: %(default)s")
@@ -144,8 +240,6 @@ def _sync(direction: str, argv: Sequence[str] | None) -> None:
         help="the database in the calc dir, which pull merges (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    from .batch import check_machine_name, machine_info
-
     mdir = os.path.join(args.machine_templ_dir, args.machine)
     try:
         check_machine_name(args.machine)
@@ -185,46 +279,17 @@ def _sync(direction: str, argv: Sequence[str] | None) -> None:
         # the database is merged, not copied over: rows added here since the push stay
         cmd += ["--exclude", f"/{args.database_basename}"]
     cmd += ["--", src, dst]
-    rc = _rsync(cmd)
+    rc = run_command(cmd)
     if rc != 0 or direction == "push" or args.dry_run:
         sys.exit(rc)
-    sys.exit(_pull_database(prog, remote, local, args.database_basename))
-
-
-def _rsync(cmd: list[str]) -> int:
-    sys.stdout.write(" ".join(shlex.quote(c) for c in cmd) + "\n")
-    sys.stdout.flush()
-    return subprocess.run(cmd, check=False).returncode
-
-
-def _pull_database(prog: str, remote: str, local: str, basename: str) -> int:
-    """Fetch the remote database into .psweep/pull/ and merge it into the local one."""
-    from .database import df_read
-    from .merge import merge_databases, psweep_dir
-
-    staging = os.path.join(psweep_dir(local.rstrip("/")), "pull")
-    os.makedirs(staging, exist_ok=True)
-    staged = os.path.join(staging, basename)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(staged)
-    rc = _rsync(["rsync", "-a", "-s", "--", remote + basename, staging + "/"])
-    if rc != 0 or not os.path.exists(staged):
-        sys.stderr.write(f"{prog}: no database {remote + basename} to merge (files were pulled)\n")
-        return rc or 1
-    _, nnew, nshared = merge_databases(os.path.join(local, basename), df_read(staged))
-    os.unlink(staged)
-    sys.stdout.write(
-        f"{prog}: merged {remote + basename} into {local + basename}: {nnew} new rows, "
-        f"{nshared} rows updated; rows that are only here are kept\n"
-    )
-    return 0
+    sys.exit(pull_database(prog, remote, local, args.database_basename))
 
 
 def push(argv: Sequence[str] | None = None) -> None:
-    """``psweep-push MACHINE``: copy calc/ to the machine."""
+    """``psweep-push MACHINE`` or ``psweep-push HOST [RSYNC_OPTS...]``: copy calc/ there."""
     _sync("push", argv)
 
 
 def pull(argv: Sequence[str] | None = None) -> None:
-    """``psweep-pull MACHINE``: copy calc/ back from the machine."""
+    """``psweep-pull MACHINE`` or ``psweep-pull HOST [RSYNC_OPTS...]``: copy calc/ back."""
     _sync("pull", argv)
