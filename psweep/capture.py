@@ -95,6 +95,6 @@ def capture(mode: str, calc_dir: str, pset_id: str) -> Iterator[Captured]:
                 for fd in saved:
                     os.close(fd)
                 text.close()
-            if "db" in mode:
-                fh.seek(0)
-                out.text = fh.read().decode("utf-8", errors="backslashreplace")
+                if "db" in mode:  # also when func raised: its output tells why
+                    fh.seek(0)
+                    out.text = fh.read().decode("utf-8", errors="backslashreplace")
