@@ -435,6 +435,7 @@ def run_local(
     )
     _check_timeout(timeout_s, poolsize, dask_client)
     capture_logs = check_capture_logs(capture_logs)
+    _check_verbose(verbose)
     params = _check_params(params)
     if fill_value is not NO_FILL:
         fill = _fill_template(params, fill_value)
@@ -470,6 +471,15 @@ def run_local(
     if repo is not None:
         _commit_results(repo, where.calc_dir, run.run_id)
     return out
+
+
+def _check_verbose(verbose: Any) -> None:
+    if verbose is None or isinstance(verbose, bool):
+        return
+    if isinstance(verbose, str) or not isinstance(verbose, Sequence):
+        raise PsweepParamsError(
+            f"verbose must be True, False or a list of column names, got {verbose!r}"
+        )
 
 
 def _fill_template(params: list[dict], fill_value: Any) -> dict | None:

@@ -260,3 +260,31 @@ def test_pset_hash_joblib_options():
     )
     with pytest.raises(ps.PsweepParamsError, match="joblib-sha256"):
         ps.pset_hash({"a": 1}, method="joblib-sha256")
+
+
+@pytest.mark.parametrize("bad", ["a", 1, {"a": 1}])
+def test_verbose_of_another_type_is_refused(study, bad):
+    """0.16 raises ValueError for a verbose that is neither a bool nor a list of columns."""
+    with pytest.raises(ValueError, match="verbose"):
+        ps.run(func_plain, ps.plist("a", [1]), verbose=bad)
+
+
+def func_result(pset):
+    print("a is", pset["a"])
+    return {"result_": pset["a"] * 2}
+
+
+def test_readme_migration_snippet_runs(study):
+    """The code of the README's "Coming from psweep 0.16" section does what it says."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Coming from psweep 0.16", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    space = {"ps": ps, "func": func_result, "params": ps.plist("a", [1, 2]), "pd": pd}
+    exec(code, space)
+    df = space["df"]
+    assert df["_logs"].dropna().tolist()[:2] == ["a is 1\n", "a is 2\n"]
+    assert df["b"].iloc[-2] is pd.NA
+    by_hash = df.groupby("_pset_hash")["result_"].mean()
+    assert by_hash[ps.pset_hash({"a": 1})] == 2
