@@ -114,25 +114,32 @@ def _missing(value: Any) -> bool:
     return isinstance(value, float) and value != value
 
 
-def row_hashes(df: pd.DataFrame) -> list:
-    """:func:`psweep.pset_hash` of each row's pset columns; empty cells count as absent keys."""
+def row_hashes(df: pd.DataFrame, empty_is_absent: bool = True) -> list:
+    """:func:`psweep.pset_hash` of each row's pset columns.
+
+    With `empty_is_absent`, empty cells (``NaN``, ``None``, ``pd.NA``) count
+    as keys the pset did not have, which is how a database stores them;
+    otherwise only ``pd.NA`` does (as in :func:`psweep.pset_hash`).
+    """
     cols = filter_cols(list(df.columns), "pset")
-    psets = [
-        {k: v for k, v in zip(cols, values, strict=True) if not _missing(v)}
-        for values in df[cols].itertuples(index=False, name=None)
-    ]
+    rows = df[cols].itertuples(index=False, name=None)
+    if empty_is_absent:
+        psets = [{k: v for k, v in zip(cols, r, strict=True) if not _missing(v)} for r in rows]
+    else:
+        psets = [dict(zip(cols, r, strict=True)) for r in rows]
     return pset_hashes(psets)
 
 
 def df_update_pset_hash(df: pd.DataFrame, copy: bool = False) -> pd.DataFrame:
     """Set each row's ``_pset_hash`` (and ``_pset_sha1``, if there) from its pset columns.
 
-    Empty cells (``NaN``, ``None``, ``pd.NA``) count as keys the pset did not
-    have. Works on `df` itself unless `copy`; returns the DataFrame.
+    Each row hashes as :func:`psweep.pset_hash` of its pset cells, which
+    leaves ``pd.NA`` out (as 0.16 fills missing keys). Works on `df` itself
+    unless `copy`; returns the DataFrame.
     """
     if copy:
         df = df.copy()
-    hashes = pd.Series(row_hashes(df), index=df.index, dtype=object)
+    hashes = pd.Series(row_hashes(df, empty_is_absent=False), index=df.index, dtype=object)
     df["_pset_hash"] = hashes
     if "_pset_sha1" in df.columns:
         df["_pset_sha1"] = hashes

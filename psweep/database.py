@@ -40,6 +40,13 @@ __all__ = [
 ]
 
 DATABASE_FORMATS = ("pickle", "json", "parquet")
+# what psweep 0.16's df_to_json passes to pandas
+JSON_DEFAULTS_016 = {
+    "orient": "records",
+    "date_unit": "s",
+    "date_format": "iso",
+    "double_precision": 15,
+}
 _BY_SUFFIX = {".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -112,7 +119,9 @@ def df_write(
 
     The file is written beside `fn` and moved into place, so an interrupted
     write leaves the old file intact. Also accepts the argument order
-    ``df_write(fn, df)`` of newer psweep versions.
+    ``df_write(fn, df)`` of psweep 0.16; JSON is then written as 0.16 writes
+    it (pandas' records, dates in seconds, 15 digits), which holds tuples and
+    arrays as lists and rounds floats, where psweep's own JSON is exact.
 
     Parameters
     ----------
@@ -128,7 +137,8 @@ def df_write(
         keep exactly raises :class:`~psweep.errors.PsweepDatabaseError` naming
         its column and row, before the file is touched.
     """
-    if isinstance(fn, pd.DataFrame) and not isinstance(df, pd.DataFrame):
+    order_016 = isinstance(fn, pd.DataFrame) and not isinstance(df, pd.DataFrame)
+    if order_016:
         df, fn = fn, df
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df_write() needs a pandas DataFrame, got {type(df).__name__}")
@@ -139,8 +149,10 @@ def df_write(
         kwds.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
         with atomic_open(fn, "wb") as fh:
             pickle.dump(df, fh, **kwds)
-    elif kwds:  # pandas' JSON, as in psweep 0.7.0
-        text = df_to_json(df, **kwds)
+    elif kwds or order_016:
+        # pandas' JSON, as psweep 0.7.0 writes it with options and 0.16 always
+        # (the 0.16 argument order, df_write(fn, df), gets 0.16's records)
+        text = df_to_json(df, **({**JSON_DEFAULTS_016, **kwds} if order_016 else kwds))
         with atomic_open(fn, "w") as fh:
             fh.write(text)
     else:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import pathlib
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -116,7 +117,23 @@ def _tag(obj: Any) -> Any:
         return [type(obj).__name__, str(obj)]
     if isinstance(obj, pathlib.PurePath):
         return ["path", str(obj)]
+    ref = _reference(obj)
+    if ref is not None:
+        return ["ref", ref]
     raise TypeError(f"value {obj!r} of type {type(obj).__name__} has no stable hash")
+
+
+def _reference(obj: Any) -> str | None:
+    """``module:qualname`` of a class, ufunc or module-level function (pickled by name,
+    so the same in every session); None for lambdas, local functions and other objects."""
+    if isinstance(obj, np.ufunc):
+        return f"numpy:{obj.__name__}"
+    if not isinstance(obj, type | types.FunctionType | types.BuiltinFunctionType):
+        return None
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
 
 
 def _tagged_text(pset: dict) -> str:
@@ -140,7 +157,8 @@ def pset_hash(
     so psets read back from a database hash like the ones that were run.
     Psets that JSON would blur (keys that are not strings, so that ``{1: "x"}``
     and ``{"1": "x"}`` differ; sets, dates and times, decimals, fractions,
-    complex numbers, paths) are hashed from a canonical text that keeps every
+    complex numbers, paths; classes, numpy ufuncs and module-level functions,
+    by their qualified names) are hashed from a canonical text that keeps every
     type; plain psets keep the hashes of psweep 0.7.0.
 
     Parameters

@@ -453,6 +453,10 @@ def _read_legacy_records(text: str) -> pd.DataFrame:
     if _PANDAS_VERSION < (3, 1):  # 3.1 deprecated these (dtype=False implies them)
         kwds.update(convert_dates=False, keep_default_dates=False)
     df = pd.read_json(io.StringIO(text), **kwds)
+    for col in df.columns:
+        # null in every row: records cannot tell None from nan; pandas and 0.7.0 say nan
+        if df[col].dtype == object and len(df) and df[col].isna().all():
+            df[col] = df[col].astype(np.float64)
     if "_time_utc" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["_time_utc"]):
         col = df["_time_utc"]
         numeric = pd.api.types.is_numeric_dtype(col)
@@ -498,6 +502,10 @@ def read_json_database(fn: str | os.PathLike, kwds: dict) -> pd.DataFrame:
 def _read_pandas_json(text: str, kwds: dict) -> pd.DataFrame:
     kwds = {"orient": JSON_DEFAULTS["orient"], "precise_float": True, **kwds}
     df = pd.read_json(io.StringIO(text), **kwds)
+    for col in df.columns:
+        # null in every row: records cannot tell None from nan; pandas and 0.7.0 say nan
+        if df[col].dtype == object and len(df) and df[col].isna().all():
+            df[col] = df[col].astype(np.float64)
     if "_time_utc" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["_time_utc"]):
         df["_time_utc"] = pd.to_datetime(df["_time_utc"])
     if "_pset_id" in df.columns and kwds["orient"] in ("records", "values"):

@@ -180,8 +180,10 @@ def test_df_update_pset_hash_in_place_and_copy():
     assert "_pset_hash" not in df.columns
     assert out["_pset_hash"].tolist() == [
         ps.pset_hash({"a": 1, "b": 3.5}),
-        ps.pset_hash({"a": 2}),  # the empty cell: a key the pset did not have
+        ps.pset_hash({"a": 2, "b": np.nan}),  # cells as they are (0.16)
     ]
+    with_na = pd.DataFrame({"a": [2], "b": [pd.NA]}, dtype=object)
+    assert ps.df_update_pset_hash(with_na)["_pset_hash"].iloc[0] == ps.pset_hash({"a": 2})
     assert ps.df_update_pset_hash(df) is df
     assert df["_pset_hash"].tolist() == out["_pset_hash"].tolist()
 
@@ -191,6 +193,8 @@ def test_df_update_pset_cols_adds_filled_columns_and_rehashes():
     ps.df_update_pset_cols(df, ["a", "c"])
     assert df["c"].tolist() == [pd.NA, pd.NA]
     assert df["_pset_hash"].tolist() == [ps.pset_hash({"a": 1}), ps.pset_hash({"a": 2})]
+    ps.df_update_pset_cols(df, ["a", "c", "e"], fill_value=None)
+    assert df["_pset_hash"].iloc[0] == ps.pset_hash({"a": 1, "e": None})
     with pytest.raises(AssertionError, match="name all of them"):
         ps.df_update_pset_cols(df, ["a"])
     out = ps.df_update_pset_cols(df, ["a", "c", "d"], fill_value=0, copy=True)
@@ -288,3 +292,26 @@ def test_readme_migration_snippet_runs(study):
     assert df["b"].iloc[-2] is pd.NA
     by_hash = df.groupby("_pset_hash")["result_"].mean()
     assert by_hash[ps.pset_hash({"a": 1})] == 2
+
+
+def test_classes_ufuncs_and_functions_hash_by_name():
+    """0.16 hashes them (joblib pickles them by name); so do we, the same in every session."""
+    h = ps.pset_hash({"f": np.sin})
+    assert h == ps.pset_hash({"f": np.sin}) != ps.pset_hash({"f": np.cos})
+    assert ps.pset_hash({"f": ps.DfComparison}) != ps.pset_hash({"f": ps.pset_hash})
+    code = "import numpy as np, psweep as ps; print(ps.pset_hash({'f': np.sin}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == h
+    with pytest.raises(ps.PsweepHashError):
+        ps.pset_hash({"f": lambda x: x})
+
+
+def test_df_write_in_016_order_writes_016_json(tmp_path):
+    """df_write(fn, df) is 0.16's call and gets 0.16's JSON, tuples and all."""
+    df = pd.DataFrame({"t": [(1, 2.5, "x")], "f": [0.1]})
+    ps.df_write(tmp_path / "a.json", df)
+    assert (tmp_path / "a.json").read_text().startswith("[")
+    back = ps.df_read(tmp_path / "a.json")
+    assert back["t"].iloc[0] == [1, 2.5, "x"] and back["f"].iloc[0] == 0.1
+    with pytest.raises(ps.PsweepFormatError, match="tuple"):
+        ps.df_write(df, tmp_path / "b.json")  # our order: exact JSON, which refuses tuples

