@@ -86,6 +86,7 @@ from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, ru
 from .study import PsweepStudyError, new_study
 from .update import PsweepUpdateError, update_study
 from .vcs import git_clean, git_enter, git_exit, in_git_repo
+from .wrappers import capture_logs_wrapper, func_wrapper
 
 __version__ = "0.8.0.dev0"
 
@@ -120,6 +121,7 @@ __all__ = [
     "PsweepUpdateError",
     "PsweepWorkerError",
     "__version__",
+    "capture_logs_wrapper",
     "check_calc_dir",
     "collect_batch",
     "df_compare",
@@ -145,6 +147,7 @@ __all__ = [
     "flatten",
     "flatten_dict",
     "fullpath",
+    "func_wrapper",
     "gather_calc_templates",
     "gather_machines",
     "get_many_uuids",

@@ -315,3 +315,25 @@ def test_df_write_in_016_order_writes_016_json(tmp_path):
     assert back["t"].iloc[0] == [1, 2.5, "x"] and back["f"].iloc[0] == 0.1
     with pytest.raises(ps.PsweepFormatError, match="tuple"):
         ps.df_write(df, tmp_path / "b.json")  # our order: exact JSON, which refuses tuples
+
+
+def test_func_wrapper_builds_one_row(tmp_path):
+    pset = {"a": 2, "_pset_id": "p1", "_run_id": "r1", "_calc_dir": str(tmp_path)}
+    row = ps.func_wrapper(pset, lambda p: {"r_": p["a"] * 3}, tmpsave=True)
+    assert row["r_"] == 6 and row["_exec_host"] == platform.node()
+    assert isinstance(row["_time_utc"], pd.Timestamp) and row["_pset_runtime"] >= 0
+    assert ps.pickle_read(str(tmp_path / "tmpsave" / "r1" / "p1.pk")) == row
+    assert "r_" not in ps.func_wrapper(pset, lambda p: {"r_": 1}, simulate=True)
+    with pytest.raises(KeyError, match="_run_id"):
+        ps.func_wrapper({"a": 1, "_pset_id": "p", "_calc_dir": "c"}, lambda p: {})
+    with pytest.raises(TypeError, match="dict"):
+        ps.func_wrapper(pset, lambda p: None)
+
+
+def test_capture_logs_wrapper(tmp_path):
+    pset = {"a": 1, "_pset_id": "p1", "_calc_dir": str(tmp_path)}
+    ret = ps.capture_logs_wrapper(pset, func_prints, "db+file")
+    assert ret["_logs"] == expected_log(1) == (tmp_path / "p1" / "logs.txt").read_text()
+    assert ret["r_"] == 10
+    with pytest.raises(ValueError, match="capture_logs"):
+        ps.capture_logs_wrapper(pset, func_prints, "stdout")
