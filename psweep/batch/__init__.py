@@ -9,13 +9,16 @@ Layout (psweep 0.7.0 and 0.16)::
 :func:`prep_batch` fills them (``$name`` or ``{{ name }}``, see
 :class:`FileTemplate`) into ``<calc_dir>/<_pset_id>/`` and writes
 ``<calc_dir>/run_<m>.sh``; :func:`collect_batch` reads the ``result.json``
-files the jobs write back into the database.
+files the jobs write back into the database; :func:`batch_states` tells where
+each job is and :func:`resubmit_batch` submits again those that did not deliver.
 """
 
 from .collection import RESULT_BASENAME, collect_batch
 from .machines import MACHINE_KEYS, Machine, check_machine_name, gather_machines, machine_info
 from .preparation import _site_max_array_size as _site_max_array_size  # tests/test_slurm.py
 from .preparation import prep_batch
+from .resubmit import resubmit_batch
+from .states import BATCH_STATES, batch_state_summary, batch_states
 from .templates import (
     TEMPLATE_MODES,
     FileTemplate,
@@ -25,17 +28,21 @@ from .templates import (
 )
 
 __all__ = [
+    "BATCH_STATES",
     "MACHINE_KEYS",
     "RESULT_BASENAME",
     "TEMPLATE_MODES",
     "FileTemplate",
     "Machine",
     "PsweepTemplateError",
+    "batch_state_summary",
+    "batch_states",
     "check_machine_name",
     "collect_batch",
     "gather_calc_templates",
     "gather_machines",
     "machine_info",
     "prep_batch",
+    "resubmit_batch",
     "template_mode_of",
 ]

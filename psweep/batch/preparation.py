@@ -20,6 +20,7 @@ from ..database import df_read
 from ..files import file_write, pickle_write
 from ..runner import run_local
 from .machines import Machine, gather_machines
+from .states import JOB_RECORD_PREFIX
 from .templates import FileTemplate, PsweepTemplateError, _check_mode, gather_calc_templates
 
 __all__ = ["prep_batch"]
@@ -117,16 +118,48 @@ def _job_lines(machine: Machine, rows: pd.DataFrame, prefix: str) -> list[str]:
 
 
 def _array_driver(machine: Machine) -> str:
+    """The script each array task runs: the pset's jobscript, with a record of its end.
+
+    ``<_pset_id>/.psweep-job_<machine>`` gets ``state=running`` when the task
+    starts and ``state=exited`` with the jobscript's ``exit_code`` when it
+    ends; on SIGTERM (time limit, scancel) ``state=timeout`` if slurmctld
+    gives the job JobState TIMEOUT or Reason TimeLimit, else
+    ``state=cancelled`` (read by batch_states).
+    """
     opts = [f"#SBATCH {opt}" for opt in machine.info.get("sbatch_options", [])]
+    record = JOB_RECORD_PREFIX + machine.name
     return "\n".join(
         [
             "#!/bin/sh",
             *opts,
             "# One task of a psweep job array: runs the pset on line",
-            "# $SLURM_ARRAY_TASK_ID (counted from 0) of the list file given as $1.",
+            "# $SLURM_ARRAY_TASK_ID (counted from 0) of the list file given as $1",
+            f"# and records its start and end in <_pset_id>/{record} (psweep.batch_states).",
             'pset_id=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")',
             'cd "$pset_id" || exit 1',
-            f"exec sh {machine.template.target}",
+            'job_id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+            "record() {",
+            "    printf 'state=%s\\nexit_code=%s\\njob_id=%s\\nhost=%s\\ntime=%s\\n' \\",
+            f'        "$1" "$2" "$job_id" "$(hostname)" "$(date +%s)" > {record}.tmp &&',
+            f"        mv -f {record}.tmp {record}",
+            "}",
+            "on_term() {",
+            "    # SLURM sends SIGTERM at the time limit and on scancel; the job tells which",
+            "    # (while it completes, JobState is COMPLETING and Reason TimeLimit)",
+            '    job=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null)',
+            '    case " $job " in',
+            '        *" JobState=TIMEOUT "* | *" Reason=TimeLimit "*) record timeout 143 ;;',
+            "        *) record cancelled 143 ;;",
+            "    esac",
+            "    exit 143",
+            "}",
+            "record running ''",
+            "trap on_term TERM",
+            f"sh {machine.template.target} &",
+            'wait "$!"',
+            "rc=$?",
+            'record exited "$rc"',
+            'exit "$rc"',
             "",
         ]
     )

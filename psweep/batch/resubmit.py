@@ -1,0 +1,227 @@
+"""resubmit_batch and ``psweep batch resubmit``: submit again only the jobs that failed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+
+from ..errors import PsweepError
+from ..files import file_write
+from .machines import Machine, check_machine_name
+from .preparation import _array_driver, _array_size, _header
+from .states import _ARRAY_LINE, _JOB_LINE, batch_states
+from .templates import PsweepTemplateError
+
+__all__ = ["RESUBMIT_REASONS", "main", "resubmit_batch"]
+
+log = logging.getLogger("psweep")
+
+#: The states resubmit_batch selects, with what they mean in the script's comment.
+RESUBMIT_REASONS = {
+    "missing": "no result, not queued",
+    "failed": "exit code != 0 or cancelled",
+    "timeout": "hit the time limit",
+}
+_RESUBMIT_MARK = "# resubmit "
+
+
+def _machine(machine: str, machine_templ_dir: str) -> Machine:
+    check_machine_name(machine)
+    folder = os.path.join(machine_templ_dir, machine)
+    if not os.path.isdir(folder):
+        known = (
+            sorted(
+                n
+                for n in os.listdir(machine_templ_dir)
+                if os.path.isdir(os.path.join(machine_templ_dir, n))
+            )
+            if os.path.isdir(machine_templ_dir)
+            else []
+        )
+        raise PsweepTemplateError(
+            f"machine {machine!r} is not known: no folder {folder!r}; "
+            f"machines: {', '.join(known) or f'none in {machine_templ_dir!r}'}"
+        )
+    return Machine(folder)
+
+
+def _commented(lines: list[str]) -> list[str]:
+    """The script's lines with every active job line commented out."""
+    out = []
+    for line in lines:
+        if not line.startswith("#") and (_JOB_LINE.match(line) or _ARRAY_LINE.match(line)):
+            line = "# " + line
+        out.append(line)
+    return out
+
+
+def _new_lines(machine: Machine, ids: list[str], calc_dir: str, nr: int) -> list[str]:
+    if not machine.info.get("array"):
+        target = machine.template.target
+        return [f'cd {pid}; {machine.subcmd} {target}; cd "$here"  # resubmit={nr}' for pid in ids]
+    file_write(os.path.join(calc_dir, f"array_{machine.name}.sh"), _array_driver(machine))
+    size = _array_size(machine.info)
+    throttle = machine.info.get("array_throttle")
+    lines = []
+    for part, start in enumerate(range(0, len(ids), size)):
+        chunk = ids[start : start + size]
+        list_name = f"array_{machine.name}_resubmit{nr}_{part}.txt"
+        file_write(os.path.join(calc_dir, list_name), "".join(f"{i}\n" for i in chunk))
+        spec = f"0-{len(chunk) - 1}" + (f"%{throttle}" if throttle else "")
+        lines.append(
+            f"{machine.subcmd} --array={spec} array_{machine.name}.sh {list_name}"
+            f"  # resubmit={nr} psets={len(chunk)}"
+        )
+    return lines
+
+
+def resubmit_batch(
+    machine: str,
+    *,
+    missing: bool = True,
+    failed: bool = True,
+    timeout: bool = True,
+    calc_dir: str = "calc",
+    machine_templ_dir: str = "templates/machines",
+    squeue: bool = True,
+    dry_run: bool = False,
+) -> pd.DataFrame:
+    """Rewrite ``run_<machine>.sh`` to submit only the psets whose jobs did not deliver.
+
+    The psets stay what they are: same folders, same ``_pset_id``, same
+    files (the jobscripts are not rendered again) and no change to the
+    database; :func:`collect_batch` marks them done once their results are
+    there. The script keeps its history: every active line is commented out,
+    then a comment names the psets resubmitted and why, then come the new
+    lines -- job arrays (``array_<machine>_resubmit<N>_<part>.txt``, split
+    and throttled as by prep_batch, with the array driver written again from
+    the current ``info.yaml``, so a raised ``--time`` in ``sbatch_options``
+    applies) if the machine has ``array: true``, else one line per pset.
+
+    Parameters
+    ----------
+    machine
+        The machine, a folder in `machine_templ_dir` with a
+        ``<calc_dir>/run_<machine>.sh``.
+    missing, failed, timeout
+        Which states of :func:`batch_states` to resubmit: ``missing`` (no
+        result and not queued), ``failed`` (non-zero exit code, cancelled)
+        and ``timeout`` (hit the time limit). Pending, running, done and
+        prepared psets are never resubmitted.
+    calc_dir, machine_templ_dir
+        As for prep_batch.
+    squeue
+        Ask squeue which jobs are still queued (see :func:`batch_states`).
+    dry_run
+        Write nothing, only return the selection.
+
+    Returns
+    -------
+    The :func:`batch_states` rows of the selected psets. When none is
+    selected, the script is left as it was and the frame is empty.
+    """
+    calc_dir = os.fspath(calc_dir)
+    mach = _machine(machine, os.fspath(machine_templ_dir))
+    wanted = [s for s, on in (("missing", missing), ("failed", failed), ("timeout", timeout)) if on]
+    if not wanted:
+        raise PsweepTemplateError(
+            "resubmit_batch() needs at least one of missing, failed, timeout, got all False"
+        )
+    states = batch_states(calc_dir, machine, squeue=squeue)
+    chosen = states[states["state"].isin(wanted)].reset_index(drop=True)
+    if chosen.empty or dry_run:
+        return chosen
+    fn = os.path.join(calc_dir, f"run_{machine}.sh")
+    with open(fn) as fh:
+        lines = fh.read().splitlines()
+    nr = 1 + sum(ln.startswith(_RESUBMIT_MARK) for ln in lines)
+    ids = chosen["_pset_id"].tolist()
+    counts = chosen["state"].value_counts()
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    why = ", ".join(f"{counts[s]} {s}" for s in wanted if s in counts)
+    comment = [f"{_RESUBMIT_MARK}{nr} ({stamp}, psweep.resubmit_batch): {len(ids)} psets, {why}"]
+    for state in wanted:
+        sel = chosen.loc[chosen["state"] == state, "_pset_id"]
+        if len(sel):
+            comment.append(f"#   {state} ({RESUBMIT_REASONS[state]}): {' '.join(sel)}")
+    if lines[:1] != ["#!/bin/sh"]:
+        lines = _header(mach) + lines
+    new = _commented(lines) + comment + _new_lines(mach, ids, calc_dir, nr)
+    file_write(fn, "\n".join(new) + "\n")
+    log.info("resubmit_batch: %s now submits %d psets (%s)", fn, len(ids), why)
+    return chosen
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="psweep batch", description="Work with the batch jobs of prep_batch."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    res = sub.add_parser(
+        "resubmit",
+        help="rewrite calc/run_MACHINE.sh to submit only the jobs that did not deliver",
+        description=(
+            "Rewrite CALC_DIR/run_MACHINE.sh so that it submits only the psets whose jobs "
+            "are missing, failed or hit their time limit (no flag: all three), in their "
+            "folders, with their _pset_ids. Then submit with: sh CALC_DIR/run_MACHINE.sh. "
+            "Exit status: 0 script written, 1 nothing to resubmit (script left as it "
+            "was), 2 error."
+        ),
+    )
+    res.add_argument("machine", metavar="MACHINE")
+    for state, what in RESUBMIT_REASONS.items():
+        res.add_argument(f"--{state}", action="store_true", help=f"resubmit {state} jobs ({what})")
+    res.add_argument("--calc-dir", default="calc", help="default: %(default)s")
+    res.add_argument(
+        "--machine-templ-dir", default="templates/machines", help="default: %(default)s"
+    )
+    res.add_argument("--dry-run", action="store_true", help="only list what would be resubmitted")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``psweep batch resubmit MACHINE [--missing] [--failed] [--timeout]``.
+
+    `argv` are the words after ``batch``. Returns the exit status: 0 when
+    the script was written (or, with ``--dry-run``, there is something to
+    resubmit), 1 when there is nothing to resubmit, 2 for an error.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    flags = {s: getattr(args, s) for s in RESUBMIT_REASONS}
+    if not any(flags.values()):
+        flags = dict.fromkeys(flags, True)
+    try:
+        chosen = resubmit_batch(
+            args.machine,
+            calc_dir=args.calc_dir,
+            machine_templ_dir=args.machine_templ_dir,
+            dry_run=args.dry_run,
+            **flags,
+        )
+    except (PsweepError, OSError) as exc:
+        print(f"psweep batch resubmit: error: {exc}", file=sys.stderr)
+        return 2
+    script = os.path.join(args.calc_dir, f"run_{args.machine}.sh")
+    which = "/".join(s for s, on in flags.items() if on)
+    if chosen.empty:
+        print(
+            f"nothing to resubmit: no {which} psets of machine {args.machine!r}; "
+            f"{script} left as it was"
+        )
+        return 1
+    for state, pset_id in zip(chosen["state"], chosen["_pset_id"], strict=True):
+        print(f"{state:8} {pset_id}")
+    if args.dry_run:
+        print(f"{len(chosen)} psets would be resubmitted (dry run, nothing written)")
+    else:
+        print(f"{len(chosen)} psets to resubmit; submit them with: sh {script}")
+    return 0

@@ -1,0 +1,272 @@
+"""batch_states: where each pset's batch job is, from the files in calc/ and squeue."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pandas as pd
+
+from .collection import RESULT_BASENAME
+from .machines import check_machine_name
+from .templates import PsweepTemplateError
+
+__all__ = [
+    "BATCH_STATES",
+    "JOB_RECORD_PREFIX",
+    "batch_state_summary",
+    "batch_states",
+    "read_job_record",
+    "run_script_psets",
+]
+
+#: The states of :func:`batch_states`, in the order of :func:`batch_state_summary`.
+BATCH_STATES = ("prepared", "pending", "running", "done", "missing", "failed", "timeout")
+
+#: ``<calc_dir>/<_pset_id>/.psweep-job_<machine>``: written by the array driver
+#: ``array_<machine>.sh`` when the job starts and again when it ends.
+JOB_RECORD_PREFIX = ".psweep-job_"
+
+SQUEUE_TIMEOUT_S = 10.0
+
+_RUN_SCRIPT = re.compile(r"run_(.+)\.sh\Z")
+# a line of run_<m>.sh: "[# ]cd <id>; ..." or "[# ]<subcmd> --array=<spec> array_<m>.sh <list>"
+_JOB_LINE = re.compile(r"(?P<old># )?cd (?P<pset_id>\S+); ")
+_ARRAY_LINE = re.compile(r"(?P<old># )?\S.* --array=\S+ array_(?P<m>\S+)\.sh (?P<list>\S+)")
+
+
+def _machines_in(calc_dir: str) -> list[str]:
+    try:
+        names = os.listdir(calc_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(m.group(1) for m in map(_RUN_SCRIPT.match, names) if m)
+
+
+def run_script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool]]:
+    """Yield ``(_pset_id, active)`` for each pset line of ``run_<machine>.sh``, in order.
+
+    `active` is False for a line commented out (an earlier run or resubmit),
+    True for one the script submits. Array lines give the psets of their
+    list file (``array_<machine>_*.txt``).
+    """
+    fn = os.path.join(calc_dir, f"run_{machine}.sh")
+    with open(fn) as fh:
+        lines = fh.read().splitlines()
+    for line in lines:
+        if m := _ARRAY_LINE.match(line):
+            if m.group("m") != machine:
+                continue
+            try:
+                with open(os.path.join(calc_dir, m.group("list"))) as fh:
+                    ids = fh.read().split()
+            except FileNotFoundError:
+                continue
+            for pset_id in ids:
+                yield pset_id, m.group("old") is None
+        elif m := _JOB_LINE.match(line):
+            yield m.group("pset_id"), m.group("old") is None
+
+
+def read_job_record(fn: str) -> dict[str, str] | None:
+    """The ``key=value`` lines of a job record, or None if there is none."""
+    try:
+        with open(fn) as fh:
+            text = fh.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return dict(ln.split("=", 1) for ln in text.splitlines() if "=" in ln)
+
+
+def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
+    """Queued jobs of this calc_dir as {(machine, pset_id): (state, job_id)}; None: no answer.
+
+    One ``squeue --me -r`` call; jobs are told apart by their command:
+    ``<calc_dir>/array_<m>.sh <list>`` (task k runs line k+1 of the list) or
+    ``<calc_dir>/<pset_id>/jobscript_<m>``.
+    """
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        proc = subprocess.run(
+            ["squeue", "--me", "-h", "-r", "-o", "%i|%K|%T|%o"],
+            capture_output=True,
+            text=True,
+            timeout=SQUEUE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    calc_abs = os.path.realpath(calc_dir)
+    queued: dict[tuple[str, str], tuple[str, str]] = {}
+    lists: dict[str, list[str]] = {}
+    for line in proc.stdout.splitlines():
+        fields = line.split("|", 3)
+        if len(fields) != 4:
+            continue
+        job_id, task, state, command = fields
+        state = "pending" if state == "PENDING" else "running"
+        script, _, arg = command.partition(" ")
+        folder, name = os.path.split(script)
+        if name.startswith("array_") and name.endswith(".sh") and task.isdigit():
+            if os.path.realpath(folder) != calc_abs:
+                continue
+            if arg not in lists:
+                try:
+                    with open(os.path.join(calc_abs, arg)) as fh:
+                        lists[arg] = fh.read().split()
+                except OSError:
+                    lists[arg] = []
+            ids = lists[arg]
+            if int(task) < len(ids):
+                queued[(name[len("array_") : -len(".sh")], ids[int(task)])] = (state, job_id)
+        elif name.startswith("jobscript_"):
+            pset_dir, pset_id = os.path.split(folder)
+            if os.path.realpath(pset_dir) == calc_abs:
+                queued[(name[len("jobscript_") :], pset_id)] = (state, job_id)
+    return queued
+
+
+def _state(
+    done: bool, queued: tuple[str, str] | None, record: dict | None, active: bool, squeue_ok: bool
+) -> str:
+    if queued is not None:
+        return queued[0]
+    if done:
+        return "done"
+    if record is not None:
+        state = record.get("state")
+        if state == "running":
+            # the job started; if squeue answers and no longer lists it, it died unrecorded
+            return "missing" if squeue_ok else "running"
+        if state == "timeout":
+            return "timeout"
+        if state == "exited" and record.get("exit_code") == "0":
+            return "missing"
+        return "failed"  # a non-zero exit code, cancelled or killed by another signal
+    return "prepared" if active else "missing"
+
+
+def batch_states(
+    calc_dir: str = "calc",
+    machine: str | None = None,
+    *,
+    squeue: bool = True,
+    result_basename: str = RESULT_BASENAME,
+) -> pd.DataFrame:
+    """The state of every pset's batch job, per machine.
+
+    Fast and side-effect free: it takes no lock, writes nothing and reads
+    neither the database nor result files (only whether they exist). It
+    reads the submit scripts ``<calc_dir>/run_<machine>.sh`` (which psets
+    each machine has, and which lines are active), their array list files,
+    the tiny job records ``<_pset_id>/.psweep-job_<machine>`` and asks
+    ``squeue --me`` once (10 s at most; skipped with ``squeue=False`` or
+    when there is no squeue).
+
+    The states (:data:`BATCH_STATES`), first match wins:
+
+    ``pending``, ``running``
+        squeue lists the job (by its command: the pset's jobscript or the
+        array driver with its list file and task id).
+    ``done``
+        ``result.json`` is there.
+    ``running``
+        The job record says the job started, and squeue did not answer.
+    ``missing``
+        The job record says it started or exited 0, but there is no result
+        and squeue (answering) no longer lists it; or there is no record and
+        the pset's line in ``run_<machine>.sh`` is commented out (submitted
+        by an earlier run of the script, or never to be).
+    ``timeout``
+        The job was stopped at its time limit (SLURM's JobState TIMEOUT when
+        the job got SIGTERM).
+    ``failed``
+        The pset's jobscript exited non-zero, or the job was cancelled or
+        killed by a signal.
+    ``prepared``
+        None of the above: the pset's line in the script is active and not
+        yet submitted (or submitted, but squeue does not answer).
+
+    Only job arrays (``array: true``) keep job records: the array driver
+    writes them. For other machines a pset is ``pending``/``running``
+    (squeue), ``done``, ``prepared`` (active line) or ``missing``
+    (commented line); a finished job without result stays ``prepared`` until
+    a later prep_batch or resubmit comments its line out.
+
+    Parameters
+    ----------
+    calc_dir
+        The folder prep_batch wrote.
+    machine
+        Only this machine; None: every machine with a ``run_<machine>.sh``.
+    squeue
+        Ask squeue for pending and running jobs.
+    result_basename
+        The result file a job writes.
+
+    Returns
+    -------
+    One row per pset and machine, in the order of the submit scripts, with
+    columns ``_pset_id``, ``machine``, ``state``, ``active`` (the pset's
+    latest line in the script is not commented out), ``job_id`` (from squeue
+    or the record, else None) and ``exit_code`` (from the record, else None).
+    Raises :class:`PsweepTemplateError` (a ValueError) for a machine without
+    ``run_<machine>.sh``.
+    """
+    calc_dir = os.fspath(calc_dir)
+    known = _machines_in(calc_dir)
+    if machine is not None:
+        check_machine_name(machine)
+        if machine not in known:
+            raise PsweepTemplateError(
+                f"machine {machine!r} has no submit script {calc_dir}/run_{machine}.sh; "
+                f"machines with one: {', '.join(known) or 'none (run prep_batch first)'}"
+            )
+        known = [machine]
+    queued = _squeue(calc_dir) if squeue else None
+    rows = []
+    for mach in known:
+        active: dict[str, bool] = {}
+        for pset_id, is_active in run_script_psets(calc_dir, mach):
+            active[pset_id] = is_active  # the latest line counts
+        for pset_id, is_active in active.items():
+            folder = os.path.join(calc_dir, pset_id)
+            record = read_job_record(os.path.join(folder, JOB_RECORD_PREFIX + mach))
+            in_queue = None if queued is None else queued.get((mach, pset_id))
+            done = os.path.exists(os.path.join(folder, result_basename))
+            job_id = in_queue[1] if in_queue else (record or {}).get("job_id")
+            exit_code = (record or {}).get("exit_code", "")
+            rows.append(
+                {
+                    "_pset_id": pset_id,
+                    "machine": mach,
+                    "state": _state(done, in_queue, record, is_active, queued is not None),
+                    "active": is_active,
+                    "job_id": job_id or None,
+                    "exit_code": int(exit_code) if exit_code.isdigit() else None,
+                }
+            )
+    columns = ["_pset_id", "machine", "state", "active", "job_id", "exit_code"]
+    df = pd.DataFrame(rows, columns=columns)
+    df["exit_code"] = df["exit_code"].astype("Int64")
+    return df
+
+
+def batch_state_summary(states: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Count the states of :func:`batch_states` per machine.
+
+    Returns ``{machine: {state: n}}`` with every state of
+    :data:`BATCH_STATES` (0 where none), e.g.
+    ``{"cluster": {"prepared": 0, "pending": 0, "running": 1, "done": 4, ...}}``.
+    """
+    summary = {}
+    for mach, group in states.groupby("machine", sort=True):
+        counts = group["state"].value_counts()
+        summary[str(mach)] = {s: int(counts.get(s, 0)) for s in BATCH_STATES}
+    return summary
