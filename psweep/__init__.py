@@ -83,6 +83,7 @@ from .params import (
 )
 from .provenance import df_runs
 from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
+from .status import status
 from .study import PsweepStudyError, new_study
 from .update import PsweepUpdateError, update_study
 from .vcs import git_clean, git_enter, git_exit, in_git_repo
@@ -178,6 +179,7 @@ __all__ = [
     "run",
     "run_local",
     "stargrid",
+    "status",
     "system",
     "update_study",
 ]

@@ -18,7 +18,7 @@ from .files import remove_stale_temp_files
 from .journal import journal_root, read_journal_dir, read_journal_header, remove_run_dir
 from .legacy import adopt_database
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
-from .provenance import df_runs, now_utc, write_run
+from .provenance import now_utc, recorded_runs, write_run
 
 __all__ = [
     "DbSnapshot",
@@ -131,7 +131,7 @@ def merge_run(
                 log.info("run %s: %d journaled rows were merged already", run_id, len(done))
                 df_new = df_new[~df_new.index.isin(done)]
             if len(df_new) == 0:  # nothing left: record the run only if it is not yet
-                if info is not None and run_id not in df_runs(db_dir).index:
+                if info is not None and run_id not in recorded_runs(db_dir).index:
                     write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": len(done)})
                 return old
         if isinstance(base, DbSnapshot) and len(df_new):
@@ -154,15 +154,32 @@ def merge_run(
                 base.replace(out)
             crash_point("database-written")
         if info is not None:
-            failed = 0
+            failed, last_error = 0, None
             if "_pset_status" in df_new.columns:
-                failed = int((df_new["_pset_status"] == "failed").sum())
+                is_failed = (df_new["_pset_status"] == "failed").to_numpy()
+                failed = int(is_failed.sum())
+                if failed and "_exc" in df_new.columns:
+                    last_error = error_line(df_new["_exc"][is_failed].iloc[-1])
             write_run(
                 db_dir,
-                {**info, "end_utc": now_utc(), "n_psets": len(df_new), "n_failed": failed},
+                {
+                    **info,
+                    "end_utc": now_utc(),
+                    "n_psets": len(df_new),
+                    "n_failed": failed,
+                    "last_error": last_error or info.get("last_error"),
+                },
             )
             crash_point("run-recorded")
     return out
+
+
+def error_line(exc_text: Any) -> str | None:
+    """The line of a traceback that says what went wrong (its last non-empty one)."""
+    if not isinstance(exc_text, str):
+        return None
+    lines = [line.strip() for line in exc_text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else None
 
 
 def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> PsweepFormatError:

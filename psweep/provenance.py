@@ -16,7 +16,7 @@ import pandas as pd
 from .database import df_read, df_write
 from .files import remove_stale_temp_files
 
-__all__ = ["RUNS_BASENAME", "df_runs", "now_utc", "run_info", "write_run"]
+__all__ = ["RUNS_BASENAME", "df_runs", "now_utc", "recorded_runs", "run_info", "write_run"]
 
 RUNS_BASENAME = "runs.pk"
 
@@ -87,15 +87,50 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     df_write(new, fn)
 
 
-def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
-    """Return the runs table of `calc_dir`: one row per run, indexed by ``_run_id``.
-
-    Columns: start and end time (UTC), status (``ok``, ``failed``,
-    ``interrupted``), number of psets and of failed ones, host, user, pid,
-    working directory, command line, Python/psweep/pandas versions, and the git
-    commit and dirty flag of the working directory.
-    """
+def recorded_runs(calc_dir: str) -> pd.DataFrame:
+    """The runs table as written (finished, failed, interrupted runs), without journals."""
     fn = os.path.join(calc_dir, RUNS_BASENAME)
     if not os.path.exists(fn):
         return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
     return df_read(fn)
+
+
+def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
+    """Return the runs table of `calc_dir`: one row per run, indexed by ``_run_id``.
+
+    Columns: start and end time (UTC), status (``ok``, ``failed``,
+    ``interrupted``; ``running`` or ``crashed`` for a run whose journal is
+    not merged yet), number of psets (done so far, for those two) and of
+    failed ones, the last error, host, user, pid, working directory, command
+    line, Python/psweep/pandas versions, and the git commit and dirty flag of
+    the working directory. A crashed run shows here before any recovery, with
+    the psets its journal holds; recovery turns it into ``interrupted``.
+    """
+    from .status import journal_runs
+
+    live = journal_runs(calc_dir)  # before the table: a run ending meanwhile is in it then
+    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    runs = df_read(fn) if os.path.exists(fn) else None
+    extra = [r for r in live if runs is None or r["run_id"] not in runs.index]
+    if extra:
+        rows = pd.DataFrame(
+            [
+                {
+                    "_run_id": r["run_id"],
+                    "start_utc": r["start_utc"],
+                    "end_utc": pd.NaT,
+                    "status": r["state"],
+                    "n_psets": r["n_done"],
+                    "n_failed": r["n_failed"],
+                    "last_error": r["last_error"],
+                    "host": r["host"],
+                    "pid": r["pid"],
+                    "command": r["command"],
+                }
+                for r in extra
+            ]
+        ).set_index(pd.Index([r["run_id"] for r in extra]))
+        runs = rows if runs is None or len(runs) == 0 else pd.concat([runs, rows])
+    if runs is None:
+        return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
+    return runs

@@ -32,7 +32,14 @@ from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
 from .legacy import adopt_database
 from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
-from .merge import DbSnapshot, merge_databases, merge_run, psweep_dir, recover_journals
+from .merge import (
+    DbSnapshot,
+    error_line,
+    merge_databases,
+    merge_run,
+    psweep_dir,
+    recover_journals,
+)
 from .progress import Progress, want_progress
 from .provenance import RUNS_BASENAME, run_info
 from .vcs import git_commit_all, git_repo, git_require_identity, git_require_no_conflicts
@@ -456,6 +463,8 @@ def run_local(
             check_storable(pd.DataFrame(plan.psets), where.database_fn)
     crash_point("planned")
     run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
+    if run.info is not None:
+        run.info["n_planned"] = len(plan)  # psweep status: how many are left
     job = Job(
         func, run.run_id, run.run_seq, run.pset_seq0, where.calc_dir, simulate, tmpsave,
         verbose, run.record, run.journal_dir, run.header, timeout_s, capture_logs, EXEC_HOST,
@@ -468,9 +477,43 @@ def run_local(
         run.release()  # also when the save failed: the run is not going on
     if _after_save is not None:  # internal: prep_batch writes its submit scripts here
         _after_save(out)
+    if run.record:
+        _warn_failures(out, run.run_id, len(plan))
     if repo is not None:
         _commit_results(repo, where.calc_dir, run.run_id)
     return out
+
+
+def _warn_failures(df: pd.DataFrame, run_id: str, n_run: int) -> None:
+    """One warning at the end of a run with failed psets: how many, the first, what next."""
+    if "_pset_status" not in df.columns:
+        return
+    mine = df[(df["_run_id"] == run_id).to_numpy() & (df["_pset_status"] == "failed").to_numpy()]
+    if len(mine) == 0:
+        return
+    first = mine.iloc[0]
+    params = {k: first[k] for k in df.columns if not str(k).startswith("_") and k in first}
+    params = {
+        k: (v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v)
+        for k, v in params.items()
+        if not (isinstance(v, float) and v != v)
+    }
+    log.warning(
+        "run %s: %d of %d psets failed; the first (_pset_id %s, %s): %s. The rows have "
+        "_pset_status='failed' and the traceback in _exc; run the same params again with "
+        "skip_dups=True to repeat only the failed ones",
+        run_id,
+        len(mine),
+        n_run,
+        first["_pset_id"],
+        _short(params),
+        error_line(first.get("_exc")) or "(no message)",
+    )
+
+
+def _short(params: dict) -> str:
+    text = repr(params)
+    return text if len(text) <= 200 else text[:200] + "...}"
 
 
 def _check_verbose(verbose: Any) -> None:
@@ -639,6 +682,8 @@ class _Run:
     def save_stopped(self, exc: BaseException, plan: Plan, blocks: list) -> None:
         """Save every finished pset of a run that an exception or a signal stopped."""
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if self.info is not None and status == "failed":
+            self.info["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
         if self.save:
             blocks.extend(_journaled_blocks(self.journal_dir, blocks))
         ndone = sum(len(block[0]) for block in blocks)

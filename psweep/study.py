@@ -321,8 +321,20 @@ def _version() -> str:
     return __version__
 
 
+# commands with a module (and an argument parser) of their own: name -> (module, help)
+_DELEGATED = {
+    "status": ("psweep.status", "show the runs of a study and its batch jobs, also while it runs"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``psweep`` (or ``python -m psweep``): ``psweep new DEST`` starts a study."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        import importlib
+
+        module = importlib.import_module(_DELEGATED[argv[0]][0])
+        sys.exit(module.main(argv[1:]))
     parser = argparse.ArgumentParser(
         prog="psweep",
         description="psweep: parameter studies with a database of results.",
@@ -381,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         default="inline",
         help="how to show conflicts: markers in the file (inline, the default) or .rej files",
     )
+    for name, (_module, text) in _DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)  # parsed by its own module
     args = parser.parse_args(argv)
     from copier.errors import CopierError
 

@@ -284,8 +284,12 @@ def test_func_raises(study, poolsize):
     df = read_db()
     if poolsize is None:
         assert df["a"].tolist() == [10, 1, 2]
-    else:  # a=4 may finish in the other worker while a=3 fails
-        assert df["a"].tolist() in ([10, 1, 2], [10, 1, 2, 4])
+    else:
+        # psets run in two workers that stop at their next pset once a=3 fails: a=4 may
+        # finish meanwhile, and on a busy machine a worker may not have begun a=1 yet
+        assert df["a"].tolist()[0] == 10
+        assert set(df["a"].tolist()[1:]) <= {1, 2, 4}
+        assert len(df) >= 2
     assert df["_pset_seq"].tolist() == list(range(len(df)))
 
 

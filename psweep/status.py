@@ -1,0 +1,313 @@
+"""What a study is doing, seen from outside: its runs and its batch jobs.
+
+:func:`status` reads the runs table (``runs.pk``) and the journals of runs
+that go on or crashed; it never reads the database and never takes a lock, so
+it answers at once however large the database is, and a run that it watches
+does not wait for it. A run is
+
+- ``running``: its journal is there and its process lives;
+- ``crashed``: its journal is there, not merged, and its process is gone (the
+  next run, or :func:`psweep.recover`, merges it);
+- ``finished``: done, whether or not some psets failed (``n_failed``);
+- ``failed``: stopped by an exception in func (``on_error="raise"``);
+- ``interrupted``: stopped by Ctrl-C or SIGTERM, or recovered after a crash.
+
+``psweep status [CALC_DIR]`` prints it; ``--watch`` refreshes in place,
+``--json`` prints the plain data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import json
+import math
+import os
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from .journal import journal_root, read_journal_dir, read_journal_header
+from .locking import pid_alive
+from .merge import error_line
+from .provenance import RUNS_BASENAME, now_utc
+
+__all__ = ["RUN_STATES", "journal_runs", "status"]
+
+RUN_STATES = ("running", "crashed", "finished", "failed", "interrupted")
+_FROM_STATUS = {"ok": "finished", "failed": "failed", "interrupted": "interrupted"}
+# a run on another host (shared file system) counts as running while it writes
+_FOREIGN_QUIET_S = 600.0
+
+
+def _seconds(a: Any, b: Any) -> float | None:
+    try:
+        return max(0.0, (pd.Timestamp(b) - pd.Timestamp(a)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _journal_state(info: dict, run_dir: str, newest_mtime: float) -> str:
+    pid, host = info.get("pid"), info.get("host")
+    if isinstance(pid, int) and host == socket.gethostname():
+        return "running" if pid_alive(pid) else "crashed"
+    return "running" if time.time() - newest_mtime < _FOREIGN_QUIET_S else "crashed"
+
+
+def journal_runs(calc_dir: str = "calc") -> list[dict]:
+    """The runs that have a journal in `calc_dir` (running or crashed), with what it holds.
+
+    Reads the journal files as they are (a frame being written is skipped, not
+    waited for); takes no lock.
+    """
+    out = []
+    for run_dir in sorted(glob.glob(os.path.join(journal_root(calc_dir), "*"))):
+        header = read_journal_header(run_dir)
+        if header is None:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tail a live writer has not finished
+                _, rows = read_journal_dir(run_dir)
+            files = glob.glob(os.path.join(run_dir, "*.journal"))
+            newest = max((os.stat(f).st_mtime for f in files), default=0.0)
+        except FileNotFoundError:  # the run finished meanwhile: runs.pk has it
+            continue
+        except Exception as exc:  # rows of a class this program cannot import
+            rows, newest = None, time.time()
+            note = f"journal unreadable here: {exc}"
+        else:
+            note = None
+        info = header.get("info") or {}
+        entry: dict[str, Any] = {
+            "run_id": header.get("run_id"),
+            "state": _journal_state(info, run_dir, newest),
+            "start_utc": info.get("start_utc"),
+            "end_utc": None,
+            "n_planned": info.get("n_planned"),
+            "host": info.get("host"),
+            "pid": info.get("pid"),
+            "command": info.get("command"),
+            "note": note,
+        }
+        if rows is not None:
+            unique = {row[0]: row for row in rows}  # by position: a row may be written twice
+            failed = [unique[k] for k in sorted(unique) if unique[k][7] is not None]
+            entry.update(
+                n_done=len(unique),
+                n_failed=len(failed),
+                last_error=error_line(failed[-1][7]) if failed else None,
+                last_row_utc=pd.Timestamp(newest, unit="s") if newest else None,
+            )
+        else:
+            entry.update(n_done=None, n_failed=None, last_error=None)
+        out.append(entry)
+    return out
+
+
+def _finished_runs(calc_dir: str) -> list[dict]:
+    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    if not os.path.exists(fn):
+        return []
+    try:
+        runs = pd.read_pickle(fn)
+    except Exception:  # being replaced right now (atomic rename): try once more
+        time.sleep(0.05)
+        runs = pd.read_pickle(fn)
+    out = []
+    for run_id, row in runs.iterrows():
+        get = row.get
+        out.append(
+            {
+                "run_id": run_id,
+                "state": _FROM_STATUS.get(get("status"), str(get("status"))),
+                "start_utc": get("start_utc"),
+                "end_utc": get("end_utc"),
+                "n_planned": _int(get("n_planned")),
+                "n_done": _int(get("n_psets")),
+                "n_failed": _int(get("n_failed")),
+                "last_error": get("last_error") if isinstance(get("last_error"), str) else None,
+                "host": get("host"),
+                "pid": _int(get("pid")),
+                "command": get("command"),
+                "note": None,
+            }
+        )
+    return out
+
+
+def _int(value: Any) -> int | None:
+    try:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _with_rates(run: dict, now: pd.Timestamp) -> dict:
+    end = run["end_utc"] if run["state"] not in ("running", "crashed") else None
+    if run["state"] == "crashed":
+        end = run.get("last_row_utc")
+    elapsed = _seconds(run["start_utc"], end if end is not None and not pd.isna(end) else now)
+    done, planned = run.get("n_done"), run.get("n_planned")
+    left = max(planned - done, 0) if planned is not None and done is not None else None
+    if run["state"] == "finished" and left is None:
+        left = 0
+    rate = done / elapsed if done and elapsed else None
+    eta = left / rate if run["state"] == "running" and left is not None and rate else None
+    return {**run, "n_left": left, "elapsed_s": elapsed, "rate_per_s": rate, "eta_s": eta}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp | pd.Timedelta):
+        return None if pd.isna(value) else value.isoformat()
+    if value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
+
+
+def _batch(calc_dir: str) -> dict:
+    try:
+        from .batch import batch_summary
+    except ImportError:
+        return {}
+    with contextlib.suppress(FileNotFoundError):
+        return batch_summary(calc_dir)
+    return {}
+
+
+def status(calc_dir: str = "calc") -> dict:
+    """The study's state as plain data (numbers, text, None), ready for ``json.dumps``.
+
+    Returns ``{"calc_dir", "time_utc", "runs": [...], "batch": {...}}``. Each
+    run has ``run_id``, ``state`` (one of :data:`RUN_STATES`), ``start_utc``,
+    ``end_utc``, ``elapsed_s``, ``n_planned``, ``n_done``, ``n_failed``,
+    ``n_left``, ``rate_per_s``, ``eta_s`` (running runs), ``last_error``,
+    ``host``, ``pid``, ``command``; oldest first. ``batch`` has one entry per
+    machine of a batch study (see :func:`psweep.batch_summary`).
+    """
+    calc_dir = os.fspath(calc_dir)
+    now = now_utc()
+    live = journal_runs(calc_dir)  # before runs.pk: a run that ends meanwhile is in that
+    runs = {run["run_id"]: run for run in live}
+    for run in _finished_runs(calc_dir):
+        runs[run["run_id"]] = run  # a recorded run wins over a journal not yet removed
+    ordered = sorted(runs.values(), key=lambda r: pd.Timestamp(r["start_utc"] or now))
+    return {
+        "calc_dir": calc_dir,
+        "time_utc": now.isoformat(),
+        "runs": [{k: _plain(v) for k, v in _with_rates(r, now).items()} for r in ordered],
+        "batch": _batch(calc_dir),
+    }
+
+
+# -- the command ----------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_status(data: dict, last: int | None = 10) -> str:
+    """The text ``psweep status`` prints: a table of the runs, then the batch jobs."""
+    from tabulate import tabulate
+
+    runs = data["runs"] if last is None else data["runs"][-last:]
+    lines = [f"psweep status of {data['calc_dir']} at {data['time_utc'][:19]} UTC"]
+    if not runs:
+        lines.append("no runs yet")
+    else:
+        table = [
+            [
+                r["run_id"][:8],
+                r["state"],
+                "" if r["n_done"] is None else r["n_done"],
+                "" if r["n_failed"] is None else r["n_failed"],
+                "" if r["n_left"] is None else r["n_left"],
+                "" if r["rate_per_s"] is None else f"{r['rate_per_s']:.3g}/s",
+                _duration(r["elapsed_s"]),
+                _duration(r["eta_s"]),
+                (r["last_error"] or r.get("note") or "")[:60],
+            ]
+            for r in runs
+        ]
+        headers = ["run", "state", "done", "failed", "left", "rate", "elapsed", "ETA", "last error"]
+        lines.append(tabulate(table, headers=headers, tablefmt="simple"))
+        hidden = len(data["runs"]) - len(runs)
+        if hidden:
+            lines.append(f"({hidden} older runs not shown; --all shows them)")
+        crashed = [r for r in data["runs"] if r["state"] == "crashed"]
+        if crashed:
+            lines.append(
+                f"{len(crashed)} crashed run(s): their journaled psets are merged by the next "
+                "run, or now by: python -c 'import psweep; psweep.recover(\"%s\")'"
+                % data["calc_dir"]
+            )
+    for machine, counts in (data.get("batch") or {}).items():
+        text = ", ".join(f"{k} {v}" for k, v in counts.items())
+        lines.append(f"batch jobs on {machine}: {text}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="psweep status",
+        description="Show the runs of a study (running, crashed, finished, failed, "
+        "interrupted) with psets done, failed and left, rate, elapsed time, time left and "
+        "the last error, and the state of its batch jobs. Reads the runs table and the "
+        "journals only, without locks: safe and quick while a run goes on.",
+    )
+    parser.add_argument("calc_dir", nargs="?", default="calc", metavar="CALC_DIR")
+    parser.add_argument("--json", action="store_true", help="print the data as JSON")
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="refresh in place every SECONDS (default 2) until Ctrl-C",
+    )
+    parser.add_argument("--all", action="store_true", help="show every run, not the last 10")
+    args = parser.parse_args(argv)
+    if args.watch is not None and args.watch <= 0:
+        parser.error(f"--watch needs a number of seconds > 0, got {args.watch}")
+    if not os.path.isdir(args.calc_dir):
+        parser.exit(2, f"psweep status: error: {args.calc_dir!r} is not a directory\n")
+    last = None if args.all else 10
+
+    def show() -> str:
+        data = status(args.calc_dir)
+        return json.dumps(data, indent=2) if args.json else format_status(data, last)
+
+    if args.watch is None:
+        sys.stdout.write(show() + "\n")
+        return 0
+    try:
+        while True:
+            text = show()
+            sys.stdout.write("\x1b[H\x1b[J" + text + "\n" if sys.stdout.isatty() else text + "\n")
+            sys.stdout.flush()
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""psweep status and df_runs, seen from another process while a study runs, crashes, ends."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import psweep as ps
+from psweep.journal import journal_root, read_journal_dir
+
+DRIVER = textwrap.dedent(
+    """
+    import sys, time
+    import psweep as ps
+
+    def func(pset):
+        time.sleep(float(sys.argv[2]))
+        if pset["a"] % 10 == 3:
+            raise ValueError(f"bad a={pset['a']}")
+        return {"r": pset["a"]}
+
+    if __name__ == "__main__":
+        pool = None if sys.argv[1] == "serial" else 2
+        n = int(sys.argv[3])
+        ps.run_local(func, ps.plist("a", range(n)), poolsize=pool, on_error="record",
+                     progress=False)
+    """
+)
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "driver.py").write_text(DRIVER)
+    return tmp_path
+
+
+def start(mode: str, sleep: float, n: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "driver.py", mode, str(sleep), str(n)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def running_run(deadline_s: float = 60.0, at_least: int = 1) -> dict:
+    """Poll status until a running run has done `at_least` psets."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        runs = [r for r in ps.status("calc")["runs"] if r["state"] == "running"]
+        if runs and (runs[0]["n_done"] or 0) >= at_least:
+            return runs[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no running run with {at_least} psets done: {ps.status('calc')}")
+
+
+@pytest.mark.parametrize("mode", ["serial", "pool"])
+def test_status_follows_a_running_study(study, mode):
+    """From another process: counts move, rate and ETA are there, the end is 'finished'."""
+    proc = start(mode, 0.05, 40)
+    try:
+        first = running_run(at_least=2)
+        later = running_run(at_least=first["n_done"] + 4)
+        assert later["n_done"] > first["n_done"]
+        assert later["n_planned"] == 40
+        assert later["n_left"] == 40 - later["n_done"]
+        assert later["rate_per_s"] > 0 and later["eta_s"] > 0
+        assert later["pid"] == proc.pid
+        assert later["n_failed"] >= 1 and later["last_error"] == "ValueError: bad a=3"
+    finally:
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    (run,) = ps.status("calc")["runs"]
+    assert run["state"] == "finished"
+    assert (run["n_done"], run["n_failed"], run["n_left"]) == (40, 4, 0)
+    assert run["eta_s"] is None and run["last_error"].startswith("ValueError: bad a=")
+    # the failure summary, off a terminal and without progress bar: one warning on stderr
+    assert err.count("4 of 40 psets failed") == 1, err
+    assert "skip_dups=True" in err and "ValueError: bad a=3" in err
+
+
+@pytest.mark.parametrize("mode", ["serial", "pool"])
+def test_a_killed_run_shows_as_crashed_before_recovery(study, mode):
+    proc = start(mode, 0.05, 1000)
+    running_run(at_least=5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    time.sleep(0.3)  # pool workers notice their parent is gone and write what they hold
+    (run,) = ps.status("calc")["runs"]
+    assert run["state"] == "crashed"
+    (run_dir,) = [os.path.join(journal_root("calc"), d) for d in os.listdir(journal_root("calc"))]
+    _, rows = read_journal_dir(run_dir)
+    journaled = len({row[0] for row in rows})
+    assert run["n_done"] == journaled >= 5
+    assert run["eta_s"] is None
+    runs = ps.df_runs("calc")
+    assert runs.loc[run["run_id"], "status"] == "crashed"
+    assert runs.loc[run["run_id"], "n_psets"] == journaled
+    assert not os.path.exists("calc/database.pk") or len(ps.df_read("calc/database.pk")) == 0
+    ps.recover("calc")
+    (after,) = ps.status("calc")["runs"]
+    assert (after["state"], after["n_done"]) == ("interrupted", journaled)
+    assert ps.df_runs("calc").loc[run["run_id"], "status"] == "interrupted"
+
+
+def test_status_command_text_json_and_errors(study):
+    proc = start("serial", 0.0, 12)
+    proc.communicate(timeout=120)
+    text = subprocess.run(
+        [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "finished" in text and "ValueError: bad a=3" in text
+    data = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "psweep", "status", "calc", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert data["runs"][0]["n_done"] == 12 and data["runs"][0]["n_failed"] == 1
+    bad = subprocess.run(
+        [sys.executable, "-m", "psweep", "status", "nowhere"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "'nowhere' is not a directory" in bad.stderr
+
+
+def test_watch_refreshes_until_interrupted(study):
+    proc = start("serial", 0.02, 100)
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "psweep", "status", "--watch", "0.2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    seen = 0
+    while seen < 3:  # three refreshes, then Ctrl-C
+        line = watch.stdout.readline()
+        assert line, "psweep status --watch ended by itself"
+        seen += line.startswith("psweep status of calc")
+    watch.send_signal(signal.SIGINT)
+    watch.communicate(timeout=30)
+    proc.communicate(timeout=120)
+    assert watch.returncode == 0
+
+
+def test_a_run_stopped_by_an_exception_is_failed_with_its_error(study):
+    def boom(pset):
+        if pset["a"] == 2:
+            raise KeyError("missing input")
+        return {}
+
+    with pytest.raises(KeyError):
+        ps.run_local(boom, ps.plist("a", [1, 2, 3]))
+    (run,) = ps.status("calc")["runs"]
+    assert run["state"] == "failed" and run["n_done"] == 1
+    assert run["last_error"] == "KeyError: 'missing input'"
+
+
+def test_failure_summary_is_one_warning(study, caplog):
+    def half(pset):
+        if pset["a"] % 2:
+            raise RuntimeError(f"odd {pset['a']}")
+        return {}
+
+    with caplog.at_level(logging.WARNING, logger="psweep"):
+        ps.run_local(half, ps.plist("a", range(6)), on_error="record", progress=False)
+    summary = [r for r in caplog.records if "psets failed" in r.getMessage()]
+    assert len(summary) == 1
+    text = summary[0].getMessage()
+    assert "3 of 6 psets failed" in text and "RuntimeError: odd 1" in text
+    assert "{'a': 1}" in text and "skip_dups=True" in text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="psweep"):
+        ps.run_local(half, ps.plist("a", [0, 2]), on_error="record", progress=False)
+    assert not [r for r in caplog.records if "psets failed" in r.getMessage()]
+
+
+def test_status_of_an_empty_or_new_study(study):
+    os.makedirs("calc")
+    data = ps.status("calc")
+    assert data["runs"] == [] and data["batch"] == {}
+    assert (
+        "no runs yet"
+        in subprocess.run(
+            [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
+        ).stdout
+    )
