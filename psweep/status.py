@@ -178,12 +178,14 @@ def _plain(value: Any) -> Any:
 
 
 def _batch(calc_dir: str) -> dict:
-    try:
-        from .batch import batch_summary
-    except ImportError:
+    """Per machine of a batch study: how many jobs are prepared, pending, running, done, ..."""
+    from .batch.states import batch_state_summary, batch_states
+
+    if not glob.glob(os.path.join(glob.escape(calc_dir), "run_*.sh")):
         return {}
     with contextlib.suppress(FileNotFoundError):
-        return batch_summary(calc_dir)
+        states = batch_states(calc_dir)
+        return batch_state_summary(states) if len(states) else {}
     return {}
 
 
@@ -195,7 +197,7 @@ def status(calc_dir: str = "calc") -> dict:
     ``end_utc``, ``elapsed_s``, ``n_planned``, ``n_done``, ``n_failed``,
     ``n_left``, ``rate_per_s``, ``eta_s`` (running runs), ``last_error``,
     ``host``, ``pid``, ``command``; oldest first. ``batch`` has one entry per
-    machine of a batch study (see :func:`psweep.batch_summary`).
+    machine of a batch study (see :func:`psweep.batch_states`).
     """
     calc_dir = os.fspath(calc_dir)
     now = now_utc()

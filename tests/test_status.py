@@ -194,3 +194,44 @@ def test_status_of_an_empty_or_new_study(study):
             [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
         ).stdout
     )
+
+
+BATCH_RUN_PY = """\
+import json
+with open("result.json", "w") as fh:
+    json.dump({"out": $a * 10}, fh)
+"""
+
+BATCH_JOBSCRIPT = """\
+#!/bin/sh
+#SBATCH -o out.job
+#SBATCH --time 00:05:00
+python3 run.py
+"""
+
+
+def test_status_of_a_batch_study_before_and_after_its_jobs_ran(study):
+    """On the real SLURM: jobs prepared, then done once they ran, per machine."""
+    from slurm_utils import slurm_available, wait_for_jobs
+
+    ok, why = slurm_available()
+    if not ok:
+        pytest.skip(why)
+    (study / "templates/calc").mkdir(parents=True)
+    (study / "templates/calc/run.py").write_text(BATCH_RUN_PY)
+    mdir = study / "templates/machines/cluster"
+    mdir.mkdir(parents=True)
+    (mdir / "info.yaml").write_text("subcmd: sbatch\narray: true\n")
+    (mdir / "jobscript").write_text(BATCH_JOBSCRIPT)
+    ps.prep_batch(ps.plist("a", [1, 2, 3]))
+    before = ps.status("calc")["batch"]["cluster"]
+    assert before["prepared"] == 3 and before["done"] == 0
+    proc = subprocess.run(["sh", "calc/run_cluster.sh"], capture_output=True, text=True, check=True)
+    jobs = [ln.split()[-1] for ln in proc.stdout.splitlines() if "Submitted batch job" in ln]
+    wait_for_jobs(jobs)
+    after = ps.status("calc")["batch"]["cluster"]
+    assert after["done"] == 3 and after["prepared"] == after["missing"] == after["failed"] == 0
+    text = subprocess.run(
+        [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "batch jobs on cluster:" in text and "done 3" in text
