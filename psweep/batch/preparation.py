@@ -188,21 +188,35 @@ def _array_lines(
     return lines
 
 
+def _resubmit_history(fn: str) -> list[str]:
+    """The lines resubmit_batch added to ``run_<m>.sh`` (its comments and jobs), commented out."""
+    try:
+        with open(fn) as fh:
+            old = fh.read().splitlines()
+    except FileNotFoundError:
+        return []
+    keep = [ln for ln in old if ln.startswith(("# resubmit ", "#   ")) or "  # resubmit=" in ln]
+    return [ln if ln.startswith("#") else f"# {ln}" for ln in keep]
+
+
 def _write_run_scripts(
     work_dir: str, df: pd.DataFrame, new: np.ndarray, machines: list[Machine]
 ) -> None:
     rows = df.sort_values("_pset_seq", kind="stable")
     new = pd.Series(new, index=df.index).loc[rows.index].to_numpy()
     for machine in machines:
+        fn = os.path.join(work_dir, f"run_{machine.name}.sh")
         lines = _header(machine)
         if machine.info.get("array"):
             file_write(os.path.join(work_dir, f"array_{machine.name}.sh"), _array_driver(machine))
             lines += _array_lines(machine, rows[~new], "# ", work_dir, write=False)
+            lines += _resubmit_history(fn)
             lines += _array_lines(machine, rows[new], "", work_dir, write=True)
         else:
             lines += _job_lines(machine, rows[~new], "# ")
+            lines += _resubmit_history(fn)
             lines += _job_lines(machine, rows[new], "")
-        file_write(os.path.join(work_dir, f"run_{machine.name}.sh"), "\n".join(lines) + "\n")
+        file_write(fn, "\n".join(lines) + "\n")
 
 
 def prep_batch(
