@@ -1,0 +1,329 @@
+"""Tests of batch_states, resubmit_batch and ``psweep batch resubmit``.
+
+The fast tests write the job records and result files by hand where a job
+would, and pass ``squeue=False`` unless they say otherwise; the array driver
+runs for real with ``sh`` and SLURM's variables set. The last test runs the
+whole cycle on the real single-node SLURM cluster (skipped without it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from slurm_utils import requires_slurm, wait_for_jobs
+
+import psweep as ps
+from psweep.batch import states
+from psweep.batch.resubmit import main
+
+ARRAY_INFO = "subcmd: sbatch\narray: true\n"
+
+
+def make_study(root: Path, info: str = ARRAY_INFO, run_py: str = "print($a)\n") -> None:
+    (root / "templates/calc").mkdir(parents=True)
+    (root / "templates/calc/run.py").write_text(run_py)
+    for name, text in (("cluster", info), ("local", "subcmd: sh\n")):
+        mdir = root / "templates/machines" / name
+        mdir.mkdir(parents=True)
+        (mdir / "info.yaml").write_text(text)
+        (mdir / "jobscript").write_text("#!/bin/sh\npython3 run.py\n")
+
+
+def record(pset_id: str, state: str, exit_code: str = "", machine: str = "cluster") -> None:
+    """Write the job record as the array driver does."""
+    Path("calc", pset_id, f".psweep-job_{machine}").write_text(
+        f"state={state}\nexit_code={exit_code}\njob_id=7_0\nhost=h\ntime=0\n"
+    )
+
+
+def result(pset_id: str) -> None:
+    Path("calc", pset_id, "result.json").write_text(json.dumps({"out": 1}))
+
+
+@pytest.fixture
+def six(tmp_path, monkeypatch):
+    """Six prepared psets; ids[0..5]."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path)
+    df = ps.prep_batch(ps.plist("a", range(6)))
+    return df.index.tolist()
+
+
+def fill_states(ids: list[str]) -> None:
+    """ids 0-2 done, 3 failed (exit 3), 4 timeout, 5 exited 0 without result."""
+    for i in ids[:3]:
+        record(i, "exited", "0")
+        result(i)
+    record(ids[3], "exited", "3")
+    record(ids[4], "timeout", "143")
+    record(ids[5], "exited", "0")
+
+
+def state_of(df) -> dict[str, str]:
+    return dict(zip(df["_pset_id"], df["state"], strict=True))
+
+
+def test_states_after_prep(six):
+    """It calls freshly prepared psets prepared, for every machine with a submit script."""
+    df = ps.batch.batch_states(squeue=False)
+    assert sorted(set(df["machine"])) == ["cluster", "local"]
+    assert df[df["machine"] == "cluster"]["_pset_id"].tolist() == six
+    summary = ps.batch.batch_state_summary(df)
+    assert summary["cluster"] == dict.fromkeys(ps.batch.BATCH_STATES, 0) | {"prepared": 6}
+    assert summary["local"]["prepared"] == 6
+
+
+def test_states_from_records_and_results(six):
+    """It tells done, failed, timeout and missing apart from results and job records."""
+    fill_states(six)
+    record(six[2], "running")  # a record left running by a job that still delivered
+    df = ps.batch.batch_states(machine="cluster", squeue=False)
+    got = state_of(df)
+    assert [got[i] for i in six] == ["done"] * 3 + ["failed", "timeout", "missing"]
+    assert df.set_index("_pset_id").loc[six[3], "exit_code"] == 3
+    assert df["active"].all()
+    assert set(df["machine"]) == {"cluster"}
+
+
+def test_running_record(six, monkeypatch):
+    """It calls a started job running while squeue is silent, missing once squeue drops it.
+
+    squeue is replaced by a function giving an empty queue: the real one
+    would list other engineers' jobs or be absent.
+    """
+    record(six[0], "running")
+    assert state_of(ps.batch.batch_states(squeue=False, machine="cluster"))[six[0]] == "running"
+    monkeypatch.setattr(states, "_squeue", lambda calc_dir: {})
+    assert state_of(ps.batch.batch_states(machine="cluster"))[six[0]] == "missing"
+    monkeypatch.setattr(
+        states, "_squeue", lambda calc_dir: {("cluster", six[1]): ("pending", "9_1")}
+    )
+    df = ps.batch.batch_states(machine="cluster").set_index("_pset_id")
+    assert df.loc[six[1], "state"] == "pending"
+    assert df.loc[six[1], "job_id"] == "9_1"
+
+
+def test_commented_line_without_record_is_missing(six):
+    """It calls a pset missing when a later run commented out its line and it left no trace."""
+    ps.prep_batch(ps.plist("a", [10]))
+    got = state_of(ps.batch.batch_states(machine="local", squeue=False))
+    assert [got[i] for i in six] == ["missing"] * 6
+    assert list(got.values()).count("prepared") == 1
+
+
+def test_unknown_machine_in_states(six):
+    """It names the machines that have a submit script when asked about another."""
+    with pytest.raises(ValueError, match=r"'nope'.*machines with one: cluster, local"):
+        ps.batch.batch_states(machine="nope")
+
+
+def test_resubmit_script(six):
+    """It writes an array of the failed and timed-out psets, keeping the history commented."""
+    fill_states(six)
+    chosen = ps.batch.resubmit_batch("cluster", missing=False, squeue=False)
+    assert chosen["_pset_id"].tolist() == [six[3], six[4]]
+    lines = Path("calc/run_cluster.sh").read_text().splitlines()
+    assert lines[0] == "#!/bin/sh"
+    assert "# sbatch --array=0-5 array_cluster.sh array_cluster_run0_0.txt" in lines[5]
+    active = [ln for ln in lines if not ln.startswith("#") and "--array" in ln]
+    assert active == [
+        "sbatch --array=0-1 array_cluster.sh array_cluster_resubmit1_0.txt  # resubmit=1 psets=2"
+    ]
+    assert Path("calc/array_cluster_resubmit1_0.txt").read_text().split() == six[3:5]
+    comments = "\n".join(ln for ln in lines if ln.startswith("# resubmit") or ln.startswith("#   "))
+    assert re.search(r"# resubmit 1 \(.*\): 2 psets, 1 failed, 1 timeout", comments)
+    assert f"#   failed (exit code != 0 or cancelled): {six[3]}" in comments
+    assert f"#   timeout (hit the time limit): {six[4]}" in comments
+    # the resubmitted psets are no longer "commented out", the others are
+    df = ps.batch.batch_states(machine="cluster", squeue=False).set_index("_pset_id")
+    assert df.loc[six[3:5], "active"].all() and not df.loc[six[:3], "active"].any()
+
+
+def test_resubmit_twice_numbers_lists(six):
+    """It numbers a second resubmit and comments out the first one's line."""
+    fill_states(six)
+    ps.batch.resubmit_batch("cluster", squeue=False)
+    ps.batch.resubmit_batch("cluster", failed=False, timeout=False, squeue=False)
+    text = Path("calc/run_cluster.sh").read_text()
+    assert "\n# sbatch --array=0-2 array_cluster.sh array_cluster_resubmit1_0.txt" in text
+    assert "\nsbatch --array=0-0 array_cluster.sh array_cluster_resubmit2_0.txt" in text
+    assert Path("calc/array_cluster_resubmit2_0.txt").read_text().split() == [six[5]]
+
+
+def test_prep_batch_keeps_resubmit_history(six):
+    """It keeps the resubmit lines, commented out, when prep_batch extends the study."""
+    fill_states(six)
+    ps.batch.resubmit_batch("cluster", squeue=False)
+    new = ps.prep_batch(ps.plist("a", [10])).index[-1]
+    lines = Path("calc/run_cluster.sh").read_text().splitlines()
+    resub = [i for i, ln in enumerate(lines) if "array_cluster_resubmit1_0.txt" in ln]
+    assert len(resub) == 1 and lines[resub[0]].startswith("# sbatch --array=0-2 ")
+    assert any(ln.startswith("# resubmit 1 (") for ln in lines)
+    assert lines[-1].startswith("sbatch --array=0-0 array_cluster.sh array_cluster_run1_0.txt")
+    got = state_of(ps.batch.batch_states(machine="cluster", squeue=False))
+    assert [got[i] for i in six] == ["done"] * 3 + ["failed", "timeout", "missing"]
+    assert got[new] == "prepared"
+
+
+@pytest.mark.parametrize(
+    ("flags", "picked"),
+    [
+        ({"missing": True, "failed": False, "timeout": False}, [5]),
+        ({"missing": False, "failed": True, "timeout": False}, [3]),
+        ({"missing": False, "failed": False, "timeout": True}, [4]),
+        ({}, [3, 4, 5]),
+    ],
+)
+def test_selection(six, flags, picked):
+    """It resubmits only the states asked for; all three by default."""
+    fill_states(six)
+    chosen = ps.batch.resubmit_batch("cluster", squeue=False, dry_run=True, **flags)
+    assert chosen["_pset_id"].tolist() == [six[i] for i in picked]
+    assert "resubmit" not in Path("calc/run_cluster.sh").read_text()  # dry run
+
+
+def test_resubmit_without_array(six):
+    """It writes one line per pset for a machine without arrays."""
+    result(six[0])
+    ps.prep_batch(ps.plist("a", [10]))  # comments out the six lines: five now missing
+    chosen = ps.batch.resubmit_batch("local", squeue=False)
+    assert chosen["_pset_id"].tolist() == six[1:]
+    active = [
+        ln
+        for ln in Path("calc/run_local.sh").read_text().splitlines()
+        if "jobscript" in ln and ln.startswith("cd")
+    ]
+    assert active == [f'cd {i}; sh jobscript_local; cd "$here"  # resubmit=1' for i in six[1:]]
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
+
+
+def test_cli(six, capsys):
+    """`psweep batch resubmit` selects by flags and exits 0, 1 when there is nothing to do."""
+    fill_states(six)
+    assert main(["resubmit", "cluster", "--timeout", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"timeout  {six[4]}" in out and "dry run" in out
+    assert main(["resubmit", "cluster", "--failed", "--timeout"]) == 0
+    out = capsys.readouterr().out
+    assert "2 psets to resubmit; submit them with: sh calc/run_cluster.sh" in out
+    for i in six[3:5]:
+        result(i)
+    before = Path("calc/run_cluster.sh").read_text()
+    assert main(["resubmit", "cluster", "--failed", "--timeout"]) == 1
+    assert "nothing to resubmit: no failed/timeout psets of machine 'cluster'" in (
+        capsys.readouterr().out
+    )
+    assert Path("calc/run_cluster.sh").read_text() == before
+
+
+def test_cli_errors(six, capsys):
+    """It names an unknown machine and the known ones, and rejects a bad machine name."""
+    assert main(["resubmit", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert "machine 'gpu' is not known" in err and "machines: cluster, local" in err
+    assert main(["resubmit", "../x"]) == 2
+    assert "not allowed" in capsys.readouterr().err
+    assert main(["resubmit"]) == 2  # argparse: MACHINE is required
+    assert main(["--help"]) == 0
+
+
+def run_driver(pset_list: str, task: int, **popen) -> subprocess.Popen:
+    env = dict(os.environ, SLURM_ARRAY_TASK_ID=str(task), SLURM_ARRAY_JOB_ID="77")
+    env["SLURM_JOB_ID"] = "999999999"  # no such job: scontrol cannot say TIMEOUT
+    return subprocess.Popen(["sh", "array_cluster.sh", pset_list], cwd="calc", env=env, **popen)
+
+
+def test_array_driver_records_exit_code(tmp_path, monkeypatch):
+    """The array driver records the jobscript's exit code in the pset's folder."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path, run_py="raise SystemExit($a)\n")
+    ids = ps.prep_batch(ps.plist("a", [0, 4])).index.tolist()
+    for task in (0, 1):
+        assert run_driver("array_cluster_run0_0.txt", task).wait() == [0, 4][task]
+    rec = [states.read_job_record(f"calc/{i}/.psweep-job_cluster") for i in ids]
+    assert [(r["state"], r["exit_code"], r["job_id"]) for r in rec] == [
+        ("exited", "0", "77_0"),
+        ("exited", "4", "77_1"),
+    ]
+    assert state_of(ps.batch.batch_states(machine="cluster", squeue=False))[ids[1]] == "failed"
+
+
+def test_array_driver_records_sigterm(tmp_path, monkeypatch):
+    """The array driver records a SIGTERM that is no time limit as cancelled (failed)."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path, run_py="import time; time.sleep(60 + $a)\n")
+    pset_id = ps.prep_batch(ps.plist("a", [0])).index[0]
+    rec = Path("calc", pset_id, ".psweep-job_cluster")
+    proc = run_driver("array_cluster_run0_0.txt", 0, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not rec.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert states.read_job_record(str(rec))["state"] == "running"
+    os.killpg(proc.pid, signal.SIGTERM)  # as SLURM signals every process of the job
+    assert proc.wait(timeout=10) == 143
+    assert states.read_job_record(str(rec))["state"] == "cancelled"
+    assert state_of(ps.batch.batch_states(machine="cluster", squeue=False))[pset_id] == "failed"
+
+
+# ---------------------------------------------------------------- real SLURM
+
+SLURM_RUN_PY = """\
+import json, os, sys, time
+fixed = os.path.exists({flag!r})
+if $a == 3 and not fixed:
+    sys.exit(3)
+if $a == 4 and not fixed:
+    time.sleep(600)
+with open("result.json", "w") as fh:
+    json.dump({{"out": $a * 10}}, fh)
+"""
+
+
+def submit(script: str) -> list[str]:
+    proc = subprocess.run(["sh", script], capture_output=True, text=True, check=True)
+    return re.findall(r"Submitted batch job (\d+)", proc.stdout)
+
+
+@requires_slurm
+def test_resubmit_failed_and_timeout_on_slurm(tmp_path, monkeypatch):
+    """It resubmits, as an array of 2, the one job that failed and the one that timed out.
+
+    One minute is SLURM's shortest time limit; slurmctld enforces it within
+    its 30 s check, so the first round takes 60-90 s.
+    """
+    study = tmp_path / "slurm study"
+    study.mkdir()
+    monkeypatch.chdir(study)
+    flag = study / "fixed"
+    info = ARRAY_INFO + 'sbatch_options: ["--time=1", "-o %A_%a.out"]\n'
+    make_study(study, info=info, run_py=SLURM_RUN_PY.format(flag=str(flag)))
+    df = ps.prep_batch(ps.plist("a", range(6)))
+    ids = df.index.tolist()
+    jobs = submit("calc/run_cluster.sh")
+    assert len(jobs) == 1
+    wait_for_jobs(jobs, timeout_s=240)
+    df = ps.collect_batch()
+    assert df["_batch_status"].tolist() == ["done"] * 3 + ["missing"] * 2 + ["done"]
+    sts = state_of(ps.batch.batch_states(machine="cluster"))
+    assert [sts[i] for i in ids] == ["done"] * 3 + ["failed", "timeout", "done"]
+
+    flag.write_text("")
+    assert main(["resubmit", "cluster"]) == 0
+    assert Path("calc/array_cluster_resubmit1_0.txt").read_text().split() == ids[3:5]
+    assert "sbatch --array=0-1 " in Path("calc/run_cluster.sh").read_text()
+    jobs = submit("calc/run_cluster.sh")
+    wait_for_jobs(jobs, timeout_s=120)
+    df = ps.collect_batch()
+    assert df.index.tolist() == ids  # same psets, no new rows
+    assert (df["_batch_status"] == "done").all()
+    assert df["out"].tolist() == [0, 10, 20, 30, 40, 50]
+    assert sorted(os.listdir("calc")).count(ids[0]) == 1
+    assert len([p for p in Path("calc").iterdir() if (p / "pset.json").exists()]) == 6
+    assert main(["resubmit", "cluster"]) == 1
