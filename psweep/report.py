@@ -1,0 +1,624 @@
+"""One self-contained HTML report of a study: runs, results, failures, coverage.
+
+:func:`report` reads a study's database and runs table and writes a single
+HTML file that needs nothing else to be viewed: figures (matplotlib, Agg) are
+embedded as ``data:`` URIs and the styles are inline, so it can be mailed,
+committed or opened offline. ``psweep report [CALC_DIR] -o report.html`` does
+the same from the shell (:func:`main`).
+
+Which columns are parameters and which are results is not stored in the
+database; :func:`split_columns` decides it by the layout psweep writes (see
+there). Large databases are reduced with pandas ``groupby`` (mean, min and
+max per combination of the varied parameters) before anything is drawn, and
+long tables are cut, so the report of a million rows stays small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import io
+import itertools
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from .constants import DATABASE_BASENAME
+from .database import df_read
+from .errors import PsweepDatabaseError
+from .hashing import pset_hash
+from .provenance import df_runs
+
+__all__ = ["main", "report", "split_columns"]
+
+log = logging.getLogger(__name__)
+
+MAX_LINES = 8  # lines per axes; more combinations of the other parameters: scatter
+MAX_POINTS = 20_000  # scatter points per axes; more are sampled (fixed seed)
+MAX_TABLE_ROWS = 200  # rows of the failures and coverage tables
+MAX_HEATMAP_VALUES = 40  # values per heat map axis
+MAX_FIGURES = 30  # result columns drawn
+_LAYOUT_START = "_run_id"  # psets come first, then psweep's bookkeeping, then results
+_HASH_COLS = ("_pset_sha1", "_pset_hash")
+_MAX_LATE_PARAMS = 10  # columns added by later runs that the hash test tries
+
+
+def _missing(val: Any) -> bool:
+    try:
+        return bool(pd.isna(val))
+    except (TypeError, ValueError):  # lists, arrays
+        return False
+
+
+def _promoted(s: pd.Series) -> bool:
+    """Whether `s` looks like ints made float by gaps (rows without that parameter)."""
+    if not pd.api.types.is_float_dtype(s) or not s.isna().any():
+        return False
+    vals = s.dropna()
+    return bool(len(vals)) and bool((vals == vals.round()).all())
+
+
+def _hash_matches(row: dict, cols: Sequence[str], want: str, ints: set[str]) -> bool:
+    pset = {c: row[c] for c in cols if not _missing(row[c])}
+    as_int = {k: int(v) if k in ints else v for k, v in pset.items()}
+    return want in (pset_hash(pset, raise_error=False), pset_hash(as_int, raise_error=False))
+
+
+def split_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Return ``(params, results)``: the parameter and the result columns of `df`.
+
+    The rule: columns that start with ``_`` are bookkeeping and neither.
+    ``run_local`` writes a pset's parameters first, then its bookkeeping from
+    ``_run_id`` on, then what `func` returned; so the columns before
+    ``_run_id`` are parameters and those after it are results. Columns ending
+    in ``_`` (psweep 0.16's results) are results wherever they are. A later
+    run that brings new parameters appends them at the end, after the
+    results; such a column is a parameter if the hash of the pset
+    (``_pset_sha1``) needs it: for one row of each run the hash of the
+    parameters, with and without the new columns, is compared with the
+    stored one. Without ``_run_id`` every other column is a parameter.
+    """
+    cols = [str(c) for c in df.columns]
+    if _LAYOUT_START not in cols:
+        params = [c for c in cols if not c.startswith("_") and not c.endswith("_")]
+        return params, [c for c in cols if not c.startswith("_") and c not in params]
+    start = cols.index(_LAYOUT_START)
+    params = [c for c in cols[:start] if not c.startswith("_") and not c.endswith("_")]
+    after = [c for c in cols[start:] if not c.startswith("_")]
+    late = [c for c in after if not c.endswith("_")]
+    hash_col = next((c for c in _HASH_COLS if c in cols), None)
+    if late and hash_col is not None and len(late) <= _MAX_LATE_PARAMS:
+        found: set[str] = set()
+        ints = {c for c in [*params, *late] if _promoted(df[c])}
+        firsts = df.drop_duplicates("_run_id") if len(df) else df
+        for row in firsts[[*params, *late, hash_col]].to_dict("records"):
+            want = row[hash_col]
+            cand = [c for c in late if not _missing(row[c])]
+            for size in range(len(cand) + 1):
+                hit = next(
+                    (
+                        s
+                        for s in itertools.combinations(cand, size)
+                        if _hash_matches(row, [*params, *s], want, ints)
+                    ),
+                    None,
+                )
+                if hit is not None:
+                    found.update(hit)
+                    break
+        params += [c for c in late if c in found]
+    return params, [c for c in after if c not in params]
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def _failed_mask(df: pd.DataFrame) -> pd.Series:
+    if "_pset_status" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["_pset_status"].eq("failed").fillna(False).astype(bool)
+
+
+def _groupable(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    """`df[cols]` with unhashable cells (lists, arrays) as their text."""
+    out = df[list(cols)].copy()
+    for col in cols:
+        try:
+            out[col].nunique()
+        except TypeError:
+            out[col] = out[col].astype(str)
+    return out
+
+
+def _is_num(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _fmt(val: Any) -> str:
+    if isinstance(val, float | np.floating):
+        return f"{val:.6g}"
+    return str(val)
+
+
+def _combo_label(names: Sequence[str], vals: Any) -> str:
+    vals = vals if isinstance(vals, tuple) else (vals,)
+    return ", ".join(f"{n}={_fmt(v)}" for n, v in zip(names, vals, strict=True))
+
+
+def _exc_message(text: Any) -> str:
+    """The exception line of a traceback: after the last indented (frame) line."""
+    lines = str(text).rstrip().splitlines() if isinstance(text, str) else []
+    frames = [i for i, line in enumerate(lines) if line[:1].isspace()]
+    tail = lines[frames[-1] + 1 :] if frames and frames[-1] + 1 < len(lines) else lines[-1:]
+    return " / ".join(line.strip() for line in tail)
+
+
+def _messages(exc: pd.Series) -> pd.Series:
+    """The exception of each failed row, `_exc` cut to its last line(s)."""
+    uniq = exc.dropna().unique()  # few distinct tracebacks, even for many rows
+    return exc.map(dict(zip(uniq, map(_exc_message, uniq), strict=True))).fillna("")
+
+
+def _runs_tables(calc_dir: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs with their provenance: what ran when and where, and with what."""
+    runs = df_runs(calc_dir)
+    if "_run_id" not in runs.columns:
+        runs = runs.rename_axis("_run_id").reset_index()
+    failed = _failed_mask(df)
+    counts = pd.DataFrame(
+        {
+            "run_seq": df.groupby("_run_id", sort=False)["_run_seq"].first()
+            if "_run_seq" in df.columns
+            else None,
+            "rows": df.groupby("_run_id", sort=False).size(),
+            "rows_failed": failed.groupby(df["_run_id"], sort=False).sum(),
+        }
+    ).reset_index()
+    if len(runs) == 0:  # an old database without runs.pk: what the rows tell
+        grp = df.groupby("_run_id", sort=False)
+        runs = grp.size().reset_index()[["_run_id"]]
+        have = {"start_utc": ("_time_utc", "min"), "end_utc": ("_time_utc", "max")}
+        for name, (col, how) in {**have, "host": ("_exec_host", "first")}.items():
+            if col in df.columns:
+                runs[name] = grp[col].agg(how).to_numpy()
+    out = runs.merge(counts, on="_run_id", how="outer")
+    by = [c for c in ("run_seq", "start_utc") if c in out.columns]
+    out = out.sort_values(by, na_position="last", kind="stable") if by else out
+    if "git_commit" in out.columns:
+        dirty = out.get("git_dirty", pd.Series(False, index=out.index)).fillna(False)
+        commit = out["git_commit"].fillna("").astype(str).str[:10]
+        out["git"] = commit.where(~dirty.astype(bool), commit + " (dirty)")
+    if {"start_utc", "end_utc"} <= set(out.columns):
+        start, end = pd.to_datetime(out["start_utc"]), pd.to_datetime(out["end_utc"])
+        out["seconds"] = (end - start).dt.total_seconds().round(2)
+        out["start_utc"] = start.dt.strftime("%Y-%m-%d %H:%M:%S")
+        out["end_utc"] = end.dt.strftime("%Y-%m-%d %H:%M:%S")
+    out = out.rename(columns={"_run_id": "run_id"})
+    main = ["run_seq", "run_id", "start_utc", "end_utc", "seconds", "status", "n_psets"]
+    main += ["n_failed", "rows", "rows_failed", "host", "user", "git"]
+    env = ["run_seq", "python", "psweep", "pandas", "cwd", "command"]
+    return tuple(out[[c for c in cols if c in out.columns]] for cols in (main, env))
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def _figure(nplots: int, ncols: int = 2, size: tuple[float, float] = (6.0, 3.4)) -> Any:
+    from matplotlib.figure import Figure  # no pyplot: no global state, Agg when saved
+
+    ncols = min(ncols, nplots)
+    nrows = -(-nplots // ncols)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[nplots:]:
+        ax.set_visible(False)
+    return fig, axes[:nplots]
+
+
+def _png(fig: Any, dpi: int) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _values(s: pd.Series) -> list:
+    """The distinct values of `s`: sorted numbers, else in the order they first appear."""
+    vals = pd.unique(s.dropna())
+    return sorted(vals) if _is_num(s) else list(vals)
+
+
+def _positions(values: pd.Series, cats: list) -> tuple[pd.Series, list[str] | None]:
+    """x positions of parameter values: the numbers, or the index of a category."""
+    if _is_num(values):
+        return values.astype(float), None
+    pos = {v: i for i, v in enumerate(cats)}
+    return values.map(pos).astype(float), [_fmt(v) for v in cats]
+
+
+def _decorate(ax: Any, xname: str, yname: str, x: pd.Series, labels: list[str] | None) -> None:
+    ax.set_xlabel(xname)
+    ax.set_ylabel(yname)
+    ax.grid(alpha=0.3)
+    if labels is not None:
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0)
+    elif x.gt(0).all() and x.max() / x.min() >= 100:
+        ax.set_xscale("log")
+
+
+def _follows(combos: pd.DataFrame, a: str, b: str) -> bool:
+    """Whether each value of `a` comes with one value of `b` only (as in a zip)."""
+    pairs = combos[[a, b]].drop_duplicates()
+    return len(pairs) == pairs[a].nunique(dropna=False)
+
+
+def _result_figure(
+    agg: pd.DataFrame, result: str, order: dict[str, list], max_lines: int, dpi: int
+) -> tuple[str, list[str]]:
+    """Figure of `result` over each varied parameter; return it and notes per axes."""
+    varied = list(order)
+    fig, axes = _figure(len(varied))
+    notes = []
+    data = agg[result].reset_index()
+    rng = np.random.default_rng(0)
+    combos_all = data[varied].drop_duplicates()
+    for ax, xname in zip(axes, varied, strict=True):
+        # a parameter zipped with xname (one value per value of xname) makes no more lines
+        others = [p for p in varied if p != xname and not _follows(combos_all, xname, p)]
+        x, labels = _positions(data[xname], order[xname])
+        frame = data.assign(_x=x).dropna(subset=["_x", "mean"]).sort_values("_x")
+        combos = frame.groupby(others, dropna=False, sort=True) if others else None
+        if combos is None or combos.ngroups <= max_lines:
+            groups = combos if combos is not None else [((), frame)]
+            for key, grp in groups:
+                label = _combo_label(others, key) if others else None
+                style = "o-" if labels is None else "o--"  # categories: no real order
+                line = ax.plot(grp["_x"], grp["mean"], style, ms=3, lw=1.2, label=label)[0]
+                if (grp["max"] > grp["min"]).any():
+                    ax.fill_between(
+                        grp["_x"], grp["min"], grp["max"], color=line.get_color(), alpha=0.2
+                    )
+            if others:
+                ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        else:
+            pts = frame
+            if len(frame) > MAX_POINTS:
+                pts = frame.iloc[np.sort(rng.choice(len(frame), MAX_POINTS, replace=False))]
+            ax.scatter(pts["_x"], pts["mean"], s=16, alpha=0.6, lw=0, label="combinations")
+            overall = frame.groupby("_x")["mean"].mean()
+            ax.plot(overall.index, overall.values, "k-", lw=1.5, label="mean over the others")
+            ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            shown = f"{len(pts)} of {len(frame)}" if len(pts) < len(frame) else f"{len(frame)}"
+            notes.append(
+                f"{result} over {xname}: {combos.ngroups} combinations of "
+                f"{', '.join(others)}, too many for lines; {shown} points (means) shown"
+            )
+        _decorate(ax, xname, result, x, labels)
+    return _png(fig, dpi), notes
+
+
+def _heatmap(counts: pd.DataFrame, failed: pd.DataFrame, a: str, b: str, dpi: int) -> str:
+    """Rows per pair of values, coloured by the share of them that failed; grey: none."""
+    from matplotlib import colormaps
+
+    n = counts.to_numpy(dtype=float)
+    share = failed.to_numpy(dtype=float) / np.where(n > 0, n, np.nan)
+    fig, (ax,) = _figure(1, size=(max(5.0, 0.6 * n.shape[1] + 2.8), 0.4 * n.shape[0] + 2))
+    cmap = colormaps["Reds"].with_extremes(bad="#d9d9d9")
+    img = ax.imshow(share, aspect="auto", cmap=cmap, origin="lower", vmin=0, vmax=1)
+    fig.colorbar(img, ax=ax, label="share of the rows that failed")
+    ax.set_xticks(range(n.shape[1]), [_fmt(v) for v in counts.columns], rotation=45)
+    ax.set_yticks(range(n.shape[0]), [_fmt(v) for v in counts.index])
+    ax.set_xlabel(b)
+    ax.set_ylabel(a)
+    if n.size <= 400:
+        for (i, j), rows in np.ndenumerate(n):
+            if rows > 0:
+                nf = failed.iat[i, j]
+                text = f"{rows:.0f}" + (f"\n{nf:.0f} failed" if nf else "")
+                color = "white" if share[i, j] > 0.6 else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+    ax.set_title(f"rows per ({a}, {b}); grey: no rows")
+    return _png(fig, dpi)
+
+
+# --- the page ----------------------------------------------------------------------------
+
+_PAGE = jinja2.Template(
+    """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ title }}</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1240px;
+       padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+nav a { margin-right: 1em; } .meta { color: #555; }
+table { border-collapse: collapse; font-size: 12px; margin: .5em 0; }
+th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
+.wide { overflow-x: auto; } .note { color: #666; font-size: 12px; }
+img { max-width: 100%; display: block; margin: .5em 0; } .failed { color: #b00020; }
+td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 16em; }
+.heatmaps img { display: inline-block; vertical-align: top; max-width: 49%; margin-right: 1%; }
+</style></head><body>
+<h1>{{ title }}</h1>
+<p class="meta">{{ summary }}</p>
+<p class="meta">database {{ database }}; made {{ made }} by psweep {{ version }}</p>
+<nav><a href="#runs">runs</a><a href="#params">parameters</a><a href="#results">results</a>
+<a href="#failures">failures</a><a href="#coverage">coverage</a></nav>
+<h2 id="runs">Runs</h2>
+<div class="wide">{{ runs }}</div>
+<div class="wide">{{ runs_env }}</div>
+<h2 id="params">Parameters and results</h2>
+<p class="note">{{ rule }}</p>
+<div class="wide">{{ params }}</div>
+{% if result_stats %}<div class="wide">{{ result_stats }}</div>{% endif %}
+<h2 id="results">Results over the varied parameters</h2>
+<p class="note">Lines: the mean of the successful rows per combination of the other varied
+parameters (a parameter zipped with the one on the x axis adds none); band: min to max over
+repeated psets. Where there are more than {{ max_lines }} combinations: their means as points,
+and the mean over all of them as a black line.</p>
+{% for fig in figures %}<h3>{{ fig.result }}</h3>
+<img src="{{ fig.src }}" alt="{{ fig.result }} over {{ varied | join(', ') }}">
+{% for note in fig.notes %}<p class="note">{{ note }}</p>{% endfor %}
+{% else %}<p>{{ no_figures }}</p>{% endfor %}
+{% for note in figure_notes %}<p class="note">{{ note }}</p>{% endfor %}
+<h2 id="failures">Failures</h2>
+{% if n_failed %}<p class="failed">{{ n_failed }} of {{ n_rows }} rows failed.</p>
+<div class="wide">{{ failure_kinds }}</div>
+<div class="wide">{{ failures }}</div>
+{% if failures_cut %}<p class="note">{{ failures_cut }}</p>{% endif %}
+{% else %}<p>No failed rows.</p>{% endif %}
+<h2 id="coverage">Parameter coverage</h2>
+<p>{{ coverage_summary }}</p>
+<div class="heatmaps">{% for src in heatmaps %}<img src="{{ src }}" alt="coverage heat map">
+{% endfor %}</div>
+{% for note in heatmap_notes %}<p class="note">{{ note }}</p>{% endfor %}
+<div class="wide">{{ coverage }}</div>
+{% if coverage_cut %}<p class="note">{{ coverage_cut }}</p>{% endif %}
+</body></html>
+""",
+    autoescape=True,
+)
+
+
+def _table(df: pd.DataFrame, index: bool = False) -> Markup:
+    html = df.to_html(index=index, border=0, na_rep="", escape=True, float_format=_fmt)
+    return Markup(html)
+
+
+def _write_atomic(text: str, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def report(
+    calc_dir: str | os.PathLike = "calc",
+    out: str | os.PathLike = "report.html",
+    *,
+    database_basename: str = DATABASE_BASENAME,
+    title: str | None = None,
+    params: Sequence[str] | None = None,
+    max_lines: int = MAX_LINES,
+    dpi: int = 90,
+) -> Path:
+    """Write one self-contained HTML report of the study in `calc_dir`; return its path.
+
+    The report shows the runs with their provenance (:func:`psweep.df_runs`),
+    the parameters and results (:func:`split_columns`), each numeric result
+    over each varied parameter (a parameter with more than one value), the
+    failed rows with the last line of their exception, and which
+    combinations of the varied parameters have rows. Over one parameter, a
+    result is drawn as one line per combination of the other varied
+    parameters (the mean of the successful rows, and a band from min to max
+    where psets were run more than once) when there are at most `max_lines`
+    of them, and as a scatter of those means otherwise.
+
+    Parameters
+    ----------
+    calc_dir
+        The study's folder, holding the database and ``runs.pk``.
+    out
+        The HTML file to write (replaced whole, never half-written).
+    database_basename
+        The database's file name in `calc_dir`.
+    title
+        The page's title; default: the name of the folder holding `calc_dir`.
+    params
+        The parameter columns, where the rule of :func:`split_columns` does
+        not fit; the other columns not starting with ``_`` are results.
+    max_lines
+        The most lines per axes before a scatter is drawn instead.
+    dpi
+        Resolution of the figures.
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "psweep report needs matplotlib: pip install matplotlib (or 'psweep[report]')"
+        ) from exc
+    calc_dir = os.fspath(calc_dir)
+    fn = os.path.join(calc_dir, database_basename)
+    if not os.path.exists(fn):
+        raise PsweepDatabaseError(f"no database to report on: {fn!r} does not exist")
+    df = df_read(fn)
+    if params is None:
+        params, results = split_columns(df)
+    else:
+        missing = [p for p in params if p not in df.columns]
+        if missing:
+            raise PsweepDatabaseError(f"params {missing} are not columns of {fn!r}")
+        params = list(params)
+        results = [c for c in map(str, df.columns) if not c.startswith("_") and c not in params]
+    failed = _failed_mask(df)
+    ok = df[~failed]
+    keys = _groupable(df, params)
+    nvals = keys.nunique(dropna=False)  # a missing value counts: another pset
+    varied = [p for p in params if nvals[p] > 1]
+    order = {p: _values(keys[p]) for p in varied}
+    numeric = [r for r in results if _is_num(df[r]) and ok[r].notna().any()]
+    drawn = numeric[:MAX_FIGURES]
+    from . import __version__
+
+    runs, runs_env = _runs_tables(calc_dir, df)
+
+    ctx: dict[str, Any] = {
+        "title": title or os.path.basename(os.path.dirname(os.path.abspath(fn))) or fn,
+        "database": os.path.abspath(fn),
+        "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__,
+        "n_rows": len(df),
+        "n_failed": int(failed.sum()),
+        "varied": varied,
+        "max_lines": max_lines,
+        "runs": _table(runs),
+        "runs_env": _table(runs_env),
+        "rule": "Parameters: the columns before _run_id (the psets as run), and columns of "
+        "later runs that the pset hash _pset_sha1 needs; results: the other columns not "
+        "starting with _ (bookkeeping). Varied: a parameter with more than one value.",
+    }
+    n_psets = df["_pset_sha1"].nunique() if "_pset_sha1" in df.columns else len(df)
+    n_runs = df["_run_id"].nunique() if "_run_id" in df.columns else 1
+    ctx["summary"] = (
+        f"{len(df)} rows ({n_psets} distinct psets) from {n_runs} run{'s' * (n_runs != 1)}, "
+        f"{int(failed.sum())} failed; {len(varied)} of {len(params)} parameters varied, "
+        f"{len(numeric)} numeric result{'s' * (len(numeric) != 1)}"
+    )
+    ptab = pd.DataFrame(
+        {
+            "parameter": params,
+            "dtype": [str(df[p].dtype) for p in params],
+            "values": [int(nvals[p]) for p in params],
+            "varied": ["yes" if p in varied else "" for p in params],
+            "some values": [", ".join(_fmt(v) for v in _values(keys[p])[:12]) for p in params],
+        }
+    )
+    ctx["params"] = _table(ptab)
+    if numeric:
+        stats = ok[numeric].agg(["count", "mean", "std", "min", "max"]).T
+        ctx["result_stats"] = _table(stats.rename_axis("result (successful rows)"), index=True)
+
+    # results: one groupby for all figures
+    figures, figure_notes = [], []
+    if drawn and varied:
+        grouped = keys.loc[ok.index].join(ok[drawn]).groupby(varied, dropna=False, sort=True)
+        agg = grouped[drawn].agg(["mean", "min", "max"])
+        for res in drawn:
+            src, notes = _result_figure(agg, res, order, max_lines, dpi)
+            figures.append({"result": res, "src": src, "notes": notes})
+    ctx["no_figures"] = (
+        "No numeric result columns." if not numeric else "No parameter has more than one value."
+    )
+    if len(numeric) > len(drawn):
+        figure_notes.append(f"{len(numeric) - len(drawn)} more result columns not drawn")
+    ctx["figures"], ctx["figure_notes"] = figures, figure_notes
+
+    # failures
+    if failed.any():
+        fails = df[failed]
+        msg = _messages(fails["_exc"]) if "_exc" in fails.columns else pd.Series("", fails.index)
+        kinds = msg.value_counts().rename_axis("message").reset_index(name="rows")
+        ctx["failure_kinds"] = _table(kinds.head(MAX_TABLE_ROWS))
+        cols = [c for c in ("_run_seq", "_pset_seq", "_pset_id", "_run_id") if c in fails]
+        table = fails[[*params, *cols]].assign(message=msg).head(MAX_TABLE_ROWS)
+        ctx["failures"] = _table(table.rename(columns=lambda c: c.lstrip("_")))
+        if len(fails) > MAX_TABLE_ROWS:
+            ctx["failures_cut"] = f"the first {MAX_TABLE_ROWS} of {len(fails)} failed rows"
+
+    # coverage
+    heatmaps, heatmap_notes = [], []
+    if varied:
+        cov = keys[varied].assign(_failed=failed.to_numpy(), _one=1)
+        by = cov.groupby(varied, dropna=False, sort=True)
+        cov = pd.DataFrame({"rows": by["_one"].sum(), "failed": by["_failed"].sum()})
+        cov["ok"] = cov["rows"] - cov["failed"]
+        full = int(np.prod([nvals[p] for p in varied], dtype=float))
+        ctx["coverage_summary"] = (
+            f"{len(cov)} combinations of {', '.join(varied)} have rows "
+            f"({int((cov['ok'] > 0).sum())} with a successful one, "
+            f"{int((cov['failed'] > 0).sum())} with a failed one); "
+            f"all combinations of their values would be {full}."
+        )
+        ctx["coverage"] = _table(cov.head(MAX_TABLE_ROWS).reset_index())
+        if len(cov) > MAX_TABLE_ROWS:
+            ctx["coverage_cut"] = f"the first {MAX_TABLE_ROWS} of {len(cov)} combinations"
+        combos = cov.index.to_frame(index=False)
+        pairs = sorted(  # zipped pairs (a diagonal only) last
+            itertools.combinations(varied, 2),
+            key=lambda ab: _follows(combos, *ab) and _follows(combos, *ab[::-1]),
+        )
+        for a, b in pairs[:3]:
+            if max(nvals[a], nvals[b]) > MAX_HEATMAP_VALUES:
+                heatmap_notes.append(f"({a}, {b}): too many values for a heat map")
+                continue
+            pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
+            rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
+            fails = pair["failed"].unstack(b).reindex_like(rows).fillna(0)
+            heatmaps.append(_heatmap(rows, fails, a, b, dpi))
+    else:
+        ctx["coverage_summary"] = "No parameter has more than one value."
+    ctx["heatmaps"], ctx["heatmap_notes"] = heatmaps, heatmap_notes
+
+    out = Path(out)
+    _write_atomic(_PAGE.render(**ctx), out)
+    log.info("wrote %s", out)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``psweep report [CALC_DIR] -o report.html``; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="psweep report",
+        description="Write one self-contained HTML file about a study: its runs, results "
+        "over the varied parameters, failures and parameter coverage.",
+    )
+    parser.add_argument("calc_dir", nargs="?", default="calc", help="default: calc")
+    parser.add_argument("-o", "--out", default="report.html", help="default: report.html")
+    parser.add_argument("--database-basename", default=DATABASE_BASENAME, metavar="NAME")
+    parser.add_argument("--title", help="default: the name of the study's folder")
+    parser.add_argument(
+        "--params", help="comma-separated parameter columns, where the automatic rule does not fit"
+    )
+    parser.add_argument(
+        "--max-lines",
+        type=int,
+        default=MAX_LINES,
+        metavar="N",
+        help=f"most lines per axes, else a scatter (default: {MAX_LINES})",
+    )
+    args = parser.parse_args(argv)
+    if args.max_lines < 1:
+        parser.error(f"--max-lines needs a number >= 1, got {args.max_lines}")
+    try:
+        out = report(
+            args.calc_dir,
+            args.out,
+            database_basename=args.database_basename,
+            title=args.title,
+            params=args.params.split(",") if args.params else None,
+            max_lines=args.max_lines,
+        )
+    except (PsweepDatabaseError, ImportError, OSError) as exc:
+        parser.exit(1, f"psweep report: {exc}\n")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
