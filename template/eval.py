@@ -9,9 +9,12 @@ database, and writes
 
     results/summary.csv    the resonance peak of each damper (also printed)
     results/overview.png   amplitude and phase over omega, one curve per damper
+    results/report.html    the whole study in one file (psweep's report): runs
+                           with provenance, every result over every varied
+                           parameter, failures, parameter coverage
 
-The figure needs matplotlib (in requirements.lock); without it the summary is
-still written.
+The figure and the report need matplotlib (in requirements.lock); without it
+the summary is still written.
 """
 
 import os
@@ -123,6 +126,18 @@ def plot(df, fn):
     return True
 
 
+def write_report(fn, calc_dir=CALC_DIR):
+    """Write the study's HTML report to `fn`; return False if matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    from psweep.report import report
+
+    report(calc_dir, fn, title=study_name())
+    return True
+
+
 def main():
     df = add_file_data(read_study())
     bad = df[~np.isclose(df["x_max"], df["amplitude"], rtol=1e-2)]
@@ -134,12 +149,13 @@ def main():
     print(summary.to_string(index=False))
     print(f"{describe(df)}; wrote {RESULTS_DIR}/summary.csv")
     fig_fn = os.path.join(RESULTS_DIR, "overview.png")
-    if plot(df, fig_fn):
-        print(f"wrote {fig_fn}")
+    report_fn = os.path.join(RESULTS_DIR, "report.html")
+    if plot(df, fig_fn) and write_report(report_fn):
+        print(f"wrote {fig_fn} and {report_fn}")
     else:
         print(
-            f"eval.py: matplotlib is not installed, so {fig_fn} was not made; "
-            "install it with: pip install -r requirements.lock",
+            f"eval.py: matplotlib is not installed, so {fig_fn} and {report_fn} were not "
+            "made; install it with: pip install -r requirements.lock",
             file=sys.stderr,
         )
 
