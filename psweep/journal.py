@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import collections
 import glob
+import json
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -45,6 +47,7 @@ __all__ = [
     "JOURNAL_SYNC_S",
     "JournalWriter",
     "journal_root",
+    "read_journal_counts",
     "read_journal_dir",
     "read_journal_header",
     "remove_run_dir",
@@ -58,6 +61,10 @@ log = logging.getLogger("psweep")
 _MAGIC = b"PSWEEP-JOURNAL-1\n"
 _FRAME = struct.Struct("<II")
 _MAX_PENDING = 2000
+# beside each journal, <journal>.progress: rows and failures up to a byte offset, rewritten
+# at most every PROGRESS_S, so that psweep status reads only the tail of a long journal
+PROGRESS_SUFFIX = ".progress"
+PROGRESS_S = 0.5
 
 
 def journal_root(calc_dir: str) -> str:
@@ -94,6 +101,9 @@ class JournalWriter:
         self._flush_s = flush_s
         self._last_write = time.perf_counter()
         self._failing: OSError | None = None
+        self._n_rows = self._n_failed = 0
+        self._last_exc: Any = None
+        self._last_progress = -math.inf
         self._thread = threading.Thread(target=self._loop, name="psweep-journal", daemon=True)
         self._thread.start()
 
@@ -117,7 +127,7 @@ class JournalWriter:
             if self._fd is None:
                 raise ValueError(f"journal {self.path!r} is closed")
             try:
-                self._write(self._frames(rows))
+                end = self._write(self._frames(rows))
             except OSError as exc:
                 pending.extendleft(reversed(rows))  # nothing lost: try again next time
                 if self._failing is None:
@@ -136,6 +146,31 @@ class JournalWriter:
                 log.warning("journal %s: writing works again", self.path)
                 self._failing = None
             self._last_write = time.perf_counter()
+            self._count(rows, end)
+
+    def _count(self, rows: list, end: int) -> None:
+        """Keep the counts that ``psweep status`` reads (at most every PROGRESS_S)."""
+        self._n_rows += len(rows)
+        for row in rows:
+            if isinstance(row, tuple) and len(row) > 7 and row[7] is not None:
+                self._n_failed += 1
+                self._last_exc = row[7]
+        if self._last_write - self._last_progress < PROGRESS_S:
+            return
+        self._last_progress = self._last_write
+        summary = {
+            "offset": end,
+            "n_rows": self._n_rows,
+            "n_failed": self._n_failed,
+            "last_exc": self._last_exc[-2000:] if isinstance(self._last_exc, str) else None,
+        }
+        tmp = f"{self.path}.progress.tmp"
+        try:
+            with open(tmp, "w") as fh:
+                json.dump(summary, fh)
+            os.replace(tmp, self.path + PROGRESS_SUFFIX)
+        except OSError:
+            pass  # only a shortcut for status: it reads the journal itself without it
 
     def _frames(self, rows: list) -> bytes:
         """The rows as one frame; if one of them cannot be pickled, the others one by one."""
@@ -160,7 +195,8 @@ class JournalWriter:
                 )
         return b"".join(good)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> int:
+        """Append `data` whole or not at all; return the file's size after it."""
         start = os.lseek(self._fd, 0, os.SEEK_END)
         view = memoryview(data)
         try:
@@ -169,6 +205,7 @@ class JournalWriter:
         except OSError:
             os.ftruncate(self._fd, start)  # no half frame: later frames stay readable
             raise
+        return start + len(data)
 
     def _loop(self) -> None:
         while not self._closed.wait(self._flush_s):
@@ -189,9 +226,43 @@ class JournalWriter:
                 self._fd = None
 
 
-def _read_frames(path: str) -> Iterator[Any]:
+def read_journal_counts(path: str) -> tuple[int, int, Any]:
+    """Rows, failed rows and the last failure's traceback of one journal file, read fast:
+    the counts of its ``.progress`` file plus the frames written after them."""
+    n_rows = n_failed = 0
+    last_exc = None
+    offset = None
+    try:
+        with open(path + PROGRESS_SUFFIX) as fh:
+            summary = json.load(fh)
+        offset = int(summary["offset"])
+        n_rows, n_failed, last_exc = summary["n_rows"], summary["n_failed"], summary["last_exc"]
+    except (OSError, ValueError, KeyError, TypeError):
+        offset = None
+    if offset is None or offset > os.path.getsize(path):
+        n_rows = n_failed = 0
+        last_exc = None
+        frames = _read_frames(path)
+        next(frames, None)  # the header
+    else:
+        frames = _read_frames(path, offset)
+    for batch in frames:
+        for row in batch:
+            n_rows += 1
+            if row[7] is not None:
+                n_failed += 1
+                last_exc = row[7]
+    return n_rows, n_failed, last_exc
+
+
+def _read_frames(path: str, offset: int | None = None) -> Iterator[Any]:
     with open(path, "rb") as fh:
-        data = fh.read()
+        if offset is not None:
+            head = fh.read(len(_MAGIC))
+            fh.seek(offset)
+            data = head + fh.read()
+        else:
+            data = fh.read()
     if not data.startswith(_MAGIC):
         warnings.warn(
             f"journal {path!r} does not start like a psweep journal; skipped",

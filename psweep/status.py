@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from .journal import journal_root, read_journal_dir, read_journal_header
+from .journal import journal_root, read_journal_counts, read_journal_header
 from .locking import pid_alive
 from .merge import error_line
 from .provenance import RUNS_BASENAME, now_utc
@@ -71,19 +71,25 @@ def journal_runs(calc_dir: str = "calc") -> list[dict]:
         header = read_journal_header(run_dir)
         if header is None:
             continue
+        counts: tuple | None = None
+        note = None
         try:
+            files = sorted(glob.glob(os.path.join(glob.escape(run_dir), "*.journal")))
+            newest = max((os.stat(f).st_mtime for f in files), default=0.0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the tail a live writer has not finished
-                _, rows = read_journal_dir(run_dir)
-            files = glob.glob(os.path.join(run_dir, "*.journal"))
-            newest = max((os.stat(f).st_mtime for f in files), default=0.0)
+                per_file = [read_journal_counts(f) for f in files]
+            failed_texts = [c[2] for c in per_file if c[2] is not None]
+            counts = (
+                sum(c[0] for c in per_file),
+                sum(c[1] for c in per_file),
+                failed_texts[-1] if failed_texts else None,
+            )
         except FileNotFoundError:  # the run finished meanwhile: runs.pk has it
             continue
         except Exception as exc:  # rows of a class this program cannot import
-            rows, newest = None, time.time()
+            newest = time.time()
             note = f"journal unreadable here: {exc}"
-        else:
-            note = None
         info = header.get("info") or {}
         entry: dict[str, Any] = {
             "run_id": header.get("run_id"),
@@ -96,13 +102,11 @@ def journal_runs(calc_dir: str = "calc") -> list[dict]:
             "command": info.get("command"),
             "note": note,
         }
-        if rows is not None:
-            unique = {row[0]: row for row in rows}  # by position: a row may be written twice
-            failed = [unique[k] for k in sorted(unique) if unique[k][7] is not None]
+        if counts is not None:
             entry.update(
-                n_done=len(unique),
-                n_failed=len(failed),
-                last_error=error_line(failed[-1][7]) if failed else None,
+                n_done=counts[0],
+                n_failed=counts[1],
+                last_error=error_line(counts[2]),
                 last_row_utc=pd.Timestamp(newest, unit="s") if newest else None,
             )
         else:

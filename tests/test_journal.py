@@ -233,3 +233,35 @@ def test_a_row_that_cannot_be_pickled_costs_only_itself(tmp_path, caplog):
     _, rows = read_journal_dir(str(tmp_path))
     assert [row[0] for row in rows] == [0, 2]
     assert "position 1" in caplog.text
+
+
+def test_counts_from_progress_file_equal_a_full_read(tmp_path, monkeypatch):
+    """status counts journal rows from the .progress shortcut plus the tail: the same
+    numbers as reading every row, also when the tail was cut by a crash."""
+    import psweep.journal as journal
+
+    monkeypatch.setattr(journal, "PROGRESS_S", 0.0)
+    path = str(tmp_path / "1.journal")
+    writer = journal.JournalWriter(path, {"run_id": "r"}, flush_s=3600)
+    for k in range(30):
+        exc = f"Traceback\nValueError: bad {k}" if k % 7 == 0 else None
+        writer.add((k, {"a": k}, f"id{k}", "h", 0, 0.0, {}, exc))
+        writer.flush()
+    writer.close()
+    _, rows = journal.read_journal_dir(str(tmp_path))
+    n, failed, last = journal.read_journal_counts(path)
+    assert (n, failed) == (30, 5) == (len(rows), sum(r[7] is not None for r in rows))
+    assert last == "Traceback\nValueError: bad 28"
+    # a frame written after the last progress update, then cut short by a crash
+    monkeypatch.setattr(journal, "PROGRESS_S", 3600.0)
+    writer = journal.JournalWriter(str(tmp_path / "2.journal"), {"run_id": "r"}, flush_s=3600)
+    writer._last_progress = -1e9
+    writer.add((0, {}, "x", "h", 0, 0.0, {}, None))
+    writer.flush()  # progress written here (the first time)
+    writer.add((1, {}, "y", "h", 0, 0.0, {}, "E: late"))
+    writer.flush()
+    writer.close()
+    with open(tmp_path / "2.journal", "ab") as fh:
+        fh.write(b"\x05\x00\x00")  # a torn frame head
+    with pytest.warns(ps.PsweepJournalWarning):
+        assert journal.read_journal_counts(str(tmp_path / "2.journal")) == (2, 1, "E: late")
