@@ -6,14 +6,18 @@ and get a pandas DataFrame with one row per pset.
 """
 
 from .batch import (
+    BATCH_STATES,
     FileTemplate,
     Machine,
     PsweepTemplateError,
+    batch_state_summary,
+    batch_states,
     collect_batch,
     gather_calc_templates,
     gather_machines,
     machine_info,
     prep_batch,
+    resubmit_batch,
 )
 from .columns import (
     df_ensure_dtypes,
@@ -92,6 +96,7 @@ from .wrappers import capture_logs_wrapper, func_wrapper
 __version__ = "0.8.0.dev0"
 
 __all__ = [
+    "BATCH_STATES",
     "CALC_DIR",
     "DATABASE_BASENAME",
     "FILL_VALUE",
@@ -123,6 +128,8 @@ __all__ = [
     "PsweepWorkerError",
     "__version__",
     "capture_logs_wrapper",
+    "batch_state_summary",
+    "batch_states",
     "check_calc_dir",
     "collect_batch",
     "df_compare",
@@ -176,6 +183,7 @@ __all__ = [
     "prep_batch",
     "pset_hash",
     "recover",
+    "resubmit_batch",
     "run",
     "run_local",
     "stargrid",
