@@ -171,7 +171,9 @@ def _messages(exc: pd.Series) -> pd.Series:
 def _runs_tables(calc_dir: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The runs with their provenance: what ran when and where, and with what."""
     runs = df_runs(calc_dir)
-    if "_run_id" not in runs.columns:
+    if "_run_id" in runs.columns:
+        runs = runs.reset_index(drop=True)
+    else:  # indexed by run id only
         runs = runs.rename_axis("_run_id").reset_index()
     failed = _failed_mask(df)
     counts = pd.DataFrame(

@@ -47,6 +47,7 @@ SCRIPTS = [
     "save_data_on_disk/20eval.py",
     "resume_after_failure.py",
     "dask_local_cluster.py",
+    "report.py",
 ]
 # Examples with their own test module.
 TESTED_ELSEWHERE = {

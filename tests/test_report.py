@@ -257,3 +257,20 @@ def test_python_m(failing_study, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m.html").stat().st_size > 10_000
+
+
+def test_example_script(tmp_path):
+    """examples/report.py runs a study with two failures and writes report.html."""
+    shutil.copy(ROOT / "examples" / "report.py", tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "report.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "18 rows, 2 failed; wrote report.html" in proc.stdout
+    text = (tmp_path / "report.html").read_text()
+    assert "ArithmeticError: no convergence for x=0.8 with n=10" in text
+    assert_self_contained(tmp_path / "report.html")
