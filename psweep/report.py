@@ -294,7 +294,8 @@ def _result_figure(
             pts = frame
             if len(frame) > MAX_POINTS:
                 pts = frame.iloc[np.sort(rng.choice(len(frame), MAX_POINTS, replace=False))]
-            ax.scatter(pts["_x"], pts["mean"], s=16, alpha=0.6, lw=0, label="combinations")
+            size, alpha = (4, 0.15) if len(pts) > 2000 else (16, 0.6)
+            ax.scatter(pts["_x"], pts["mean"], s=size, alpha=alpha, lw=0, label="combinations")
             overall = frame.groupby("_x")["mean"].mean()
             ax.plot(overall.index, overall.values, "k-", lw=1.5, label="mean over the others")
             ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -348,7 +349,7 @@ th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-al
 th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
 .wide { overflow-x: auto; } .note { color: #666; font-size: 12px; }
 img { max-width: 100%; display: block; margin: .5em 0; } .failed { color: #b00020; }
-td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 16em; }
+td { white-space: nowrap; } td:last-child { white-space: normal; }
 .heatmaps img { display: inline-block; vertical-align: top; max-width: 49%; margin-right: 1%; }
 </style></head><body>
 <h1>{{ title }}</h1>
