@@ -86,6 +86,7 @@ from .params import (
     stargrid,
 )
 from .provenance import df_runs
+from .reporting import report
 from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
 from .status import status
 from .study import PsweepStudyError, new_study
@@ -127,9 +128,9 @@ __all__ = [
     "PsweepUpdateError",
     "PsweepWorkerError",
     "__version__",
-    "capture_logs_wrapper",
     "batch_state_summary",
     "batch_states",
+    "capture_logs_wrapper",
     "check_calc_dir",
     "collect_batch",
     "df_compare",
@@ -183,6 +184,7 @@ __all__ = [
     "prep_batch",
     "pset_hash",
     "recover",
+    "report",
     "resubmit_batch",
     "run",
     "run_local",

@@ -324,6 +324,7 @@ def _version() -> str:
 # commands with a module (and an argument parser) of their own: name -> (module, help)
 _DELEGATED = {
     "status": ("psweep.status", "show the runs of a study and its batch jobs, also while it runs"),
+    "report": ("psweep.reporting", "write one self-contained HTML report of a study"),
     "batch": (
         "psweep.batch.resubmit",
         "batch jobs: 'psweep batch resubmit MACHINE' submits again only the failed ones",

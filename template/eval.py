@@ -132,9 +132,7 @@ def write_report(fn, calc_dir=CALC_DIR):
         import matplotlib  # noqa: F401
     except ImportError:
         return False
-    from psweep.report import report
-
-    report(calc_dir, fn, title=study_name())
+    ps.report(calc_dir, fn, title=study_name())
     return True
 
 

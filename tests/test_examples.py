@@ -30,6 +30,9 @@ RESERVED_COLS = {
     "_pset_runtime",
     "_calc_dir",
     "_time_utc",
+    # the two that psweep 0.16 scripts read
+    "_pset_hash",
+    "_exec_host",
 }
 
 # Every example script, relative to examples/, tested in this file. A new

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import psweep as ps
-from psweep.report import main, report, split_columns
+from psweep.reporting import main, report, split_columns
 
 pytest.importorskip("matplotlib")
 
@@ -248,9 +248,16 @@ def test_given_params_and_errors(failing_study, tmp_path, capsys):
 
 
 def test_python_m(failing_study, tmp_path):
-    """python -m psweep.report runs main."""
+    """python -m psweep.reporting runs main."""
     proc = subprocess.run(
-        [sys.executable, "-m", "psweep.report", str(failing_study), "-o", str(tmp_path / "m.html")],
+        [
+            sys.executable,
+            "-m",
+            "psweep.reporting",
+            str(failing_study),
+            "-o",
+            str(tmp_path / "m.html"),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},

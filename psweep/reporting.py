@@ -22,7 +22,6 @@ import io
 import itertools
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from markupsafe import Markup
 from .constants import DATABASE_BASENAME
 from .database import df_read
 from .errors import PsweepDatabaseError
+from .files import atomic_open
 from .hashing import pset_hash
 from .provenance import df_runs
 
@@ -400,14 +400,8 @@ def _table(df: pd.DataFrame, index: bool = False) -> Markup:
 
 def _write_atomic(text: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(out, "w") as fh:  # a reader sees the old report or the new one
+        fh.write(text)
 
 
 def report(
