@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,16 @@ def ensure_upstream_venv(
         return target
     log(f"{venv} does not import psweep {UPSTREAM_VERSION}; upstream column: n/a")
     return None
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> float:
+    """The median wall time of `repeat` calls of `fn`, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def median_or_none(values: Sequence[float]) -> float | None:

@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -91,15 +89,6 @@ def build(folder: Path, kind: str, nrows: int, base: pd.DataFrame, runs: pd.Data
     return calc
 
 
-def timed(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -114,8 +103,9 @@ def main(argv=None) -> int:
         for kind in args.kinds.split(","):
             calc = build(tmp, kind, args.rows, base, runs)
             out = tmp / f"{kind}.html"
-            read_s = timed(lambda c=calc: ps.df_read(str(c / "database.pk")), args.repeat)
-            report_s = timed(lambda c=calc, o=out: report(c, o), args.repeat)
+            db = str(calc / "database.pk")
+            read_s = common.median_time(lambda db=db: ps.df_read(db), args.repeat)
+            report_s = common.median_time(lambda c=calc, o=out: report(c, o), args.repeat)
             mb = os.path.getsize(out) / 1e6
             passed = report_s < GOAL_S and mb < GOAL_MB
             ok &= passed

@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import median_time
 
 import psweep as ps
 
@@ -52,15 +55,6 @@ RUNNER = textwrap.dedent(
                      calc_dir=calc, progress=False)
     """
 )
-
-
-def _median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _run(work: Path, n: int, sleep: float, calc: str, env: dict | None = None):
@@ -86,14 +80,14 @@ def main() -> int:
         print(f"making a database of {args.rows} rows ...", flush=True)
         _run(work, args.rows, 0.0, "calc", env).wait()
         calc = str(work / "calc")
-        t_read = _median_time(lambda: ps.df_read(os.path.join(calc, "database.pk")), 3)
+        t_read = median_time(lambda: ps.df_read(os.path.join(calc, "database.pk")), 3)
 
         # a run that goes on beside the measurements (psets of 1 ms)
         proc = _run(work, 100_000, 0.001, "calc", env)
         while not any(r["state"] == "running" for r in ps.status(calc)["runs"]):
             time.sleep(0.1)
         time.sleep(1.0)
-        t_running = _median_time(lambda: ps.status(calc), args.repeat)
+        t_running = median_time(lambda: ps.status(calc), args.repeat)
         live = next(r for r in ps.status(calc)["runs"] if r["state"] == "running")
         proc.send_signal(signal.SIGINT)
         proc.wait()
@@ -109,7 +103,7 @@ def main() -> int:
         crash = _run(work, args.rows, 0.0, "calc", {**env, "PSWEEP_CRASH_AT": "executed"})
         crash.wait()
         crashed = next(r for r in ps.status(calc)["runs"] if r["state"] == "crashed")
-        t_crashed = _median_time(lambda: ps.status(calc), args.repeat)
+        t_crashed = median_time(lambda: ps.status(calc), args.repeat)
         rows.append(
             (
                 f"status, {args.rows:,} rows + crashed journal",

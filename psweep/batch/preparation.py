@@ -8,7 +8,7 @@ import platform
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -165,26 +165,52 @@ def _array_driver(machine: Machine) -> str:
     )
 
 
+def array_job_lines(
+    machine: Machine,
+    ids: list[str],
+    stem: str,
+    work_dir: str,
+    note: Callable[[int, list[str]], str],
+    *,
+    prefix: str = "",
+    write: bool = True,
+) -> list[str]:
+    """One ``sbatch --array`` line per part of `ids` (split at the array size limit).
+
+    Part k's ids go to the list file ``array_<machine>_<stem>_<k>.txt`` in
+    `work_dir` (written if `write`); ``note(start, part)`` is the line's comment.
+    """
+    size = _array_size(machine.info)
+    throttle = machine.info.get("array_throttle")
+    lines = []
+    for part, start in enumerate(range(0, len(ids), size)):
+        chunk = ids[start : start + size]
+        list_name = f"array_{machine.name}_{stem}_{part}.txt"
+        if write:
+            file_write(os.path.join(work_dir, list_name), "".join(f"{i}\n" for i in chunk))
+        spec = f"0-{len(chunk) - 1}" + (f"%{throttle}" if throttle else "")
+        lines.append(
+            f"{prefix}{machine.subcmd} --array={spec} array_{machine.name}.sh {list_name}"
+            f"  # {note(start, chunk)}"
+        )
+    return lines
+
+
 def _array_lines(
     machine: Machine, rows: pd.DataFrame, prefix: str, work_dir: str, write: bool
 ) -> list[str]:
     """One sbatch --array line per run and part; writes the list files if `write`."""
-    size = _array_size(machine.info)
-    throttle = machine.info.get("array_throttle")
     lines = []
     for run_seq, run_rows in rows.groupby("_run_seq", sort=True):
-        ids = run_rows["_pset_id"].tolist()
         seqs = run_rows["_pset_seq"].tolist()
-        for part, start in enumerate(range(0, len(ids), size)):
-            chunk = ids[start : start + size]
-            list_name = f"array_{machine.name}_run{run_seq}_{part}.txt"
-            if write:
-                file_write(os.path.join(work_dir, list_name), "".join(f"{i}\n" for i in chunk))
-            spec = f"0-{len(chunk) - 1}" + (f"%{throttle}" if throttle else "")
-            lines.append(
-                f"{prefix}{machine.subcmd} --array={spec} array_{machine.name}.sh {list_name}"
-                f"  # run_seq={run_seq} pset_seq={seqs[start]}-{seqs[start + len(chunk) - 1]}"
-            )
+
+        def note(start: int, chunk: list[str], run_seq=run_seq, seqs=seqs) -> str:
+            return f"run_seq={run_seq} pset_seq={seqs[start]}-{seqs[start + len(chunk) - 1]}"
+
+        ids = run_rows["_pset_id"].tolist()
+        lines += array_job_lines(
+            machine, ids, f"run{run_seq}", work_dir, note, prefix=prefix, write=write
+        )
     return lines
 
 

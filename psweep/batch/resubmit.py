@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import PsweepError
 from ..files import file_write
 from .machines import Machine, check_machine_name
-from .preparation import _array_driver, _array_size, _header
+from .preparation import _array_driver, _header, array_job_lines
 from .states import _ARRAY_LINE, _JOB_LINE, batch_states
 from .templates import PsweepTemplateError
 
@@ -66,19 +66,11 @@ def _new_lines(machine: Machine, ids: list[str], calc_dir: str, nr: int) -> list
         target = machine.template.target
         return [f'cd {pid}; {machine.subcmd} {target}; cd "$here"  # resubmit={nr}' for pid in ids]
     file_write(os.path.join(calc_dir, f"array_{machine.name}.sh"), _array_driver(machine))
-    size = _array_size(machine.info)
-    throttle = machine.info.get("array_throttle")
-    lines = []
-    for part, start in enumerate(range(0, len(ids), size)):
-        chunk = ids[start : start + size]
-        list_name = f"array_{machine.name}_resubmit{nr}_{part}.txt"
-        file_write(os.path.join(calc_dir, list_name), "".join(f"{i}\n" for i in chunk))
-        spec = f"0-{len(chunk) - 1}" + (f"%{throttle}" if throttle else "")
-        lines.append(
-            f"{machine.subcmd} --array={spec} array_{machine.name}.sh {list_name}"
-            f"  # resubmit={nr} psets={len(chunk)}"
-        )
-    return lines
+
+    def note(_start: int, chunk: list[str]) -> str:
+        return f"resubmit={nr} psets={len(chunk)}"
+
+    return array_job_lines(machine, ids, f"resubmit{nr}", calc_dir, note)
 
 
 def resubmit_batch(
