@@ -294,12 +294,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.watch is not None and args.watch <= 0:
         parser.error(f"--watch needs a number of seconds > 0, got {args.watch}")
-    if not os.path.isdir(args.calc_dir):
+    if args.watch is None and not os.path.isdir(args.calc_dir):
         parser.exit(2, f"psweep status: error: {args.calc_dir!r} is not a directory\n")
     last = None if args.all else 10
 
     def show() -> str:
-        data = status(args.calc_dir)
+        if not os.path.isdir(args.calc_dir):  # --watch started before the run: wait for it
+            return f"psweep status of {args.calc_dir}: no such directory yet, waiting"
+        try:
+            data = status(args.calc_dir)
+        except Exception as exc:  # a file replaced right now: the next refresh reads it
+            if args.watch is None:
+                raise
+            return f"psweep status of {args.calc_dir}: could not read it this time ({exc})"
         return json.dumps(data, indent=2) if args.json else format_status(data, last)
 
     if args.watch is None:

@@ -135,17 +135,20 @@ def test_status_command_text_json_and_errors(study):
 
 
 def test_watch_refreshes_until_interrupted(study):
-    proc = start("serial", 0.02, 100)
+    """--watch may start before the run has made calc/; it waits, refreshes, ends on Ctrl-C."""
     watch = subprocess.Popen(
         [sys.executable, "-m", "psweep", "status", "--watch", "0.2"],
         stdout=subprocess.PIPE,
         text=True,
     )
+    first = watch.stdout.readline()
+    assert "no such directory yet" in first, first
+    proc = start("serial", 0.02, 100)
     seen = 0
     while seen < 3:  # three refreshes, then Ctrl-C
         line = watch.stdout.readline()
         assert line, "psweep status --watch ended by itself"
-        seen += line.startswith("psweep status of calc")
+        seen += line.startswith("psweep status of calc at ")
     watch.send_signal(signal.SIGINT)
     watch.communicate(timeout=30)
     proc.communicate(timeout=120)
