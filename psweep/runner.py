@@ -738,8 +738,12 @@ def _begin(
         run.info = run_info(run.run_id, where.calc_dir, where.database_basename)
         psweep_dir(where.db_dir)
         run.journal_dir = run_journal_dir(where.db_dir, run.run_id)
-        os.makedirs(run.journal_dir)
-        run.lock = try_lock(os.path.join(run.journal_dir, "run.lock"))
+        # made under another name and locked before it appears: another process's
+        # recovery must never see this run's folder unlocked (and take it for a crash)
+        making = f"{run.journal_dir}.new-{os.getpid()}"
+        os.makedirs(making)
+        run.lock = try_lock(os.path.join(making, "run.lock"))
+        os.rename(making, run.journal_dir)
         crash_point("journal-opened")
     return run
 

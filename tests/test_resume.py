@@ -446,3 +446,27 @@ def test_skip_dups_with_rich_values(study, caplog):
     assert len(df) == 4  # only the pset with the string key was new
     ps.run_local(func_n, [{"o": object()}], skip_dups=True)
     assert "have no hash" in caplog.text
+
+
+def test_recovery_leaves_a_starting_run_alone(tmp_path):
+    """A run makes its journal folder under a temporary name and locks it before the
+    folder appears: a recovery in another process in that moment (seen in CI with two
+    writers) must not take it for a crash and remove it; once that process is gone,
+    the empty leftover is removed."""
+    calc = tmp_path / "calc"
+    making = calc / ".psweep" / "journal" / "run-x.new-1"
+    code = (
+        "import sys, time; from psweep.locking import try_lock; import os\n"
+        f"os.makedirs({str(making)!r}); lock = try_lock({str(making / 'run.lock')!r})\n"
+        "print('ready', flush=True); time.sleep(600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        ps.recover(str(calc))
+        assert making.is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+    ps.recover(str(calc))
+    assert not making.exists()
