@@ -4,6 +4,7 @@
     nox -s tests -- -k batch -x
     nox -s container     # build the image with podman and check it
     nox --no-venv -s tests   # in the current environment (with .[test] installed)
+    PSWEEP_TEST_WORKERS=1 nox -s tests   # one test process (default: 3, by test file)
 
 Arguments after ``--`` go to the session's main command.
 """
@@ -28,11 +29,17 @@ def _install(session: nox.Session, extras: str = "test") -> None:
         session.install("-e", f".[{extras}]")
 
 
+# test files run in parallel, each whole in one worker (its module fixtures are made
+# once): many tests wait on pip, git, SLURM or a child process rather than on the CPU
+TEST_WORKERS = os.environ.get("PSWEEP_TEST_WORKERS", "3")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the full test suite (SLURM tests skip without a running cluster)."""
     _install(session)
-    session.run("python", "-m", "pytest", *session.posargs)
+    parallel = ["-n", TEST_WORKERS, "--dist", "loadfile"] if TEST_WORKERS != "1" else []
+    session.run("python", "-m", "pytest", *parallel, "--durations=15", *session.posargs)
 
 
 @nox.session
