@@ -117,7 +117,7 @@ class Job:
     header: dict
     timeout_s: float | None = None
     capture_logs: str | None = None  # "db", "file", "db+file" (psweep.capture)
-    host: str = ""  # the run's host: rows of psets that ran elsewhere say where
+    host: str = EXEC_HOST  # the run's host: rows of psets that ran elsewhere say where
 
 
 def _describe(pset: dict) -> str:
@@ -202,10 +202,11 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
             if not job.record:
                 raise err
             ret, exc_text = {}, f"{type(err).__name__}: {err}"
-    if logs is not None and "db" in job.capture_logs:
-        ret = {**ret, LOGS_COLUMN: logs.text}  # also for a failed pset: its logs say why
-    if job.host and job.host != EXEC_HOST:
-        ret = {**ret, "_exec_host": EXEC_HOST}  # a dask worker on another host
+    if logs is not None or job.host != EXEC_HOST:  # rare: one check on the common path
+        if logs is not None and "db" in job.capture_logs:
+            ret = {**ret, LOGS_COLUMN: logs.text}  # also for a failed pset: its logs say why
+        if job.host != EXEC_HOST:
+            ret = {**ret, "_exec_host": EXEC_HOST}  # a dask worker on another host
     if job.tmpsave:
         _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
     return start_ns, runtime, ret, exc_text

@@ -102,6 +102,7 @@ class JournalWriter:
         self._last_write = time.perf_counter()
         self._failing: OSError | None = None
         self._n_rows = self._n_failed = 0
+        self._record = bool(header.get("record", True)) if isinstance(header, dict) else True
         self._last_exc: Any = None
         self._last_progress = -math.inf
         self._thread = threading.Thread(target=self._loop, name="psweep-journal", daemon=True)
@@ -151,10 +152,11 @@ class JournalWriter:
     def _count(self, rows: list, end: int) -> None:
         """Keep the counts that ``psweep status`` reads (at most every PROGRESS_S)."""
         self._n_rows += len(rows)
-        for row in rows:
-            if isinstance(row, tuple) and len(row) > 7 and row[7] is not None:
-                self._n_failed += 1
-                self._last_exc = row[7]
+        if self._record:  # only a run with on_error="record" has failed rows
+            for row in rows:
+                if isinstance(row, tuple) and len(row) > 7 and row[7] is not None:
+                    self._n_failed += 1
+                    self._last_exc = row[7]
         if self._last_write - self._last_progress < PROGRESS_S:
             return
         self._last_progress = self._last_write
