@@ -602,15 +602,33 @@ def _gaps(bounds: tuple[int, int], seen: set, skip: int) -> list[tuple[int, int]
     return out
 
 
-def _stop_pool(pool: Any, slots: _Slots, wait_s: float = 30.0) -> None:
-    """Let the workers finish the pset at hand (at most `wait_s`), then end the pool."""
-    deadline = time.monotonic() + wait_s
+_FINISH_WAIT_S = 30.0  # a stopping pool lets its workers finish their psets this long
+
+
+def _stop_pool(pool: Any, slots: _Slots) -> None:
+    """Let the workers finish the pset at hand (a while), then end the pool."""
+    deadline = time.monotonic() + _FINISH_WAIT_S
     while time.monotonic() < deadline and any(
         pos >= 0 and pid_alive(pid) for _, pid, _, pos, _ in slots.busy()
     ):
         time.sleep(_STOP_CHECK_S)
-    pool.terminate()
+    # Pool.terminate() sends SIGTERM and waits; a worker that the pool forked just then
+    # can lose that signal (it arrives while the worker still has the run's handler and
+    # is gone once the worker resets it), and terminate() would wait for ever. So it
+    # runs in a thread, and workers still there after a while are killed.
+    ender = threading.Thread(target=pool.terminate, name="psweep-pool-end", daemon=True)
+    ender.start()
+    ender.join(_TERMINATE_S)
+    while ender.is_alive():
+        for child in multiprocessing.active_children():
+            if "PoolWorker" in child.name:
+                with contextlib.suppress(OSError):
+                    child.kill()
+        ender.join(0.5)
     pool.join()
+
+
+_TERMINATE_S = 5.0
 
 
 # -- dask ---------------------------------------------------------------------

@@ -87,3 +87,39 @@ def test_timeout_needs_a_pool(study):
         ps.run_local(sleeps_at_2, ps.plist("a", [1]), timeout_s=1)
     with pytest.raises(ps.PsweepParamsError, match="timeout_s must be"):
         ps.run_local(sleeps_at_2, ps.plist("a", [1]), poolsize=2, timeout_s=-1)
+
+
+STUCK_POOL = """
+import multiprocessing, signal, time
+from psweep import execute
+
+def stuck(_):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a worker that lost the signal
+    time.sleep(600)
+
+class NoneBusy:
+    def busy(self):
+        return []
+
+if __name__ == "__main__":
+    execute._TERMINATE_S = 1.0  # how long terminate() may take before workers are killed
+    pool = multiprocessing.get_context("fork").Pool(1)
+    pool.apply_async(stuck, (0,))
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    execute._stop_pool(pool, NoneBusy())
+    print(f"ended after {time.monotonic() - t0:.1f} s")
+"""
+
+
+def test_a_pool_worker_that_misses_sigterm_is_killed(study):
+    """Ending a pool sends SIGTERM to its workers and waits; a worker that does not end
+    on it (a freshly forked one can lose the signal: seen as a hang in CI) is killed
+    after a few seconds, so a stopping run ends instead of waiting for ever."""
+    import subprocess
+    import sys
+
+    (study / "stuck.py").write_text(STUCK_POOL)
+    out = subprocess.run([sys.executable, "stuck.py"], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("ended after"), out.stderr
+    assert float(out.stdout.split()[2]) < 30
