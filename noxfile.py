@@ -39,7 +39,10 @@ def tests(session: nox.Session) -> None:
     """Run the full test suite (SLURM tests skip without a running cluster)."""
     _install(session)
     parallel = ["-n", TEST_WORKERS, "--dist", "loadfile"] if TEST_WORKERS != "1" else []
-    session.run("python", "-m", "pytest", *parallel, "--durations=15", *session.posargs)
+    # a test that hangs fails after 15 min with every thread's stack, instead of
+    # holding CI until its own time limit
+    guard = ["--timeout=900", "--timeout-method=thread"]
+    session.run("python", "-m", "pytest", *parallel, *guard, "--durations=15", *session.posargs)
 
 
 @nox.session
