@@ -96,6 +96,8 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks against upstream psweep and print their tables (args: bench_targets)."""
     _install(session)
     session.run("python", "benchmarks/bench_overhead.py")
+    session.run("python", "benchmarks/bench_status.py", success_codes=[0, 2])
+    session.run("python", "benchmarks/bench_report.py")
     # exit code 2: a target was missed; the table says which
     session.run("python", "benchmarks/bench_targets.py", *session.posargs, success_codes=[0, 2])
 
