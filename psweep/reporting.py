@@ -476,7 +476,8 @@ def report(
     runs, runs_env = _runs_tables(calc_dir, df)
 
     ctx: dict[str, Any] = {
-        "title": title or os.path.basename(os.path.dirname(os.path.abspath(fn))) or fn,
+        # the study's folder: the one that holds calc_dir
+        "title": title or os.path.basename(os.path.dirname(os.path.abspath(calc_dir))) or fn,
         "database": os.path.abspath(fn),
         "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,

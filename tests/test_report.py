@@ -281,3 +281,13 @@ def test_example_script(tmp_path):
     text = (tmp_path / "report.html").read_text()
     assert "ArithmeticError: no convergence for x=0.8 with n=10" in text
     assert_self_contained(tmp_path / "report.html")
+
+
+def test_default_title_is_the_study_folder(tmp_path, monkeypatch):
+    """Without --title the report is named after the folder that holds the calc dir."""
+    study = tmp_path / "my study"
+    study.mkdir()
+    monkeypatch.chdir(study)
+    ps.run_local(lambda p: {"y": p["a"] * 2.0}, ps.plist("a", [1.0, 2.0, 3.0]))
+    out = report("calc", "r.html")
+    assert "<title>my study</title>" in Path(out).read_text()
