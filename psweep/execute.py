@@ -695,8 +695,26 @@ def _run_with_deadline(
 
 
 def _restart_worker(client: Any, address: str) -> None:
+    """Have the nanny of a dask worker kill and start again its process (where a
+    pset that overran ``timeout_s`` still runs).
+
+    The run does not wait for the new process to join: that may take long on a
+    loaded machine, and the other workers go on meanwhile. (A LocalCluster closes
+    a nanny whose worker stays away longer than its ``lost-worker-timeout``.)
+    """
+    stimulus_id = f"psweep-timeout-{time.time()}"
     try:
-        client.restart_workers([address])
+        out = client.sync(
+            client.scheduler.restart_workers,
+            workers=[address],
+            timeout=_RESTART_S,
+            wait_for_workers=False,
+            on_error="return",
+            stimulus_id=stimulus_id,
+        )
+        status = out.get(address, "OK") if isinstance(out, dict) else "OK"
+        if status == "timed out":
+            raise TimeoutError(f"its process did not stop within {_RESTART_S:g} s")
     except Exception as exc:
         log.warning(
             "a pset that overran timeout_s may still run in dask worker %s, which could not "
@@ -706,7 +724,14 @@ def _restart_worker(client: Any, address: str) -> None:
             exc,
         )
     else:
-        log.warning("restarted dask worker %s: a pset there overran timeout_s", address)
+        log.warning(
+            "restarting dask worker %s (its nanny starts a new process): a pset there "
+            "overran timeout_s",
+            address,
+        )
+
+
+_RESTART_S = 30.0  # how long a dask worker's process may take to stop
 
 
 _DASK_ATTEMPTS = 3  # a pset whose task is lost this often (alone) is at fault

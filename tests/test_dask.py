@@ -95,7 +95,13 @@ def fragile_client():
     """Workers with nannies that restart them; the scheduler gives up on a task at once."""
     import dask
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    # a restarted worker may take long to rejoin on a loaded machine: the cluster
+    # must not give its nanny up meanwhile (LocalCluster's default is 15 s)
+    config = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.deploy.lost-worker-timeout": "300s",
+    }
+    with dask.config.set(config):
         cluster = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         )
@@ -137,6 +143,45 @@ def test_timeout_on_dask(study, fragile_client):
     assert list(failed["a"]) == [3]
     assert "timeout_s=1.0" in failed["_exc"].iloc[0]
     assert sorted(df.loc[df["_pset_status"] == "ok", "a"]) == [0, 1, 2, 4, 5]
-    # the cluster works on after the restart
+    # the cluster works on after the restart, and the restarted worker is back
     df = ps.run_local(func, ps.plist("a", [10]), dask_client=fragile_client, calc_dir="calc2")
     assert df["r"].tolist() == [20]
+    fragile_client.wait_for_workers(2, timeout=240)
+
+
+def test_timeout_on_dask_does_not_wait_for_the_restart(study):
+    """A restarted worker that never rejoins (its LocalCluster gives its nanny up at
+    once) does not hold the run up: the others finish the psets."""
+    import time
+
+    import dask
+
+    config = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.deploy.lost-worker-timeout": "0s",
+    }
+    with dask.config.set(config):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        with distributed.Client(cluster) as client:
+            t0 = time.monotonic()
+            df = ps.run_local(
+                sleep_at_three,
+                ps.plist("a", range(6)),
+                dask_client=client,
+                on_error="record",
+                timeout_s=1.0,
+            )
+            assert time.monotonic() - t0 < 60
+            assert df.set_index("a")["_pset_status"].to_dict() == {
+                0: "ok",
+                1: "ok",
+                2: "ok",
+                3: "failed",
+                4: "ok",
+                5: "ok",
+            }
+            df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
+            assert df["r"].tolist() == [20]
+        cluster.close()
