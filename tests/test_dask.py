@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import psweep as ps
@@ -90,16 +92,15 @@ def sleep_at_three(pset):
     return {"r": pset["a"] * 2}
 
 
-@pytest.fixture(scope="module")
-def fragile_client():
-    """Workers with nannies that restart them; the scheduler gives up on a task at once."""
+@contextlib.contextmanager
+def _fragile_client(lost_worker_timeout: str):
+    """Workers with nannies that restart them; the scheduler gives up on a task at once;
+    the cluster gives a nanny up when its worker stays away `lost_worker_timeout`."""
     import dask
 
-    # a restarted worker may take long to rejoin on a loaded machine: the cluster
-    # must not give its nanny up meanwhile (LocalCluster's default is 15 s)
     config = {
         "distributed.scheduler.allowed-failures": 0,
-        "distributed.deploy.lost-worker-timeout": "300s",
+        "distributed.deploy.lost-worker-timeout": lost_worker_timeout,
     }
     with dask.config.set(config):
         cluster = distributed.LocalCluster(
@@ -108,6 +109,14 @@ def fragile_client():
         with distributed.Client(cluster) as client:
             yield client
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def fragile_client():
+    # a restarted worker may take long to rejoin on a loaded machine: the cluster
+    # must not give its nanny up meanwhile (LocalCluster's default is 15 s)
+    with _fragile_client("300s") as client:
+        yield client
 
 
 def test_worker_death_names_the_pset(study, fragile_client):
@@ -126,19 +135,25 @@ def test_worker_death_names_the_pset(study, fragile_client):
     assert list(last.loc[last["a"] != 3, "r"]) == [2 * a for a in range(40) if a != 3]
 
 
-def test_timeout_on_dask(study, fragile_client):
-    """timeout_s under dask: the overrunning pset is failed, the worker restarted, others kept."""
+def _run_with_one_overrun(client):
+    """Psets a=0..5 with timeout_s=1 s, where a=3 sleeps 600 s; the run must not wait."""
     import time
 
     t0 = time.monotonic()
     df = ps.run_local(
         sleep_at_three,
         ps.plist("a", range(6)),
-        dask_client=fragile_client,
+        dask_client=client,
         on_error="record",
         timeout_s=1.0,
     )
     assert time.monotonic() - t0 < 60
+    return df
+
+
+def test_timeout_on_dask(study, fragile_client):
+    """timeout_s under dask: the overrunning pset is failed, the worker restarted, others kept."""
+    df = _run_with_one_overrun(fragile_client)
     failed = df[df["_pset_status"] == "failed"]
     assert list(failed["a"]) == [3]
     assert "timeout_s=1.0" in failed["_exc"].iloc[0]
@@ -152,36 +167,15 @@ def test_timeout_on_dask(study, fragile_client):
 def test_timeout_on_dask_does_not_wait_for_the_restart(study):
     """A restarted worker that never rejoins (its LocalCluster gives its nanny up at
     once) does not hold the run up: the others finish the psets."""
-    import time
-
-    import dask
-
-    config = {
-        "distributed.scheduler.allowed-failures": 0,
-        "distributed.deploy.lost-worker-timeout": "0s",
-    }
-    with dask.config.set(config):
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        with distributed.Client(cluster) as client:
-            t0 = time.monotonic()
-            df = ps.run_local(
-                sleep_at_three,
-                ps.plist("a", range(6)),
-                dask_client=client,
-                on_error="record",
-                timeout_s=1.0,
-            )
-            assert time.monotonic() - t0 < 60
-            assert df.set_index("a")["_pset_status"].to_dict() == {
-                0: "ok",
-                1: "ok",
-                2: "ok",
-                3: "failed",
-                4: "ok",
-                5: "ok",
-            }
-            df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
-            assert df["r"].tolist() == [20]
-        cluster.close()
+    with _fragile_client("0s") as client:
+        df = _run_with_one_overrun(client)
+        assert df.set_index("a")["_pset_status"].to_dict() == {
+            0: "ok",
+            1: "ok",
+            2: "ok",
+            3: "failed",
+            4: "ok",
+            5: "ok",
+        }
+        df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
+        assert df["r"].tolist() == [20]
