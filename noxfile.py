@@ -87,6 +87,7 @@ def container(session: nox.Session) -> None:
         "-m",
         "pytest",
         "tests/test_container.py",
+        "--durations=10",
         *session.posargs,
         env={"PSWEEP_CONTAINER_TESTS": "1"},
     )
