@@ -686,7 +686,7 @@ def _run_with_deadline(
     stuck.append(pos)
     text = (
         f"PsweepTimeout: the pset ran longer than timeout_s={job.timeout_s} s; it was "
-        "given up and its dask worker restarted"
+        "given up and its dask worker restarted (where it has a nanny)"
     )
     if not job.record:
         full = {**pset, "_pset_seq": job.pset_seq0 + pos, "_pset_id": pset_id}
@@ -704,6 +704,10 @@ def _restart_worker(client: Any, address: str) -> None:
     """
     stimulus_id = f"psweep-timeout-{time.time()}"
     try:
+        workers = client.sync(client.scheduler.identity, n_workers=-1)["workers"]
+        if workers.get(address, {}).get("nanny") is None:
+            # the scheduler would remove it for good (in-process workers, processes=False)
+            raise ValueError("it has no nanny that could start a new process for it")
         out = client.sync(
             client.scheduler.restart_workers,
             workers=[address],

@@ -179,3 +179,20 @@ def test_timeout_on_dask_does_not_wait_for_the_restart(study):
         }
         df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
         assert df["r"].tolist() == [20]
+
+
+def test_timeout_on_dask_without_nanny_keeps_the_worker(study, caplog):
+    """In-process workers (processes=False) have no nanny: the worker is not removed
+    (the cluster would be left without one); a warning says the pset may still run."""
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        df = _run_with_one_overrun(client)
+        assert df.set_index("a")["_pset_status"].to_dict()[3] == "failed"
+        assert "has no nanny" in caplog.text
+        assert len(client.scheduler_info()["workers"]) == 1
+        df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
+        assert df["r"].tolist() == [20]
