@@ -262,6 +262,20 @@ def _follows(combos: pd.DataFrame, a: str, b: str) -> bool:
     return len(pairs) == pairs[a].nunique(dropna=False)
 
 
+def _zip_groups(combos: pd.DataFrame, varied: list[str]) -> list[list[str]]:
+    """The varied parameters in groups of those zipped with each other (each value
+    of one comes with one value of the other, both ways), in the order of `varied`."""
+    groups: list[list[str]] = []
+    for name in varied:
+        for group in groups:
+            if _follows(combos, group[0], name) and _follows(combos, name, group[0]):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return groups
+
+
 def _result_figure(
     agg: pd.DataFrame, result: str, order: dict[str, list], max_lines: int, dpi: int
 ) -> tuple[str, list[str]]:
@@ -546,17 +560,20 @@ def report(
         by = cov.groupby(varied, dropna=False, sort=True)
         cov = pd.DataFrame({"rows": by["_one"].sum(), "failed": by["_failed"].sum()})
         cov["ok"] = cov["rows"] - cov["failed"]
-        full = int(np.prod([nvals[p] for p in varied], dtype=float))
+        combos = cov.index.to_frame(index=False)
+        groups = _zip_groups(combos, varied)
+        full = int(np.prod([nvals[g[0]] for g in groups], dtype=float))
+        zipped = "; ".join(" with ".join(g) for g in groups if len(g) > 1)
         ctx["coverage_summary"] = (
             f"{len(cov)} combinations of {', '.join(varied)} have rows "
             f"({int((cov['ok'] > 0).sum())} with a successful one, "
             f"{int((cov['failed'] > 0).sum())} with a failed one); "
-            f"all combinations of their values would be {full}."
+            f"all combinations of their values would be {full}"
+            + (f", counting zipped parameters once ({zipped})." if zipped else ".")
         )
         ctx["coverage"] = _table(cov.head(MAX_TABLE_ROWS).reset_index())
         if len(cov) > MAX_TABLE_ROWS:
             ctx["coverage_cut"] = f"the first {MAX_TABLE_ROWS} of {len(cov)} combinations"
-        combos = cov.index.to_frame(index=False)
         pairs = sorted(  # zipped pairs (a diagonal only) last
             itertools.combinations(varied, 2),
             key=lambda ab: _follows(combos, *ab) and _follows(combos, *ab[::-1]),

@@ -197,6 +197,7 @@ def test_demo_study_report(demo_study, tmp_path):
         assert run_id in text
     assert "48 rows (24 distinct psets) from 2 runs, 0 failed" in text
     assert "24 combinations of omega, damper, zeta have rows" in text
+    assert "would be 24, counting zipped parameters once (damper with zeta)." in text
     assert "No failed rows." in text
     links = assert_self_contained(page)
     # amplitude and phase over omega, damper, zeta; coverage heat maps of the 3 pairs
@@ -231,6 +232,24 @@ def test_scatter_for_many_combinations(tmp_path, monkeypatch):
     text = report("calc", "r.html", max_lines=5).read_text()
     assert "too many for lines" in text
     assert "y over a: " in text and "combinations of b" in text
+
+
+def test_coverage_counts_zipped_parameters_once(tmp_path, monkeypatch):
+    """a x zip(b, c) with one combination left out: 5 of 6, not of 18; a grid says no zip."""
+    monkeypatch.chdir(tmp_path)
+    bc = zip(ps.plist("b", [1, 2, 3]), ps.plist("c", ["x", "y", "z"]), strict=True)
+    params = ps.pgrid(ps.plist("a", [1, 2]), bc)
+    ps.run_local(lambda p: {"y": p["a"] * p["b"]}, params[:-1])
+    text = report("calc", "z.html").read_text()
+    assert "5 combinations of a, b, c have rows" in text
+    assert "would be 6, counting zipped parameters once (b with c)." in text
+    ps.run_local(
+        lambda p: {"y": p["a"] * p["b"]},
+        ps.pgrid(ps.plist("a", [1, 2]), ps.plist("b", [1, 2])),
+        calc_dir="g",
+    )
+    text = report("g", "g.html").read_text()
+    assert "all combinations of their values would be 4." in text
 
 
 def test_given_params_and_errors(failing_study, tmp_path, capsys):
