@@ -187,6 +187,32 @@ def test_generated_study_dockerfile(podman, rendered_study, tmp_path):
 GITLAB_CI_LOCAL_NPM = "gitlab-ci-local@4.60.0"  # the newest that runs on Debian's Node 20
 
 
+@pytest.fixture(scope="module", autouse=True)
+def gitlab_ci_local(tmp_path_factory):
+    """gitlab-ci-local, installed from npm in the background from the module's start.
+
+    The download takes minutes and hardly any CPU, so it overlaps the image builds;
+    the GitLab test waits for it. Yields the install's process and its folder (the
+    process is None where npm is missing).
+    """
+    prefix = tmp_path_factory.mktemp("npm")
+    if shutil.which("npm") is None:
+        yield None, prefix
+        return
+    with open(prefix / "npm.log", "wb") as log:
+        proc = subprocess.Popen(
+            ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
+             GITLAB_CI_LOCAL_NPM],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield proc, prefix
+        finally:
+            if proc.poll() is None:  # the GitLab test did not run: no need to finish
+                proc.terminate()
+                proc.wait(timeout=60)
+
+
 @pytest.fixture(scope="module")
 def ci_study(tmp_path_factory):
     """A study made by psweep new with git and both CI files, and wheels for an offline build."""
@@ -251,7 +277,7 @@ def test_github_workflow_steps_run_in_the_study_image(podman, ci_study, tmp_path
     _ran_ok(study, 0)
 
 
-def test_gitlab_ci_runs_with_gitlab_ci_local(podman, ci_study, tmp_path):
+def test_gitlab_ci_runs_with_gitlab_ci_local(podman, ci_study, gitlab_ci_local, tmp_path):
     """.gitlab-ci.yml run by gitlab-ci-local (npm).
 
     It checks the file as written against GitLab's schema, then runs the job's script
@@ -261,14 +287,11 @@ def test_gitlab_ci_runs_with_gitlab_ci_local(podman, ci_study, tmp_path):
     """
     import yaml
 
-    if shutil.which("npm") is None:
+    install, prefix = gitlab_ci_local
+    if install is None:
         pytest.fail("npm is needed for gitlab-ci-local (.ci/run installs it)")
-    prefix = tmp_path / "npm"
-    subprocess.run(
-        ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
-         GITLAB_CI_LOCAL_NPM],
-        check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
+    rc = install.wait(timeout=600)
+    assert rc == 0, (prefix / "npm.log").read_text(errors="replace")[-3000:]
     study = tmp_path / "cistudy"
     shutil.copytree(ci_study, study, symlinks=True)
     env = _ci_env(podman, "localhost/cistudy-gl:test")
