@@ -38,7 +38,9 @@ TEST_WORKERS = os.environ.get("PSWEEP_TEST_WORKERS", "3")
 def tests(session: nox.Session) -> None:
     """Run the full test suite (SLURM tests skip without a running cluster)."""
     _install(session)
-    parallel = ["-n", TEST_WORKERS, "--dist", "loadfile"] if TEST_WORKERS != "1" else []
+    # the long files first, in tests/conftest.py's order (xdist's own puts them last)
+    parallel = ["-n", TEST_WORKERS, "--dist", "loadfile", "--no-loadscope-reorder"]
+    parallel = parallel if TEST_WORKERS != "1" else []
     # a test that hangs fails after 10 min (SIGALRM raises in it, its fixtures are torn
     # down) and the others go on: the thread method ends the whole worker process,
     # and pytest-xdist then can sit idle, holding CI until its own time limit
