@@ -684,9 +684,15 @@ def _run_with_deadline(
             raise value
         return value
     stuck.append(pos)
+    from distributed import get_worker
+
+    if getattr(get_worker(), "nanny", None):
+        fate = "its dask worker restarted"
+    else:  # in-process workers (processes=False): _restart_worker keeps them
+        fate = "it may still run in its dask worker, which has no nanny to restart it"
     text = (
         f"PsweepTimeout: the pset ran longer than timeout_s={job.timeout_s} s; it was "
-        "given up and its dask worker restarted (where it has a nanny)"
+        f"given up and {fate}"
     )
     if not job.record:
         full = {**pset, "_pset_seq": job.pset_seq0 + pos, "_pset_id": pset_id}

@@ -157,6 +157,7 @@ def test_timeout_on_dask(study, fragile_client):
     failed = df[df["_pset_status"] == "failed"]
     assert list(failed["a"]) == [3]
     assert "timeout_s=1.0" in failed["_exc"].iloc[0]
+    assert failed["_exc"].iloc[0].endswith("its dask worker restarted")
     assert sorted(df.loc[df["_pset_status"] == "ok", "a"]) == [0, 1, 2, 4, 5]
     # the cluster works on after the restart, and the restarted worker is back
     df = ps.run_local(func, ps.plist("a", [10]), dask_client=fragile_client, calc_dir="calc2")
@@ -192,6 +193,7 @@ def test_timeout_on_dask_without_nanny_keeps_the_worker(study, caplog):
     ):
         df = _run_with_one_overrun(client)
         assert df.set_index("a")["_pset_status"].to_dict()[3] == "failed"
+        assert "which has no nanny" in df.set_index("a").loc[3, "_exc"]
         assert "has no nanny" in caplog.text
         assert len(client.scheduler_info()["workers"]) == 1
         df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
