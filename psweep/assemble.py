@@ -8,24 +8,40 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["RESERVED_COLUMNS", "STATUS_COLUMNS", "append_rows", "rows_to_df"]
+__all__ = [
+    "COLUMNS_016",
+    "RESERVED_COLUMNS",
+    "STATUS_COLUMNS",
+    "append_rows",
+    "extra_columns",
+    "rows_to_df",
+]
 
+# the book-keeping columns of every row, exactly psweep 0.7.0's
 RESERVED_COLUMNS = (
     "_run_id",
     "_pset_id",
     "_run_seq",
     "_pset_seq",
     "_pset_sha1",
-    "_pset_hash",
     "_pset_runtime",
     "_calc_dir",
     "_time_utc",
-    "_exec_host",
 )
+# psweep 0.16's additions: rows of ps.run have them, and so do the new rows of every
+# database that has them already (a database keeps its columns)
+COLUMNS_016 = ("_pset_hash", "_exec_host")
 STATUS_COLUMNS = ("_pset_status", "_exc")
 # _exec_host may come with a row (from a dask worker on another host); else it is this one
-_OWN = (frozenset(RESERVED_COLUMNS) - {"_exec_host"}) | frozenset(STATUS_COLUMNS)
+_OWN = frozenset(RESERVED_COLUMNS) | frozenset(COLUMNS_016) | frozenset(STATUS_COLUMNS)
 _HOST = platform.node()
+
+
+def extra_columns(df: pd.DataFrame, api016: bool) -> tuple[str, ...]:
+    """The 0.16 columns that new rows of `df` get: all for ps.run, else those `df` has."""
+    if api016:
+        return COLUMNS_016
+    return tuple(col for col in COLUMNS_016 if col in df.columns)
 
 
 def _keep_ints(df: pd.DataFrame, psets: Sequence[dict]) -> pd.DataFrame:
@@ -60,12 +76,14 @@ def rows_to_df(
     pset_seq0: int,
     calc_dir: str,
     record: bool,
+    extra: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Build the database rows of one run from the columns of its results.
 
     All sequences are aligned; `pos` is each pset's position in the run and
     gives ``_pset_seq = pset_seq0 + pos``; rows are sorted by it. Values that
     `func` returned override the pset's; the reserved columns are psweep's own.
+    `extra` names the columns of :data:`COLUMNS_016` that the rows get too.
     """
     n = len(pos)
     if n == 0:
@@ -84,21 +102,22 @@ def rows_to_df(
         df_pset[col] = given if has.all() else df_pset[col].where(~has, given)
     sha1 = pd.Series(sha1s, dtype=object)
     sha1 = sha1 if sha1.isna().any() else pd.array(sha1s, dtype="str")
-    host = pd.array(np.full(n, _HOST, dtype=object), dtype="str")
-    if "_exec_host" in df_ret.columns:
-        host = df_ret.pop("_exec_host").fillna(_HOST).astype("str").array
+    host = df_ret.pop("_exec_host") if "_exec_host" in df_ret.columns else None
     cols: dict = {
         "_run_id": pd.array(np.full(n, run_id, dtype=object), dtype="str"),
         "_pset_id": pd.array(ids, dtype="str"),
         "_run_seq": np.full(n, run_seq, dtype=np.int64),
         "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
         "_pset_sha1": sha1,
-        # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
-        "_pset_hash": sha1,
         "_calc_dir": pd.array(np.full(n, calc_dir, dtype=object), dtype="str"),
         "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
-        "_exec_host": host,
     }
+    if "_pset_hash" in extra:
+        # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
+        cols["_pset_hash"] = sha1
+    if "_exec_host" in extra:
+        own = pd.array(np.full(n, _HOST, dtype=object), dtype="str")
+        cols["_exec_host"] = own if host is None else host.fillna(_HOST).astype("str").array
     df_own = pd.DataFrame(cols)
     parts = [df_pset, df_own, df_ret]
     tail: dict = {}

@@ -33,15 +33,16 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas import Timestamp
 
 from .capture import LOGS_COLUMN, capture
 from .database import df_print
 from .errors import PsweepError
+from .files import atomic_open
 from .hashing import pset_hashes, uuid4_strings
 from .journal import JournalWriter, read_journal_dir, rows_to_block
 from .locking import pid_alive
@@ -60,9 +61,6 @@ log = logging.getLogger("psweep")
 
 Block = tuple[list, list, list, list, list, list, list]
 
-# func gets _time_utc as a naive UTC datetime (a pandas.Timestamp is one too,
-# but slower to make); the database column is datetime64[ns]
-_EPOCH = datetime(1970, 1, 1)
 # the host that runs psets in this process (on dask: the worker's)
 EXEC_HOST = platform.node()
 _BLOCK_ROWS = 1000
@@ -118,6 +116,8 @@ class Job:
     timeout_s: float | None = None
     capture_logs: str | None = None  # "db", "file", "db+file" (psweep.capture)
     host: str = EXEC_HOST  # the run's host: rows of psets that ran elsewhere say where
+    extra: tuple[str, ...] = ()  # the 0.16 columns the rows get (assemble.extra_columns)
+    api016: bool = False  # run by ps.run: tmpsave writes a row dict, as psweep 0.16
 
 
 def _describe(pset: dict) -> str:
@@ -146,11 +146,15 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
         "_run_seq": job.run_seq,
         "_pset_seq": job.pset_seq0 + pos,
         "_pset_sha1": sha1,
-        "_pset_hash": sha1,
         "_calc_dir": job.calc_dir,
-        "_time_utc": _EPOCH + timedelta(microseconds=start_ns // 1000),
-        "_exec_host": EXEC_HOST,
+        # the very value the database stores (psweep 0.7.0 and 0.16 pass a Timestamp too)
+        "_time_utc": Timestamp(start_ns),
     }
+    if job.extra:
+        full["_pset_hash"] = sha1
+        full["_exec_host"] = EXEC_HOST
+        if job.api016:  # ps.run: the columns of psweep 0.16, whose name of the hash this is
+            del full["_pset_sha1"]
     if job.verbose:
         _print_row(full, job.verbose)
     exc_text = None
@@ -205,7 +209,7 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
     if logs is not None or job.host != EXEC_HOST:  # rare: one check on the common path
         if logs is not None and "db" in job.capture_logs:
             ret = {**ret, LOGS_COLUMN: logs.text}  # also for a failed pset: its logs say why
-        if job.host != EXEC_HOST:
+        if job.host != EXEC_HOST and "_exec_host" in job.extra:
             ret = {**ret, "_exec_host": EXEC_HOST}  # a dask worker on another host
     if job.tmpsave:
         _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
@@ -233,13 +237,20 @@ def _unstorable(ret: dict) -> tuple[Any, str] | None:
 def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple) -> None:
     from .assemble import rows_to_df
     from .database import df_write
+    from .legacy import to_016_layout
 
     df = rows_to_df(
         [pos], [pset], [pset_id], [sha1], *([x] for x in res),
         run_id=job.run_id, run_seq=job.run_seq, pset_seq0=job.pset_seq0,
-        calc_dir=job.calc_dir, record=job.record,
+        calc_dir=job.calc_dir, record=job.record, extra=job.extra,
     )  # fmt: skip
-    df_write(df, os.path.join(job.calc_dir, "tmpsave", job.run_id, f"{pset_id}.pk"))
+    fn = os.path.join(job.calc_dir, "tmpsave", job.run_id, f"{pset_id}.pk")
+    if job.api016:  # psweep 0.16 keeps the row as a dict
+        os.makedirs(os.path.dirname(fn), exist_ok=True)
+        with atomic_open(fn, "wb") as fh:
+            pickle.dump(to_016_layout(df).iloc[0].to_dict(), fh)
+        return
+    df_write(df, fn)
 
 
 def _run_range(

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import pathlib
-import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -117,23 +116,9 @@ def _tag(obj: Any) -> Any:
         return [type(obj).__name__, str(obj)]
     if isinstance(obj, pathlib.PurePath):
         return ["path", str(obj)]
-    ref = _reference(obj)
-    if ref is not None:
-        return ["ref", ref]
+    # functions, classes, ufuncs and other objects: known by name or identity only,
+    # which says nothing of what they compute (psweep 0.7.0 gives them no hash either)
     raise TypeError(f"value {obj!r} of type {type(obj).__name__} has no stable hash")
-
-
-def _reference(obj: Any) -> str | None:
-    """``module:qualname`` of a class, ufunc or module-level function (pickled by name,
-    so the same in every session); None for lambdas, local functions and other objects."""
-    if isinstance(obj, np.ufunc):
-        return f"numpy:{obj.__name__}"
-    if not isinstance(obj, type | types.FunctionType | types.BuiltinFunctionType):
-        return None
-    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
-        return None
-    return f"{module}:{qualname}"
 
 
 def _tagged_text(pset: dict) -> str:
@@ -157,9 +142,11 @@ def pset_hash(
     so psets read back from a database hash like the ones that were run.
     Psets that JSON would blur (keys that are not strings, so that ``{1: "x"}``
     and ``{"1": "x"}`` differ; sets, dates and times, decimals, fractions,
-    complex numbers, paths; classes, numpy ufuncs and module-level functions,
-    by their qualified names) are hashed from a canonical text that keeps every
-    type; plain psets keep the hashes of psweep 0.7.0.
+    complex numbers, paths) are hashed from a canonical text that keeps every
+    type; plain psets keep the hashes of psweep 0.7.0. Functions, classes,
+    numpy ufuncs and other objects have no hash (as in psweep 0.7.0): their
+    name says nothing of what they compute. ``method="joblib"`` hashes them as
+    psweep 0.16 does.
 
     Parameters
     ----------
@@ -170,8 +157,8 @@ def pset_hash(
         for the hash of psweep 0.16, ``joblib.hash(pset, hash_name="sha1")``
         (``"md5"``), which needs joblib installed.
     raise_error
-        If the pset holds a value JSON cannot represent, raise
-        :class:`PsweepHashError` (default) or return ``nan``.
+        If the pset holds a value without a hash (a function, class or other
+        object), raise :class:`PsweepHashError` (default) or return ``nan``.
     skip_prefix_cols
         Leave out keys that start with ``_`` (bookkeeping such as
         ``_pset_id``), so a pset hashes the same before and after a run.
@@ -212,7 +199,8 @@ def pset_hash(
             raise PsweepHashError(
                 f"cannot hash pset {pset!r}: {exc}; values must be numbers, strings, "
                 "None, lists, tuples, dicts, sets, dates and times, decimals, paths, "
-                "or numpy scalars/arrays"
+                "or numpy scalars/arrays (pset_hash(pset, method='joblib') hashes "
+                "functions and classes by name, as psweep 0.16)"
             ) from exc
         return np.nan
     return hashlib.new(method, text.encode()).hexdigest()

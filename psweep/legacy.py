@@ -4,22 +4,24 @@ psweep 0.7.0 wrote a ``RangeIndex`` and ``_pset_sha1``; psweep 0.16 writes a
 ``RangeIndex``, ``_pset_hash`` (a joblib hash) and only object columns, with
 ``pd.NA`` in cells of keys a pset did not have. A run that extends such a
 database works on it as on one of ours: indexed by ``_pset_id``, with
-``_pset_sha1`` and ``_pset_hash`` both holding :func:`psweep.pset_hash`, and
-the book-keeping columns in their own dtypes. The file is rewritten only when
-the run saves.
+``_pset_sha1`` (and, where 0.16 wrote it, ``_pset_hash``) holding
+:func:`psweep.pset_hash`, and the book-keeping columns in their own dtypes.
+The file is rewritten only when the run saves. :func:`to_016_layout` is the
+way back: the layout that ``ps.run`` (psweep 0.16's entry) returns and writes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
 
 from .columns import row_hashes
 
-__all__ = ["adopt_database"]
+__all__ = ["adopt_database", "to_016_layout"]
 
 log = logging.getLogger("psweep")
 
@@ -49,22 +51,62 @@ def _native(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def adopt_database(df: pd.DataFrame) -> pd.DataFrame:
-    """Return `df` in this release's layout (`df` itself when it is in it already)."""
+def adopt_database(df: pd.DataFrame, own_runs: Collection[str] = ()) -> pd.DataFrame:
+    """Return `df` in this release's layout (`df` itself when it is in it already).
+
+    `own_runs` are the ``_run_id`` of the runs that this psweep recorded beside
+    the database (its runs table). Where there are any, this psweep has
+    written the file, and its ``_pset_hash`` holds :func:`psweep.pset_hash`
+    (``ps.run`` writes the hash under that name only): it is taken as it is.
+    Otherwise a few rows are hashed again to tell our hash from psweep 0.16's.
+    """
     if len(df) == 0 or "_pset_id" not in df.columns:
         return df
     foreign_index = df.index.dtype.kind in "iu" or isinstance(df.index, pd.RangeIndex)
     no_sha1 = "_pset_sha1" not in df.columns
-    no_hash = "_pset_hash" not in df.columns
-    if not (foreign_index or no_sha1 or no_hash):
+    if not (foreign_index or no_sha1):
         return df
     df = _as_index(df) if foreign_index else df.copy()
-    if no_sha1:
+    if no_sha1 and _hashed_by_us(df, own_runs):
+        df["_pset_sha1"] = df["_pset_hash"]  # written by ps.run: 0.16's name of our hash
+    elif no_sha1:
         # psweep 0.16: its _pset_hash is joblib's; one hash per database, ours
         hashes = row_hashes(df)
         df["_pset_sha1"] = pd.Series(hashes, index=df.index, dtype=object)
-        df["_pset_hash"] = df["_pset_sha1"]
-        log.info("database of psweep 0.16: _pset_hash of %d rows made by pset_hash()", len(df))
-    elif no_hash:
-        df["_pset_hash"] = df["_pset_sha1"]
+        if "_pset_hash" in df.columns:
+            df["_pset_hash"] = df["_pset_sha1"]
+        log.info("database of psweep 0.16: _pset_sha1 of %d rows made by pset_hash()", len(df))
     return _native(df)
+
+
+def _hashed_by_us(df: pd.DataFrame, own_runs: Collection[str], sample: int = 5) -> bool:
+    """Whether ``_pset_hash`` holds :func:`psweep.pset_hash` (ps.run), not joblib's hash
+    (psweep 0.16): we wrote the file (`own_runs`), or a few rows' hashes agree."""
+    if "_pset_hash" not in df.columns:
+        return False
+    if len(own_runs):
+        return True
+    given = df["_pset_hash"]
+    rows = df[given.map(lambda h: isinstance(h, str)).to_numpy()].iloc[:sample]
+    if len(rows) == 0:
+        return False
+    mine = zip(row_hashes(rows), row_hashes(rows, empty_is_absent=False), strict=True)
+    return all(h in pair for h, pair in zip(rows["_pset_hash"], mine, strict=True))
+
+
+def to_016_layout(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` as psweep 0.16 returns and stores a database: indexed by ``_pset_seq``,
+    its hash in ``_pset_hash`` only (``_pset_sha1`` is psweep 0.7.0's name of it; rows
+    without ``_pset_hash``, e.g. of 0.7.0 or recovered, take their ``_pset_sha1``)."""
+    if len(df) == 0 or "_pset_seq" not in df.columns:
+        return df
+    if "_pset_sha1" in df.columns:
+        sha1 = df["_pset_sha1"]
+        if "_pset_hash" in df.columns:
+            given = df["_pset_hash"]
+            sha1 = given.where(given.notna(), sha1) if given.isna().any() else given
+        df = df.drop(columns="_pset_sha1").assign(_pset_hash=sha1)
+    else:
+        df = df.copy(deep=False)
+    df.index = pd.Index(df["_pset_seq"].to_numpy())
+    return df

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .assemble import append_rows, rows_to_df
+from .assemble import COLUMNS_016, append_rows, rows_to_df
 from .crashpoints import crash_point
 from .database import df_read, df_write
 from .errors import PsweepDatabaseError, PsweepFormatError
 from .files import remove_stale_temp_files
 from .journal import journal_root, read_journal_dir, read_journal_header, remove_run_dir
-from .legacy import adopt_database
+from .legacy import adopt_database, to_016_layout
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
 from .provenance import now_utc, recorded_runs, write_run
 
@@ -57,7 +57,10 @@ class DbSnapshot:
     def load(self) -> None:
         self.stat = self._stat()
         # a database of psweep 0.7.0 or 0.16 is taken in our layout (psweep.legacy)
-        self.df = adopt_database(df_read(self.fn)) if self.stat is not None else pd.DataFrame()
+        if self.stat is None:
+            self.df = pd.DataFrame()
+            return
+        self.df = adopt_database(df_read(self.fn), _own_runs(os.path.dirname(self.fn) or "."))
 
     def _stat(self) -> tuple | None:
         try:
@@ -76,6 +79,15 @@ class DbSnapshot:
             log.info("database %s changed during the run (another writer); re-reading", self.fn)
             self.load()
         return self.df
+
+
+def _own_runs(db_dir: str) -> pd.Index:
+    """The ids of the runs this psweep recorded in `db_dir` (none if unreadable)."""
+    try:
+        return recorded_runs(db_dir).index
+    except Exception as exc:  # a damaged runs table: hashes are then checked row by row
+        log.warning("could not read the runs table of %s: %s", db_dir, exc)
+        return pd.Index([])
 
 
 def _renumber(df_new: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
@@ -111,6 +123,7 @@ def merge_run(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     *,
     skip_merged: bool = False,
+    layout016: bool = False,
 ) -> pd.DataFrame:
     """Append a run's rows to the database under its lock; record the run.
 
@@ -120,6 +133,8 @@ def merge_run(
     With `skip_merged` (recovery), rows of this run that the database holds
     already are left out instead of being an error: a crash after the
     database was written but before the journal was removed merged them.
+    With `layout016` (``ps.run``) the file is written indexed by ``_pset_seq``,
+    as psweep 0.16 writes it; the returned database is in our layout.
     """
     db_dir = os.path.dirname(database_fn) or "."
     with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
@@ -147,7 +162,7 @@ def merge_run(
         if len(df_new):
             _remove_stale_temp_files(database_fn)
             try:
-                df_write(out, database_fn)
+                df_write(to_016_layout(out) if layout016 else out, database_fn)
             except PsweepFormatError as exc:
                 raise _set_aside(df_new, database_fn, exc) from exc
             if isinstance(base, DbSnapshot):
@@ -255,11 +270,15 @@ def _recover_run(
         pset_seq0=header["pset_seq0"],
         calc_dir=header["calc_dir"],
         record=header["record"],
+        extra=header.get("extra", COLUMNS_016),  # older journals: the columns rows had then
     )
     info = {**header["info"], "status": "interrupted"}
     before = DbSnapshot(database_fn)
     n_before = len(before.df)
-    out = merge_run(database_fn, df_new, info, before, lock_timeout_s, skip_merged=True)
+    out = merge_run(
+        database_fn, df_new, info, before, lock_timeout_s,
+        skip_merged=True, layout016=header.get("layout016", False),
+    )  # fmt: skip
     log.warning(
         "recovered %d finished psets of interrupted run %s from its journal into %s",
         len(out) - n_before,

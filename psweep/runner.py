@@ -21,7 +21,14 @@ from typing import Any
 
 import pandas as pd
 
-from .assemble import RESERVED_COLUMNS, STATUS_COLUMNS, append_rows, rows_to_df
+from .assemble import (
+    COLUMNS_016,
+    RESERVED_COLUMNS,
+    STATUS_COLUMNS,
+    append_rows,
+    extra_columns,
+    rows_to_df,
+)
 from .capture import check_capture_logs
 from .crashpoints import crash_point
 from .database import check_storable, database_format
@@ -30,7 +37,7 @@ from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
 from .execute import EXEC_HOST, Job, Plan, PsweepFuncError, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
-from .legacy import adopt_database
+from .legacy import adopt_database, to_016_layout
 from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
 from .merge import (
     DbSnapshot,
@@ -86,7 +93,12 @@ def _gc_frozen() -> Iterator[None]:
 
 
 # columns psweep writes itself; a pset may not set them, except as a whole database row
-_BOOKKEEPING = frozenset(RESERVED_COLUMNS) | frozenset(STATUS_COLUMNS) | {"_batch_status"}
+_BOOKKEEPING = (
+    frozenset(RESERVED_COLUMNS)
+    | frozenset(COLUMNS_016)
+    | frozenset(STATUS_COLUMNS)
+    | {"_batch_status"}
+)
 _BOOKKEEPING_SHOWN = sorted(_BOOKKEEPING)
 # a row read back from a database of any release (0.7.0, 0.16, ours) has these
 _FROM_DATABASE = frozenset({"_run_id", "_pset_id", "_run_seq", "_pset_seq", "_calc_dir"})
@@ -339,6 +351,7 @@ def run_local(
     capture_logs: str | None = None,
     fill_value: Any = NO_FILL,
     _after_save: Callable[[pd.DataFrame], None] | None = None,
+    _api016: bool = False,
 ) -> pd.DataFrame:
     """Call `func` on every pset in `params` and return the database.
 
@@ -452,6 +465,9 @@ def run_local(
     repo = _git_preflight(git, simulate)
     where = _Where.make(calc_dir, database_dir, database_basename, save, simulate)
     base, df = _open_database(where, df, save, simulate, lock_timeout_s)
+    extra = extra_columns(df, _api016)
+    if "_pset_hash" in extra and len(df):
+        base, df = _with_pset_hash(base, df)
     with _gc_paused():
         plan = _plan(params, df, skip_dups)
     if len(plan) == 0:
@@ -463,11 +479,13 @@ def run_local(
             check_storable(pd.DataFrame(plan.psets), where.database_fn)
     crash_point("planned")
     run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
+    run.extra, run.api016 = extra, _api016
     if run.info is not None:
         run.info["n_planned"] = len(plan)  # psweep status: how many are left
     job = Job(
         func, run.run_id, run.run_seq, run.pset_seq0, where.calc_dir, simulate, tmpsave,
         verbose, run.record, run.journal_dir, run.header, timeout_s, capture_logs, EXEC_HOST,
+        extra, _api016,
     )  # fmt: skip
     try:
         blocks = _execute(run, job, plan, poolsize, dask_client, progress)
@@ -482,6 +500,24 @@ def run_local(
     if repo is not None:
         _commit_results(repo, where.calc_dir, run.run_id)
     return out
+
+
+def _with_pset_hash(
+    base: pd.DataFrame | DbSnapshot, df: pd.DataFrame
+) -> tuple[pd.DataFrame | DbSnapshot, pd.DataFrame]:
+    """The database with psweep 0.16's ``_pset_hash`` in every row (``_pset_sha1``'s value:
+    one hash per database), also in rows of 0.7.0 or recovered without it."""
+    if "_pset_sha1" not in df.columns:
+        return base, df
+    if "_pset_hash" in df.columns:
+        gap = df["_pset_hash"].isna().to_numpy() & df["_pset_sha1"].notna().to_numpy()
+        if not gap.any():
+            return base, df
+    df = df.assign(_pset_hash=df["_pset_sha1"])
+    if isinstance(base, DbSnapshot):
+        base.df = df
+        return base, df
+    return df, df
 
 
 def _warn_failures(df: pd.DataFrame, run_id: str, n_run: int) -> None:
@@ -629,6 +665,8 @@ class _Run:
     info: dict | None = None
     journal_dir: str | None = None
     lock: Any = None
+    extra: tuple[str, ...] = ()  # the 0.16 columns of its rows (assemble.extra_columns)
+    api016: bool = False  # run by ps.run: the file is written in psweep 0.16's layout
 
     @property
     def header(self) -> dict:
@@ -640,6 +678,8 @@ class _Run:
             "calc_dir": self.where.calc_dir,
             "database_basename": self.where.database_basename,
             "record": self.record,
+            "extra": list(self.extra),
+            "layout016": self.api016,
             "info": self.info,
         }
 
@@ -664,14 +704,16 @@ class _Run:
                 pset_seq0=self.pset_seq0,
                 calc_dir=self.where.calc_dir,
                 record=self.record,
+                extra=self.extra,
             )
             if not self.save:
                 return append_rows(self.df, df_new)
             info_end = {**self.info, "status": status}
             try:
                 out = merge_run(
-                    self.where.database_fn, df_new, info_end, self.base, self.lock_timeout_s
-                )
+                    self.where.database_fn, df_new, info_end, self.base, self.lock_timeout_s,
+                    layout016=self.api016,
+                )  # fmt: skip
             except PsweepFormatError:
                 remove_run_dir(self.journal_dir)  # the rows are set aside (merge_run)
                 raise
@@ -872,11 +914,18 @@ def run(
     other psets have get them as `fill_value` (``pd.NA``) before func sees
     them, and `capture_logs` is available. See :func:`run_local` for every
     argument.
+
+    The rows also get 0.16's columns ``_pset_hash`` (the same hash as
+    ``_pset_sha1``) and ``_exec_host``, and the database, returned and on
+    disk, is indexed by ``_pset_seq`` as 0.16 keeps it. :func:`run_local`
+    reads such a database and writes it back in its own layout (indexed by
+    ``_pset_id``); its new rows keep the 0.16 columns the database has.
     """
-    return run_local(
+    out = run_local(
         func, params, df, poolsize, save, tmpsave, verbose, calc_dir, simulate,
         database_basename, backup, git, database_dir,
         skip_dups=skip_dups, on_error=on_error, dask_client=dask_client, progress=progress,
         lock_timeout_s=lock_timeout_s, timeout_s=timeout_s, capture_logs=capture_logs,
-        fill_value=fill_value,
+        fill_value=fill_value, _api016=True,
     )  # fmt: skip
+    return to_016_layout(out)

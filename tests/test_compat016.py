@@ -152,7 +152,8 @@ def test_pset_hash_and_exec_host_columns(study):
     assert len(df) == 8
     assert df["_run_id"].nunique() == 2
     assert df["_pset_hash"].nunique() == 4
-    assert (df["_pset_hash"] == df["_pset_sha1"]).all()
+    assert "_pset_sha1" not in df.columns  # 0.16's name of the hash only
+    assert df["_pset_hash"].tolist() == [ps.pset_hash({"a": a}) for a in [1, 2, 3, 4] * 2]
     assert df.groupby("_pset_hash")["r_"].count().tolist() == [2, 2, 2, 2]
     assert set(df["_exec_host"]) == {platform.node()}
     assert df["_pset_seq"].tolist() == list(range(8))
@@ -294,16 +295,16 @@ def test_readme_migration_snippet_runs(study):
     assert by_hash[ps.pset_hash({"a": 1})] == 2
 
 
-def test_classes_ufuncs_and_functions_hash_by_name():
-    """0.16 hashes them (joblib pickles them by name); so do we, the same in every session."""
-    h = ps.pset_hash({"f": np.sin})
-    assert h == ps.pset_hash({"f": np.sin}) != ps.pset_hash({"f": np.cos})
-    assert ps.pset_hash({"f": ps.DfComparison}) != ps.pset_hash({"f": ps.pset_hash})
-    code = "import numpy as np, psweep as ps; print(ps.pset_hash({'f': np.sin}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == h
-    with pytest.raises(ps.PsweepHashError):
-        ps.pset_hash({"f": lambda x: x})
+def test_classes_ufuncs_and_functions_have_no_hash_but_joblibs():
+    """As in psweep 0.7.0, pset_hash gives functions, classes and ufuncs no hash (a name
+    says nothing of what it computes); method="joblib" hashes them by name, as 0.16."""
+    for value in (np.sin, ps.DfComparison, ps.pset_hash, lambda x: x):
+        with pytest.raises(ps.PsweepHashError, match="method='joblib'"):
+            ps.pset_hash({"f": value})
+        assert ps.pset_hash({"f": value}, raise_error=False) is np.nan
+    h = ps.pset_hash({"f": np.sin}, method="joblib")
+    assert h == ps.pset_hash({"f": np.sin}, method="joblib")
+    assert h != ps.pset_hash({"f": np.cos}, method="joblib")
 
 
 def test_df_write_in_016_order_writes_016_json(tmp_path):

@@ -41,6 +41,8 @@ BOOKKEEPING_016 = [
     "_pset_hash", "_pset_id", "_run_seq", "_pset_seq", "_run_id", "_calc_dir", "_time_utc",
     "_exec_host", "_pset_runtime",
 ]  # fmt: skip
+# prep_batch is a psweep 0.7.0 name too: its database has 0.7.0's columns (README)
+BOOKKEEPING_070 = [c for c in BOOKKEEPING_016 if c not in ("_pset_hash", "_exec_host")]
 SCRIPTS = sorted(
     p.relative_to(FOLDER).as_posix()
     for p in FOLDER.rglob("*.py")
@@ -78,9 +80,9 @@ def copy_example(tmp_path: Path, name: str) -> Path:
     return tmp_path
 
 
-def read_db(path: Path) -> pd.DataFrame:
+def read_db(path: Path, columns: list[str] = BOOKKEEPING_016) -> pd.DataFrame:
     df = pd.read_pickle(path)
-    assert set(BOOKKEEPING_016) <= set(df.columns), path
+    assert set(columns) <= set(df.columns), path
     assert df._pset_id.is_unique
     return df
 
@@ -125,7 +127,7 @@ def test_capture_logs(tmp_path):
     cwd = copy_example(tmp_path, "capture_logs.py")
     python(cwd, "capture_logs.py")
     calc = cwd / "calc" / "capture_logs"
-    df = read_db(calc / "database.pk")
+    df = read_db(calc / "database.pk", BOOKKEEPING_070)
     assert "_logs" in df.columns
     assert len(df) == 9
     assert df.groupby("_run_seq").a.apply(list).to_dict() == {r: [1, 2, 3] for r in range(3)}
@@ -276,7 +278,7 @@ def test_batch_templates(tmp_path):
     cwd = copy_example(tmp_path, "batch_templates")
     calc = cwd / "calc"
     python(cwd, "10input.py")
-    df = read_db(calc / "database.pk")
+    df = read_db(calc / "database.pk", BOOKKEEPING_070)
     assert len(df) == 6
     for path, row in zip(job_dirs(calc, df), rows(df), strict=True):
         assert_rendered(path, ["run.py", "jobscript_local", "jobscript_cluster"])
@@ -296,7 +298,7 @@ def test_batch_templates(tmp_path):
     assert all((path / "out.npy").is_file() for path in job_dirs(calc, df))
 
     python(cwd, "15input.py")
-    df = read_db(calc / "database.pk")
+    df = read_db(calc / "database.pk", BOOKKEEPING_070)
     assert list(zip(df.param_a, df.param_b, strict=True))[6:] == [(5, 99), (6, 99)]
     old, active = run_script_lines(calc / "run_local.sh")
     assert len(old) == 6
@@ -305,7 +307,7 @@ def test_batch_templates(tmp_path):
     assert re.findall(rf"pset ({UUID}) on ", out) == df._pset_id.tolist()[6:]
 
     python(cwd, "20eval.py")
-    ev = read_db(calc / "database_eval.pk")
+    ev = read_db(calc / "database_eval.pk", BOOKKEEPING_070)
     np.testing.assert_allclose(ev.mean_.astype(float), (ev.param_a + ev.param_b) / 4)
 
 
@@ -314,7 +316,7 @@ def test_batch_templates_read_from_db(tmp_path):
     cwd = copy_example(tmp_path, "batch_templates_read_from_db")
     calc = cwd / "calc"
     python(cwd, "10input.py")
-    df = read_db(calc / "database.pk")
+    df = read_db(calc / "database.pk", BOOKKEEPING_070)
     for path, row in zip(job_dirs(calc, df), rows(df), strict=True):
         assert_rendered(path, ["run.py", "jobscript_local"])
         assert f'"{row._pset_id}"' in (path / "run.py").read_text()
@@ -322,18 +324,18 @@ def test_batch_templates_read_from_db(tmp_path):
         assert {k: pset[k] for k in ["param_a", "param_b", "_pset_hash", "_pset_id"]} == {
             "param_a": row.param_a,
             "param_b": row.param_b,
-            "_pset_hash": row._pset_hash,
+            "_pset_hash": row._pset_sha1,
             "_pset_id": row._pset_id,
         }
         assert "_exec_host" in pset
     step(calc, "sh", "run_local.sh")
     for path, row in zip(job_dirs(calc, df), rows(df), strict=True):
         log = (path / "out.log").read_text()
-        assert f"_pset_hash={row._pset_hash}: " in log
+        assert f"_pset_hash={row._pset_sha1}: " in log
         assert f"'param_a': {row.param_a}, 'param_b': {row.param_b}" in log
 
     python(cwd, "20eval.py")
-    ev = read_db(calc / "database_eval.pk")
+    ev = read_db(calc / "database_eval.pk", BOOKKEEPING_070)
     np.testing.assert_allclose(ev.mean_.astype(float), (ev.param_a + 88) / 4)
 
 
@@ -348,11 +350,12 @@ def test_batch_templates_simulate(tmp_path):
 
     python(cwd, "15input.py")
     assert {p: p.read_bytes() for p in calc.rglob("*") if p.is_file()} == before
-    real, dry = read_db(calc / "database.pk"), read_db(sim / "database.pk")
+    real = read_db(calc / "database.pk", BOOKKEEPING_070)
+    dry = read_db(sim / "database.pk", BOOKKEEPING_070)
     assert len(real) == 6
     assert len(dry) == 8
     assert dry._pset_id.tolist()[:6] == real._pset_id.tolist()
-    assert dry._pset_hash.tolist()[:6] == real._pset_hash.tolist()
+    assert dry._pset_sha1.tolist()[:6] == real._pset_sha1.tolist()
     assert dry._run_seq.tolist()[6:] == [1, 1]
     assert dry._pset_seq.tolist()[6:] == [6, 7]
     for path in job_dirs(sim, dry.iloc[6:]):

@@ -30,10 +30,7 @@ RESERVED_COLS = {
     "_pset_runtime",
     "_calc_dir",
     "_time_utc",
-    # the two that psweep 0.16 scripts read
-    "_pset_hash",
-    "_exec_host",
-}
+}  # psweep 0.7.0's, exactly
 
 # Every example script, relative to examples/, tested in this file. A new
 # example must be added here (or to TESTED_ELSEWHERE), and so get a test.

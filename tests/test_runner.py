@@ -58,14 +58,13 @@ def read_db(path="calc/database.pk"):
 
 
 def test_reserved_columns_exactly(study):
-    """It adds exactly the reserved columns of psweep 0.7.0 and the two that 0.16 scripts
-    read (_pset_hash, _exec_host), indexed by _pset_id."""
+    """It adds exactly the reserved columns of psweep 0.7.0, indexed by _pset_id, in
+    memory and on disk."""
     df = ps.run_local(func, ps.plist("a", [1, 2, 3]))
-    assert sorted(c for c in df.columns if c.startswith("_")) == sorted(
-        [*RESERVED, "_pset_hash", "_exec_host"]
-    )
-    assert df["_pset_hash"].tolist() == df["_pset_sha1"].tolist()
+    assert sorted(c for c in df.columns if c.startswith("_")) == sorted(RESERVED)
+    assert sorted(RESERVED) == sorted(ps.RESERVED_COLUMNS)
     assert list(df.index) == list(df["_pset_id"])
+    assert ps.df_read("calc/database.pk").equals(df)
     for col in ("_run_id", "_pset_id"):
         for val in df[col]:
             assert uuid.UUID(val).version == 4
@@ -100,9 +99,34 @@ def test_func_gets_specials(study):
     df = ps.run_local(func_specials, ps.plist("a", [1]))
     row = df.iloc[0]
     assert row["_pset_id"] == df.index[0]
-    assert row["seen_keys"] == ",".join(
-        sorted({*RESERVED, "_pset_hash", "_exec_host"} - {"_pset_runtime"})
-    )
+    assert row["seen_keys"] == ",".join(sorted(set(RESERVED) - {"_pset_runtime"}))
+    assert isinstance(row["_time_utc"], pd.Timestamp)
+
+
+def test_func_sees_the_time_the_database_stores(study):
+    """_time_utc as func gets it is the value in the row (a Timestamp), to the nanosecond."""
+    df = ps.run_local(lambda p: {"seen": p["_time_utc"]}, ps.plist("a", [1, 2]))
+    assert (df["seen"] == df["_time_utc"]).all()
+    assert all(isinstance(v, pd.Timestamp) for v in df["seen"])
+
+
+def test_a_database_keeps_the_016_columns_it_has(study):
+    """After ps.run (0.16's columns, indexed by _pset_seq), run_local reads the database,
+    gives its new rows _pset_hash and _exec_host too, and writes it indexed by _pset_id;
+    ps.run then fills _pset_hash of rows that lack it."""
+    ps.run(func, ps.plist("a", [1, 2]))
+    on_disk = ps.df_read("calc/database.pk")
+    assert list(on_disk.index) == [0, 1] and "_pset_sha1" not in on_disk.columns
+    df = ps.run_local(func, ps.plist("a", [3]))
+    assert list(df.index) == list(df["_pset_id"])
+    assert df["_pset_hash"].tolist() == df["_pset_sha1"].tolist()
+    assert df["_exec_host"].notna().all()
+    again = ps.run_local(func, ps.plist("a", [1, 2, 3]), skip_dups=True)
+    assert len(again) == 3  # the hashes that ps.run stored are ours
+    fresh = ps.run_local(func, ps.plist("a", [1]), calc_dir="other")
+    assert "_pset_hash" not in fresh.columns
+    back = ps.run(func, ps.plist("a", [2]), calc_dir="other")
+    assert back["_pset_hash"].notna().all() and list(back.index) == [0, 1]
 
 
 def test_empty_dict_is_fine(study):

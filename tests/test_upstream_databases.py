@@ -109,12 +109,22 @@ def run_ours(cwd: Path, entry: str, crash_at: str | None = None) -> int:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env).returncode
 
 
-def check_extended(cwd: Path, upstream_rows: pd.DataFrame) -> pd.DataFrame:
+def check_extended(cwd: Path, upstream_rows: pd.DataFrame, entry: str) -> pd.DataFrame:
+    """The database as the last entry left it: ps.run in psweep 0.16's layout (indexed by
+    _pset_seq, its hash in _pset_hash), run_local in 0.7.0's (indexed by _pset_id, the hash
+    in _pset_sha1, and _pset_hash kept where the database had it)."""
     df = ps.df_read(cwd / "calc" / "database.pk")
     assert len(df) == 6
     assert sorted(os.listdir(cwd / "ran")) == ["5", "6"]  # done psets did not run again
-    assert list(df.index) == list(df["_pset_id"])  # one kind of index: _pset_id
+    key = "_pset_seq" if entry == "run" else "_pset_id"
+    assert list(df.index) == list(df[key])  # one kind of index
     assert df.index.is_unique
+    if entry == "run":
+        assert "_pset_sha1" not in df.columns and "_exec_host" in df.columns
+        df = df.assign(_pset_sha1=df["_pset_hash"])
+    elif "_pset_hash" not in upstream_rows.columns:
+        assert "_pset_hash" not in df.columns  # a 0.7.0 database keeps its columns
+        df = df.assign(_pset_hash=df["_pset_sha1"])
     assert df["_pset_seq"].tolist() == list(range(6))
     assert df["_run_seq"].tolist()[-2:] == [2, 2]
     assert sorted(df["a"].tolist()) == [1, 2, 3, 4, 5, 6]
@@ -135,7 +145,7 @@ def test_016_database_extended_with_skip_dups(upstream, tmp_path, entry):
     assert isinstance(made.index, pd.RangeIndex) and all(dt == "object" for dt in made.dtypes)
     assert pd.isna(made["b"].iloc[0])  # pd.NA, or nan where pandas 3 makes it a str column
     assert run_ours(tmp_path, entry) == 0
-    df = check_extended(tmp_path, made)
+    df = check_extended(tmp_path, made, entry)
     assert df.set_index("_pset_id").loc[made["_pset_id"], "y_"].tolist() == [10, 20, 30, 40]
 
 
@@ -145,7 +155,7 @@ def test_070_database_extended_with_skip_dups(upstream, tmp_path, entry):
     made = pd.read_pickle(tmp_path / "calc" / "database.pk")
     assert "_pset_sha1" in made.columns and "_pset_hash" not in made.columns
     assert run_ours(tmp_path, entry) == 0
-    df = check_extended(tmp_path, made)
+    df = check_extended(tmp_path, made, entry)
     # 0.7.0's hashes are ours: the stored ones did not change
     old = df.set_index("_pset_id").loc[made["_pset_id"]]
     assert old["_pset_sha1"].tolist() == made["_pset_sha1"].tolist()
@@ -161,7 +171,7 @@ def test_upstream_database_resumed_after_a_crash(upstream, tmp_path, version):
     assert sorted(os.listdir(tmp_path / "ran")) == ["5", "6"]
     assert len(pd.read_pickle(tmp_path / "calc" / "database.pk")) == 4  # not merged yet
     assert run_ours(tmp_path, "run") == 0
-    check_extended(tmp_path, made)
+    check_extended(tmp_path, made, "run")
 
 
 def test_upstream_reads_what_it_wrote_after_we_extended_it(upstream, tmp_path):
