@@ -129,13 +129,13 @@ def _failed_mask(df: pd.DataFrame) -> pd.Series:
 
 
 def _groupable(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
-    """`df[cols]` with unhashable cells (lists, arrays) as their text."""
+    """`df[cols]` with unhashable cells (lists, arrays) as their text; missing stays NaN."""
     out = df[list(cols)].copy()
     for col in cols:
         try:
             out[col].nunique()
         except TypeError:
-            out[col] = out[col].astype(str)
+            out[col] = out[col].map(lambda v: np.nan if _missing(v) else str(v))
     return out
 
 
@@ -166,6 +166,25 @@ def _messages(exc: pd.Series) -> pd.Series:
     """The exception of each failed row, `_exc` cut to its last line(s)."""
     uniq = exc.dropna().unique()  # few distinct tracebacks, even for many rows
     return exc.map(dict(zip(uniq, map(_exc_message, uniq), strict=True))).fillna("")
+
+
+def _params_table(df: pd.DataFrame, keys: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
+    """One row per parameter: its values (without the gaps of psets that lack it), whether
+    it is varied or constant, and how many rows lack it."""
+    nvals, lacking = keys.nunique(), keys.isna().sum()
+    kinds = {0: "never set", 1: "constant"}
+    return pd.DataFrame(
+        {
+            "parameter": params,
+            "dtype": [str(df[p].dtype) for p in params],
+            "values": [int(nvals[p]) for p in params],
+            "varied": [kinds.get(int(nvals[p]), "varied") for p in params],
+            "rows without it": [
+                f"{lacking[p]} of {len(df)}" if lacking[p] else "" for p in params
+            ],
+            "some values": [", ".join(_fmt(v) for v in _values(keys[p])[:12]) for p in params],
+        }
+    )
 
 
 def _runs_tables(calc_dir: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -480,7 +499,7 @@ def report(
     failed = _failed_mask(df)
     ok = df[~failed]
     keys = _groupable(df, params)
-    nvals = keys.nunique(dropna=False)  # a missing value counts: another pset
+    nvals = keys.nunique()  # a missing value (a pset without it) is not a value
     varied = [p for p in params if nvals[p] > 1]
     order = {p: _values(keys[p]) for p in varied}
     numeric = [r for r in results if _is_num(df[r]) and ok[r].notna().any()]
@@ -503,7 +522,9 @@ def report(
         "runs_env": _table(runs_env),
         "rule": "Parameters: the columns before _run_id (the psets as run), and columns of "
         "later runs that the pset hash _pset_sha1 needs; results: the other columns not "
-        "starting with _ (bookkeeping). Varied: a parameter with more than one value.",
+        "starting with _ (bookkeeping). Values: the distinct values a parameter has, not "
+        "counting rows without it (psets that lack it). Varied: more than one value; "
+        "constant: one.",
     }
     n_psets = df["_pset_sha1"].nunique() if "_pset_sha1" in df.columns else len(df)
     n_runs = df["_run_id"].nunique() if "_run_id" in df.columns else 1
@@ -512,16 +533,7 @@ def report(
         f"{int(failed.sum())} failed; {len(varied)} of {len(params)} parameters varied, "
         f"{len(numeric)} numeric result{'s' * (len(numeric) != 1)}"
     )
-    ptab = pd.DataFrame(
-        {
-            "parameter": params,
-            "dtype": [str(df[p].dtype) for p in params],
-            "values": [int(nvals[p]) for p in params],
-            "varied": ["yes" if p in varied else "" for p in params],
-            "some values": [", ".join(_fmt(v) for v in _values(keys[p])[:12]) for p in params],
-        }
-    )
-    ctx["params"] = _table(ptab)
+    ctx["params"] = _table(_params_table(df, keys, params))
     if numeric:
         stats = ok[numeric].agg(["count", "mean", "std", "min", "max"]).T
         ctx["result_stats"] = _table(stats.rename_axis("result (successful rows)"), index=True)
@@ -562,7 +574,7 @@ def report(
         cov["ok"] = cov["rows"] - cov["failed"]
         combos = cov.index.to_frame(index=False)
         groups = _zip_groups(combos, varied)
-        full = int(np.prod([nvals[g[0]] for g in groups], dtype=float))
+        full = int(np.prod([len(combos[g].drop_duplicates()) for g in groups], dtype=float))
         zipped = "; ".join(" with ".join(g) for g in groups if len(g) > 1)
         ctx["coverage_summary"] = (
             f"{len(cov)} combinations of {', '.join(varied)} have rows "

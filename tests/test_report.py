@@ -105,6 +105,42 @@ class Links(html.parser.HTMLParser):
             self.loaders.append(tag)
 
 
+class Tables(html.parser.HTMLParser):
+    """The cells of every table of a page, as lists of rows (header row first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+
+def table(text: str, first_header: str) -> list[dict[str, str]]:
+    """The rows of the page's table whose first column is `first_header`, as dicts."""
+    parser = Tables()
+    parser.feed(text)
+    for rows in parser.tables:
+        if rows and rows[0] and rows[0][0] == first_header:
+            return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    raise AssertionError(f"no table with first column {first_header!r}")
+
+
 def assert_self_contained(page: Path) -> Links:
     """Under 20 MB, no src/href other than data: URIs and #anchors, no <link>/<script src>."""
     assert page.stat().st_size < MAX_BYTES
@@ -310,3 +346,26 @@ def test_default_title_is_the_study_folder(tmp_path, monkeypatch):
     ps.run_local(lambda p: {"y": p["a"] * 2.0}, ps.plist("a", [1.0, 2.0, 3.0]))
     out = report("calc", "r.html")
     assert "<title>my study</title>" in Path(out).read_text()
+
+
+def test_constant_and_partial_parameters(tmp_path, monkeypatch):
+    """A parameter with one value is constant, also where some psets lack it; the rows
+    without it are counted, not listed as a value nan."""
+    monkeypatch.chdir(tmp_path)
+    func = lambda p: {"y": p["a"] * 2.0}  # noqa: E731
+    ps.run_local(func, [{"a": a, "method": "rk4"} for a in (1.0, 2.0, 3.0)])
+    later = [{"a": a, "method": "rk4", "order": 2, "shape": [2, 2]} for a in (1.0, 2.0)]
+    ps.run_local(func, later)
+    text = report("calc", "r.html").read_text()
+    rows = {row["parameter"]: row for row in table(text, "parameter")}
+    assert set(rows) == {"a", "method", "order", "shape"}
+    assert rows["a"]["values"] == "3" and rows["a"]["varied"] == "varied"
+    assert rows["method"]["varied"] == "constant" and rows["method"]["rows without it"] == ""
+    for name, value in (("order", "2"), ("shape", "[2, 2]")):
+        assert rows[name]["values"] == "1", rows[name]
+        assert rows[name]["varied"] == "constant"
+        assert rows[name]["rows without it"] == "3 of 5"
+        assert rows[name]["some values"] == value
+    assert "nan" not in text.lower().replace("nanny", "")
+    assert "1 of 4 parameters varied" in text
+    assert "3 combinations of a have rows" in text
