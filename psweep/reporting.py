@@ -415,7 +415,7 @@ and the mean over all of them as a black line.</p>
 {% else %}<p>No failed rows.</p>{% endif %}
 <h2 id="coverage">Parameter coverage</h2>
 <p>{{ coverage_summary }}</p>
-<div class="heatmaps">{% for src in heatmaps %}<img src="{{ src }}" alt="coverage heat map">
+<div class="heatmaps">{% for map in heatmaps %}<img src="{{ map.src }}" alt="{{ map.alt }}">
 {% endfor %}</div>
 {% for note in heatmap_notes %}<p class="note">{{ note }}</p>{% endfor %}
 <div class="wide">{{ coverage }}</div>
@@ -586,18 +586,27 @@ def report(
         ctx["coverage"] = _table(cov.head(MAX_TABLE_ROWS).reset_index())
         if len(cov) > MAX_TABLE_ROWS:
             ctx["coverage_cut"] = f"the first {MAX_TABLE_ROWS} of {len(cov)} combinations"
-        pairs = sorted(  # zipped pairs (a diagonal only) last
-            itertools.combinations(varied, 2),
-            key=lambda ab: _follows(combos, *ab) and _follows(combos, *ab[::-1]),
-        )
+        def zipped_pair(ab: tuple[str, str]) -> bool:
+            return _follows(combos, *ab) and _follows(combos, *ab[::-1])
+
+        pairs = sorted(itertools.combinations(varied, 2), key=zipped_pair)  # diagonals last
         for a, b in pairs[:3]:
+            pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
+            rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
+            # without failures a heat map shows only gaps, and a zipped pair has them by design
+            if not failed.any() and (zipped_pair((a, b)) or rows.notna().all(axis=None)):
+                continue
             if max(nvals[a], nvals[b]) > MAX_HEATMAP_VALUES:
                 heatmap_notes.append(f"({a}, {b}): too many values for a heat map")
                 continue
-            pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
-            rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
             fails = pair["failed"].unstack(b).reindex_like(rows).fillna(0)
-            heatmaps.append(_heatmap(rows, fails, a, b, dpi))
+            src = _heatmap(rows, fails, a, b, dpi)
+            heatmaps.append({"src": src, "alt": f"coverage heat map of ({a}, {b})"})
+        if not heatmaps and not heatmap_notes and not failed.any():
+            heatmap_notes.append(
+                "No heat maps: no row failed, and no pair of values is without rows "
+                "(zipped parameters count once)."
+            )
     else:
         ctx["coverage_summary"] = "No parameter has more than one value."
     ctx["heatmaps"], ctx["heatmap_notes"] = heatmaps, heatmap_notes

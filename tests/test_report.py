@@ -235,10 +235,11 @@ def test_demo_study_report(demo_study, tmp_path):
     assert "24 combinations of omega, damper, zeta have rows" in text
     assert "would be 24, counting zipped parameters once (damper with zeta)." in text
     assert "No failed rows." in text
+    assert "No heat maps: no row failed" in text
     links = assert_self_contained(page)
-    # amplitude and phase over omega, damper, zeta; coverage heat maps of the 3 pairs
-    assert len([u for u in links.urls if u.startswith("data:")]) == 2 + 3
-    assert_browser_ok(page, tmp_path, images=5)
+    # amplitude and phase over omega, damper, zeta; no heat maps: nothing failed, no gaps
+    assert len([u for u in links.urls if u.startswith("data:")]) == 2
+    assert_browser_ok(page, tmp_path, images=2)
 
 
 @needs_chromium
@@ -369,3 +370,30 @@ def test_constant_and_partial_parameters(tmp_path, monkeypatch):
     assert "nan" not in text.lower().replace("nanny", "")
     assert "1 of 4 parameters varied" in text
     assert "3 combinations of a have rows" in text
+
+
+def test_heat_maps_only_where_they_say_something(tmp_path, monkeypatch):
+    """Without failures a complete grid gets no heat map; a pair of values without rows
+    does, and so does every pair once a row failed."""
+    monkeypatch.chdir(tmp_path)
+    grid = ps.pgrid(ps.plist("a", [1, 2, 3]), ps.plist("b", [1, 2]), ps.plist("c", [5, 6]))
+    ps.run_local(lambda p: {"y": p["a"] * p["b"]}, grid)
+    text = report("calc", "full.html").read_text()
+    assert text.count('alt="coverage heat map') == 0
+    assert "No heat maps: no row failed" in text
+    assert "No failed rows." in text
+
+    gap = [p for p in grid if not (p["a"] == 3 and p["b"] == 2)]  # (a, b) = (3, 2) never
+    ps.run_local(lambda p: {"y": p["a"] * p["b"]}, gap, calc_dir="gap")
+    text = report("gap", "gap.html").read_text()
+    assert re.findall(r'alt="(coverage heat map[^"]*)"', text) == ["coverage heat map of (a, b)"]
+    assert "No heat maps" not in text
+
+    def fail_a3(pset):
+        if pset["a"] == 3:
+            raise ValueError("a=3")
+        return {"y": 1.0}
+
+    ps.run_local(fail_a3, grid, calc_dir="failed", on_error="record")
+    text = report("failed", "failed.html").read_text()
+    assert text.count('alt="coverage heat map') == 3
