@@ -46,6 +46,8 @@ MAX_LINES = 8  # lines per axes; more combinations of the other parameters: scat
 MAX_POINTS = 20_000  # scatter points per axes; more are sampled (fixed seed)
 MAX_TABLE_ROWS = 200  # rows of the failures and coverage tables
 MAX_HEATMAP_VALUES = 40  # values per heat map axis
+MAX_COMBINATIONS = 100_000  # all combinations of the varied values, to find those without rows
+OPEN_TABLE_ROWS = 12  # a longer coverage table is folded under its summary line
 MAX_FIGURES = 30  # result columns drawn
 _LAYOUT_START = "_run_id"  # psets come first, then psweep's bookkeeping, then results
 _HASH_COLS = ("_pset_sha1", "_pset_hash")
@@ -366,6 +368,91 @@ def _heatmap(counts: pd.DataFrame, failed: pd.DataFrame, a: str, b: str, dpi: in
     return _png(fig, dpi)
 
 
+def _missing_combinations(combos: pd.DataFrame, groups: list[list[str]]) -> pd.DataFrame:
+    """The combinations of the values in `combos` (zipped groups as one) without a row."""
+    parts = [combos[g].drop_duplicates() for g in groups]
+    every = parts[0]
+    for part in parts[1:]:
+        every = every.merge(part, how="cross")
+    have = combos.assign(_have=True)
+    every = every[list(combos.columns)].merge(have, on=list(combos.columns), how="left")
+    return every[every["_have"].isna()].drop(columns="_have").reset_index(drop=True)
+
+
+def _coverage(keys: pd.DataFrame, failed: pd.Series, order: dict[str, list], dpi: int) -> dict:
+    """The coverage section: a summary, the combinations without rows, the rows and failed
+    rows per combination (folded when long), and heat maps where they show something."""
+    varied = list(order)
+    cov = keys[varied].assign(_failed=failed.to_numpy(), _one=1)
+    by = cov.groupby(varied, dropna=False, sort=True)
+    cov = pd.DataFrame({"rows": by["_one"].sum(), "failed": by["_failed"].sum()})
+    cov["ok"] = cov["rows"] - cov["failed"]
+    combos = cov.index.to_frame(index=False)
+    groups = _zip_groups(combos, varied)
+    full = int(np.prod([len(combos[g].drop_duplicates()) for g in groups], dtype=float))
+    zipped = "; ".join(" with ".join(g) for g in groups if len(g) > 1)
+    ctx: dict[str, Any] = {
+        "coverage_summary": (
+            f"{len(cov)} combinations of {', '.join(varied)} have rows "
+            f"({int((cov['ok'] > 0).sum())} with a successful one, "
+            f"{int((cov['failed'] > 0).sum())} with a failed one); "
+            f"all combinations of their values would be {full}"
+            + (f", counting zipped parameters once ({zipped})." if zipped else ".")
+        ),
+        "coverage": _folded(
+            _table(cov.head(MAX_TABLE_ROWS).reset_index()),
+            f"Rows per combination: {len(cov)} combinations"
+            + (f", the first {MAX_TABLE_ROWS} shown" if len(cov) > MAX_TABLE_ROWS else ""),
+            len(cov),
+        ),
+    }
+    if full > MAX_COMBINATIONS:
+        ctx["missing"] = Markup("<p class=\"note\">{}</p>").format(
+            f"More than {MAX_COMBINATIONS} combinations: those without rows are not listed."
+        )
+    elif full > len(cov):
+        missing = _missing_combinations(combos, groups)
+        ctx["missing"] = _folded(
+            _table(missing.head(MAX_TABLE_ROWS)),
+            f"{len(missing)} of the {full} combinations have no rows"
+            + (f", the first {MAX_TABLE_ROWS} shown" if len(missing) > MAX_TABLE_ROWS else ""),
+            len(missing),
+        )
+    ctx["heatmaps"], ctx["heatmap_notes"] = _heatmaps(cov, combos, failed, order, dpi)
+    return ctx
+
+
+def _heatmaps(
+    cov: pd.DataFrame, combos: pd.DataFrame, failed: pd.Series, order: dict[str, list], dpi: int
+) -> tuple[list[dict], list[str]]:
+    """Heat maps of up to 3 pairs of varied parameters, where something failed or a pair
+    of values has no rows; and notes on those not drawn."""
+    heatmaps, notes = [], []
+
+    def zipped_pair(ab: tuple[str, str]) -> bool:
+        return _follows(combos, *ab) and _follows(combos, *ab[::-1])
+
+    pairs = sorted(itertools.combinations(order, 2), key=zipped_pair)  # diagonals last
+    for a, b in pairs[:3]:
+        pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
+        rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
+        # without failures a heat map shows only gaps, and a zipped pair has them by design
+        if not failed.any() and (zipped_pair((a, b)) or rows.notna().all(axis=None)):
+            continue
+        if max(len(order[a]), len(order[b])) > MAX_HEATMAP_VALUES:
+            notes.append(f"({a}, {b}): too many values for a heat map")
+            continue
+        fails = pair["failed"].unstack(b).reindex_like(rows).fillna(0)
+        src = _heatmap(rows, fails, a, b, dpi)
+        heatmaps.append({"src": src, "alt": f"coverage heat map of ({a}, {b})"})
+    if not heatmaps and not notes and not failed.any():
+        notes.append(
+            "No heat maps: no row failed, and no pair of values is without rows "
+            "(zipped parameters count once)."
+        )
+    return heatmaps, notes
+
+
 # --- the page ----------------------------------------------------------------------------
 
 _PAGE = jinja2.Template(
@@ -383,6 +470,7 @@ th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
 .wide { overflow-x: auto; } .note { color: #666; font-size: 12px; }
 img { max-width: 100%; display: block; margin: .5em 0; } .failed { color: #b00020; }
 td { white-space: nowrap; } td:last-child { white-space: normal; }
+summary { cursor: pointer; margin: .5em 0; }
 .heatmaps img { display: inline-block; vertical-align: top; max-width: 49%; margin-right: 1%; }
 </style></head><body>
 <h1>{{ title }}</h1>
@@ -415,11 +503,11 @@ and the mean over all of them as a black line.</p>
 {% else %}<p>No failed rows.</p>{% endif %}
 <h2 id="coverage">Parameter coverage</h2>
 <p>{{ coverage_summary }}</p>
+{% if missing %}<div class="wide">{{ missing }}</div>{% endif %}
 <div class="heatmaps">{% for map in heatmaps %}<img src="{{ map.src }}" alt="{{ map.alt }}">
 {% endfor %}</div>
 {% for note in heatmap_notes %}<p class="note">{{ note }}</p>{% endfor %}
-<div class="wide">{{ coverage }}</div>
-{% if coverage_cut %}<p class="note">{{ coverage_cut }}</p>{% endif %}
+{% if coverage %}<div class="wide">{{ coverage }}</div>{% endif %}
 </body></html>
 """,
     autoescape=True,
@@ -429,6 +517,14 @@ and the mean over all of them as a black line.</p>
 def _table(df: pd.DataFrame, index: bool = False) -> Markup:
     html = df.to_html(index=index, border=0, na_rep="", escape=True, float_format=_fmt)
     return Markup(html)
+
+
+def _folded(content: Markup, summary: str, rows: int) -> Markup:
+    """`content` under a summary line that opens it; open already when it is short."""
+    opened = " open" if rows <= OPEN_TABLE_ROWS else ""
+    return Markup("<details{}><summary>{}</summary>{}</details>").format(
+        Markup(opened), summary, content
+    )
 
 
 def _write_atomic(text: str, out: Path) -> None:
@@ -565,51 +661,10 @@ def report(
         if len(fails) > MAX_TABLE_ROWS:
             ctx["failures_cut"] = f"the first {MAX_TABLE_ROWS} of {len(fails)} failed rows"
 
-    # coverage
-    heatmaps, heatmap_notes = [], []
     if varied:
-        cov = keys[varied].assign(_failed=failed.to_numpy(), _one=1)
-        by = cov.groupby(varied, dropna=False, sort=True)
-        cov = pd.DataFrame({"rows": by["_one"].sum(), "failed": by["_failed"].sum()})
-        cov["ok"] = cov["rows"] - cov["failed"]
-        combos = cov.index.to_frame(index=False)
-        groups = _zip_groups(combos, varied)
-        full = int(np.prod([len(combos[g].drop_duplicates()) for g in groups], dtype=float))
-        zipped = "; ".join(" with ".join(g) for g in groups if len(g) > 1)
-        ctx["coverage_summary"] = (
-            f"{len(cov)} combinations of {', '.join(varied)} have rows "
-            f"({int((cov['ok'] > 0).sum())} with a successful one, "
-            f"{int((cov['failed'] > 0).sum())} with a failed one); "
-            f"all combinations of their values would be {full}"
-            + (f", counting zipped parameters once ({zipped})." if zipped else ".")
-        )
-        ctx["coverage"] = _table(cov.head(MAX_TABLE_ROWS).reset_index())
-        if len(cov) > MAX_TABLE_ROWS:
-            ctx["coverage_cut"] = f"the first {MAX_TABLE_ROWS} of {len(cov)} combinations"
-        def zipped_pair(ab: tuple[str, str]) -> bool:
-            return _follows(combos, *ab) and _follows(combos, *ab[::-1])
-
-        pairs = sorted(itertools.combinations(varied, 2), key=zipped_pair)  # diagonals last
-        for a, b in pairs[:3]:
-            pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
-            rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
-            # without failures a heat map shows only gaps, and a zipped pair has them by design
-            if not failed.any() and (zipped_pair((a, b)) or rows.notna().all(axis=None)):
-                continue
-            if max(nvals[a], nvals[b]) > MAX_HEATMAP_VALUES:
-                heatmap_notes.append(f"({a}, {b}): too many values for a heat map")
-                continue
-            fails = pair["failed"].unstack(b).reindex_like(rows).fillna(0)
-            src = _heatmap(rows, fails, a, b, dpi)
-            heatmaps.append({"src": src, "alt": f"coverage heat map of ({a}, {b})"})
-        if not heatmaps and not heatmap_notes and not failed.any():
-            heatmap_notes.append(
-                "No heat maps: no row failed, and no pair of values is without rows "
-                "(zipped parameters count once)."
-            )
+        ctx.update(_coverage(keys, failed, order, dpi))
     else:
         ctx["coverage_summary"] = "No parameter has more than one value."
-    ctx["heatmaps"], ctx["heatmap_notes"] = heatmaps, heatmap_notes
 
     out = Path(out)
     _write_atomic(_PAGE.render(**ctx), out)

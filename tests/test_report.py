@@ -397,3 +397,52 @@ def test_heat_maps_only_where_they_say_something(tmp_path, monkeypatch):
     ps.run_local(fail_a3, grid, calc_dir="failed", on_error="record")
     text = report("failed", "failed.html").read_text()
     assert text.count('alt="coverage heat map') == 3
+
+
+def details(text: str) -> list[tuple[bool, str]]:
+    """Each <details> of the page: whether it is open, and its summary line."""
+    found = re.findall(r"<details( open)?><summary>(.*?)</summary>", text, re.S)
+    return [(bool(opened), summary) for opened, summary in found]
+
+
+@needs_chromium
+def test_long_coverage_table_is_folded(tmp_path, monkeypatch):
+    """200 combinations: their table is folded under one summary line; nothing is missing,
+    so no list of missing combinations."""
+    monkeypatch.chdir(tmp_path)
+    grid = ps.pgrid(
+        ps.plist("a", [float(a) for a in np.linspace(0, 1, 20)]),
+        ps.plist("b", list(range(1, 11))),
+        ps.plist("method", ["rk4"]),
+    )
+    ps.run_local(lambda p: {"y": p["a"] * p["b"]}, grid)
+    page = report("calc", tmp_path / "grid.html")
+    text = page.read_text()
+    assert "200 combinations of a, b have rows" in text
+    assert "would be 200." in text
+    assert details(text) == [(False, "Rows per combination: 200 combinations")]
+    assert len(table(text, "a")) == 200  # still there, folded
+    assert "have no rows" not in text
+    assert_browser_ok(page, tmp_path, images=1)  # y over a and b; no heat maps
+
+
+def test_missing_combinations_are_listed(tmp_path, monkeypatch):
+    """Combinations of the varied values without rows are listed (a zip counted once);
+    short tables are open."""
+    monkeypatch.chdir(tmp_path)
+    bc = zip(ps.plist("b", [1, 2]), ps.plist("c", ["x", "y"]), strict=True)
+    grid = ps.pgrid(ps.plist("a", [1, 2, 3]), bc, ps.plist("d", [0.5, 1.5]))
+    left_out = [(3, 2, "y", 1.5), (1, 1, "x", 0.5)]
+    run = [p for p in grid if (p["a"], p["b"], p["c"], p["d"]) not in left_out]
+    ps.run_local(lambda p: {"y": p["a"] * p["b"] * p["d"]}, run)
+    text = report("calc", "m.html").read_text()
+    assert "10 combinations of a, b, c, d have rows" in text
+    assert details(text) == [
+        (True, "2 of the 12 combinations have no rows"),
+        (True, "Rows per combination: 10 combinations"),
+    ]
+    missing = table(text, "a")
+    assert [(r["a"], r["b"], r["c"], r["d"]) for r in missing] == [
+        ("1", "1", "x", "0.5"),
+        ("3", "2", "y", "1.5"),
+    ]
