@@ -22,7 +22,7 @@ import io
 import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from .database import df_read
 from .errors import PsweepDatabaseError
 from .files import atomic_open
 from .hashing import pset_hash
+from .plotstyle import axis_label, label_axes, plot_style
 from .provenance import df_runs
 
 __all__ = ["main", "report", "split_columns"]
@@ -181,9 +182,7 @@ def _params_table(df: pd.DataFrame, keys: pd.DataFrame, params: Sequence[str]) -
             "dtype": [str(df[p].dtype) for p in params],
             "values": [int(nvals[p]) for p in params],
             "varied": [kinds.get(int(nvals[p]), "varied") for p in params],
-            "rows without it": [
-                f"{lacking[p]} of {len(df)}" if lacking[p] else "" for p in params
-            ],
+            "rows without it": [f"{lacking[p]} of {len(df)}" if lacking[p] else "" for p in params],
             "some values": [", ".join(_fmt(v) for v in _values(keys[p])[:12]) for p in params],
         }
     )
@@ -267,14 +266,36 @@ def _positions(values: pd.Series, cats: list) -> tuple[pd.Series, list[str] | No
     return values.map(pos).astype(float), [_fmt(v) for v in cats]
 
 
-def _decorate(ax: Any, xname: str, yname: str, x: pd.Series, labels: list[str] | None) -> None:
-    ax.set_xlabel(xname)
-    ax.set_ylabel(yname)
-    ax.grid(alpha=0.3)
+def _decorate(
+    ax: Any,
+    xname: str,
+    yname: str,
+    x: pd.Series,
+    labels: list[str] | None,
+    units: Mapping[str, str],
+) -> None:
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0)
     elif x.gt(0).all() and x.max() / x.min() >= 100:
         ax.set_xscale("log")
+    label_axes(ax, None if labels is not None else xname, yname, units=units)
+    if labels is not None:
+        ax.set_xlabel(axis_label(xname, units))
+
+
+def _in_order(groups: Any, names: list[str], order: dict[str, list]) -> list:
+    """The (key, frame) pairs of a groupby over `names`, in the order of their values
+    (numbers ascending, other values as first seen): line i gets colour i of the cycle."""
+
+    def rank(item: tuple) -> tuple:
+        key = item[0] if isinstance(item[0], tuple) else (item[0],)
+        pos = [
+            order[n].index(v) if v in order[n] else len(order[n])
+            for n, v in zip(names, key, strict=True)
+        ]
+        return tuple(pos)
+
+    return sorted(groups, key=rank)
 
 
 def _follows(combos: pd.DataFrame, a: str, b: str) -> bool:
@@ -298,8 +319,12 @@ def _zip_groups(combos: pd.DataFrame, varied: list[str]) -> list[list[str]]:
 
 
 def _result_figure(
-    agg: pd.DataFrame, result: str, order: dict[str, list], max_lines: int, dpi: int
-) -> tuple[str, list[str]]:
+    agg: pd.DataFrame,
+    result: str,
+    order: dict[str, list],
+    max_lines: int,
+    units: Mapping[str, str],
+) -> tuple[Any, list[str]]:
     """Figure of `result` over each varied parameter; return it and notes per axes."""
     varied = list(order)
     fig, axes = _figure(len(varied))
@@ -314,11 +339,11 @@ def _result_figure(
         frame = data.assign(_x=x).dropna(subset=["_x", "mean"]).sort_values("_x")
         combos = frame.groupby(others, dropna=False, sort=True) if others else None
         if combos is None or combos.ngroups <= max_lines:
-            groups = combos if combos is not None else [((), frame)]
+            groups = _in_order(combos, others, order) if combos is not None else [((), frame)]
             for key, grp in groups:
                 label = _combo_label(others, key) if others else None
                 style = "o-" if labels is None else "o--"  # categories: no real order
-                line = ax.plot(grp["_x"], grp["mean"], style, ms=3, lw=1.2, label=label)[0]
+                line = ax.plot(grp["_x"], grp["mean"], style, label=label)[0]
                 if (grp["max"] > grp["min"]).any():
                     ax.fill_between(
                         grp["_x"], grp["min"], grp["max"], color=line.get_color(), alpha=0.2
@@ -339,8 +364,8 @@ def _result_figure(
                 f"{result} over {xname}: {combos.ngroups} combinations of "
                 f"{', '.join(others)}, too many for lines; {shown} points (means) shown"
             )
-        _decorate(ax, xname, result, x, labels)
-    return _png(fig, dpi), notes
+        _decorate(ax, xname, result, x, labels, units)
+    return fig, notes
 
 
 def _heatmap(counts: pd.DataFrame, failed: pd.DataFrame, a: str, b: str, dpi: int) -> str:
@@ -407,7 +432,7 @@ def _coverage(keys: pd.DataFrame, failed: pd.Series, order: dict[str, list], dpi
         ),
     }
     if full > MAX_COMBINATIONS:
-        ctx["missing"] = Markup("<p class=\"note\">{}</p>").format(
+        ctx["missing"] = Markup('<p class="note">{}</p>').format(
             f"More than {MAX_COMBINATIONS} combinations: those without rows are not listed."
         )
     elif full > len(cov):
@@ -542,6 +567,7 @@ def report(
     params: Sequence[str] | None = None,
     max_lines: int = MAX_LINES,
     dpi: int = 90,
+    units: Mapping[str, str] | None = None,
 ) -> Path:
     """Write one self-contained HTML report of the study in `calc_dir`; return its path.
 
@@ -572,9 +598,17 @@ def report(
         The most lines per axes before a scatter is drawn instead.
     dpi
         Resolution of the figures.
+    units
+        The unit of each parameter or result that has one, e.g.
+        ``{"phase": "rad", "omega": "natural frequency"}``: axes and headings
+        read ``phase / rad``, and an axis in ``rad`` is ticked at multiples
+        of pi/4. The figures are drawn with :func:`psweep.plot_style`, in
+        the order of the values (numbers ascending, other values as first
+        seen): a study's own figure drawn with the same style, units
+        (:func:`psweep.label_axes`) and order looks the same.
     """
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
     except ImportError as exc:
         raise ImportError(
             "psweep report needs matplotlib: pip install matplotlib (or 'psweep[report]')"
@@ -592,6 +626,13 @@ def report(
             raise PsweepDatabaseError(f"params {missing} are not columns of {fn!r}")
         params = list(params)
         results = [c for c in map(str, df.columns) if not c.startswith("_") and c not in params]
+    units = dict(units or {})
+    unknown = [name for name in units if name not in (*params, *results)]
+    if unknown:
+        raise PsweepDatabaseError(
+            f"units for {unknown}: not parameters or results of {fn!r}; "
+            f"they are {[*params, *results]}"
+        )
     failed = _failed_mask(df)
     ok = df[~failed]
     keys = _groupable(df, params)
@@ -640,8 +681,10 @@ def report(
         grouped = keys.loc[ok.index].join(ok[drawn]).groupby(varied, dropna=False, sort=True)
         agg = grouped[drawn].agg(["mean", "min", "max"])
         for res in drawn:
-            src, notes = _result_figure(agg, res, order, max_lines, dpi)
-            figures.append({"result": res, "src": src, "notes": notes})
+            with matplotlib.rc_context(plot_style()):
+                fig, notes = _result_figure(agg, res, order, max_lines, units)
+                src = _png(fig, dpi)
+            figures.append({"result": axis_label(res, units), "src": src, "notes": notes})
     ctx["no_figures"] = (
         "No numeric result columns." if not numeric else "No parameter has more than one value."
     )
@@ -662,7 +705,8 @@ def report(
             ctx["failures_cut"] = f"the first {MAX_TABLE_ROWS} of {len(fails)} failed rows"
 
     if varied:
-        ctx.update(_coverage(keys, failed, order, dpi))
+        with matplotlib.rc_context(plot_style()):
+            ctx.update(_coverage(keys, failed, order, dpi))
     else:
         ctx["coverage_summary"] = "No parameter has more than one value."
 
@@ -693,7 +737,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help=f"most lines per axes, else a scatter (default: {MAX_LINES})",
     )
+    parser.add_argument(
+        "--units",
+        metavar="NAME=UNIT,...",
+        help="units of parameters and results for axes and headings, e.g. phase=rad,omega=s",
+    )
     args = parser.parse_args(argv)
+    units = dict(item.partition("=")[::2] for item in args.units.split(",")) if args.units else {}
+    if any(not name or not unit for name, unit in units.items()):
+        parser.error(f"--units needs NAME=UNIT pairs separated by commas, got {args.units!r}")
     if args.max_lines < 1:
         parser.error(f"--max-lines needs a number >= 1, got {args.max_lines}")
     try:
@@ -704,6 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             title=args.title,
             params=args.params.split(",") if args.params else None,
             max_lines=args.max_lines,
+            units=units,
         )
     except (PsweepDatabaseError, ImportError, OSError) as exc:
         parser.exit(1, f"psweep report: {exc}\n")

@@ -10,6 +10,7 @@ image loaded and whether anything raised or logged an error.
 from __future__ import annotations
 
 import html.parser
+import importlib.util
 import json
 import os
 import random
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 
 import psweep as ps
+import psweep.reporting
 from psweep.reporting import main, report, split_columns
 
 pytest.importorskip("matplotlib")
@@ -236,6 +238,7 @@ def test_demo_study_report(demo_study, tmp_path):
     assert "would be 24, counting zipped parameters once (damper with zeta)." in text
     assert "No failed rows." in text
     assert "No heat maps: no row failed" in text
+    assert "<h3>phase / rad</h3>" in text  # eval.py passes its units
     links = assert_self_contained(page)
     # amplitude and phase over omega, damper, zeta; no heat maps: nothing failed, no gaps
     assert len([u for u in links.urls if u.startswith("data:")]) == 2
@@ -446,3 +449,54 @@ def test_missing_combinations_are_listed(tmp_path, monkeypatch):
         ("1", "1", "x", "0.5"),
         ("3", "2", "y", "1.5"),
     ]
+
+
+def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
+    """eval.py's overview.png and the report draw each damper in the same colour, with the
+    same legend label, and phase in radians on the same ticks. The report's figures are
+    caught on their way to PNG (a spy on psweep.reporting._png), as the PNG has no lines."""
+    matplotlib = pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("study_eval", demo_study / "eval.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    monkeypatch.chdir(demo_study)
+    fig = study.plot(study.read_study(), str(tmp_path / "overview.png"))
+    drawn = []
+    png = psweep.reporting._png
+    monkeypatch.setattr(psweep.reporting, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi))
+    report("calc", tmp_path / "r.html", units=study.UNITS)
+    phase_over_omega = next(f.axes[0] for f in drawn if f.axes[0].get_ylabel().startswith("phase"))
+
+    def colours(ax):
+        return {ln.get_label(): matplotlib.colors.to_hex(ln.get_color()) for ln in ax.lines}
+
+    ax_amp, ax_phase = fig.axes
+    assert (
+        colours(ax_phase)
+        == colours(phase_over_omega)
+        == {
+            "damper=weak, zeta=0.05": ps.plotstyle.COLORS[0],
+            "damper=medium, zeta=0.2": ps.plotstyle.COLORS[1],
+            "damper=strong, zeta=0.5": ps.plotstyle.COLORS[2],
+        }
+    )
+    for ax in (ax_phase, phase_over_omega):
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("omega / natural frequency", "phase / rad")
+        ticks = [t for t in ax.yaxis.get_major_locator().tick_values(0, np.pi) if t >= -1e-9]
+        labels = [ax.yaxis.get_major_formatter()(t) for t in ticks if t <= np.pi + 1e-9]
+        assert labels == ["0", "π/4", "π/2", "3π/4", "π"]
+    assert ax_amp.get_ylabel() == "amplitude"
+
+
+def test_units_are_checked(failing_study, tmp_path, capsys):
+    """A unit for a column that is neither parameter nor result is an error naming it;
+    --units takes NAME=UNIT pairs."""
+    with pytest.raises(ps.PsweepDatabaseError, match=r"units for \['nope'\]: not parameters"):
+        report(failing_study, tmp_path / "u.html", units={"x": "m", "nope": "s"})
+    with pytest.raises(SystemExit) as exc:
+        main([str(failing_study), "--units", "x=m,steps", "-o", str(tmp_path / "u.html")])
+    assert exc.value.code == 2
+    assert "--units needs NAME=UNIT pairs" in capsys.readouterr().err
+    assert main([str(failing_study), "--units", "x=m,err=1", "-o", str(tmp_path / "u.html")]) == 0
+    text = (tmp_path / "u.html").read_text()
+    assert "<h3>err / 1</h3>" in text and "<h3>steps</h3>" in text
