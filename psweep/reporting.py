@@ -573,13 +573,16 @@ def report(
 
     The report shows the runs with their provenance (:func:`psweep.df_runs`),
     the parameters and results (:func:`split_columns`), each numeric result
-    over each varied parameter (a parameter with more than one value), the
-    failed rows with the last line of their exception, and which
-    combinations of the varied parameters have rows. Over one parameter, a
-    result is drawn as one line per combination of the other varied
-    parameters (the mean of the successful rows, and a band from min to max
-    where psets were run more than once) when there are at most `max_lines`
-    of them, and as a scatter of those means otherwise.
+    over each varied parameter (a parameter with more than one value; rows
+    of psets that lack a parameter do not count as a value, one value is
+    constant), the failed rows with the last line of their exception, and
+    which combinations of the varied parameters have rows: those without
+    rows listed, the rows per combination in a table folded when long, heat
+    maps only where rows failed or a pair of values has none. Over one
+    parameter, a result is drawn as one line per combination of the other
+    varied parameters (the mean of the successful rows, and a band from min
+    to max where psets were run more than once) when there are at most
+    `max_lines` of them, and as a scatter of those means otherwise.
 
     Parameters
     ----------
