@@ -85,6 +85,7 @@ from .params import (
     plist,
     stargrid,
 )
+from .plotstyle import label_axes, plot_style
 from .provenance import df_runs
 from .reporting import report
 from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
@@ -171,6 +172,7 @@ __all__ = [
     "itr2params",
     "json_read",
     "json_write",
+    "label_axes",
     "logspace",
     "machine_info",
     "makedirs",
@@ -181,6 +183,7 @@ __all__ = [
     "pickle_write",
     "pj",
     "plist",
+    "plot_style",
     "prep_batch",
     "pset_hash",
     "recover",

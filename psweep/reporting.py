@@ -22,7 +22,7 @@ import io
 import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from .database import df_read
 from .errors import PsweepDatabaseError
 from .files import atomic_open
 from .hashing import pset_hash
+from .plotstyle import axis_label, label_axes, plot_style
 from .provenance import df_runs
 
 __all__ = ["main", "report", "split_columns"]
@@ -46,6 +47,8 @@ MAX_LINES = 8  # lines per axes; more combinations of the other parameters: scat
 MAX_POINTS = 20_000  # scatter points per axes; more are sampled (fixed seed)
 MAX_TABLE_ROWS = 200  # rows of the failures and coverage tables
 MAX_HEATMAP_VALUES = 40  # values per heat map axis
+MAX_COMBINATIONS = 100_000  # all combinations of the varied values, to find those without rows
+OPEN_TABLE_ROWS = 12  # a longer coverage table is folded under its summary line
 MAX_FIGURES = 30  # result columns drawn
 _LAYOUT_START = "_run_id"  # psets come first, then psweep's bookkeeping, then results
 _HASH_COLS = ("_pset_sha1", "_pset_hash")
@@ -129,13 +132,13 @@ def _failed_mask(df: pd.DataFrame) -> pd.Series:
 
 
 def _groupable(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
-    """`df[cols]` with unhashable cells (lists, arrays) as their text."""
+    """`df[cols]` with unhashable cells (lists, arrays) as their text; missing stays NaN."""
     out = df[list(cols)].copy()
     for col in cols:
         try:
             out[col].nunique()
         except TypeError:
-            out[col] = out[col].astype(str)
+            out[col] = out[col].map(lambda v: np.nan if _missing(v) else str(v))
     return out
 
 
@@ -166,6 +169,23 @@ def _messages(exc: pd.Series) -> pd.Series:
     """The exception of each failed row, `_exc` cut to its last line(s)."""
     uniq = exc.dropna().unique()  # few distinct tracebacks, even for many rows
     return exc.map(dict(zip(uniq, map(_exc_message, uniq), strict=True))).fillna("")
+
+
+def _params_table(df: pd.DataFrame, keys: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
+    """One row per parameter: its values (without the gaps of psets that lack it), whether
+    it is varied or constant, and how many rows lack it."""
+    nvals, lacking = keys.nunique(), keys.isna().sum()
+    kinds = {0: "never set", 1: "constant"}
+    return pd.DataFrame(
+        {
+            "parameter": params,
+            "dtype": [str(df[p].dtype) for p in params],
+            "values": [int(nvals[p]) for p in params],
+            "varied": [kinds.get(int(nvals[p]), "varied") for p in params],
+            "rows without it": [f"{lacking[p]} of {len(df)}" if lacking[p] else "" for p in params],
+            "some values": [", ".join(_fmt(v) for v in _values(keys[p])[:12]) for p in params],
+        }
+    )
 
 
 def _runs_tables(calc_dir: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -246,14 +266,36 @@ def _positions(values: pd.Series, cats: list) -> tuple[pd.Series, list[str] | No
     return values.map(pos).astype(float), [_fmt(v) for v in cats]
 
 
-def _decorate(ax: Any, xname: str, yname: str, x: pd.Series, labels: list[str] | None) -> None:
-    ax.set_xlabel(xname)
-    ax.set_ylabel(yname)
-    ax.grid(alpha=0.3)
+def _decorate(
+    ax: Any,
+    xname: str,
+    yname: str,
+    x: pd.Series,
+    labels: list[str] | None,
+    units: Mapping[str, str],
+) -> None:
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0)
     elif x.gt(0).all() and x.max() / x.min() >= 100:
         ax.set_xscale("log")
+    label_axes(ax, None if labels is not None else xname, yname, units=units)
+    if labels is not None:
+        ax.set_xlabel(axis_label(xname, units))
+
+
+def _in_order(groups: Any, names: list[str], order: dict[str, list]) -> list:
+    """The (key, frame) pairs of a groupby over `names`, in the order of their values
+    (numbers ascending, other values as first seen): line i gets colour i of the cycle."""
+
+    def rank(item: tuple) -> tuple:
+        key = item[0] if isinstance(item[0], tuple) else (item[0],)
+        pos = [
+            order[n].index(v) if v in order[n] else len(order[n])
+            for n, v in zip(names, key, strict=True)
+        ]
+        return tuple(pos)
+
+    return sorted(groups, key=rank)
 
 
 def _follows(combos: pd.DataFrame, a: str, b: str) -> bool:
@@ -277,8 +319,12 @@ def _zip_groups(combos: pd.DataFrame, varied: list[str]) -> list[list[str]]:
 
 
 def _result_figure(
-    agg: pd.DataFrame, result: str, order: dict[str, list], max_lines: int, dpi: int
-) -> tuple[str, list[str]]:
+    agg: pd.DataFrame,
+    result: str,
+    order: dict[str, list],
+    max_lines: int,
+    units: Mapping[str, str],
+) -> tuple[Any, list[str]]:
     """Figure of `result` over each varied parameter; return it and notes per axes."""
     varied = list(order)
     fig, axes = _figure(len(varied))
@@ -293,11 +339,11 @@ def _result_figure(
         frame = data.assign(_x=x).dropna(subset=["_x", "mean"]).sort_values("_x")
         combos = frame.groupby(others, dropna=False, sort=True) if others else None
         if combos is None or combos.ngroups <= max_lines:
-            groups = combos if combos is not None else [((), frame)]
+            groups = _in_order(combos, others, order) if combos is not None else [((), frame)]
             for key, grp in groups:
                 label = _combo_label(others, key) if others else None
                 style = "o-" if labels is None else "o--"  # categories: no real order
-                line = ax.plot(grp["_x"], grp["mean"], style, ms=3, lw=1.2, label=label)[0]
+                line = ax.plot(grp["_x"], grp["mean"], style, label=label)[0]
                 if (grp["max"] > grp["min"]).any():
                     ax.fill_between(
                         grp["_x"], grp["min"], grp["max"], color=line.get_color(), alpha=0.2
@@ -318,8 +364,8 @@ def _result_figure(
                 f"{result} over {xname}: {combos.ngroups} combinations of "
                 f"{', '.join(others)}, too many for lines; {shown} points (means) shown"
             )
-        _decorate(ax, xname, result, x, labels)
-    return _png(fig, dpi), notes
+        _decorate(ax, xname, result, x, labels, units)
+    return fig, notes
 
 
 def _heatmap(counts: pd.DataFrame, failed: pd.DataFrame, a: str, b: str, dpi: int) -> str:
@@ -347,6 +393,91 @@ def _heatmap(counts: pd.DataFrame, failed: pd.DataFrame, a: str, b: str, dpi: in
     return _png(fig, dpi)
 
 
+def _missing_combinations(combos: pd.DataFrame, groups: list[list[str]]) -> pd.DataFrame:
+    """The combinations of the values in `combos` (zipped groups as one) without a row."""
+    parts = [combos[g].drop_duplicates() for g in groups]
+    every = parts[0]
+    for part in parts[1:]:
+        every = every.merge(part, how="cross")
+    have = combos.assign(_have=True)
+    every = every[list(combos.columns)].merge(have, on=list(combos.columns), how="left")
+    return every[every["_have"].isna()].drop(columns="_have").reset_index(drop=True)
+
+
+def _coverage(keys: pd.DataFrame, failed: pd.Series, order: dict[str, list], dpi: int) -> dict:
+    """The coverage section: a summary, the combinations without rows, the rows and failed
+    rows per combination (folded when long), and heat maps where they show something."""
+    varied = list(order)
+    cov = keys[varied].assign(_failed=failed.to_numpy(), _one=1)
+    by = cov.groupby(varied, dropna=False, sort=True)
+    cov = pd.DataFrame({"rows": by["_one"].sum(), "failed": by["_failed"].sum()})
+    cov["ok"] = cov["rows"] - cov["failed"]
+    combos = cov.index.to_frame(index=False)
+    groups = _zip_groups(combos, varied)
+    full = int(np.prod([len(combos[g].drop_duplicates()) for g in groups], dtype=float))
+    zipped = "; ".join(" with ".join(g) for g in groups if len(g) > 1)
+    ctx: dict[str, Any] = {
+        "coverage_summary": (
+            f"{len(cov)} combinations of {', '.join(varied)} have rows "
+            f"({int((cov['ok'] > 0).sum())} with a successful one, "
+            f"{int((cov['failed'] > 0).sum())} with a failed one); "
+            f"all combinations of their values would be {full}"
+            + (f", counting zipped parameters once ({zipped})." if zipped else ".")
+        ),
+        "coverage": _folded(
+            _table(cov.head(MAX_TABLE_ROWS).reset_index()),
+            f"Rows per combination: {len(cov)} combinations"
+            + (f", the first {MAX_TABLE_ROWS} shown" if len(cov) > MAX_TABLE_ROWS else ""),
+            len(cov),
+        ),
+    }
+    if full > MAX_COMBINATIONS:
+        ctx["missing"] = Markup('<p class="note">{}</p>').format(
+            f"More than {MAX_COMBINATIONS} combinations: those without rows are not listed."
+        )
+    elif full > len(cov):
+        missing = _missing_combinations(combos, groups)
+        ctx["missing"] = _folded(
+            _table(missing.head(MAX_TABLE_ROWS)),
+            f"{len(missing)} of the {full} combinations have no rows"
+            + (f", the first {MAX_TABLE_ROWS} shown" if len(missing) > MAX_TABLE_ROWS else ""),
+            len(missing),
+        )
+    ctx["heatmaps"], ctx["heatmap_notes"] = _heatmaps(cov, combos, failed, order, dpi)
+    return ctx
+
+
+def _heatmaps(
+    cov: pd.DataFrame, combos: pd.DataFrame, failed: pd.Series, order: dict[str, list], dpi: int
+) -> tuple[list[dict], list[str]]:
+    """Heat maps of up to 3 pairs of varied parameters, where something failed or a pair
+    of values has no rows; and notes on those not drawn."""
+    heatmaps, notes = [], []
+
+    def zipped_pair(ab: tuple[str, str]) -> bool:
+        return _follows(combos, *ab) and _follows(combos, *ab[::-1])
+
+    pairs = sorted(itertools.combinations(order, 2), key=zipped_pair)  # diagonals last
+    for a, b in pairs[:3]:
+        pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
+        rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
+        # without failures a heat map shows only gaps, and a zipped pair has them by design
+        if not failed.any() and (zipped_pair((a, b)) or rows.notna().all(axis=None)):
+            continue
+        if max(len(order[a]), len(order[b])) > MAX_HEATMAP_VALUES:
+            notes.append(f"({a}, {b}): too many values for a heat map")
+            continue
+        fails = pair["failed"].unstack(b).reindex_like(rows).fillna(0)
+        src = _heatmap(rows, fails, a, b, dpi)
+        heatmaps.append({"src": src, "alt": f"coverage heat map of ({a}, {b})"})
+    if not heatmaps and not notes and not failed.any():
+        notes.append(
+            "No heat maps: no row failed, and no pair of values is without rows "
+            "(zipped parameters count once)."
+        )
+    return heatmaps, notes
+
+
 # --- the page ----------------------------------------------------------------------------
 
 _PAGE = jinja2.Template(
@@ -364,6 +495,7 @@ th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
 .wide { overflow-x: auto; } .note { color: #666; font-size: 12px; }
 img { max-width: 100%; display: block; margin: .5em 0; } .failed { color: #b00020; }
 td { white-space: nowrap; } td:last-child { white-space: normal; }
+summary { cursor: pointer; margin: .5em 0; }
 .heatmaps img { display: inline-block; vertical-align: top; max-width: 49%; margin-right: 1%; }
 </style></head><body>
 <h1>{{ title }}</h1>
@@ -396,11 +528,11 @@ and the mean over all of them as a black line.</p>
 {% else %}<p>No failed rows.</p>{% endif %}
 <h2 id="coverage">Parameter coverage</h2>
 <p>{{ coverage_summary }}</p>
-<div class="heatmaps">{% for src in heatmaps %}<img src="{{ src }}" alt="coverage heat map">
+{% if missing %}<div class="wide">{{ missing }}</div>{% endif %}
+<div class="heatmaps">{% for map in heatmaps %}<img src="{{ map.src }}" alt="{{ map.alt }}">
 {% endfor %}</div>
 {% for note in heatmap_notes %}<p class="note">{{ note }}</p>{% endfor %}
-<div class="wide">{{ coverage }}</div>
-{% if coverage_cut %}<p class="note">{{ coverage_cut }}</p>{% endif %}
+{% if coverage %}<div class="wide">{{ coverage }}</div>{% endif %}
 </body></html>
 """,
     autoescape=True,
@@ -410,6 +542,14 @@ and the mean over all of them as a black line.</p>
 def _table(df: pd.DataFrame, index: bool = False) -> Markup:
     html = df.to_html(index=index, border=0, na_rep="", escape=True, float_format=_fmt)
     return Markup(html)
+
+
+def _folded(content: Markup, summary: str, rows: int) -> Markup:
+    """`content` under a summary line that opens it; open already when it is short."""
+    opened = " open" if rows <= OPEN_TABLE_ROWS else ""
+    return Markup("<details{}><summary>{}</summary>{}</details>").format(
+        Markup(opened), summary, content
+    )
 
 
 def _write_atomic(text: str, out: Path) -> None:
@@ -427,18 +567,22 @@ def report(
     params: Sequence[str] | None = None,
     max_lines: int = MAX_LINES,
     dpi: int = 90,
+    units: Mapping[str, str] | None = None,
 ) -> Path:
     """Write one self-contained HTML report of the study in `calc_dir`; return its path.
 
     The report shows the runs with their provenance (:func:`psweep.df_runs`),
     the parameters and results (:func:`split_columns`), each numeric result
-    over each varied parameter (a parameter with more than one value), the
-    failed rows with the last line of their exception, and which
-    combinations of the varied parameters have rows. Over one parameter, a
-    result is drawn as one line per combination of the other varied
-    parameters (the mean of the successful rows, and a band from min to max
-    where psets were run more than once) when there are at most `max_lines`
-    of them, and as a scatter of those means otherwise.
+    over each varied parameter (a parameter with more than one value; rows
+    of psets that lack a parameter do not count as a value, one value is
+    constant), the failed rows with the last line of their exception, and
+    which combinations of the varied parameters have rows: those without
+    rows listed, the rows per combination in a table folded when long, heat
+    maps only where rows failed or a pair of values has none. Over one
+    parameter, a result is drawn as one line per combination of the other
+    varied parameters (the mean of the successful rows, and a band from min
+    to max where psets were run more than once) when there are at most
+    `max_lines` of them, and as a scatter of those means otherwise.
 
     Parameters
     ----------
@@ -457,9 +601,17 @@ def report(
         The most lines per axes before a scatter is drawn instead.
     dpi
         Resolution of the figures.
+    units
+        The unit of each parameter or result that has one, e.g.
+        ``{"phase": "rad", "omega": "natural frequency"}``: axes and headings
+        read ``phase / rad``, and an axis in ``rad`` is ticked at multiples
+        of pi/4. The figures are drawn with :func:`psweep.plot_style`, in
+        the order of the values (numbers ascending, other values as first
+        seen): a study's own figure drawn with the same style, units
+        (:func:`psweep.label_axes`) and order looks the same.
     """
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
     except ImportError as exc:
         raise ImportError(
             "psweep report needs matplotlib: pip install matplotlib (or 'psweep[report]')"
@@ -477,10 +629,17 @@ def report(
             raise PsweepDatabaseError(f"params {missing} are not columns of {fn!r}")
         params = list(params)
         results = [c for c in map(str, df.columns) if not c.startswith("_") and c not in params]
+    units = dict(units or {})
+    unknown = [name for name in units if name not in (*params, *results)]
+    if unknown:
+        raise PsweepDatabaseError(
+            f"units for {unknown}: not parameters or results of {fn!r}; "
+            f"they are {[*params, *results]}"
+        )
     failed = _failed_mask(df)
     ok = df[~failed]
     keys = _groupable(df, params)
-    nvals = keys.nunique(dropna=False)  # a missing value counts: another pset
+    nvals = keys.nunique()  # a missing value (a pset without it) is not a value
     varied = [p for p in params if nvals[p] > 1]
     order = {p: _values(keys[p]) for p in varied}
     numeric = [r for r in results if _is_num(df[r]) and ok[r].notna().any()]
@@ -503,7 +662,9 @@ def report(
         "runs_env": _table(runs_env),
         "rule": "Parameters: the columns before _run_id (the psets as run), and columns of "
         "later runs that the pset hash _pset_sha1 needs; results: the other columns not "
-        "starting with _ (bookkeeping). Varied: a parameter with more than one value.",
+        "starting with _ (bookkeeping). Values: the distinct values a parameter has, not "
+        "counting rows without it (psets that lack it). Varied: more than one value; "
+        "constant: one.",
     }
     n_psets = df["_pset_sha1"].nunique() if "_pset_sha1" in df.columns else len(df)
     n_runs = df["_run_id"].nunique() if "_run_id" in df.columns else 1
@@ -512,16 +673,7 @@ def report(
         f"{int(failed.sum())} failed; {len(varied)} of {len(params)} parameters varied, "
         f"{len(numeric)} numeric result{'s' * (len(numeric) != 1)}"
     )
-    ptab = pd.DataFrame(
-        {
-            "parameter": params,
-            "dtype": [str(df[p].dtype) for p in params],
-            "values": [int(nvals[p]) for p in params],
-            "varied": ["yes" if p in varied else "" for p in params],
-            "some values": [", ".join(_fmt(v) for v in _values(keys[p])[:12]) for p in params],
-        }
-    )
-    ctx["params"] = _table(ptab)
+    ctx["params"] = _table(_params_table(df, keys, params))
     if numeric:
         stats = ok[numeric].agg(["count", "mean", "std", "min", "max"]).T
         ctx["result_stats"] = _table(stats.rename_axis("result (successful rows)"), index=True)
@@ -532,8 +684,10 @@ def report(
         grouped = keys.loc[ok.index].join(ok[drawn]).groupby(varied, dropna=False, sort=True)
         agg = grouped[drawn].agg(["mean", "min", "max"])
         for res in drawn:
-            src, notes = _result_figure(agg, res, order, max_lines, dpi)
-            figures.append({"result": res, "src": src, "notes": notes})
+            with matplotlib.rc_context(plot_style()):
+                fig, notes = _result_figure(agg, res, order, max_lines, units)
+                src = _png(fig, dpi)
+            figures.append({"result": axis_label(res, units), "src": src, "notes": notes})
     ctx["no_figures"] = (
         "No numeric result columns." if not numeric else "No parameter has more than one value."
     )
@@ -553,42 +707,11 @@ def report(
         if len(fails) > MAX_TABLE_ROWS:
             ctx["failures_cut"] = f"the first {MAX_TABLE_ROWS} of {len(fails)} failed rows"
 
-    # coverage
-    heatmaps, heatmap_notes = [], []
     if varied:
-        cov = keys[varied].assign(_failed=failed.to_numpy(), _one=1)
-        by = cov.groupby(varied, dropna=False, sort=True)
-        cov = pd.DataFrame({"rows": by["_one"].sum(), "failed": by["_failed"].sum()})
-        cov["ok"] = cov["rows"] - cov["failed"]
-        combos = cov.index.to_frame(index=False)
-        groups = _zip_groups(combos, varied)
-        full = int(np.prod([nvals[g[0]] for g in groups], dtype=float))
-        zipped = "; ".join(" with ".join(g) for g in groups if len(g) > 1)
-        ctx["coverage_summary"] = (
-            f"{len(cov)} combinations of {', '.join(varied)} have rows "
-            f"({int((cov['ok'] > 0).sum())} with a successful one, "
-            f"{int((cov['failed'] > 0).sum())} with a failed one); "
-            f"all combinations of their values would be {full}"
-            + (f", counting zipped parameters once ({zipped})." if zipped else ".")
-        )
-        ctx["coverage"] = _table(cov.head(MAX_TABLE_ROWS).reset_index())
-        if len(cov) > MAX_TABLE_ROWS:
-            ctx["coverage_cut"] = f"the first {MAX_TABLE_ROWS} of {len(cov)} combinations"
-        pairs = sorted(  # zipped pairs (a diagonal only) last
-            itertools.combinations(varied, 2),
-            key=lambda ab: _follows(combos, *ab) and _follows(combos, *ab[::-1]),
-        )
-        for a, b in pairs[:3]:
-            if max(nvals[a], nvals[b]) > MAX_HEATMAP_VALUES:
-                heatmap_notes.append(f"({a}, {b}): too many values for a heat map")
-                continue
-            pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
-            rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
-            fails = pair["failed"].unstack(b).reindex_like(rows).fillna(0)
-            heatmaps.append(_heatmap(rows, fails, a, b, dpi))
+        with matplotlib.rc_context(plot_style()):
+            ctx.update(_coverage(keys, failed, order, dpi))
     else:
         ctx["coverage_summary"] = "No parameter has more than one value."
-    ctx["heatmaps"], ctx["heatmap_notes"] = heatmaps, heatmap_notes
 
     out = Path(out)
     _write_atomic(_PAGE.render(**ctx), out)
@@ -617,7 +740,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help=f"most lines per axes, else a scatter (default: {MAX_LINES})",
     )
+    parser.add_argument(
+        "--units",
+        metavar="NAME=UNIT,...",
+        help="units of parameters and results for axes and headings, e.g. phase=rad,omega=s",
+    )
     args = parser.parse_args(argv)
+    units = dict(item.partition("=")[::2] for item in args.units.split(",")) if args.units else {}
+    if any(not name or not unit for name, unit in units.items()):
+        parser.error(f"--units needs NAME=UNIT pairs separated by commas, got {args.units!r}")
     if args.max_lines < 1:
         parser.error(f"--max-lines needs a number >= 1, got {args.max_lines}")
     try:
@@ -628,6 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             title=args.title,
             params=args.params.split(",") if args.params else None,
             max_lines=args.max_lines,
+            units=units,
         )
     except (PsweepDatabaseError, ImportError, OSError) as exc:
         parser.exit(1, f"psweep report: {exc}\n")

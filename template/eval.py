@@ -9,6 +9,7 @@ database, and writes
 
     results/summary.csv    the resonance peak of each damper (also printed)
     results/overview.png   amplitude and phase over omega, one curve per damper
+                           (drawn like the report: its colours, units and labels)
     results/report.html    the whole study in one file (psweep's report): runs
                            with provenance, every result over every varied
                            parameter, failures, parameter coverage
@@ -26,6 +27,8 @@ import psweep as ps
 
 CALC_DIR = "calc"
 RESULTS_DIR = "results"
+# units of the columns (input.py computes phase in radians), for the figure and the report
+UNITS = {"omega": "natural frequency", "phase": "rad"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -50,12 +53,15 @@ def read_study(calc_dir=CALC_DIR):
     if not os.path.exists(fn):
         raise EvalError(f"no results yet: {fn} does not exist; run the study: python input.py")
     df = ps.df_read(fn)
+    first_seen = {h: i for i, h in enumerate(pd.unique(df["_pset_sha1"]))}
     if "_pset_status" in df.columns:
         df = df[df["_pset_status"].fillna("ok") == "ok"]
     if len(df) == 0:
         raise EvalError(f"{fn} has no successful pset yet; run the study: python input.py")
     # rows are in the order they were written: the last one of each hash is the newest
     newest = df[~df["_pset_sha1"].duplicated(keep="last")].copy()
+    # psets in the order they first appear, as the report orders values (and colours lines)
+    newest = newest.sort_values("_pset_sha1", key=lambda s: s.map(first_seen), kind="stable")
     newest.attrs["runs_in_study"] = int(df["_run_id"].nunique())
     return newest
 
@@ -98,32 +104,35 @@ def summarize(df):
 
 
 def plot(df, fn):
-    """Save amplitude and phase curves to `fn`; return False if matplotlib is missing."""
+    """Save amplitude and phase curves to `fn`; return the figure, None without matplotlib.
+
+    Drawn with psweep's report style: the same colour for each damper as in the
+    report (the dampers in the order they first appear in the database), the
+    report's legend labels, and phase in radians like the report (UNITS).
+    """
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return False
-    fig, (ax_amp, ax_phase) = plt.subplots(2, 1, sharex=True, figsize=(6.5, 6))
-    for damper, grp in df.sort_values("omega").groupby("damper", sort=False):
-        label = f"{damper} (zeta={grp['zeta'].iloc[0]})"
-        ax_amp.plot(grp["omega"], grp["amplitude"], "o-", label=label)
-        ax_phase.plot(grp["omega"], np.degrees(grp["phase"]), "o-", label=label)
-    ax_amp.set_title(f"{study_name()}: {describe(df)}", fontsize=11)
-    ax_amp.set_ylabel("amplitude")
-    ax_amp.set_yscale("log")
-    ax_amp.legend()
-    ax_phase.set_ylabel("phase / degrees")
-    ax_phase.set_yticks([0, 45, 90, 135, 180])
-    ax_phase.set_xlabel("omega / natural frequency")
-    for ax in (ax_amp, ax_phase):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(fn, dpi=100)
+        return None
+    with matplotlib.rc_context(ps.plot_style()):
+        fig, (ax_amp, ax_phase) = plt.subplots(2, 1, sharex=True, figsize=(6.5, 6))
+        for damper in df["damper"].unique():
+            grp = df[df["damper"] == damper].sort_values("omega")
+            label = f"damper={damper}, zeta={grp['zeta'].iloc[0]:g}"
+            ax_amp.plot(grp["omega"], grp["amplitude"], "o-", label=label)
+            ax_phase.plot(grp["omega"], grp["phase"], "o-", label=label)
+        ax_amp.set_title(f"{study_name()}: {describe(df)}", fontsize=11)
+        ax_amp.set_yscale("log")
+        ax_amp.legend()
+        ps.label_axes(ax_amp, y="amplitude", units=UNITS)
+        ps.label_axes(ax_phase, x="omega", y="phase", units=UNITS)
+        fig.tight_layout()
+        fig.savefig(fn, dpi=100)
     plt.close(fig)
-    return True
+    return fig
 
 
 def write_report(fn, calc_dir=CALC_DIR):
@@ -132,7 +141,7 @@ def write_report(fn, calc_dir=CALC_DIR):
         import matplotlib  # noqa: F401
     except ImportError:
         return False
-    ps.report(calc_dir, fn, title=study_name())
+    ps.report(calc_dir, fn, title=study_name(), units=UNITS)
     return True
 
 
@@ -148,7 +157,7 @@ def main():
     print(f"{describe(df)}; wrote {RESULTS_DIR}/summary.csv")
     fig_fn = os.path.join(RESULTS_DIR, "overview.png")
     report_fn = os.path.join(RESULTS_DIR, "report.html")
-    if plot(df, fig_fn) and write_report(report_fn):
+    if plot(df, fig_fn) is not None and write_report(report_fn):
         print(f"wrote {fig_fn} and {report_fn}")
     else:
         print(
