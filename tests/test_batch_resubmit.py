@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -232,6 +233,78 @@ def test_cli_errors(six, capsys):
     assert "not allowed" in capsys.readouterr().err
     assert main(["resubmit"]) == 2  # argparse: MACHINE is required
     assert main(["--help"]) == 0
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def render_study(dest: Path) -> Path:
+    """copier copy of this checkout's study template, as psweep new renders it (no git)."""
+    import warnings
+
+    import copier
+    from copier.errors import DirtyLocalWarning
+
+    answers = {"psweep_requirement": f"psweep @ {ROOT.as_uri()}", "git_init": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DirtyLocalWarning)
+        copier.run_copy(
+            str(ROOT), dest, data=answers, defaults=True, unsafe=False, vcs_ref="HEAD", quiet=True
+        )
+    return dest
+
+
+def test_cli_finds_the_batch_folder_of_a_study(tmp_path, monkeypatch, capsys):
+    """In a study made by psweep new, `psweep batch resubmit local` works on batch/.
+
+    The study's batch.py prepares the jobs in batch/, not calc/; without
+    --calc-dir the command looks in calc/ and batch/ and takes the one with
+    run_local.sh.
+    """
+    study = render_study(tmp_path / "study")
+    monkeypatch.chdir(study)
+    subprocess.run([sys.executable, "batch.py"], check=True, capture_output=True)
+    subprocess.run(["sh", "batch/run_local.sh"], check=True, capture_output=True)
+    assert main(["resubmit", "local"]) == 1
+    out = capsys.readouterr().out
+    assert "nothing to resubmit" in out and "batch/run_local.sh left as it was" in out
+    first = next(p for p in Path("batch").iterdir() if (p / "result.json").exists())
+    (first / "result.json").unlink()
+    assert main(["resubmit", "local"]) == 0
+    out = capsys.readouterr().out
+    assert f"missing  {first.name}" in out
+    assert "1 psets to resubmit; submit them with: sh batch/run_local.sh" in out
+
+
+def test_cli_without_submit_script_names_the_folders_and_calc_dir(tmp_path, monkeypatch, capsys):
+    """Without run_MACHINE.sh in calc/ or batch/ it names both and how to give the folder."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path)
+    assert main(["resubmit", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "no submit script run_local.sh in calc/, batch/" in err
+    assert "--calc-dir batch" in err
+    ps.prep_batch(ps.plist("a", [1]), calc_dir="jobs")
+    assert main(["resubmit", "local", "--calc-dir", "jobs", "--dry-run"]) == 1
+
+
+def test_cli_asks_which_folder_when_both_have_the_script(tmp_path, monkeypatch, capsys):
+    """With run_local.sh in calc/ and batch/ it does not guess but names both folders."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path)
+    for calc_dir in ("calc", "batch"):
+        ps.prep_batch(ps.plist("a", [1]), calc_dir=calc_dir)
+    assert main(["resubmit", "local"]) == 2
+    assert "--calc-dir calc or --calc-dir batch" in capsys.readouterr().err
+
+
+def test_states_error_points_to_the_other_folder(tmp_path, monkeypatch):
+    """batch_states on calc/ says that batch/ has the machine's submit script."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path)
+    ps.prep_batch(ps.plist("a", [1]), calc_dir="batch")
+    with pytest.raises(ValueError, match=r"batch/run_local.sh exists.*--calc-dir batch"):
+        ps.batch.batch_states("calc", machine="local")
 
 
 def run_driver(pset_list: str, task: int, **popen) -> subprocess.Popen:

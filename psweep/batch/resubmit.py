@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..errors import PsweepError
 from ..files import file_write
+from .layout import BATCH_DIR_CANDIDATES, find_batch_dir
 from .machines import Machine, check_machine_name
 from .preparation import _array_driver, _header, array_job_lines
 from .states import _ARRAY_LINE, _JOB_LINE, batch_states
@@ -157,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     res = sub.add_parser(
         "resubmit",
-        help="rewrite calc/run_MACHINE.sh to submit only the jobs that did not deliver",
+        help="rewrite run_MACHINE.sh to submit only the jobs that did not deliver",
         description=(
             "Rewrite CALC_DIR/run_MACHINE.sh so that it submits only the psets whose jobs "
             "are missing, failed or hit their time limit (no flag: all three), in their "
@@ -169,7 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("machine", metavar="MACHINE")
     for state, what in RESUBMIT_REASONS.items():
         res.add_argument(f"--{state}", action="store_true", help=f"resubmit {state} jobs ({what})")
-    res.add_argument("--calc-dir", default="calc", help="default: %(default)s")
+    res.add_argument(
+        "--calc-dir",
+        default=None,
+        help="the folder of the jobs (default: the one of "
+        f"{', '.join(f'{d}/' for d in BATCH_DIR_CANDIDATES)} that has run_MACHINE.sh)",
+    )
     res.add_argument(
         "--machine-templ-dir", default="templates/machines", help="default: %(default)s"
     )
@@ -192,9 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not any(flags.values()):
         flags = dict.fromkeys(flags, True)
     try:
+        calc_dir = args.calc_dir
+        if calc_dir is None:
+            _machine(args.machine, args.machine_templ_dir)  # an unknown machine is named first
+            calc_dir = find_batch_dir(args.machine)
         chosen = resubmit_batch(
             args.machine,
-            calc_dir=args.calc_dir,
+            calc_dir=calc_dir,
             machine_templ_dir=args.machine_templ_dir,
             dry_run=args.dry_run,
             **flags,
@@ -202,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PsweepError, OSError) as exc:
         print(f"psweep batch resubmit: error: {exc}", file=sys.stderr)
         return 2
-    script = os.path.join(args.calc_dir, f"run_{args.machine}.sh")
+    script = os.path.join(calc_dir, f"run_{args.machine}.sh")
     which = "/".join(s for s, on in flags.items() if on)
     if chosen.empty:
         print(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pandas as pd
 
 from .collection import RESULT_BASENAME
+from .layout import other_dirs_hint
 from .machines import check_machine_name
 from .templates import PsweepTemplateError
 
@@ -227,6 +228,7 @@ def batch_states(
             raise PsweepTemplateError(
                 f"machine {machine!r} has no submit script {calc_dir}/run_{machine}.sh; "
                 f"machines with one: {', '.join(known) or 'none (run prep_batch first)'}"
+                f"{other_dirs_hint(machine, calc_dir)}"
             )
         known = [machine]
     queued = _squeue(calc_dir) if squeue else None
