@@ -268,12 +268,6 @@ def test_cli_finds_the_batch_folder_of_a_study(tmp_path, monkeypatch, capsys):
     assert main(["resubmit", "local"]) == 1
     out = capsys.readouterr().out
     assert "nothing to resubmit" in out and "batch/run_local.sh left as it was" in out
-    first = next(p for p in Path("batch").iterdir() if (p / "result.json").exists())
-    (first / "result.json").unlink()
-    assert main(["resubmit", "local"]) == 0
-    out = capsys.readouterr().out
-    assert f"missing  {first.name}" in out
-    assert "1 psets to resubmit; submit them with: sh batch/run_local.sh" in out
 
 
 def test_cli_without_submit_script_names_the_folders_and_calc_dir(tmp_path, monkeypatch, capsys):
