@@ -270,3 +270,40 @@ def test_status_of_calc_points_to_the_batch_jobs_in_batch(study):
     assert "batch jobs on local: prepared 2" in proc.stdout and "psweep status batch" not in (
         proc.stdout
     )
+
+
+def test_a_machine_whose_jobs_sbatch_refused_shows_them_failed_not_done(study):
+    """On the real SLURM: sbatch refuses every job of `slurm` (no such partition).
+
+    The jobs then run on `local` and deliver; status counts them done on
+    local only, and failed (refused) on slurm, whose jobs never ran.
+    """
+    from slurm_utils import slurm_available
+
+    ok, why = slurm_available()
+    if not ok:
+        pytest.skip(why)
+    (study / "templates/calc").mkdir(parents=True)
+    (study / "templates/calc/run.py").write_text(BATCH_RUN_PY)
+    jobscripts = {
+        "local": ("subcmd: sh\n", "#!/bin/sh\npython3 run.py\n"),
+        "slurm": ("subcmd: sbatch\n", BATCH_JOBSCRIPT.replace("-o out.job", "-p no-such-part")),
+    }
+    for name, (info, jobscript) in jobscripts.items():
+        mdir = study / "templates/machines" / name
+        mdir.mkdir(parents=True)
+        (mdir / "info.yaml").write_text(info)
+        (mdir / "jobscript").write_text(jobscript)
+    ps.prep_batch(ps.plist("a", [1, 2, 3]))
+    proc = subprocess.run(["sh", "calc/run_slurm.sh"], capture_output=True, text=True)
+    assert proc.stderr.count("invalid partition") == 3 and "Submitted" not in proc.stdout
+    subprocess.run(["sh", "calc/run_local.sh"], capture_output=True, check=True)
+    batch = ps.status("calc")["batch"]
+    assert batch["local"]["done"] == 3
+    assert batch["slurm"]["done"] == 0 and batch["slurm"]["failed"] == 3
+    text = subprocess.run(
+        [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "batch jobs on slurm: prepared 0, pending 0, running 0, done 0, missing 0, failed 3" in (
+        text
+    )

@@ -15,7 +15,14 @@ from ..errors import PsweepError
 from ..files import file_write
 from .layout import BATCH_DIR_CANDIDATES, find_batch_dir
 from .machines import Machine, check_machine_name
-from .preparation import _array_driver, _header, array_job_lines
+from .preparation import (
+    RECORD_FUNCTION,
+    _array_driver,
+    _header,
+    array_job_lines,
+    job_line,
+    record_function,
+)
 from .states import _ARRAY_LINE, _JOB_LINE, batch_states
 from .templates import PsweepTemplateError
 
@@ -64,8 +71,7 @@ def _commented(lines: list[str]) -> list[str]:
 
 def _new_lines(machine: Machine, ids: list[str], calc_dir: str, nr: int) -> list[str]:
     if not machine.info.get("array"):
-        target = machine.template.target
-        return [f'cd {pid}; {machine.subcmd} {target}; cd "$here"  # resubmit={nr}' for pid in ids]
+        return [job_line(machine, pid, f"resubmit={nr}") for pid in ids]
     file_write(os.path.join(calc_dir, f"array_{machine.name}.sh"), _array_driver(machine))
 
     def note(_start: int, chunk: list[str]) -> str:
@@ -145,6 +151,10 @@ def resubmit_batch(
             comment.append(f"#   {state} ({RESUBMIT_REASONS[state]}): {' '.join(sel)}")
     if lines[:1] != ["#!/bin/sh"]:
         lines = _header(mach) + lines
+    has_function = any(ln.startswith(f"{RECORD_FUNCTION}()") for ln in lines)
+    if not mach.info.get("array") and not has_function:
+        head = len(_header(mach))  # a script of an earlier psweep: its new lines call the function
+        lines = lines[:head] + record_function(mach) + lines[head:]
     new = _commented(lines) + comment + _new_lines(mach, ids, calc_dir, nr)
     file_write(fn, "\n".join(new) + "\n")
     log.info("resubmit_batch: %s now submits %d psets (%s)", fn, len(ids), why)

@@ -36,6 +36,8 @@ SQUEUE_TIMEOUT_S = 10.0
 _RUN_SCRIPT = re.compile(r"run_(.+)\.sh\Z")
 # a line of run_<m>.sh: "[# ]cd <id>; ..." or "[# ]<subcmd> --array=<spec> array_<m>.sh <list>"
 _JOB_LINE = re.compile(r"(?P<old># )?cd (?P<pset_id>\S+); ")
+# a job line that records its outcome (preparation.RECORD_FUNCTION)
+_RECORD_CALL = "; psweep_record $?; "
 _ARRAY_LINE = re.compile(r"(?P<old># )?\S.* --array=\S+ array_(?P<m>\S+)\.sh (?P<list>\S+)")
 
 
@@ -54,6 +56,16 @@ def run_script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool]]:
     True for one the script submits. Array lines give the psets of their
     list file (``array_<machine>_*.txt``).
     """
+    for pset_id, active, _recorded in _script_psets(calc_dir, machine):
+        yield pset_id, active
+
+
+def _script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool, bool]]:
+    """As run_script_psets, with whether the line's job leaves a job record.
+
+    Array jobs do (the array driver writes it), and so do the job lines of
+    psweep since they call ``psweep_record``; those of earlier versions do not.
+    """
     fn = os.path.join(calc_dir, f"run_{machine}.sh")
     with open(fn) as fh:
         lines = fh.read().splitlines()
@@ -67,9 +79,9 @@ def run_script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool]]:
             except FileNotFoundError:
                 continue
             for pset_id in ids:
-                yield pset_id, m.group("old") is None
+                yield pset_id, m.group("old") is None, True
         elif m := _JOB_LINE.match(line):
-            yield m.group("pset_id"), m.group("old") is None
+            yield m.group("pset_id"), m.group("old") is None, _RECORD_CALL in line
 
 
 def read_job_record(fn: str) -> dict[str, str] | None:
@@ -134,23 +146,34 @@ def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
 
 
 def _state(
-    done: bool, queued: tuple[str, str] | None, record: dict | None, active: bool, squeue_ok: bool
+    result: bool,
+    queued: tuple[str, str] | None,
+    record: dict | None,
+    line: tuple[bool, bool],
+    squeue_ok: bool,
 ) -> str:
+    """The state of one pset's job on one machine; `line` is (active, recorded)."""
+    active, recorded = line
     if queued is not None:
         return queued[0]
-    if done:
+    state = None if record is None else record.get("state")
+    # a result counts for this machine only if its job ran (or went to the queue);
+    # a line of an earlier psweep leaves no record, so there any result counts
+    if result and (state not in (None, "rejected") or not recorded):
         return "done"
-    if record is not None:
-        state = record.get("state")
-        if state == "running":
-            # the job started; if squeue answers and no longer lists it, it died unrecorded
-            return "missing" if squeue_ok else "running"
-        if state == "timeout":
-            return "timeout"
-        if state == "exited" and record.get("exit_code") == "0":
+    if state is None:
+        return "prepared" if active else "missing"
+    if state in ("running", "submitted"):
+        # the job started or was queued; if squeue answers and no longer lists it, it
+        # ended without a result; a submitted job squeue cannot tell about is prepared
+        if squeue_ok:
             return "missing"
-        return "failed"  # a non-zero exit code, cancelled or killed by another signal
-    return "prepared" if active else "missing"
+        return "running" if state == "running" else "prepared"
+    if state == "timeout":
+        return "timeout"
+    if state == "exited" and record.get("exit_code") == "0":
+        return "missing"
+    return "failed"  # a non-zero exit code, cancelled, killed, or refused by the submit command
 
 
 def batch_states(
@@ -234,22 +257,22 @@ def batch_states(
     queued = _squeue(calc_dir) if squeue else None
     rows = []
     for mach in known:
-        active: dict[str, bool] = {}
-        for pset_id, is_active in run_script_psets(calc_dir, mach):
-            active[pset_id] = is_active  # the latest line counts
-        for pset_id, is_active in active.items():
+        lines: dict[str, tuple[bool, bool]] = {}
+        for pset_id, is_active, recorded in _script_psets(calc_dir, mach):
+            lines[pset_id] = (is_active, recorded)  # the latest line counts
+        for pset_id, line in lines.items():
             folder = os.path.join(calc_dir, pset_id)
             record = read_job_record(os.path.join(folder, JOB_RECORD_PREFIX + mach))
             in_queue = None if queued is None else queued.get((mach, pset_id))
-            done = os.path.exists(os.path.join(folder, result_basename))
+            result = os.path.exists(os.path.join(folder, result_basename))
             job_id = in_queue[1] if in_queue else (record or {}).get("job_id")
             exit_code = (record or {}).get("exit_code", "")
             rows.append(
                 {
                     "_pset_id": pset_id,
                     "machine": mach,
-                    "state": _state(done, in_queue, record, is_active, queued is not None),
-                    "active": is_active,
+                    "state": _state(result, in_queue, record, line, queued is not None),
+                    "active": line[0],
                     "job_id": job_id or None,
                     "exit_code": int(exit_code) if exit_code.isdigit() else None,
                 }
