@@ -140,7 +140,9 @@ def test_resubmit_script(six):
     assert Path("calc/array_cluster_resubmit1_0.txt").read_text().split() == six[3:5]
     comments = "\n".join(ln for ln in lines if ln.startswith("# resubmit") or ln.startswith("#   "))
     assert re.search(r"# resubmit 1 \(.*\): 2 psets, 1 failed, 1 timeout", comments)
-    assert f"#   failed (exit code != 0 or cancelled): {six[3]}" in comments
+    assert f"#   failed (exit code != 0, cancelled or refused by the submit command): {six[3]}" in (
+        comments
+    )
     assert f"#   timeout (hit the time limit): {six[4]}" in comments
     # the resubmitted psets are no longer "commented out", the others are
     df = ps.batch.batch_states(machine="cluster", squeue=False).set_index("_pset_id")

@@ -33,7 +33,7 @@ log = logging.getLogger("psweep")
 #: The states resubmit_batch selects, with what they mean in the script's comment.
 RESUBMIT_REASONS = {
     "missing": "no result, not queued",
-    "failed": "exit code != 0 or cancelled",
+    "failed": "exit code != 0, cancelled or refused by the submit command",
     "timeout": "hit the time limit",
 }
 _RESUBMIT_MARK = "# resubmit "

@@ -199,29 +199,34 @@ def batch_states(
         squeue lists the job (by its command: the pset's jobscript or the
         array driver with its list file and task id).
     ``done``
-        ``result.json`` is there.
+        ``result.json`` is there and this machine's job record says its job
+        ran or was submitted (a result made by another machine's job does
+        not count). A line of a script from an earlier psweep leaves no
+        record: there the result alone counts.
     ``running``
         The job record says the job started, and squeue did not answer.
     ``missing``
-        The job record says it started or exited 0, but there is no result
-        and squeue (answering) no longer lists it; or there is no record and
+        The job record says it started, was submitted or exited 0, but there
+        is no result and squeue (answering) no longer lists it; or there is no
+        record and
         the pset's line in ``run_<machine>.sh`` is commented out (submitted
         by an earlier run of the script, or never to be).
     ``timeout``
         The job was stopped at its time limit (SLURM's JobState TIMEOUT when
         the job got SIGTERM).
     ``failed``
-        The pset's jobscript exited non-zero, or the job was cancelled or
-        killed by a signal.
+        The pset's jobscript exited non-zero, the job was cancelled or
+        killed by a signal, or the submit command refused it (sbatch for a
+        partition that does not exist, say).
     ``prepared``
         None of the above: the pset's line in the script is active and not
         yet submitted (or submitted, but squeue does not answer).
 
-    Only job arrays (``array: true``) keep job records: the array driver
-    writes them. For other machines a pset is ``pending``/``running``
-    (squeue), ``done``, ``prepared`` (active line) or ``missing``
-    (commented line); a finished job without result stays ``prepared`` until
-    a later prep_batch or resubmit comments its line out.
+    The job records: the array driver writes them for job arrays
+    (``array: true``); for other machines ``psweep_record``, called by each
+    line of ``run_<machine>.sh``, records the exit code of a job that ran
+    right there (``subcmd: sh``) or whether the submit command took the job
+    (``state=submitted``) or refused it (``state=rejected``).
 
     Parameters
     ----------
