@@ -217,7 +217,8 @@ def batch_states(
     ``failed``
         The pset's jobscript exited non-zero, the job was cancelled or
         killed by a signal, or the submit command refused it (sbatch for a
-        partition that does not exist, say).
+        partition that does not exist, say; a refused job array leaves no
+        record, its psets stay ``prepared``).
     ``prepared``
         None of the above: the pset's line in the script is active and not
         yet submitted (or submitted, but squeue does not answer).
