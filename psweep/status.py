@@ -271,6 +271,21 @@ def format_status(data: dict, last: int | None = 10) -> str:
     return "\n".join(lines)
 
 
+def batch_dir_hint(calc_dir: str) -> str:
+    """``"batch/ has the batch jobs: psweep status batch"`` when calc_dir has none but batch/ has.
+
+    Empty when `calc_dir` has submit scripts or no other folder of
+    :data:`psweep.batch.BATCH_DIR_CANDIDATES` has any.
+    """
+    from .batch.layout import submit_script_dirs
+
+    if submit_script_dirs(None, (calc_dir,)):
+        return ""
+    here = os.path.realpath(calc_dir)
+    others = [d for d in submit_script_dirs() if os.path.realpath(d) != here]
+    return f"{others[0]}/ has the batch jobs: psweep status {others[0]}" if others else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="psweep status",
@@ -295,7 +310,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.watch is not None and args.watch <= 0:
         parser.error(f"--watch needs a number of seconds > 0, got {args.watch}")
     if args.watch is None and not os.path.isdir(args.calc_dir):
-        parser.exit(2, f"psweep status: error: {args.calc_dir!r} is not a directory\n")
+        hint = batch_dir_hint(args.calc_dir)
+        parser.exit(
+            2,
+            f"psweep status: error: {args.calc_dir!r} is not a directory"
+            + (f"; {hint}" if hint else "")
+            + "\n",
+        )
     last = None if args.all else 10
 
     def show() -> str:
@@ -307,7 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.watch is None:
                 raise
             return f"psweep status of {args.calc_dir}: could not read it this time ({exc})"
-        return json.dumps(data, indent=2) if args.json else format_status(data, last)
+        if args.json:
+            return json.dumps(data, indent=2)
+        hint = "" if data["batch"] else batch_dir_hint(args.calc_dir)
+        return format_status(data, last) + (f"\n{hint}" if hint else "")
 
     if args.watch is None:
         sys.stdout.write(show() + "\n")

@@ -22,7 +22,7 @@ import psweep as ps
 
 from input import GIT, make_params
 
-BATCH_DIR = "batch"
+BATCH_DIR = ps.batch.STUDY_BATCH_DIR  # "batch": psweep batch and psweep status look there too
 MACHINES_DIR = os.path.join("templates", "machines")
 
 

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -139,7 +140,9 @@ def test_resubmit_script(six):
     assert Path("calc/array_cluster_resubmit1_0.txt").read_text().split() == six[3:5]
     comments = "\n".join(ln for ln in lines if ln.startswith("# resubmit") or ln.startswith("#   "))
     assert re.search(r"# resubmit 1 \(.*\): 2 psets, 1 failed, 1 timeout", comments)
-    assert f"#   failed (exit code != 0 or cancelled): {six[3]}" in comments
+    assert f"#   failed (exit code != 0, cancelled or refused by the submit command): {six[3]}" in (
+        comments
+    )
     assert f"#   timeout (hit the time limit): {six[4]}" in comments
     # the resubmitted psets are no longer "commented out", the others are
     df = ps.batch.batch_states(machine="cluster", squeue=False).set_index("_pset_id")
@@ -191,6 +194,7 @@ def test_selection(six, flags, picked):
 
 def test_resubmit_without_array(six):
     """It writes one line per pset for a machine without arrays."""
+    record(six[0], "exited", "0", machine="local")  # as calc/run_local.sh records it
     result(six[0])
     ps.prep_batch(ps.plist("a", [10]))  # comments out the six lines: five now missing
     chosen = ps.batch.resubmit_batch("local", squeue=False)
@@ -200,7 +204,9 @@ def test_resubmit_without_array(six):
         for ln in Path("calc/run_local.sh").read_text().splitlines()
         if "jobscript" in ln and ln.startswith("cd")
     ]
-    assert active == [f'cd {i}; sh jobscript_local; cd "$here"  # resubmit=1' for i in six[1:]]
+    assert active == [
+        f'cd {i}; sh jobscript_local; psweep_record $?; cd "$here"  # resubmit=1' for i in six[1:]
+    ]
     subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
 
 
@@ -232,6 +238,155 @@ def test_cli_errors(six, capsys):
     assert "not allowed" in capsys.readouterr().err
     assert main(["resubmit"]) == 2  # argparse: MACHINE is required
     assert main(["--help"]) == 0
+
+
+def machines_study(root: Path, machines: dict[str, str], run_py: str) -> None:
+    """templates/ with run.py and one machine per name (its info.yaml text)."""
+    (root / "templates/calc").mkdir(parents=True)
+    (root / "templates/calc/run.py").write_text(run_py)
+    for name, info in machines.items():
+        mdir = root / "templates/machines" / name
+        mdir.mkdir(parents=True)
+        (mdir / "info.yaml").write_text(info)
+        (mdir / "jobscript").write_text("#!/bin/sh\npython3 run.py\n")
+
+
+RESULT_OR_EXIT_PY = """\
+import json, sys
+if $a == 3:
+    sys.exit(3)
+with open("result.json", "w") as fh:
+    json.dump({"out": $a}, fh)
+"""
+
+
+def test_a_result_counts_only_for_the_machine_whose_job_made_it(tmp_path, monkeypatch):
+    """Each machine's jobs are counted by what they did, not by results of another machine.
+
+    The jobs run on `local`; `cluster` (sbatch, one job per pset) never
+    submitted its jobs, so its psets stay prepared although results are
+    there. `refused` has a submit command that refuses every job (the real
+    program ``false``, as sbatch refuses a job for a partition that does not
+    exist): its psets are failed, with the command's exit code.
+    """
+    monkeypatch.chdir(tmp_path)
+    machines = {
+        "local": "subcmd: sh\n",
+        "cluster": "subcmd: sbatch\n",
+        "refused": "subcmd: 'false'\n",
+    }
+    machines_study(tmp_path, machines, RESULT_OR_EXIT_PY)
+    ids = ps.prep_batch(ps.plist("a", range(5))).index.tolist()
+    for machine in ("refused", "local"):
+        subprocess.run(["sh", f"calc/run_{machine}.sh"], capture_output=True, check=False)
+    df = ps.batch.batch_states(squeue=False)
+    summary = ps.batch.batch_state_summary(df)
+    assert summary["local"]["done"] == 4 and summary["local"]["failed"] == 1
+    assert summary["cluster"]["prepared"] == 5 and summary["cluster"]["done"] == 0
+    assert summary["refused"]["failed"] == 5 and summary["refused"]["done"] == 0
+    local = df[df["machine"] == "local"].set_index("_pset_id")
+    assert local.loc[ids[3], "state"] == "failed" and local.loc[ids[3], "exit_code"] == 3
+    assert (df[df["machine"] == "refused"]["exit_code"] == 1).all()
+    assert (
+        ps.batch.resubmit_batch("refused", squeue=False, dry_run=True)["_pset_id"].tolist() == ids
+    )
+
+
+def test_a_script_of_an_earlier_psweep_still_counts_results_as_done(six):
+    """Lines without a job record (run scripts of earlier psweep versions) keep the old rule.
+
+    Such a line cannot tell which machine made a result, so a result counts
+    as done for every machine whose line is of that kind. A resubmit adds
+    the record function that its new lines call.
+    """
+    script = Path("calc/run_local.sh")
+    lines = script.read_text().splitlines()
+    func = next(i for i, ln in enumerate(lines) if ln.startswith("psweep_record() {"))
+    old = lines[:func] + lines[func + 6 :]
+    old = [ln.replace("psweep_record $?; ", "") for ln in old]
+    old = [f"# {ln}" if ln.startswith(f"cd {six[1]}") else ln for ln in old]
+    script.write_text("\n".join(old) + "\n")
+    assert "psweep_record" not in script.read_text()
+    result(six[0])
+    got = state_of(ps.batch.batch_states(machine="local", squeue=False))
+    assert [got[i] for i in six[:3]] == ["done", "missing", "prepared"]
+    assert ps.batch.resubmit_batch("local", squeue=False)["_pset_id"].tolist() == [six[1]]
+    proc = subprocess.run(["sh", str(script)], capture_output=True, text=True)
+    assert "not found" not in proc.stderr
+    rec = states.read_job_record(f"calc/{six[1]}/.psweep-job_local")
+    assert (rec["state"], rec["exit_code"]) == ("exited", "0")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def render_study(dest: Path) -> Path:
+    """copier copy of this checkout's study template, as psweep new renders it (no git)."""
+    import warnings
+
+    import copier
+    from copier.errors import DirtyLocalWarning
+
+    answers = {"psweep_requirement": f"psweep @ {ROOT.as_uri()}", "git_init": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DirtyLocalWarning)
+        copier.run_copy(
+            str(ROOT), dest, data=answers, defaults=True, unsafe=False, vcs_ref="HEAD", quiet=True
+        )
+    return dest
+
+
+def test_cli_finds_the_batch_folder_of_a_study(tmp_path, monkeypatch, capsys):
+    """In a study made by psweep new, `psweep batch resubmit local` works on batch/.
+
+    The study's batch.py prepares the jobs in batch/, not calc/; without
+    --calc-dir the command looks in calc/ and batch/ and takes the one with
+    run_local.sh.
+    """
+    study = render_study(tmp_path / "study")
+    monkeypatch.chdir(study)
+    subprocess.run([sys.executable, "batch.py"], check=True, capture_output=True)
+    subprocess.run(["sh", "batch/run_local.sh"], check=True, capture_output=True)
+    assert main(["resubmit", "local"]) == 1
+    out = capsys.readouterr().out
+    assert "nothing to resubmit" in out and "batch/run_local.sh left as it was" in out
+    first = next(p for p in Path("batch").iterdir() if (p / "result.json").exists())
+    (first / "result.json").unlink()
+    assert main(["resubmit", "local"]) == 0
+    out = capsys.readouterr().out
+    assert f"missing  {first.name}" in out
+    assert "1 psets to resubmit; submit them with: sh batch/run_local.sh" in out
+
+
+def test_cli_without_submit_script_names_the_folders_and_calc_dir(tmp_path, monkeypatch, capsys):
+    """Without run_MACHINE.sh in calc/ or batch/ it names both and how to give the folder."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path)
+    assert main(["resubmit", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "no submit script run_local.sh in calc/, batch/" in err
+    assert "--calc-dir batch" in err
+    ps.prep_batch(ps.plist("a", [1]), calc_dir="jobs")
+    assert main(["resubmit", "local", "--calc-dir", "jobs", "--dry-run"]) == 1
+
+
+def test_cli_asks_which_folder_when_both_have_the_script(tmp_path, monkeypatch, capsys):
+    """With run_local.sh in calc/ and batch/ it does not guess but names both folders."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path)
+    for calc_dir in ("calc", "batch"):
+        ps.prep_batch(ps.plist("a", [1]), calc_dir=calc_dir)
+    assert main(["resubmit", "local"]) == 2
+    assert "--calc-dir calc or --calc-dir batch" in capsys.readouterr().err
+
+
+def test_states_error_points_to_the_other_folder(tmp_path, monkeypatch):
+    """batch_states on calc/ says that batch/ has the machine's submit script."""
+    monkeypatch.chdir(tmp_path)
+    make_study(tmp_path)
+    ps.prep_batch(ps.plist("a", [1]), calc_dir="batch")
+    with pytest.raises(ValueError, match=r"batch/run_local.sh exists.*--calc-dir batch"):
+        ps.batch.batch_states("calc", machine="local")
 
 
 def run_driver(pset_list: str, task: int, **popen) -> subprocess.Popen:

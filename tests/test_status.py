@@ -238,3 +238,72 @@ def test_status_of_a_batch_study_before_and_after_its_jobs_ran(study):
         [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
     ).stdout
     assert "batch jobs on cluster:" in text and "done 3" in text
+
+
+def test_status_of_calc_points_to_the_batch_jobs_in_batch(study):
+    """Where the batch jobs are in batch/ (a study of psweep new), status of calc/ says so.
+
+    Whether calc/ is missing (only batch jobs yet) or holds runs without
+    batch jobs, the text names ``psweep status batch``, which shows them.
+    """
+    (study / "templates/calc").mkdir(parents=True)
+    (study / "templates/calc/run.py").write_text(BATCH_RUN_PY)
+    mdir = study / "templates/machines/local"
+    mdir.mkdir(parents=True)
+    (mdir / "info.yaml").write_text("subcmd: sh\n")
+    (mdir / "jobscript").write_text("#!/bin/sh\npython3 run.py\n")
+    ps.prep_batch(ps.plist("a", [1, 2]), calc_dir=ps.batch.STUDY_BATCH_DIR)
+
+    def status_cmd(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "psweep", "status", *args], capture_output=True, text=True
+        )
+
+    proc = status_cmd()
+    assert proc.returncode == 2 and "'calc' is not a directory" in proc.stderr
+    assert "batch/ has the batch jobs: psweep status batch" in proc.stderr
+    ps.run_local(lambda pset: {"r": pset["a"]}, ps.plist("a", [1]), progress=False)
+    proc = status_cmd()
+    assert proc.returncode == 0 and "finished" in proc.stdout
+    assert "batch/ has the batch jobs: psweep status batch" in proc.stdout
+    proc = status_cmd("batch")
+    assert "batch jobs on local: prepared 2" in proc.stdout and "psweep status batch" not in (
+        proc.stdout
+    )
+
+
+def test_a_machine_whose_jobs_sbatch_refused_shows_them_failed_not_done(study):
+    """On the real SLURM: sbatch refuses every job of `slurm` (no such partition).
+
+    The jobs then run on `local` and deliver; status counts them done on
+    local only, and failed (refused) on slurm, whose jobs never ran.
+    """
+    from slurm_utils import slurm_available
+
+    ok, why = slurm_available()
+    if not ok:
+        pytest.skip(why)
+    (study / "templates/calc").mkdir(parents=True)
+    (study / "templates/calc/run.py").write_text(BATCH_RUN_PY)
+    jobscripts = {
+        "local": ("subcmd: sh\n", "#!/bin/sh\npython3 run.py\n"),
+        "slurm": ("subcmd: sbatch\n", BATCH_JOBSCRIPT.replace("-o out.job", "-p no-such-part")),
+    }
+    for name, (info, jobscript) in jobscripts.items():
+        mdir = study / "templates/machines" / name
+        mdir.mkdir(parents=True)
+        (mdir / "info.yaml").write_text(info)
+        (mdir / "jobscript").write_text(jobscript)
+    ps.prep_batch(ps.plist("a", [1, 2, 3]))
+    proc = subprocess.run(["sh", "calc/run_slurm.sh"], capture_output=True, text=True)
+    assert proc.stderr.count("invalid partition") == 3 and "Submitted" not in proc.stdout
+    subprocess.run(["sh", "calc/run_local.sh"], capture_output=True, check=True)
+    batch = ps.status("calc")["batch"]
+    assert batch["local"]["done"] == 3
+    assert batch["slurm"]["done"] == 0 and batch["slurm"]["failed"] == 3
+    text = subprocess.run(
+        [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "batch jobs on slurm: prepared 0, pending 0, running 0, done 0, missing 0, failed 3" in (
+        text
+    )

@@ -14,6 +14,7 @@ each job is and :func:`resubmit_batch` submits again those that did not deliver.
 """
 
 from .collection import RESULT_BASENAME, collect_batch
+from .layout import BATCH_DIR_CANDIDATES, STUDY_BATCH_DIR, find_batch_dir
 from .machines import MACHINE_KEYS, Machine, check_machine_name, gather_machines, machine_info
 from .preparation import _site_max_array_size as _site_max_array_size  # tests/test_slurm.py
 from .preparation import prep_batch
@@ -28,9 +29,11 @@ from .templates import (
 )
 
 __all__ = [
+    "BATCH_DIR_CANDIDATES",
     "BATCH_STATES",
     "MACHINE_KEYS",
     "RESULT_BASENAME",
+    "STUDY_BATCH_DIR",
     "TEMPLATE_MODES",
     "FileTemplate",
     "Machine",
@@ -39,6 +42,7 @@ __all__ = [
     "batch_states",
     "check_machine_name",
     "collect_batch",
+    "find_batch_dir",
     "gather_calc_templates",
     "gather_machines",
     "machine_info",

@@ -108,11 +108,49 @@ def _header(machine: Machine) -> list[str]:
     ]
 
 
-def _job_lines(machine: Machine, rows: pd.DataFrame, prefix: str) -> list[str]:
-    subcmd = machine.subcmd
-    target = machine.template.target
+#: Commands of a machine's ``subcmd`` that run the job right here (and return its exit
+#: code); any other (sbatch, qsub, ...) is taken to submit it (and return whether it took it).
+SHELL_COMMANDS = frozenset({"sh", "bash", "dash", "ksh", "zsh"})
+RECORD_FUNCTION = "psweep_record"
+
+
+def runs_here(machine: Machine) -> bool:
+    """True if the machine's subcmd runs the job itself (``sh``), False if it submits it."""
+    return os.path.basename(machine.subcmd.split()[0]) in SHELL_COMMANDS
+
+
+def record_function(machine: Machine) -> list[str]:
+    """The shell function of ``run_<machine>.sh`` that records each job line's outcome.
+
+    ``psweep_record $?`` after the subcmd writes ``<_pset_id>/.psweep-job_<machine>``:
+    ``state=exited`` with the job's exit code where the subcmd runs the job
+    (:func:`runs_here`), else ``state=submitted`` (exit code 0) or
+    ``state=rejected`` (the submit command refused the job).
+    """
+    record = JOB_RECORD_PREFIX + machine.name
+    if runs_here(machine):
+        state = "state=exited"
+    else:
+        state = 'if [ "$1" = 0 ]; then state=submitted; else state=rejected; fi'
     return [
-        f'{prefix}cd {pid}; {subcmd} {target}; cd "$here"  # run_seq={rs} pset_seq={seq}'
+        f"{RECORD_FUNCTION}() {{  # what became of the job, for psweep status and resubmit",
+        f"    {state}",
+        "    printf 'state=%s\\nexit_code=%s\\njob_id=\\nhost=%s\\ntime=%s\\n' \\",
+        f'        "$state" "$1" "$(hostname)" "$(date +%s)" > {record}.tmp &&',
+        f"        mv -f {record}.tmp {record}",
+        "}",
+    ]
+
+
+def job_line(machine: Machine, pset_id: str, note: str, prefix: str = "") -> str:
+    """The line of ``run_<machine>.sh`` that submits (or runs) one pset's job."""
+    run = f"{machine.subcmd} {machine.template.target}"
+    return f'{prefix}cd {pset_id}; {run}; {RECORD_FUNCTION} $?; cd "$here"  # {note}'
+
+
+def _job_lines(machine: Machine, rows: pd.DataFrame, prefix: str) -> list[str]:
+    return [
+        job_line(machine, pid, f"run_seq={rs} pset_seq={seq}", prefix)
         for pid, rs, seq in zip(rows["_pset_id"], rows["_run_seq"], rows["_pset_seq"], strict=True)
     ]
 
@@ -239,6 +277,7 @@ def _write_run_scripts(
             lines += _resubmit_history(fn)
             lines += _array_lines(machine, rows[new], "", work_dir, write=True)
         else:
+            lines += record_function(machine)
             lines += _job_lines(machine, rows[~new], "# ")
             lines += _resubmit_history(fn)
             lines += _job_lines(machine, rows[new], "")

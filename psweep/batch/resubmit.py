@@ -13,8 +13,16 @@ import pandas as pd
 
 from ..errors import PsweepError
 from ..files import file_write
+from .layout import BATCH_DIR_CANDIDATES, find_batch_dir
 from .machines import Machine, check_machine_name
-from .preparation import _array_driver, _header, array_job_lines
+from .preparation import (
+    RECORD_FUNCTION,
+    _array_driver,
+    _header,
+    array_job_lines,
+    job_line,
+    record_function,
+)
 from .states import _ARRAY_LINE, _JOB_LINE, batch_states
 from .templates import PsweepTemplateError
 
@@ -25,7 +33,7 @@ log = logging.getLogger("psweep")
 #: The states resubmit_batch selects, with what they mean in the script's comment.
 RESUBMIT_REASONS = {
     "missing": "no result, not queued",
-    "failed": "exit code != 0 or cancelled",
+    "failed": "exit code != 0, cancelled or refused by the submit command",
     "timeout": "hit the time limit",
 }
 _RESUBMIT_MARK = "# resubmit "
@@ -63,8 +71,7 @@ def _commented(lines: list[str]) -> list[str]:
 
 def _new_lines(machine: Machine, ids: list[str], calc_dir: str, nr: int) -> list[str]:
     if not machine.info.get("array"):
-        target = machine.template.target
-        return [f'cd {pid}; {machine.subcmd} {target}; cd "$here"  # resubmit={nr}' for pid in ids]
+        return [job_line(machine, pid, f"resubmit={nr}") for pid in ids]
     file_write(os.path.join(calc_dir, f"array_{machine.name}.sh"), _array_driver(machine))
 
     def note(_start: int, chunk: list[str]) -> str:
@@ -144,6 +151,10 @@ def resubmit_batch(
             comment.append(f"#   {state} ({RESUBMIT_REASONS[state]}): {' '.join(sel)}")
     if lines[:1] != ["#!/bin/sh"]:
         lines = _header(mach) + lines
+    has_function = any(ln.startswith(f"{RECORD_FUNCTION}()") for ln in lines)
+    if not mach.info.get("array") and not has_function:
+        head = len(_header(mach))  # a script of an earlier psweep: its new lines call the function
+        lines = lines[:head] + record_function(mach) + lines[head:]
     new = _commented(lines) + comment + _new_lines(mach, ids, calc_dir, nr)
     file_write(fn, "\n".join(new) + "\n")
     log.info("resubmit_batch: %s now submits %d psets (%s)", fn, len(ids), why)
@@ -157,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     res = sub.add_parser(
         "resubmit",
-        help="rewrite calc/run_MACHINE.sh to submit only the jobs that did not deliver",
+        help="rewrite run_MACHINE.sh to submit only the jobs that did not deliver",
         description=(
             "Rewrite CALC_DIR/run_MACHINE.sh so that it submits only the psets whose jobs "
             "are missing, failed or hit their time limit (no flag: all three), in their "
@@ -169,7 +180,12 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("machine", metavar="MACHINE")
     for state, what in RESUBMIT_REASONS.items():
         res.add_argument(f"--{state}", action="store_true", help=f"resubmit {state} jobs ({what})")
-    res.add_argument("--calc-dir", default="calc", help="default: %(default)s")
+    res.add_argument(
+        "--calc-dir",
+        default=None,
+        help="the folder of the jobs (default: the one of "
+        f"{', '.join(f'{d}/' for d in BATCH_DIR_CANDIDATES)} that has run_MACHINE.sh)",
+    )
     res.add_argument(
         "--machine-templ-dir", default="templates/machines", help="default: %(default)s"
     )
@@ -192,9 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not any(flags.values()):
         flags = dict.fromkeys(flags, True)
     try:
+        calc_dir = args.calc_dir
+        if calc_dir is None:
+            _machine(args.machine, args.machine_templ_dir)  # an unknown machine is named first
+            calc_dir = find_batch_dir(args.machine)
         chosen = resubmit_batch(
             args.machine,
-            calc_dir=args.calc_dir,
+            calc_dir=calc_dir,
             machine_templ_dir=args.machine_templ_dir,
             dry_run=args.dry_run,
             **flags,
@@ -202,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PsweepError, OSError) as exc:
         print(f"psweep batch resubmit: error: {exc}", file=sys.stderr)
         return 2
-    script = os.path.join(args.calc_dir, f"run_{args.machine}.sh")
+    script = os.path.join(calc_dir, f"run_{args.machine}.sh")
     which = "/".join(s for s, on in flags.items() if on)
     if chosen.empty:
         print(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pandas as pd
 
 from .collection import RESULT_BASENAME
+from .layout import other_dirs_hint
 from .machines import check_machine_name
 from .templates import PsweepTemplateError
 
@@ -35,6 +36,8 @@ SQUEUE_TIMEOUT_S = 10.0
 _RUN_SCRIPT = re.compile(r"run_(.+)\.sh\Z")
 # a line of run_<m>.sh: "[# ]cd <id>; ..." or "[# ]<subcmd> --array=<spec> array_<m>.sh <list>"
 _JOB_LINE = re.compile(r"(?P<old># )?cd (?P<pset_id>\S+); ")
+# a job line that records its outcome (preparation.RECORD_FUNCTION)
+_RECORD_CALL = "; psweep_record $?; "
 _ARRAY_LINE = re.compile(r"(?P<old># )?\S.* --array=\S+ array_(?P<m>\S+)\.sh (?P<list>\S+)")
 
 
@@ -53,6 +56,16 @@ def run_script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool]]:
     True for one the script submits. Array lines give the psets of their
     list file (``array_<machine>_*.txt``).
     """
+    for pset_id, active, _recorded in _script_psets(calc_dir, machine):
+        yield pset_id, active
+
+
+def _script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool, bool]]:
+    """As run_script_psets, with whether the line's job leaves a job record.
+
+    Array jobs do (the array driver writes it), and so do the job lines of
+    psweep since they call ``psweep_record``; those of earlier versions do not.
+    """
     fn = os.path.join(calc_dir, f"run_{machine}.sh")
     with open(fn) as fh:
         lines = fh.read().splitlines()
@@ -66,9 +79,9 @@ def run_script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool]]:
             except FileNotFoundError:
                 continue
             for pset_id in ids:
-                yield pset_id, m.group("old") is None
+                yield pset_id, m.group("old") is None, True
         elif m := _JOB_LINE.match(line):
-            yield m.group("pset_id"), m.group("old") is None
+            yield m.group("pset_id"), m.group("old") is None, _RECORD_CALL in line
 
 
 def read_job_record(fn: str) -> dict[str, str] | None:
@@ -133,23 +146,34 @@ def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
 
 
 def _state(
-    done: bool, queued: tuple[str, str] | None, record: dict | None, active: bool, squeue_ok: bool
+    result: bool,
+    queued: tuple[str, str] | None,
+    record: dict | None,
+    line: tuple[bool, bool],
+    squeue_ok: bool,
 ) -> str:
+    """The state of one pset's job on one machine; `line` is (active, recorded)."""
+    active, recorded = line
     if queued is not None:
         return queued[0]
-    if done:
+    state = None if record is None else record.get("state")
+    # a result counts for this machine only if its job ran (or went to the queue);
+    # a line of an earlier psweep leaves no record, so there any result counts
+    if result and (state not in (None, "rejected") or not recorded):
         return "done"
-    if record is not None:
-        state = record.get("state")
-        if state == "running":
-            # the job started; if squeue answers and no longer lists it, it died unrecorded
-            return "missing" if squeue_ok else "running"
-        if state == "timeout":
-            return "timeout"
-        if state == "exited" and record.get("exit_code") == "0":
+    if state is None:
+        return "prepared" if active else "missing"
+    if state in ("running", "submitted"):
+        # the job started or was queued; if squeue answers and no longer lists it, it
+        # ended without a result; a submitted job squeue cannot tell about is prepared
+        if squeue_ok:
             return "missing"
-        return "failed"  # a non-zero exit code, cancelled or killed by another signal
-    return "prepared" if active else "missing"
+        return "running" if state == "running" else "prepared"
+    if state == "timeout":
+        return "timeout"
+    if state == "exited" and record.get("exit_code") == "0":
+        return "missing"
+    return "failed"  # a non-zero exit code, cancelled, killed, or refused by the submit command
 
 
 def batch_states(
@@ -175,29 +199,35 @@ def batch_states(
         squeue lists the job (by its command: the pset's jobscript or the
         array driver with its list file and task id).
     ``done``
-        ``result.json`` is there.
+        ``result.json`` is there and this machine's job record says its job
+        ran or was submitted (a result made by another machine's job does
+        not count). A line of a script from an earlier psweep leaves no
+        record: there the result alone counts.
     ``running``
         The job record says the job started, and squeue did not answer.
     ``missing``
-        The job record says it started or exited 0, but there is no result
-        and squeue (answering) no longer lists it; or there is no record and
+        The job record says it started, was submitted or exited 0, but there
+        is no result and squeue (answering) no longer lists it; or there is no
+        record and
         the pset's line in ``run_<machine>.sh`` is commented out (submitted
         by an earlier run of the script, or never to be).
     ``timeout``
         The job was stopped at its time limit (SLURM's JobState TIMEOUT when
         the job got SIGTERM).
     ``failed``
-        The pset's jobscript exited non-zero, or the job was cancelled or
-        killed by a signal.
+        The pset's jobscript exited non-zero, the job was cancelled or
+        killed by a signal, or the submit command refused it (sbatch for a
+        partition that does not exist, say; a refused job array leaves no
+        record, its psets stay ``prepared``).
     ``prepared``
         None of the above: the pset's line in the script is active and not
         yet submitted (or submitted, but squeue does not answer).
 
-    Only job arrays (``array: true``) keep job records: the array driver
-    writes them. For other machines a pset is ``pending``/``running``
-    (squeue), ``done``, ``prepared`` (active line) or ``missing``
-    (commented line); a finished job without result stays ``prepared`` until
-    a later prep_batch or resubmit comments its line out.
+    The job records: the array driver writes them for job arrays
+    (``array: true``); for other machines ``psweep_record``, called by each
+    line of ``run_<machine>.sh``, records the exit code of a job that ran
+    right there (``subcmd: sh``) or whether the submit command took the job
+    (``state=submitted``) or refused it (``state=rejected``).
 
     Parameters
     ----------
@@ -227,27 +257,28 @@ def batch_states(
             raise PsweepTemplateError(
                 f"machine {machine!r} has no submit script {calc_dir}/run_{machine}.sh; "
                 f"machines with one: {', '.join(known) or 'none (run prep_batch first)'}"
+                f"{other_dirs_hint(machine, calc_dir)}"
             )
         known = [machine]
     queued = _squeue(calc_dir) if squeue else None
     rows = []
     for mach in known:
-        active: dict[str, bool] = {}
-        for pset_id, is_active in run_script_psets(calc_dir, mach):
-            active[pset_id] = is_active  # the latest line counts
-        for pset_id, is_active in active.items():
+        lines: dict[str, tuple[bool, bool]] = {}
+        for pset_id, is_active, recorded in _script_psets(calc_dir, mach):
+            lines[pset_id] = (is_active, recorded)  # the latest line counts
+        for pset_id, line in lines.items():
             folder = os.path.join(calc_dir, pset_id)
             record = read_job_record(os.path.join(folder, JOB_RECORD_PREFIX + mach))
             in_queue = None if queued is None else queued.get((mach, pset_id))
-            done = os.path.exists(os.path.join(folder, result_basename))
+            result = os.path.exists(os.path.join(folder, result_basename))
             job_id = in_queue[1] if in_queue else (record or {}).get("job_id")
             exit_code = (record or {}).get("exit_code", "")
             rows.append(
                 {
                     "_pset_id": pset_id,
                     "machine": mach,
-                    "state": _state(done, in_queue, record, is_active, queued is not None),
-                    "active": is_active,
+                    "state": _state(result, in_queue, record, line, queued is not None),
+                    "active": line[0],
                     "job_id": job_id or None,
                     "exit_code": int(exit_code) if exit_code.isdigit() else None,
                 }
