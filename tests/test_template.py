@@ -530,16 +530,20 @@ def test_plain_copier_copy_then_run_explains_git(tmp_path, no_identity_env):
     assert "run_id=" in git(["log", "--format=%s"], study, env)
 
 
-def test_psweep_new_cleans_up_when_git_lfs_is_missing(tmp_path, env):
-    """A failed git step after rendering leaves DEST as it was: absent, or empty."""
-    bin_dir = tmp_path / "bin"  # every program on PATH but git-lfs
+def bin_dir_without(bin_dir: Path, *hidden: str) -> Path:
+    """A folder of links to every program on PATH but `hidden`: PATH as on a machine without them."""
     bin_dir.mkdir()
     for folder in os.environ["PATH"].split(os.pathsep):
         if os.path.isdir(folder):
             for name in os.listdir(folder):
-                if name != "git-lfs" and not (bin_dir / name).exists():
+                if name not in hidden and not (bin_dir / name).exists():
                     (bin_dir / name).symlink_to(Path(folder) / name)
-    env = {**env, "PATH": str(bin_dir)}
+    return bin_dir
+
+
+def test_psweep_new_cleans_up_when_git_lfs_is_missing(tmp_path, env):
+    """A failed git step after rendering leaves DEST as it was: absent, or empty."""
+    env = {**env, "PATH": str(bin_dir_without(tmp_path / "bin", "git-lfs"))}
     empty = tmp_path / "empty"
     empty.mkdir()
     for dest in (tmp_path / "new", empty):
@@ -847,3 +851,52 @@ def test_first_option_runs_a_few_psets(tmp_path, env):
     assert len(db(study / "calc" / "database.pk")) == 3
     proc = py(["input.py", "--first", "0"], study, env, check=False)
     assert proc.returncode == 2 and "--first needs a number >= 1" in proc.stderr
+
+
+# A docker client whose daemon is absent, as `docker info` and every other command fail then
+DAEMONLESS_DOCKER = """#!/bin/sh
+echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+exit 1
+"""
+
+
+def test_no_container_engine_fails_in_one_line(tmp_path, env):
+    """With docker a client without a daemon and no podman, building the image, reproduce.py
+    and nox -s reproduce each stop in one line that names the cause and the fix, before
+    anything runs; ENGINE=podman is respected and named in its line.
+
+    docker is a stub here: it fails as a docker client without a daemon does, which cannot
+    be had for real on a machine whose docker has one (see tests/test_container.py for
+    the real podman path).
+    """
+    bin_dir = bin_dir_without(tmp_path / "bin", "docker", "podman")
+    (bin_dir / "docker").write_text(DAEMONLESS_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    env = {**env, "PATH": str(bin_dir)}
+    env.pop("ENGINE", None)
+    study = render(tmp_path / "study", study_name="osc", git_init=False)
+    commands = [
+        ["sh", "scripts/in-image.sh", "build"],
+        [sys.executable, "scripts/reproduce.py"],
+        [sys.executable, "-m", "nox", "--no-venv", "-s", "reproduce"],
+    ]
+    for cmd in commands:
+        proc = run(cmd, study, env, check=False)
+        assert proc.returncode != 0, cmd
+        assert "Traceback" not in proc.stdout + proc.stderr, cmd
+        lines = [ln for ln in proc.stderr.splitlines() if "in-image.sh:" in ln]
+        assert len(lines) == 1, proc.stderr
+        others = [ln for ln in proc.stderr.splitlines() if not ln.startswith("nox > ")]
+        assert others in ([], lines), proc.stderr  # nox's own lines aside, nothing else
+        (line,) = lines
+        assert "no container engine answers" in line
+        assert "`docker info` fails (Cannot connect to the Docker daemon" in line
+        assert "podman is not installed" in line
+        assert "install podman" in line and "start docker's daemon" in line
+        assert not (study / "calc.reproduce").exists()  # the host run did not start
+    proc = run(["sh", "scripts/in-image.sh", "build"], study, {**env, "ENGINE": "podman"}, False)
+    assert proc.returncode == 3
+    assert proc.stderr.splitlines() == [
+        "in-image.sh: ENGINE=podman cannot run containers: podman is not installed; start it,"
+        " or unset ENGINE to take the first of docker and podman that answers"
+    ]
