@@ -21,6 +21,7 @@ import copier
 import pandas as pd
 import pytest
 import yaml
+from container_utils import daemonless_docker
 from copier.errors import DirtyLocalWarning
 
 from psweep.study import main as study_main
@@ -531,7 +532,7 @@ def test_plain_copier_copy_then_run_explains_git(tmp_path, no_identity_env):
 
 
 def bin_dir_without(bin_dir: Path, *hidden: str) -> Path:
-    """A folder of links to every program on PATH but `hidden`: PATH as on a machine without them."""
+    """A folder of links to every program on PATH but `hidden`: PATH of a machine without them."""
     bin_dir.mkdir()
     for folder in os.environ["PATH"].split(os.pathsep):
         if os.path.isdir(folder):
@@ -853,13 +854,6 @@ def test_first_option_runs_a_few_psets(tmp_path, env):
     assert proc.returncode == 2 and "--first needs a number >= 1" in proc.stderr
 
 
-# A docker client whose daemon is absent, as `docker info` and every other command fail then
-DAEMONLESS_DOCKER = """#!/bin/sh
-echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
-exit 1
-"""
-
-
 def test_no_container_engine_fails_in_one_line(tmp_path, env):
     """With docker a client without a daemon and no podman, building the image, reproduce.py
     and nox -s reproduce each stop in one line that names the cause and the fix, before
@@ -870,8 +864,7 @@ def test_no_container_engine_fails_in_one_line(tmp_path, env):
     the real podman path).
     """
     bin_dir = bin_dir_without(tmp_path / "bin", "docker", "podman")
-    (bin_dir / "docker").write_text(DAEMONLESS_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
+    daemonless_docker(bin_dir)
     env = {**env, "PATH": str(bin_dir)}
     env.pop("ENGINE", None)
     study = render(tmp_path / "study", study_name="osc", git_init=False)
