@@ -31,6 +31,8 @@ REQUIREMENT = f"psweep @ {ROOT.as_uri()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 N_PSETS = 24  # psets of the template's input.py
+# the data tracking choices; git-lfs is a program of the system and may be missing
+TRACKINGS = ["none", pytest.param("git-lfs", marks=pytest.mark.needs_tool("git-lfs")), "dvc"]
 
 
 def _clean_env(home: Path) -> dict[str, str]:
@@ -356,11 +358,9 @@ def check_eval(study: Path, env, npsets: int, used: int, nruns: int) -> pd.DataF
     return summary
 
 
-@pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
+@pytest.mark.parametrize("tracking", TRACKINGS)
 def test_study_workflow(tmp_path, env, tracking):
     """A new study runs, grows, is extended, committed, evaluated, simulated and batched."""
-    if tracking == "git-lfs" and shutil.which("git-lfs") is None:
-        pytest.skip("git-lfs not installed")
     study = tmp_path / "my study"
     proc = psweep_new(study, env, f"data_tracking={tracking}")
     assert "ready in" in proc.stdout
@@ -699,6 +699,7 @@ def _sh(cmd: str, cwd: Path, env) -> subprocess.CompletedProcess:
     return run(["bash", "-euo", "pipefail", "-c", cmd], cwd, env)
 
 
+@pytest.mark.needs_tool("git-lfs")
 def test_readme_plain_copier_git_setup(tmp_path, env):
     """A plain copier copy plus the README's git line: a repository on main with one commit."""
     study = render(tmp_path / "plain", data_tracking="git-lfs")
@@ -710,11 +711,9 @@ def test_readme_plain_copier_git_setup(tmp_path, env):
     assert git(["status", "--porcelain"], study, env) == ""
 
 
-@pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
+@pytest.mark.parametrize("tracking", TRACKINGS)
 def test_readme_git_commands(tmp_path, env, tracking):
     """Every git command of "Back up and share", with a local remote for <url> and <study>."""
-    if tracking == "git-lfs" and shutil.which("git-lfs") is None:
-        pytest.skip("git-lfs not installed")
     study = tmp_path / "study"
     psweep_new(study, env, f"data_tracking={tracking}")
     py(["input.py"], study, env)
