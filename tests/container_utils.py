@@ -25,6 +25,23 @@ BASE_PACKAGES = "python3,python3-venv,git,git-lfs,ca-certificates"
 CACHE_ENV = "PSWEEP_CONTAINER_CACHE"
 
 
+# A docker client whose daemon is absent: `docker info`, like every other command, fails so
+DAEMONLESS_DOCKER = """#!/bin/sh
+echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." \
+    "Is the docker daemon running?" >&2
+exit 1
+"""
+
+
+def daemonless_docker(bin_dir: Path) -> Path:
+    """Write a stand-in for a docker client without a daemon into `bin_dir`."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    docker = bin_dir / "docker"
+    docker.write_text(DAEMONLESS_DOCKER)
+    docker.chmod(0o755)
+    return docker
+
+
 def podman_available() -> tuple[bool, str]:
     """Whether podman, runc and debootstrap are installed (root needed for debootstrap)."""
     missing = [t for t in ("podman", "runc", "debootstrap") if shutil.which(t) is None]

@@ -244,10 +244,9 @@ def cli(name: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.needs_tool("rsync")
 def test_push_pull_local_destination(study):
     """It copies calc/ to the machine's path and back with rsync; --dry-run copies nothing."""
-    if subprocess.run(["which", "rsync"], capture_output=True).returncode:
-        pytest.skip("rsync is not installed")
     dest = study / "remote side"
     info = study / "templates/machines/local/info.yaml"
     info.write_text(f"subcmd: sh\npath: {dest}\n")
@@ -339,11 +338,10 @@ def test_push_pull_refuse_option_like_names(study, args, info, message):
     assert not (study / "PWNED").exists()
 
 
+@pytest.mark.needs_tool("rsync")
 def test_pull_merges_instead_of_overwriting(study):
     """Issue 10 case 7: rows added here after the push survive the pull; results collected
     on the machine arrive."""
-    if shutil.which("rsync") is None:
-        pytest.skip("rsync is not installed")
     dest = study / "remote"
     (study / "templates/machines/local/info.yaml").write_text(f"subcmd: sh\npath: {dest}\n")
     ps.prep_batch(params(2))

@@ -19,7 +19,7 @@ import pytest
 import psweep as ps
 from psweep.batch.transfers import home_relative_basedir, host_commands, is_dry_run
 
-pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is not installed")
+pytestmark = pytest.mark.needs_tool("rsync")
 
 # Stand-in for ssh, because no sshd runs here: "ssh [opts] HOST CMD..." logs HOST and runs
 # CMD in a shell (as sshd would, with the words joined by spaces) in $FAKE_REMOTE_HOME.

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from container_utils import BASE_IMAGE, podman_available, private_podman, wheelhouse
+from container_utils import (
+    BASE_IMAGE,
+    daemonless_docker,
+    podman_available,
+    private_podman,
+    wheelhouse,
+)
 
 import psweep as ps
 
@@ -182,6 +188,64 @@ def test_generated_study_dockerfile(podman, rendered_study, tmp_path):
     host = tmp_path / "host"
     shutil.copytree(rendered_study, host)
     pd.testing.assert_frame_equal(_comparable(_run_host(host)), _comparable(df_box))
+
+
+def _readme_block(readme: str, heading: str) -> list[str]:
+    """The commands of the first ```sh block after `heading`, without comments."""
+    part = readme.split(f"\n{heading}\n", 1)[1]
+    block = part.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_study_base_image_without_registry(rendered_study, tmp_path):
+    """The study README's way without a container registry, as written (as root, so without
+    sudo): in-image.sh takes podman, because the docker client first on PATH has no daemon;
+    a base it cannot pull is one line that names `in-image.sh base`; then `base` makes
+    the base with debootstrap, the build runs offline on it, and nox -s reproduce agrees.
+
+    docker is a stand-in (tests/container_utils.py) for a client without a daemon, so that
+    the test means the same where a real docker daemon runs; podman and debootstrap are real.
+    """
+    study = tmp_path / "study"
+    shutil.copytree(rendered_study, study)
+    with private_podman(tmp_path / "podman") as podman:
+        stubs = daemonless_docker(tmp_path / "stubs").parent
+        path = os.pathsep.join([str(stubs), str(Path(sys.executable).parent), os.environ["PATH"]])
+        env = {**podman.env, "PATH": path, "RUN_ARGS": "--network=none"}
+        env.pop("ENGINE", None)
+
+        def sh(cmd: str, **extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", cmd],
+                cwd=study, env={**env, **extra}, capture_output=True, text=True, timeout=1800,
+            )  # fmt: skip
+
+        assert sh("sh scripts/in-image.sh engine").stdout == "podman\n"
+        proc = sh("sh scripts/in-image.sh build", BASE_IMAGE="localhost/absent-base")
+        assert proc.returncode == 3
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith("in-image.sh: the base image localhost/absent-base is not here")
+        assert "`sh scripts/in-image.sh base`" in line
+
+        readme = (study / "README.md").read_text()
+        commands = _readme_block(readme, "### Without a container registry")
+        assert [c.split()[:4] for c in commands] == [
+            ["sudo", "sh", "scripts/in-image.sh", "base"],
+            ["pip", "wheel", "-w", "wheels"],
+            ["BUILD_ARGS=--network=none", "sh", "scripts/in-image.sh", "build"],
+        ]
+        done = []
+        for cmd in commands:
+            cmd = cmd.removeprefix("sudo ")  # root already
+            cmd = f"{sys.executable} -m {cmd}" if cmd.startswith("pip ") else cmd
+            proc = sh(cmd)
+            assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            done.append(proc.stdout)
+        assert "base image localhost/oscillator-base: Debian bookworm with Python 3" in done[0]
+        assert "FROM localhost/oscillator-base" in done[2]  # the build took the new base
+        proc = sh("nox --no-venv -s reproduce -- --no-build --first 4")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "same: 4 rows, 5 columns compared (exact)" in proc.stdout
 
 
 GITLAB_CI_LOCAL_NPM = "gitlab-ci-local@4.60.0"  # the newest that runs on Debian's Node 20

@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 N_PSETS = 24
 OMEGAS = "[0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0]"
 MORE_OMEGAS = "[0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 0.95, 1.05, 3.0]"
+# the data tracking choices; git-lfs is a program of the system and may be missing
+TRACKINGS = ["none", pytest.param("git-lfs", marks=pytest.mark.needs_tool("git-lfs")), "dvc"]
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +137,7 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
+@pytest.mark.parametrize("tracking", TRACKINGS)
 def test_newcomer_study(newcomer, tracking):
     """psweep new, then the study README's set-up verbatim: the study runs this very psweep."""
     env = newcomer.env

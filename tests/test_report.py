@@ -32,9 +32,7 @@ pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (.ci/run installs it in CI)"
-)
+needs_chromium = pytest.mark.needs_tool("chromium|chromium-browser")
 MAX_BYTES = 20 * 10**6
 
 CHECK_SCRIPT = """<script>

@@ -21,6 +21,7 @@ import copier
 import pandas as pd
 import pytest
 import yaml
+from container_utils import daemonless_docker
 from copier.errors import DirtyLocalWarning
 
 from psweep.study import main as study_main
@@ -30,6 +31,8 @@ REQUIREMENT = f"psweep @ {ROOT.as_uri()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 N_PSETS = 24  # psets of the template's input.py
+# the data tracking choices; git-lfs is a program of the system and may be missing
+TRACKINGS = ["none", pytest.param("git-lfs", marks=pytest.mark.needs_tool("git-lfs")), "dvc"]
 
 
 def _clean_env(home: Path) -> dict[str, str]:
@@ -355,11 +358,9 @@ def check_eval(study: Path, env, npsets: int, used: int, nruns: int) -> pd.DataF
     return summary
 
 
-@pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
+@pytest.mark.parametrize("tracking", TRACKINGS)
 def test_study_workflow(tmp_path, env, tracking):
     """A new study runs, grows, is extended, committed, evaluated, simulated and batched."""
-    if tracking == "git-lfs" and shutil.which("git-lfs") is None:
-        pytest.skip("git-lfs not installed")
     study = tmp_path / "my study"
     proc = psweep_new(study, env, f"data_tracking={tracking}")
     assert "ready in" in proc.stdout
@@ -530,16 +531,20 @@ def test_plain_copier_copy_then_run_explains_git(tmp_path, no_identity_env):
     assert "run_id=" in git(["log", "--format=%s"], study, env)
 
 
-def test_psweep_new_cleans_up_when_git_lfs_is_missing(tmp_path, env):
-    """A failed git step after rendering leaves DEST as it was: absent, or empty."""
-    bin_dir = tmp_path / "bin"  # every program on PATH but git-lfs
+def bin_dir_without(bin_dir: Path, *hidden: str) -> Path:
+    """A folder of links to every program on PATH but `hidden`: PATH of a machine without them."""
     bin_dir.mkdir()
     for folder in os.environ["PATH"].split(os.pathsep):
         if os.path.isdir(folder):
             for name in os.listdir(folder):
-                if name != "git-lfs" and not (bin_dir / name).exists():
+                if name not in hidden and not (bin_dir / name).exists():
                     (bin_dir / name).symlink_to(Path(folder) / name)
-    env = {**env, "PATH": str(bin_dir)}
+    return bin_dir
+
+
+def test_psweep_new_cleans_up_when_git_lfs_is_missing(tmp_path, env):
+    """A failed git step after rendering leaves DEST as it was: absent, or empty."""
+    env = {**env, "PATH": str(bin_dir_without(tmp_path / "bin", "git-lfs"))}
     empty = tmp_path / "empty"
     empty.mkdir()
     for dest in (tmp_path / "new", empty):
@@ -694,6 +699,7 @@ def _sh(cmd: str, cwd: Path, env) -> subprocess.CompletedProcess:
     return run(["bash", "-euo", "pipefail", "-c", cmd], cwd, env)
 
 
+@pytest.mark.needs_tool("git-lfs")
 def test_readme_plain_copier_git_setup(tmp_path, env):
     """A plain copier copy plus the README's git line: a repository on main with one commit."""
     study = render(tmp_path / "plain", data_tracking="git-lfs")
@@ -705,11 +711,9 @@ def test_readme_plain_copier_git_setup(tmp_path, env):
     assert git(["status", "--porcelain"], study, env) == ""
 
 
-@pytest.mark.parametrize("tracking", ["none", "git-lfs", "dvc"])
+@pytest.mark.parametrize("tracking", TRACKINGS)
 def test_readme_git_commands(tmp_path, env, tracking):
     """Every git command of "Back up and share", with a local remote for <url> and <study>."""
-    if tracking == "git-lfs" and shutil.which("git-lfs") is None:
-        pytest.skip("git-lfs not installed")
     study = tmp_path / "study"
     psweep_new(study, env, f"data_tracking={tracking}")
     py(["input.py"], study, env)
@@ -847,3 +851,44 @@ def test_first_option_runs_a_few_psets(tmp_path, env):
     assert len(db(study / "calc" / "database.pk")) == 3
     proc = py(["input.py", "--first", "0"], study, env, check=False)
     assert proc.returncode == 2 and "--first needs a number >= 1" in proc.stderr
+
+
+def test_no_container_engine_fails_in_one_line(tmp_path, env):
+    """With docker a client without a daemon and no podman, building the image, reproduce.py
+    and nox -s reproduce each stop in one line that names the cause and the fix, before
+    anything runs; ENGINE=podman is respected and named in its line.
+
+    docker is a stub here: it fails as a docker client without a daemon does, which cannot
+    be had for real on a machine whose docker has one (see tests/test_container.py for
+    the real podman path).
+    """
+    bin_dir = bin_dir_without(tmp_path / "bin", "docker", "podman")
+    daemonless_docker(bin_dir)
+    env = {**env, "PATH": str(bin_dir)}
+    env.pop("ENGINE", None)
+    study = render(tmp_path / "study", study_name="osc", git_init=False)
+    commands = [
+        ["sh", "scripts/in-image.sh", "build"],
+        [sys.executable, "scripts/reproduce.py"],
+        [sys.executable, "-m", "nox", "--no-venv", "-s", "reproduce"],
+    ]
+    for cmd in commands:
+        proc = run(cmd, study, env, check=False)
+        assert proc.returncode != 0, cmd
+        assert "Traceback" not in proc.stdout + proc.stderr, cmd
+        lines = [ln for ln in proc.stderr.splitlines() if "in-image.sh:" in ln]
+        assert len(lines) == 1, proc.stderr
+        others = [ln for ln in proc.stderr.splitlines() if not ln.startswith("nox > ")]
+        assert others in ([], lines), proc.stderr  # nox's own lines aside, nothing else
+        (line,) = lines
+        assert "no container engine answers" in line
+        assert "`docker info` fails (Cannot connect to the Docker daemon" in line
+        assert "podman is not installed" in line
+        assert "install podman" in line and "start docker's daemon" in line
+        assert not (study / "calc.reproduce").exists()  # the host run did not start
+    proc = run(["sh", "scripts/in-image.sh", "build"], study, {**env, "ENGINE": "podman"}, False)
+    assert proc.returncode == 3
+    assert proc.stderr.splitlines() == [
+        "in-image.sh: ENGINE=podman cannot run containers: podman is not installed; start it,"
+        " or unset ENGINE to take the first of docker and podman that answers"
+    ]

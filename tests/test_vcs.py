@@ -171,10 +171,9 @@ def test_large_results_are_saved_but_not_committed(repo):
     _nothing_staged()
 
 
+@pytest.mark.needs_tool("git-lfs")
 def test_limit_counts_lfs_files_as_pointers(repo, monkeypatch):
     """Files that git-lfs keeps do not count; the limit can be raised."""
-    if subprocess.run(["git", "lfs", "version"], capture_output=True).returncode != 0:
-        pytest.skip("git-lfs not installed")
     git("lfs", "install", "--local")
     (repo / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
     _sparse_file(repo / "big.bin", 60 * 2**20)

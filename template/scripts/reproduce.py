@@ -12,8 +12,11 @@ commits to git or touches calc/.
     python scripts/reproduce.py --rtol 1e-12     # floats may differ by a relative 1e-12
     python scripts/reproduce.py --no-build       # use the image built before
 
-ENGINE (docker or podman), IMAGE, BUILD_ARGS and RUN_ARGS work as for
-scripts/in-image.sh. Exit status: 0 if the two agree, 1 if not.
+ENGINE (docker or podman), IMAGE, BASE_IMAGE, BUILD_ARGS and RUN_ARGS work
+as for scripts/in-image.sh. Before anything runs, it asks scripts/in-image.sh
+which engine answers; without one it stops with that script's one-line
+message. Exit status: 0 if the two agree, 1 if not, 3 (or the failed step's
+own) if a step failed.
 """
 
 import argparse
@@ -28,8 +31,20 @@ OUT = "calc.reproduce"
 
 
 def run(cmd):
+    """Run a step; if it fails, stop with its exit status (it has said why itself)."""
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    returncode = subprocess.run(cmd).returncode
+    if returncode != 0:
+        raise SystemExit(returncode)
+
+
+def container_engine():
+    """The engine that answers, as scripts/in-image.sh picks it; else stop with its message."""
+    proc = subprocess.run(["sh", "scripts/in-image.sh", "engine"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(proc.returncode)
+    return proc.stdout.strip()
 
 
 def main(argv=None):
@@ -41,6 +56,7 @@ def main(argv=None):
     parser.add_argument("--diffs", type=int, default=5, help="how many differences to show")
     args = parser.parse_args(argv)
     os.chdir(os.path.dirname(os.path.abspath(__file__)) + "/..")
+    os.environ["ENGINE"] = container_engine()  # checked once, before the study runs
     study = ["input.py", "--no-git"] + ([] if args.first is None else ["--first", str(args.first)])
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
