@@ -28,6 +28,7 @@ import pickle
 import platform
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -41,7 +42,7 @@ from pandas import Timestamp
 
 from .capture import LOGS_COLUMN, capture
 from .database import df_print
-from .errors import PsweepError
+from .errors import PsweepError, PsweepParamsError
 from .files import atomic_open
 from .hashing import pset_hashes, uuid4_strings
 from .journal import JournalWriter, read_journal_dir, rows_to_block
@@ -64,6 +65,7 @@ Block = tuple[list, list, list, list, list, list, list]
 # the host that runs psets in this process (on dask: the worker's)
 EXEC_HOST = platform.node()
 _BLOCK_ROWS = 1000
+_YIELD_S = 0.5  # the longest a finished pset waits in a block before the run hears of it
 _STOP_CHECK_S = 0.02  # how often pool workers look whether the run is stopping
 
 
@@ -273,6 +275,7 @@ def _run_range(
     track = _WORKER.get("track")
     # a stopping run starts no new pset: look at the flag before the first one, too
     next_check = clock() if stop_flag is not None else math.inf
+    next_yield = clock() + _YIELD_S  # slow psets: a block now and then, for the progress
     try:
         for k, pset, pset_id, sha1 in zip(
             range(offset, offset + len(part)), part.psets, ids, sha1s, strict=True
@@ -296,7 +299,8 @@ def _run_range(
             runtimes.append(rt)
             rets.append(ret)
             excs.append(exc)
-            if len(pos) >= _BLOCK_ROWS:
+            if len(pos) >= _BLOCK_ROWS or clock() >= next_yield:
+                next_yield = clock() + _YIELD_S
                 yield cols
                 cols = ([], [], [], [], [], [], [])
                 pos, bids, bsha1s, times, runtimes, rets, excs = cols
@@ -492,6 +496,54 @@ def _journaled(job: Job, pid: int, lo: int, hi: int, seen: set) -> Block | None:
         return None
     _, rows = read_journal_dir(job.journal_dir, only=name)
     return rows_to_block([r for r in rows if lo <= r[0] < hi and r[0] not in seen])
+
+
+def _has_main_guard(source: str) -> bool:
+    """Whether a script has a top-level ``if __name__ == "__main__":``."""
+    import ast
+
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+            continue
+        names = [node.test.left, *node.test.comparators]
+        if any(isinstance(n, ast.Name) and n.id == "__name__" for n in names) and any(
+            isinstance(n, ast.Constant) and n.value == "__main__" for n in names
+        ):
+            return True
+    return False
+
+
+def check_main_guard(poolsize: int) -> None:
+    """Refuse (or, where workers fork, warn about) a pool run from a script without an
+    ``if __name__ == "__main__":`` guard; interactive sessions and ``-c`` pass."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py") or not os.path.isfile(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as fh:
+            guarded = _has_main_guard(fh.read())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return
+    if guarded:
+        return
+    method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_context(
+    ).get_start_method()  # fmt: skip
+    text = (
+        f"poolsize={poolsize}: the script {path!r} has no 'if __name__ == \"__main__\":' "
+        "guard; put the run_local/run call (and what builds params) under one"
+    )
+    if method == "fork":
+        log.warning(
+            "%s. It runs here because worker processes fork, but not where they start anew "
+            "(macOS, Windows, Python 3.14 on Linux), where each worker would run the script",
+            text,
+        )
+        return
+    raise PsweepParamsError(
+        f"{text}: each worker process starts by importing it ({method!r} start method) "
+        "and would run the whole study again"
+    )
 
 
 def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:

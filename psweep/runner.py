@@ -34,7 +34,7 @@ from .crashpoints import crash_point
 from .database import check_storable, database_format
 from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
-from .execute import EXEC_HOST, Job, Plan, PsweepFuncError, execute
+from .execute import EXEC_HOST, Job, Plan, PsweepFuncError, check_main_guard, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
 from .legacy import adopt_database, to_016_layout
@@ -203,6 +203,7 @@ def _check_options(
                 f"poolsize={poolsize} sends func to worker processes, but {func!r} "
                 f"cannot be pickled ({exc}); define it with def at module level"
             ) from exc
+        check_main_guard(poolsize)
 
 
 def _seq_start(df: pd.DataFrame) -> tuple[int, int]:
@@ -738,7 +739,9 @@ class _Run:
             return
         if ndone:
             log.warning(
-                "run %s stopped after %d of %d psets; their rows are saved",
+                "run %s stopped after %d of %d psets; their rows are saved. To go on with "
+                "the rest, run the same params again with skip_dups=True (in a study "
+                "repository: python input.py --skip-dups); a plain rerun runs all of them again",
                 self.run_id,
                 ndone,
                 len(plan),

@@ -77,6 +77,8 @@ def test_signal_keeps_finished_psets(tmp_path, monkeypatch, mode, signum, target
         assert proc.returncode == -signal.SIGTERM, err.decode()[-2000:]
     else:
         assert proc.returncode != 0 and b"KeyboardInterrupt" in err, err.decode()[-2000:]
+    # the warning says how to go on: a plain rerun would repeat every pset
+    assert b"skip_dups=True" in err and b"python input.py --skip-dups" in err, err[-2000:]
     for _ in range(100):  # the workers stop with their parent
         if not _session_alive(proc.pid):
             break
