@@ -26,7 +26,7 @@ from copier.errors import DirtyLocalWarning
 from psweep.study import main as study_main
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIREMENT = f"psweep @ {ROOT.as_uri()}"
+REQUIREMENT = f"psweep-kit @ {ROOT.as_uri()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 N_PSETS = 24  # psets of the template's input.py
@@ -56,7 +56,7 @@ def psweep_wheel_file(tmp_path_factory) -> Path:
         check=True,
         capture_output=True,
     )
-    (wheel,) = out.glob("psweep-*.whl")
+    (wheel,) = out.glob("psweep_kit-*.whl")
     return wheel
 
 
@@ -605,7 +605,7 @@ def test_psweep_new_pins_this_psweep(tmp_path, env, psweep_wheel_file):
     assert answers["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert f"ARG BASE=python:{answers['python_version']}-slim" in (study / "Dockerfile").read_text()
     lock = (study / "requirements.lock").read_text()
-    entry = re.search(r"^psweep==(\S+) \\\n\s+--hash=sha256:(\w+)\n", lock, re.M)
+    entry = re.search(r"^psweep-kit==(\S+) \\\n\s+--hash=sha256:(\w+)\n", lock, re.M)
     assert entry.groups() == (psweep.__version__, hashlib.sha256(vendored.read_bytes()).hexdigest())
     for name in ("numpy", "pandas", "matplotlib", "pytest", "nox", "uv"):
         assert re.search(rf"^{name}==\S+", lock, re.M), name
@@ -621,7 +621,7 @@ def test_psweep_new_pins_this_psweep(tmp_path, env, psweep_wheel_file):
 
 def test_psweep_wheel_of_another_version_is_refused(tmp_path, env):
     """PSWEEP_WHEEL must be the running psweep; the error says so and nothing is left."""
-    other = tmp_path / "psweep-0.1.0-py3-none-any.whl"
+    other = tmp_path / "psweep_kit-0.1.0-py3-none-any.whl"
     other.write_bytes(b"not really")
     proc = psweep_new(tmp_path / "s", {**env, "PSWEEP_WHEEL": str(other)}, check=False)
     assert proc.returncode == 2
@@ -634,14 +634,14 @@ def test_psweep_new_no_lock_and_other_requirement(tmp_path, env):
     study = tmp_path / "s"
     proc = py(
         ["-m", "psweep", "new", study, "--defaults", "--no-lock", "-d", "psweep_requirement="
-         "psweep @ git+https://example.invalid/psweep@v0.8.0"],
+         "psweep-kit @ git+https://example.invalid/psweep@v0.8.0"],
         tmp_path, env,
     )  # fmt: skip
     assert "make it with nox -s lock" in proc.stdout
     assert not (study / "requirements.lock").exists()
     assert list((study / "vendor").glob("*.whl")) == []
     assert (
-        "psweep @ git+https://example.invalid/psweep@v0.8.0"
+        "psweep-kit @ git+https://example.invalid/psweep@v0.8.0"
         in (study / "requirements.in").read_text().splitlines()
     )
 
