@@ -332,6 +332,27 @@ _DELEGATED = {
 }
 
 
+def _warn_clash() -> None:
+    """Say in one line (stderr) if another distribution installs a ``psweep`` package here."""
+    from .installation import clash_message
+
+    message = clash_message()
+    if message:
+        print(message, file=sys.stderr)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the version, then the clash with another ``psweep`` if there is one."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"psweep {_version()}")
+        _warn_clash()
+        parser.exit()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``psweep`` (or ``python -m psweep``): ``psweep new DEST`` starts a study."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -346,7 +367,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         epilog="The database tools are commands of their own: psweep-db2table, psweep-db2json, "
         "psweep-push, psweep-pull (each has --help). psweep COMMAND --help tells more.",
     )
-    parser.add_argument("--version", action="version", version=f"psweep {_version()}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the version (and whether another project installs 'psweep' here too)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     new = sub.add_parser(
         "new",
@@ -403,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from copier.errors import CopierError
 
+    _warn_clash()
     try:
         if args.command == "update":
             from .update import update_study
