@@ -41,6 +41,7 @@ __all__ = [
     "lock_command",
     "lock_study",
     "psweep_wheel",
+    "requirement_wheel",
     "wheel_version",
 ]
 
@@ -182,6 +183,30 @@ def psweep_wheel(dest_dir: str | os.PathLike) -> Path:
         f"not run from a source checkout ({Path(__file__).parent}); install it with pip, or "
         "name a wheel in PSWEEP_WHEEL"
     )
+
+
+def requirement_wheel(requirement: str, dest_dir: str | os.PathLike) -> Path:
+    """The wheel of psweep built from `requirement` (``psweep-kit @ URL``) into `dest_dir`.
+
+    A lock cannot pin a git checkout or a folder by hash (pip refuses them in
+    hash-checking mode), so the study pins this wheel instead. A psweep_kit
+    wheel already in `dest_dir` is kept (delete it to build anew). The study's
+    ``nox -s lock`` does the same.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    found = sorted(dest_dir.glob(f"{WHEEL_NAME}-*.whl"))
+    if found:
+        return found[-1]
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest_dir), requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    built = sorted(dest_dir.glob(f"{WHEEL_NAME}-*.whl"))
+    if proc.returncode != 0 or not built:
+        raise PsweepPinError(
+            f"could not build the wheel of psweep from {requirement!r} ({' '.join(cmd)}): "
+            f"{(proc.stderr or proc.stdout).strip()[-2000:] or f'no {WHEEL_NAME}-*.whl made'}"
+        )
+    return built[-1]
 
 
 def lock_command(python_version: str) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from .errors import PsweepError
-from .pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel
+from .pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
 from .templaterepo import make_template_repo, serve_template_repo, template_files
 
 __all__ = ["PsweepStudyError", "main", "new_study", "questions", "template_source"]
@@ -140,6 +140,9 @@ def _render(dest: Path, data: dict[str, Any], defaults: bool) -> dict[str, Any]:
         )
         if val
     }
+    # the template's default is the source it is copied from (for plain copier copy); psweep
+    # new's default is its own wheel in vendor/
+    user_defaults["psweep_requirement"] = ""
     version = _version()
     # copier copies from a git repository of this psweep's template, tagged with its
     # version: the answers file then records where (TEMPLATE_URL) and which version
@@ -193,9 +196,13 @@ def _init_git(dest: Path, answers: dict[str, Any], out) -> None:
 
 
 def _pin(dest: Path, answers: dict[str, Any], lock: bool) -> None:
-    """Put this psweep's wheel into vendor/ (unless another psweep was asked for), then lock."""
-    if not answers.get("psweep_requirement"):
+    """Put this psweep's wheel into vendor/, or with the lock the wheel of the psweep asked
+    for (psweep_requirement), then lock."""
+    requirement = answers.get("psweep_requirement")
+    if not requirement:
         psweep_wheel(dest / VENDOR_DIR)
+    elif lock:
+        requirement_wheel(requirement, dest / VENDOR_DIR)
     if lock:
         lock_study(dest, answers["python_version"])
 

@@ -161,8 +161,9 @@ def test_newcomer_study(newcomer, tracking):
 
     # the README's set-up, verbatim
     readme = (study / "README.md").read_text()
-    setup, check_version, *_ = _readme_blocks(readme, "Set up")
-    _bash(setup, study, env)
+    venv, make_lock, install, check_version, *_ = _readme_blocks(readme, "Set up")
+    assert make_lock.strip() == "pip install nox && nox -s lock"  # psweep new locked already
+    _bash(venv + install, study, env)
     shown = _bash(". .venv/bin/activate\n" + check_version, study, env).stdout.strip()
     assert shown == psweep.__version__
     code = "import psweep, sys; print(psweep.__file__); print(hasattr(psweep, 'run_local'))"

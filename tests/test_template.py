@@ -204,7 +204,10 @@ def test_render_files(tmp_path, env, data, present, absent):
         assert "{%" not in path.name and "{{" not in path.name, path
     # $placeholders of batch templates are copied verbatim, copier variables are filled in
     assert "omega = $omega" in (study / "templates/calc/run.py").read_text()
-    assert REQUIREMENT in (study / "requirements.in").read_text().splitlines()
+    # psweep: the wheel that nox -s lock builds from the requirement into vendor/
+    requirements = (study / "requirements.in").read_text().splitlines()
+    assert f"#   {REQUIREMENT}" in requirements and "psweep-kit" in requirements
+    assert f"PSWEEP_SOURCE = {json.dumps(REQUIREMENT)}" in (study / "noxfile.py").read_text()
     dev = json.loads((study / ".devcontainer/devcontainer.json").read_text())
     assert dev["name"] == "osc"
     assert dev["workspaceFolder"] == "/study"
@@ -641,7 +644,7 @@ def test_psweep_new_no_lock_and_other_requirement(tmp_path, env):
     assert not (study / "requirements.lock").exists()
     assert list((study / "vendor").glob("*.whl")) == []
     assert (
-        "psweep-kit @ git+https://example.invalid/psweep@v0.8.0"
+        "#   psweep-kit @ git+https://example.invalid/psweep@v0.8.0"
         in (study / "requirements.in").read_text().splitlines()
     )
 
@@ -847,3 +850,17 @@ def test_first_option_runs_a_few_psets(tmp_path, env):
     assert len(db(study / "calc" / "database.pk")) == 3
     proc = py(["input.py", "--first", "0"], study, env, check=False)
     assert proc.returncode == 2 and "--first needs a number >= 1" in proc.stderr
+
+
+def test_psweep_new_builds_the_wheel_of_another_requirement(tmp_path, env):
+    """With psweep_requirement and the lock, vendor/ gets the wheel built from it, and the
+    lock pins that wheel by its hash (pip cannot check a folder or git checkout by hash)."""
+    import hashlib
+
+    study = tmp_path / "s"
+    psweep_new(study, env, f"psweep_requirement={REQUIREMENT}", "git_init=false")
+    (wheel,) = (study / "vendor").glob("psweep_kit-*.whl")
+    lock = (study / "requirements.lock").read_text()
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert re.search(rf"^psweep-kit==\S+ \\\n\s+--hash=sha256:{digest}$", lock, re.M)
+    assert "file://" not in lock
