@@ -198,7 +198,8 @@ def requirement_wheel(requirement: str, dest_dir: str | os.PathLike) -> Path:
     found = sorted(dest_dir.glob(f"{WHEEL_NAME}-*.whl"))
     if found:
         return found[-1]
-    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest_dir), requirement]
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps"]
+    cmd = [*pip, "-w", str(dest_dir), requirement]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     built = sorted(dest_dir.glob(f"{WHEEL_NAME}-*.whl"))
     if proc.returncode != 0 or not built:
