@@ -87,8 +87,9 @@ def clash_message() -> str | None:
     names = ", ".join(f"{name} {version}" for name, version in others)
     uninstall = " ".join(sorted({name for name, _ in others}))
     return (
-        f"psweep: {names} is installed here too, another project that also installs the "
-        f"package 'psweep' and overwrites this psweep ({DIST_NAME}) or is overwritten by it; "
+        f"psweep: {names} is installed here too, a distribution that also installs the "
+        f"package 'psweep' (the index's psweep is another project) and overwrites this psweep "
+        f"({DIST_NAME}) or is overwritten by it; "
         f"fix: pip uninstall -y {uninstall} && pip install --force-reinstall --no-deps "
         f"{reinstall_source()}"
     )

@@ -194,8 +194,12 @@ def test_old_study_without_template_version_gets_told_what_to_do(tmp_path):
 
 
 def test_missing_vendored_wheel_is_named(tmp_path):
+    """The error names the missing wheel and builds it from git, never from the index's
+    "psweep" (another project)."""
     study = _committed_study(
         tmp_path / "s", "_commit: 0.1.0\n_src_path: https://psweep.invalid/study-template.git\n"
     )
-    with pytest.raises(ps.PsweepUpdateError, match=r"no psweep 0.1.0 wheel.*pip download"):
+    with pytest.raises(ps.PsweepUpdateError, match=r"no psweep 0.1.0 wheel") as info:
         ps.update_study(study)
+    assert "pip wheel --no-deps -w vendor git+URL@v0.1.0" in str(info.value)
+    assert "psweep==" not in str(info.value)
