@@ -649,6 +649,20 @@ def test_psweep_new_no_lock_and_other_requirement(tmp_path, env):
     )
 
 
+def test_psweep_new_builds_the_wheel_of_another_requirement(tmp_path, env):
+    """With psweep_requirement and the lock, vendor/ gets the wheel built from it, and the
+    lock pins that wheel by its hash (pip cannot check a folder or git checkout by hash)."""
+    import hashlib
+
+    study = tmp_path / "s"
+    psweep_new(study, env, f"psweep_requirement={REQUIREMENT}", "git_init=false")
+    (wheel,) = (study / "vendor").glob("psweep_kit-*.whl")
+    lock = (study / "requirements.lock").read_text()
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert re.search(rf"^psweep-kit==\S+ \\\n\s+--hash=sha256:{digest}$", lock, re.M)
+    assert "file://" not in lock
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [
@@ -850,17 +864,3 @@ def test_first_option_runs_a_few_psets(tmp_path, env):
     assert len(db(study / "calc" / "database.pk")) == 3
     proc = py(["input.py", "--first", "0"], study, env, check=False)
     assert proc.returncode == 2 and "--first needs a number >= 1" in proc.stderr
-
-
-def test_psweep_new_builds_the_wheel_of_another_requirement(tmp_path, env):
-    """With psweep_requirement and the lock, vendor/ gets the wheel built from it, and the
-    lock pins that wheel by its hash (pip cannot check a folder or git checkout by hash)."""
-    import hashlib
-
-    study = tmp_path / "s"
-    psweep_new(study, env, f"psweep_requirement={REQUIREMENT}", "git_init=false")
-    (wheel,) = (study / "vendor").glob("psweep_kit-*.whl")
-    lock = (study / "requirements.lock").read_text()
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    assert re.search(rf"^psweep-kit==\S+ \\\n\s+--hash=sha256:{digest}$", lock, re.M)
-    assert "file://" not in lock
