@@ -1,7 +1,7 @@
 """Run psets as tasks on a dask cluster: here a LocalCluster of 2 processes.
 
 Run it with ``python dask_local_cluster.py`` (needs ``pip install
-"psweep[dask]"``). On an HPC system, replace the LocalCluster with e.g.
+"psweep-kit[dask]"``). On an HPC system, replace the LocalCluster with e.g.
 ``dask_jobqueue.SLURMCluster(...)`` and ``cluster.scale(jobs=...)``: the
 call to ``run_local`` stays the same.
 """

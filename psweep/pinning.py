@@ -1,9 +1,10 @@
 """Pin a study to the psweep that made it: its wheel in the study, and a lock file.
 
 ``psweep new`` puts the wheel of the running psweep into ``<study>/vendor/``
-and pins ``psweep==<version>`` with that wheel's hash in
-``requirements.lock``, so that pip can only ever install this very file, also
-when the package index has another project of the same name. The lock pins
+and pins ``psweep-kit==<version>`` with that wheel's hash in
+``requirements.lock``, so that pip can only ever install this very file (the
+distribution is ``psweep-kit``; the package index has an unrelated project
+named ``psweep``). The lock pins
 every other package to an exact version with hashes too; it is made by
 ``uv pip compile`` (for all platforms, for the study's Python version).
 
@@ -30,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import PsweepError
+from .installation import DIST_NAME, WHEEL_NAME
 
 __all__ = [
     "LOCK_FILE",
@@ -39,6 +41,7 @@ __all__ = [
     "lock_command",
     "lock_study",
     "psweep_wheel",
+    "requirement_wheel",
     "wheel_version",
 ]
 
@@ -62,11 +65,18 @@ def _running_version() -> str:
 
 
 def wheel_version(path: Path) -> str:
-    """The version in the file name of a psweep wheel."""
+    """The version in the file name of a psweep wheel (``psweep_kit-<version>-...whl``).
+
+    Wheels named ``psweep-<version>-...whl`` are accepted too: psweep's own wheels
+    before the distribution was renamed to psweep-kit, as older studies keep them
+    in vendor/.
+    """
     # name-version(-build)?-python-abi-platform.whl
     parts = path.name[: -len(".whl")].split("-")
-    if len(parts) < 5 or parts[0].lower() != "psweep":
-        raise PsweepPinError(f"{str(path)!r} is not the file name of a psweep wheel")
+    if len(parts) < 5 or parts[0].lower() not in (WHEEL_NAME, "psweep"):
+        raise PsweepPinError(
+            f"{str(path)!r} is not the file name of a psweep wheel ({WHEEL_NAME}-<version>-...whl)"
+        )
     return parts[1]
 
 
@@ -91,7 +101,7 @@ def _from_env(dest_dir: Path) -> Path | None:
 def _installed_dist() -> metadata.Distribution | None:
     """The installed distribution of the running psweep, if it was installed from a wheel."""
     try:
-        dist = metadata.distribution("psweep")
+        dist = metadata.distribution(DIST_NAME)
     except metadata.PackageNotFoundError:
         return None
     if dist.version != _running_version() or not dist.files:
@@ -116,7 +126,7 @@ def _pack_installed(dist: metadata.Distribution, dest_dir: Path) -> Path:
     ]
     if not tags:
         raise PsweepPinError("the installed psweep has no WHEEL file with a Tag; reinstall psweep")
-    name = f"psweep-{dist.version}-{tags[0]}.whl"
+    name = f"{WHEEL_NAME}-{dist.version}-{tags[0]}.whl"
     dest = dest_dir / name
     files = sorted(str(f).replace("\\", "/") for f in dist.files)
     with WheelFile(dest, "w") as whl:
@@ -144,7 +154,7 @@ def _build_checkout(root: Path, dest_dir: Path) -> Path:
                 f"could not build the wheel of psweep from {root} ({' '.join(cmd)}): "
                 f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
             )
-        (built,) = Path(tmp).glob("psweep-*.whl")
+        (built,) = Path(tmp).glob(f"{WHEEL_NAME}-*.whl")
         if wheel_version(built) != _running_version():
             raise PsweepPinError(
                 f"the checkout {root} builds psweep {wheel_version(built)}, but psweep "
@@ -173,6 +183,31 @@ def psweep_wheel(dest_dir: str | os.PathLike) -> Path:
         f"not run from a source checkout ({Path(__file__).parent}); install it with pip, or "
         "name a wheel in PSWEEP_WHEEL"
     )
+
+
+def requirement_wheel(requirement: str, dest_dir: str | os.PathLike) -> Path:
+    """The wheel of psweep built from `requirement` (``psweep-kit @ URL``) into `dest_dir`.
+
+    A lock cannot pin a git checkout or a folder by hash (pip refuses them in
+    hash-checking mode), so the study pins this wheel instead. A psweep_kit
+    wheel already in `dest_dir` is kept (delete it to build anew). The study's
+    ``nox -s lock`` does the same.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    found = sorted(dest_dir.glob(f"{WHEEL_NAME}-*.whl"))
+    if found:
+        return found[-1]
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps"]
+    cmd = [*pip, "-w", str(dest_dir), requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    built = sorted(dest_dir.glob(f"{WHEEL_NAME}-*.whl"))
+    if proc.returncode != 0 or not built:
+        raise PsweepPinError(
+            f"could not build the wheel of psweep from {requirement!r} ({' '.join(cmd)}): "
+            f"{(proc.stderr or proc.stdout).strip()[-2000:] or f'no {WHEEL_NAME}-*.whl made'}"
+        )
+    return built[-1]
 
 
 def lock_command(python_version: str) -> list[str]:

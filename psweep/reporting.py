@@ -614,7 +614,7 @@ def report(
         import matplotlib
     except ImportError as exc:
         raise ImportError(
-            "psweep report needs matplotlib: pip install matplotlib (or 'psweep[report]')"
+            "psweep report needs matplotlib: pip install matplotlib (or 'psweep-kit[report]')"
         ) from exc
     calc_dir = os.fspath(calc_dir)
     fn = os.path.join(calc_dir, database_basename)

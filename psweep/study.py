@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from .errors import PsweepError
-from .pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel
+from .pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
 from .templaterepo import make_template_repo, serve_template_repo, template_files
 
 __all__ = ["PsweepStudyError", "main", "new_study", "questions", "template_source"]
@@ -140,6 +140,9 @@ def _render(dest: Path, data: dict[str, Any], defaults: bool) -> dict[str, Any]:
         )
         if val
     }
+    # the template's default is the source it is copied from (for plain copier copy); psweep
+    # new's default is its own wheel in vendor/
+    user_defaults["psweep_requirement"] = ""
     version = _version()
     # copier copies from a git repository of this psweep's template, tagged with its
     # version: the answers file then records where (TEMPLATE_URL) and which version
@@ -193,9 +196,13 @@ def _init_git(dest: Path, answers: dict[str, Any], out) -> None:
 
 
 def _pin(dest: Path, answers: dict[str, Any], lock: bool) -> None:
-    """Put this psweep's wheel into vendor/ (unless another psweep was asked for), then lock."""
-    if not answers.get("psweep_requirement"):
+    """Put this psweep's wheel into vendor/, or with the lock the wheel of the psweep asked
+    for (psweep_requirement), then lock."""
+    requirement = answers.get("psweep_requirement")
+    if not requirement:
         psweep_wheel(dest / VENDOR_DIR)
+    elif lock:
+        requirement_wheel(requirement, dest / VENDOR_DIR)
     if lock:
         lock_study(dest, answers["python_version"])
 
@@ -332,6 +339,27 @@ _DELEGATED = {
 }
 
 
+def _warn_clash() -> None:
+    """Say in one line (stderr) if another distribution installs a ``psweep`` package here."""
+    from .installation import clash_message
+
+    message = clash_message()
+    if message:
+        print(message, file=sys.stderr)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the version, then the clash with another ``psweep`` if there is one."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"psweep {_version()}")
+        _warn_clash()
+        parser.exit()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``psweep`` (or ``python -m psweep``): ``psweep new DEST`` starts a study."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -346,7 +374,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         epilog="The database tools are commands of their own: psweep-db2table, psweep-db2json, "
         "psweep-push, psweep-pull (each has --help). psweep COMMAND --help tells more.",
     )
-    parser.add_argument("--version", action="version", version=f"psweep {_version()}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the version (and whether another project installs 'psweep' here too)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     new = sub.add_parser(
         "new",
@@ -403,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from copier.errors import CopierError
 
+    _warn_clash()
     try:
         if args.command == "update":
             from .update import update_study

@@ -1,6 +1,8 @@
 """``psweep update``: bring the study template of the running psweep into a study.
 
-After ``pip install --upgrade psweep``, a study made by an older ``psweep new``
+After installing a newer psweep (its ``psweep_kit-*.whl``, or ``git+URL@TAG``;
+never ``pip install --upgrade psweep``, which installs another project of that
+name from the package index), a study made by an older ``psweep new``
 takes the newer template's changes with copier's three-way merge: what the
 template changed arrives, what the user changed stays, and where both changed
 the same lines copier marks the conflict in the file. It works offline: the
@@ -26,6 +28,7 @@ from typing import Any
 import yaml
 
 from .errors import PsweepError
+from .installation import DIST_NAME, WHEEL_NAME
 from .pinning import LOCK_FILE, VENDOR_DIR, psweep_wheel, wheel_version
 from .templaterepo import (
     TEMPLATE_URL,
@@ -84,7 +87,7 @@ def _require_clean_git(study: Path) -> None:
 
 def _old_template(study: Path, old: str) -> dict[str, bytes]:
     """The template of psweep `old`: from its wheel in vendor/, or the running psweep's."""
-    for wheel in sorted((study / VENDOR_DIR).glob("psweep-*.whl")):
+    for wheel in _vendored_wheels(study / VENDOR_DIR):
         try:
             version = wheel_version(wheel)
         except PsweepError:
@@ -94,9 +97,14 @@ def _old_template(study: Path, old: str) -> dict[str, bytes]:
     raise PsweepUpdateError(
         f"the study was made from the template of psweep {old}, and {VENDOR_DIR}/ holds no "
         f"psweep {old} wheel to take it from. Put that wheel into {VENDOR_DIR}/ (from where "
-        f"the study was made, or: pip download --no-deps psweep=={old} -d {VENDOR_DIR}), "
-        "then run psweep update again"
+        f"the study was made, or build it: pip wheel --no-deps -w {VENDOR_DIR} "
+        f"git+URL@v{old} with the git URL of psweep), then run psweep update again"
     )
+
+
+def _vendored_wheels(vendor: Path) -> list[Path]:
+    """psweep's wheels in vendor/: psweep_kit-*.whl, and psweep-*.whl from before the rename."""
+    return sorted([*vendor.glob(f"{WHEEL_NAME}-*.whl"), *vendor.glob("psweep-*.whl")])
 
 
 def _repin(study: Path, wheel: Path) -> bool:
@@ -106,9 +114,10 @@ def _repin(study: Path, wheel: Path) -> bool:
         return False
     text = lock.read_text()
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    entry = re.compile(r"^psweep==\S+((?: \\\n[ \t]+--hash=sha256:[0-9a-f]+)+)", re.M)
+    # psweep-kit==, or psweep== in the locks of studies made before the rename
+    entry = re.compile(r"^psweep(?:-kit)?==\S+((?: \\\n[ \t]+--hash=sha256:[0-9a-f]+)+)", re.M)
     new, n = entry.subn(
-        f"psweep=={wheel_version(wheel)} \\\n    --hash=sha256:{digest}", text, count=1
+        f"{DIST_NAME}=={wheel_version(wheel)} \\\n    --hash=sha256:{digest}", text, count=1
     )
     if n == 0:
         return False
@@ -200,7 +209,7 @@ def update_study(study: str | Path = ".", conflict: str = "inline", out=sys.stdo
 
 def _replace_vendored(study: Path, old: str, out) -> None:
     vendor = study / VENDOR_DIR
-    olds = [w for w in vendor.glob("psweep-*.whl") if wheel_version(w) == old]
+    olds = [w for w in _vendored_wheels(vendor) if wheel_version(w) == old]
     old_requires = _requires(olds[0]) if olds else None
     wheel = psweep_wheel(vendor)
     for stale in olds:

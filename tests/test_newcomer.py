@@ -66,7 +66,7 @@ def newcomer(tmp_path_factory) -> SimpleNamespace:
         check=True,
         capture_output=True,
     )
-    (wheel,) = wheels.glob("psweep-*.whl")
+    (wheel,) = wheels.glob("psweep_kit-*.whl")
     venv = top / "venv"
     # a fresh machine's Python: nothing but the standard library
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -150,11 +150,11 @@ def test_newcomer_study(newcomer, tracking):
     assert "pip install -r requirements.lock" in out
 
     # pinned: this psweep's wheel in vendor/, its hash the only one the lock accepts
-    (wheel,) = (study / "vendor").glob("psweep-*.whl")
-    assert wheel.name == f"psweep-{psweep.__version__}-py3-none-any.whl"
+    (wheel,) = (study / "vendor").glob("psweep_kit-*.whl")
+    assert wheel.name == f"psweep_kit-{psweep.__version__}-py3-none-any.whl"
     lock = (study / "requirements.lock").read_text()
     assert "--find-links vendor" in lock.splitlines()
-    entry = re.search(r"^psweep==(\S+)((?: \\\n\s+--hash=sha256:\w+)+)", lock, re.M)
+    entry = re.search(r"^psweep-kit==(\S+)((?: \\\n\s+--hash=sha256:\w+)+)", lock, re.M)
     assert entry and entry.group(1) == psweep.__version__
     assert re.findall(r"sha256:(\w+)", entry.group(2)) == [_file_sha256(wheel)]
     for line in lock.splitlines():  # every requirement is pinned to one version
@@ -163,8 +163,9 @@ def test_newcomer_study(newcomer, tracking):
 
     # the README's set-up, verbatim
     readme = (study / "README.md").read_text()
-    setup, check_version, *_ = _readme_blocks(readme, "Set up")
-    _bash(setup, study, env)
+    venv, make_lock, install, check_version, *_ = _readme_blocks(readme, "Set up")
+    assert make_lock.strip() == "pip install nox && nox -s lock"  # psweep new locked already
+    _bash(venv + install, study, env)
     shown = _bash(". .venv/bin/activate\n" + check_version, study, env).stdout.strip()
     assert shown == psweep.__version__
     code = "import psweep, sys; print(psweep.__file__); print(hasattr(psweep, 'run_local'))"

@@ -27,7 +27,7 @@ from copier.errors import DirtyLocalWarning
 from psweep.study import main as study_main
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIREMENT = f"psweep @ {ROOT.as_uri()}"
+REQUIREMENT = f"psweep-kit @ {ROOT.as_uri()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 N_PSETS = 24  # psets of the template's input.py
@@ -59,7 +59,7 @@ def psweep_wheel_file(tmp_path_factory) -> Path:
         check=True,
         capture_output=True,
     )
-    (wheel,) = out.glob("psweep-*.whl")
+    (wheel,) = out.glob("psweep_kit-*.whl")
     return wheel
 
 
@@ -207,7 +207,10 @@ def test_render_files(tmp_path, env, data, present, absent):
         assert "{%" not in path.name and "{{" not in path.name, path
     # $placeholders of batch templates are copied verbatim, copier variables are filled in
     assert "omega = $omega" in (study / "templates/calc/run.py").read_text()
-    assert REQUIREMENT in (study / "requirements.in").read_text().splitlines()
+    # psweep: the wheel that nox -s lock builds from the requirement into vendor/
+    requirements = (study / "requirements.in").read_text().splitlines()
+    assert f"#   {REQUIREMENT}" in requirements and "psweep-kit" in requirements
+    assert f"PSWEEP_SOURCE = {json.dumps(REQUIREMENT)}" in (study / "noxfile.py").read_text()
     dev = json.loads((study / ".devcontainer/devcontainer.json").read_text())
     assert dev["name"] == "osc"
     assert dev["workspaceFolder"] == "/study"
@@ -610,7 +613,7 @@ def test_psweep_new_pins_this_psweep(tmp_path, env, psweep_wheel_file):
     assert answers["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert f"ARG BASE=python:{answers['python_version']}-slim" in (study / "Dockerfile").read_text()
     lock = (study / "requirements.lock").read_text()
-    entry = re.search(r"^psweep==(\S+) \\\n\s+--hash=sha256:(\w+)\n", lock, re.M)
+    entry = re.search(r"^psweep-kit==(\S+) \\\n\s+--hash=sha256:(\w+)\n", lock, re.M)
     assert entry.groups() == (psweep.__version__, hashlib.sha256(vendored.read_bytes()).hexdigest())
     for name in ("numpy", "pandas", "matplotlib", "pytest", "nox", "uv"):
         assert re.search(rf"^{name}==\S+", lock, re.M), name
@@ -626,7 +629,7 @@ def test_psweep_new_pins_this_psweep(tmp_path, env, psweep_wheel_file):
 
 def test_psweep_wheel_of_another_version_is_refused(tmp_path, env):
     """PSWEEP_WHEEL must be the running psweep; the error says so and nothing is left."""
-    other = tmp_path / "psweep-0.1.0-py3-none-any.whl"
+    other = tmp_path / "psweep_kit-0.1.0-py3-none-any.whl"
     other.write_bytes(b"not really")
     proc = psweep_new(tmp_path / "s", {**env, "PSWEEP_WHEEL": str(other)}, check=False)
     assert proc.returncode == 2
@@ -639,16 +642,30 @@ def test_psweep_new_no_lock_and_other_requirement(tmp_path, env):
     study = tmp_path / "s"
     proc = py(
         ["-m", "psweep", "new", study, "--defaults", "--no-lock", "-d", "psweep_requirement="
-         "psweep @ git+https://example.invalid/psweep@v0.8.0"],
+         "psweep-kit @ git+https://example.invalid/psweep@v0.8.0"],
         tmp_path, env,
     )  # fmt: skip
     assert "make it with nox -s lock" in proc.stdout
     assert not (study / "requirements.lock").exists()
     assert list((study / "vendor").glob("*.whl")) == []
     assert (
-        "psweep @ git+https://example.invalid/psweep@v0.8.0"
+        "#   psweep-kit @ git+https://example.invalid/psweep@v0.8.0"
         in (study / "requirements.in").read_text().splitlines()
     )
+
+
+def test_psweep_new_builds_the_wheel_of_another_requirement(tmp_path, env):
+    """With psweep_requirement and the lock, vendor/ gets the wheel built from it, and the
+    lock pins that wheel by its hash (pip cannot check a folder or git checkout by hash)."""
+    import hashlib
+
+    study = tmp_path / "s"
+    psweep_new(study, env, f"psweep_requirement={REQUIREMENT}", "git_init=false")
+    (wheel,) = (study / "vendor").glob("psweep_kit-*.whl")
+    lock = (study / "requirements.lock").read_text()
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert re.search(rf"^psweep-kit==\S+ \\\n\s+--hash=sha256:{digest}$", lock, re.M)
+    assert "file://" not in lock
 
 
 @pytest.mark.parametrize(

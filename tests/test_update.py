@@ -83,7 +83,7 @@ def wheels(tmp_path_factory) -> SimpleNamespace:
             [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
             check=True, capture_output=True,
         )  # fmt: skip
-        (built[name],) = out.glob("psweep-*.whl")
+        (built[name],) = out.glob("psweep_kit-*.whl")
     venv = top / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PSWEEP_"))}
@@ -137,12 +137,12 @@ def test_update_brings_the_template_and_keeps_the_edit(wheels, studies):
     assert EVAL_NEW in (study / "eval.py").read_text()
     assert (study / "input.py").read_text().endswith("# my own note about the model\n")
     # the new psweep's wheel replaces the old one, and the lock pins it by its hash
-    (wheel,) = (study / "vendor").glob("psweep-*.whl")
-    assert wheel.name.startswith(f"psweep-{NEW}-")
+    (wheel,) = (study / "vendor").glob("psweep_kit-*.whl")
+    assert wheel.name.startswith(f"psweep_kit-{NEW}-")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     lock = (study / "requirements.lock").read_text()
-    assert re.search(rf"^psweep=={re.escape(NEW)} \\\n\s+--hash=sha256:{digest}$", lock, re.M)
-    assert f"psweep=={NEW}" in (study / "requirements.in").read_text().splitlines()
+    assert re.search(rf"^psweep-kit=={re.escape(NEW)} \\\n\s+--hash=sha256:{digest}$", lock, re.M)
+    assert f"psweep-kit=={NEW}" in (study / "requirements.in").read_text().splitlines()
     answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
     assert answers["_commit"] == NEW and answers["psweep_version"] == NEW
     _git(study, wheels.env, "add", "-A")
@@ -194,8 +194,12 @@ def test_old_study_without_template_version_gets_told_what_to_do(tmp_path):
 
 
 def test_missing_vendored_wheel_is_named(tmp_path):
+    """The error names the missing wheel and builds it from git, never from the index's
+    "psweep" (another project)."""
     study = _committed_study(
         tmp_path / "s", "_commit: 0.1.0\n_src_path: https://psweep.invalid/study-template.git\n"
     )
-    with pytest.raises(ps.PsweepUpdateError, match=r"no psweep 0.1.0 wheel.*pip download"):
+    with pytest.raises(ps.PsweepUpdateError, match=r"no psweep 0.1.0 wheel") as info:
         ps.update_study(study)
+    assert "pip wheel --no-deps -w vendor git+URL@v0.1.0" in str(info.value)
+    assert "psweep==" not in str(info.value)

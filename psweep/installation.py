@@ -1,0 +1,95 @@
+"""Which distribution installs psweep, and which other one would overwrite it.
+
+psweep is installed as the distribution ``psweep-kit`` (its wheels are
+``psweep_kit-<version>-...whl``); the import name, the ``psweep`` command and
+the API are ``psweep``. The package index has an unrelated project named
+``psweep`` whose files go to the same place (``site-packages/psweep/``): where
+both are installed, each overwrites the other's files, and ``pip install
+psweep`` or ``pip install --upgrade psweep`` installs that other project.
+
+:func:`clash_message` finds such another distribution from the installed
+metadata only (no import of pandas or of the other package), so that
+``psweep --version``, ``psweep new`` and ``psweep update`` can say it in one
+line, with the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import metadata
+
+__all__ = [
+    "DIST_NAME",
+    "WHEEL_NAME",
+    "clash_message",
+    "other_psweep_distributions",
+    "reinstall_source",
+]
+
+DIST_NAME = "psweep-kit"
+WHEEL_NAME = "psweep_kit"  # the distribution's name in wheel file names and dist-info folders
+_IMPORT_NAME = "psweep"
+_RECORD_LINE = re.compile(rf"^{_IMPORT_NAME}/", re.M)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _installs_psweep(dist: metadata.Distribution) -> bool:
+    top_level = dist.read_text("top_level.txt")
+    if top_level is not None:
+        return _IMPORT_NAME in top_level.split()
+    record = dist.read_text("RECORD") or dist.read_text("installed-files.txt") or ""
+    return bool(_RECORD_LINE.search(record))
+
+
+def other_psweep_distributions() -> list[tuple[str, str]]:
+    """``(name, version)`` of every installed distribution but psweep-kit that has a ``psweep``
+    package, e.g. ``[("psweep", "0.16.0")]`` after ``pip install psweep``."""
+    found = []
+    for dist in metadata.distributions():
+        if not _installs_psweep(dist):
+            continue
+        name = dist.metadata["Name"] or "?"
+        if _normalized(name) != DIST_NAME:
+            found.append((name, dist.version))
+    return sorted(set(found))
+
+
+def reinstall_source() -> str:
+    """What to give pip to install this psweep again: where pip installed it from, if known."""
+    placeholder = f"<the {WHEEL_NAME}-*.whl file, or git+URL@TAG of psweep>"
+    try:
+        text = metadata.distribution(DIST_NAME).read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return placeholder
+    try:
+        info = json.loads(text or "{}")
+    except ValueError:
+        return placeholder
+    url = info.get("url", "")
+    vcs = info.get("vcs_info")
+    if vcs and url:
+        return f"{vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}".rstrip("@")
+    if url.startswith("file:///"):
+        path = url[len("file://") :]
+        return f"-e {path}" if info.get("dir_info", {}).get("editable") else path
+    return placeholder
+
+
+def clash_message() -> str | None:
+    """One line that names the other distributions installing ``psweep``, and the fix; else None."""
+    others = other_psweep_distributions()
+    if not others:
+        return None
+    names = ", ".join(f"{name} {version}" for name, version in others)
+    uninstall = " ".join(sorted({name for name, _ in others}))
+    return (
+        f"psweep: {names} is installed here too, a distribution that also installs the "
+        f"package 'psweep' (the index's psweep is another project) and overwrites this psweep "
+        f"({DIST_NAME}) or is overwritten by it; "
+        f"fix: pip uninstall -y {uninstall} && pip install --force-reinstall --no-deps "
+        f"{reinstall_source()}"
+    )
