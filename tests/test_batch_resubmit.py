@@ -327,7 +327,7 @@ def render_study(dest: Path) -> Path:
     import copier
     from copier.errors import DirtyLocalWarning
 
-    answers = {"psweep_requirement": f"psweep @ {ROOT.as_uri()}", "git_init": False}
+    answers = {"psweep_requirement": f"psweep-kit @ {ROOT.as_uri()}", "git_init": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DirtyLocalWarning)
         copier.run_copy(

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from checkout_utils import copy_checkout
 
 import psweep
 
@@ -64,30 +65,17 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _copy_checkout(dest: Path) -> Path:
-    """The files of this checkout as they are now (tracked and new, not ignored)."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    return dest
-
-
 def _source(kind: str, top: Path, env) -> tuple[str, str]:
     """A source of the template and the psweep_requirement its copy defaults to."""
     if kind == "folder":
-        folder = _copy_checkout(top / "psweep src")
+        folder = copy_checkout(top / "psweep src")
         return str(folder), f"psweep-kit @ file://{str(folder).replace(' ', '%20')}"
     clone = top / "psweep-clone"
     _run(["git", "clone", "-q", ROOT, clone], top, env)
     for child in clone.iterdir():  # the checkout as it is now, committed in the clone
         if child.name != ".git":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    _copy_checkout(clone)
+    copy_checkout(clone)
     _run(["git", "add", "-A"], clone, env)
     _run(["git", "commit", "-q", "--allow-empty", "-m", "as the checkout is now"], clone, env)
     sha = _run(["git", "rev-parse", "HEAD"], clone, env).stdout.strip()

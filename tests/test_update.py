@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from checkout_utils import copy_checkout
 from packaging.version import Version
 
 import psweep as ps
@@ -43,18 +44,6 @@ def _run(args, cwd, env, check=True, timeout=1200) -> subprocess.CompletedProces
     return proc
 
 
-def _source_copy(dest: Path) -> Path:
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    return dest
-
-
 def _offline() -> list[str]:
     """A prefix that runs a command without network, if this machine allows it."""
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
@@ -64,8 +53,8 @@ def _offline() -> list[str]:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory) -> SimpleNamespace:
     top = tmp_path_factory.mktemp("update")
-    old_src = _source_copy(top / "old")
-    new_src = _source_copy(top / "new")
+    old_src = copy_checkout(top / "old")
+    new_src = copy_checkout(top / "new")
     for rel, before, after in [
         ("pyproject.toml", f'version = "{OLD}"', f'version = "{NEW}"'),
         ("psweep/__init__.py", f'__version__ = "{OLD}"', f'__version__ = "{NEW}"'),
