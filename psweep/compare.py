@@ -138,6 +138,11 @@ def _missing(x: Any) -> bool:
     return x is None or x is pd.NA or x is pd.NaT
 
 
+def _with_sha1(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with ``_pset_sha1`` taken from ``_pset_hash`` (the same hash), if it has that."""
+    return df.assign(_pset_sha1=df["_pset_hash"]) if "_pset_hash" in df.columns else df
+
+
 def _paired(df: pd.DataFrame, on: str | None) -> pd.DataFrame:
     """`df` indexed by its pairing key: (hash, n-th occurrence), or the row's position."""
     if on is None:
@@ -166,7 +171,8 @@ def df_compare(
 
     Rows are paired by ``on`` (default ``_pset_sha1``, the pset's hash, so the
     order of the rows does not matter; a pset that ran twice pairs its n-th row
-    in `a` with its n-th row in `b`), or by position with ``on=None``.
+    in `a` with its n-th row in `b`; a database of ``ps.run`` pairs by the
+    same hash under its name ``_pset_hash``), or by position with ``on=None``.
 
     Compared are `columns`, by default every column that does not start with
     ``_`` (the parameters and the results) plus ``_pset_status``, minus
@@ -212,6 +218,9 @@ def df_compare(
     only_cols_a = [c for c in cols_a if c not in cols_b]
     only_cols_b = [c for c in cols_b if c not in cols_a]
 
+    if on == _KEY and not (_KEY in a.columns and _KEY in b.columns):
+        # databases of ps.run (psweep 0.16's layout) hold the same hash as _pset_hash
+        a, b = (x if _KEY in x.columns else _with_sha1(x) for x in (a, b))
     pa, pb = _paired(a, on), _paired(b, on)
     shared = pa.index.intersection(pb.index, sort=False)
     only_a = [k for k in pa.index if k not in shared]

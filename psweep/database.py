@@ -61,6 +61,38 @@ def database_format(fn: Any, fmt: str | None = None) -> str:
     return fmt
 
 
+# values that always pickle; others are tried
+_PLAIN = frozenset({int, float, str, bool, type(None), complex, bytes, np.float64, np.int64})
+
+
+def unpicklable_item(dct: dict) -> tuple[Any, str] | None:
+    """The first key of `dct` whose value cannot be pickled, and why; None if all can."""
+    for key, value in dct.items():
+        if type(value) in _PLAIN:
+            continue
+        if type(value) is np.ndarray and not value.dtype.hasobject:
+            continue
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            return key, f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def check_picklable_psets(psets: Sequence[dict]) -> None:
+    """Raise :class:`~psweep.errors.PsweepFormatError` naming the first pset with a value
+    that a pickle database cannot store (a lambda, a local function, an open file)."""
+    for pos, pset in enumerate(psets):
+        bad = unpicklable_item(pset)
+        if bad is not None:
+            key, why = bad
+            raise PsweepFormatError(
+                f"pset {pos} ({pset!r:.200}): the value of {key!r} cannot be pickled ({why}), "
+                "so the database could not store its row; nothing ran. Use a value that "
+                "pickles (a module-level function, a class, data) or its name as text"
+            )
+
+
 def check_storable(df: pd.DataFrame, fn: Any, fmt: str | None = None) -> None:
     """Raise :class:`~psweep.errors.PsweepFormatError` if the format of database `fn`
     cannot hold `df` (JSON and Parquet hold data only; a pickle holds anything)."""

@@ -36,12 +36,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pandas import Timestamp
 
 from .capture import LOGS_COLUMN, capture
-from .database import df_print
+from .database import df_print, unpicklable_item
 from .errors import PsweepError, PsweepParamsError
 from .files import atomic_open
 from .hashing import pset_hashes, uuid4_strings
@@ -197,7 +196,7 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
             raise err
         ret, exc_text = {}, f"{type(err).__name__}: {err}"
     if ret:
-        bad = _unstorable(ret)
+        bad = unpicklable_item(ret)
         if bad is not None:
             key, why = bad
             err = PsweepFuncError(
@@ -216,24 +215,6 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
     if job.tmpsave:
         _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
     return start_ns, runtime, ret, exc_text
-
-
-# result values that always pickle; others are tried before the row goes anywhere
-_PLAIN = frozenset({int, float, str, bool, type(None), complex, bytes, np.float64, np.int64})
-
-
-def _unstorable(ret: dict) -> tuple[Any, str] | None:
-    """The first key of `ret` whose value cannot be pickled, and why; None if all can."""
-    for key, value in ret.items():
-        if type(value) in _PLAIN:
-            continue
-        if type(value) is np.ndarray and not value.dtype.hasobject:
-            continue
-        try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            return key, f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple) -> None:

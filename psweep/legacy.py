@@ -21,7 +21,14 @@ import pandas as pd
 
 from .columns import row_hashes
 
-__all__ = ["adopt_database", "to_016_layout"]
+__all__ = [
+    "LAYOUT_016",
+    "LAYOUT_016_SHA1",
+    "adopt_database",
+    "in_layout",
+    "layout_016",
+    "to_016_layout",
+]
 
 log = logging.getLogger("psweep")
 
@@ -94,10 +101,28 @@ def _hashed_by_us(df: pd.DataFrame, own_runs: Collection[str], sample: int = 5) 
     return all(h in pair for h, pair in zip(rows["_pset_hash"], mine, strict=True))
 
 
-def to_016_layout(df: pd.DataFrame) -> pd.DataFrame:
-    """`df` as psweep 0.16 returns and stores a database: indexed by ``_pset_seq``,
-    its hash in ``_pset_hash`` only (``_pset_sha1`` is psweep 0.7.0's name of it; rows
-    without ``_pset_hash``, e.g. of 0.7.0 or recovered, take their ``_pset_sha1``)."""
+# how ps.run (psweep 0.16's entry) writes and returns a database: indexed by _pset_seq,
+# its hash as _pset_hash; a database that has 0.7.0's _pset_sha1 keeps it
+LAYOUT_016 = "0.16"
+LAYOUT_016_SHA1 = "0.16+sha1"
+
+
+def layout_016(had_sha1: bool) -> str:
+    """The layout of ``ps.run`` for a database that had ``_pset_sha1`` or not."""
+    return LAYOUT_016_SHA1 if had_sha1 else LAYOUT_016
+
+
+def in_layout(df: pd.DataFrame, layout: str | None) -> pd.DataFrame:
+    """`df` (in our layout) in `layout`: None for ours, else one of :func:`layout_016`."""
+    if layout is None:
+        return df
+    return to_016_layout(df, keep_sha1=layout == LAYOUT_016_SHA1)
+
+
+def to_016_layout(df: pd.DataFrame, keep_sha1: bool = False) -> pd.DataFrame:
+    """`df` as psweep 0.16 returns and stores a database: indexed by ``_pset_seq``, its
+    hash in ``_pset_hash`` (rows without it, e.g. of 0.7.0 or recovered, take their
+    ``_pset_sha1``), and ``_pset_sha1``, 0.7.0's name of it, only with `keep_sha1`."""
     if len(df) == 0 or "_pset_seq" not in df.columns:
         return df
     if "_pset_sha1" in df.columns:
@@ -105,7 +130,8 @@ def to_016_layout(df: pd.DataFrame) -> pd.DataFrame:
         if "_pset_hash" in df.columns:
             given = df["_pset_hash"]
             sha1 = given.where(given.notna(), sha1) if given.isna().any() else given
-        df = df.drop(columns="_pset_sha1").assign(_pset_hash=sha1)
+        df = df if keep_sha1 else df.drop(columns="_pset_sha1")
+        df = df.assign(_pset_hash=sha1)
     else:
         df = df.copy(deep=False)
     df.index = pd.Index(df["_pset_seq"].to_numpy())

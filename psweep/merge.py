@@ -16,9 +16,9 @@ from .database import df_read, df_write
 from .errors import PsweepDatabaseError, PsweepFormatError
 from .files import remove_stale_temp_files
 from .journal import journal_root, read_journal_dir, read_journal_header, remove_run_dir
-from .legacy import adopt_database, to_016_layout
+from .legacy import adopt_database, in_layout
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
-from .provenance import now_utc, recorded_runs, write_run
+from .provenance import now_utc, own_run_ids, recorded_runs, write_run
 
 __all__ = [
     "DbSnapshot",
@@ -58,9 +58,11 @@ class DbSnapshot:
         self.stat = self._stat()
         # a database of psweep 0.7.0 or 0.16 is taken in our layout (psweep.legacy)
         if self.stat is None:
-            self.df = pd.DataFrame()
+            self.df, self.had_sha1 = pd.DataFrame(), False
             return
-        self.df = adopt_database(df_read(self.fn), _own_runs(os.path.dirname(self.fn) or "."))
+        raw = df_read(self.fn)
+        self.had_sha1 = "_pset_sha1" in raw.columns  # ps.run keeps it where the file has it
+        self.df = adopt_database(raw, own_run_ids(os.path.dirname(self.fn) or "."))
 
     def _stat(self) -> tuple | None:
         try:
@@ -79,15 +81,6 @@ class DbSnapshot:
             log.info("database %s changed during the run (another writer); re-reading", self.fn)
             self.load()
         return self.df
-
-
-def _own_runs(db_dir: str) -> pd.Index:
-    """The ids of the runs this psweep recorded in `db_dir` (none if unreadable)."""
-    try:
-        return recorded_runs(db_dir).index
-    except Exception as exc:  # a damaged runs table: hashes are then checked row by row
-        log.warning("could not read the runs table of %s: %s", db_dir, exc)
-        return pd.Index([])
 
 
 def _renumber(df_new: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +116,7 @@ def merge_run(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     *,
     skip_merged: bool = False,
-    layout016: bool = False,
+    layout: str | None = None,
 ) -> pd.DataFrame:
     """Append a run's rows to the database under its lock; record the run.
 
@@ -133,8 +126,8 @@ def merge_run(
     With `skip_merged` (recovery), rows of this run that the database holds
     already are left out instead of being an error: a crash after the
     database was written but before the journal was removed merged them.
-    With `layout016` (``ps.run``) the file is written indexed by ``_pset_seq``,
-    as psweep 0.16 writes it; the returned database is in our layout.
+    The file is written in `layout` (:func:`psweep.legacy.in_layout`: ours,
+    or ``ps.run``'s); the returned database is in our layout.
     """
     db_dir = os.path.dirname(database_fn) or "."
     with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
@@ -162,7 +155,7 @@ def merge_run(
         if len(df_new):
             _remove_stale_temp_files(database_fn)
             try:
-                df_write(to_016_layout(out) if layout016 else out, database_fn)
+                df_write(in_layout(out, layout), database_fn)
             except PsweepFormatError as exc:
                 raise _set_aside(df_new, database_fn, exc) from exc
             if isinstance(base, DbSnapshot):
@@ -277,7 +270,7 @@ def _recover_run(
     n_before = len(before.df)
     out = merge_run(
         database_fn, df_new, info, before, lock_timeout_s,
-        skip_merged=True, layout016=header.get("layout016", False),
+        skip_merged=True, layout=header.get("layout"),
     )  # fmt: skip
     log.warning(
         "recovered %d finished psets of interrupted run %s from its journal into %s",
@@ -324,6 +317,9 @@ def merge_databases(
     db_dir = os.path.dirname(database_fn) or "."
     with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
         local = df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
+        # rows pair by _pset_id whichever release or entry (ps.run) wrote either side
+        own = own_run_ids(db_dir)
+        local, other = adopt_database(local, own), adopt_database(other, own)
         if len(local) == 0:
             out, nnew, nshared = other, len(other), 0
         else:

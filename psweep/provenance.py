@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import platform
 import shlex
@@ -16,9 +17,18 @@ import pandas as pd
 from .database import df_read, df_write
 from .files import remove_stale_temp_files
 
-__all__ = ["RUNS_BASENAME", "df_runs", "now_utc", "recorded_runs", "run_info", "write_run"]
+__all__ = [
+    "RUNS_BASENAME",
+    "df_runs",
+    "now_utc",
+    "own_run_ids",
+    "recorded_runs",
+    "run_info",
+    "write_run",
+]
 
 RUNS_BASENAME = "runs.pk"
+log = logging.getLogger("psweep")
 
 
 def now_utc() -> pd.Timestamp:
@@ -85,6 +95,16 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     else:
         new = row
     df_write(new, fn)
+
+
+def own_run_ids(calc_dir: str) -> pd.Index:
+    """The ``_run_id`` of the runs recorded in `calc_dir` (none if there is no readable
+    runs table): a database beside them was written by this psweep."""
+    try:
+        return recorded_runs(calc_dir).index
+    except Exception as exc:  # a damaged runs table: the caller then knows less, no more
+        log.warning("could not read the runs table of %s: %s", calc_dir, exc)
+        return pd.Index([])
 
 
 def recorded_runs(calc_dir: str) -> pd.DataFrame:

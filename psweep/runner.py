@@ -31,13 +31,13 @@ from .assemble import (
 )
 from .capture import check_capture_logs
 from .crashpoints import crash_point
-from .database import check_storable, database_format
+from .database import check_picklable_psets, check_storable, database_format
 from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
 from .execute import EXEC_HOST, Job, Plan, PsweepFuncError, check_main_guard, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
-from .legacy import adopt_database, to_016_layout
+from .legacy import adopt_database, in_layout, layout_016
 from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
 from .merge import (
     DbSnapshot,
@@ -48,7 +48,7 @@ from .merge import (
     recover_journals,
 )
 from .progress import Progress, want_progress
-from .provenance import RUNS_BASENAME, run_info
+from .provenance import RUNS_BASENAME, own_run_ids, run_info
 from .vcs import git_commit_all, git_repo, git_require_identity, git_require_no_conflicts
 
 __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
@@ -465,22 +465,25 @@ def run_local(
     # the lifecycle: open (recover, read) -> plan -> begin (journal) -> execute -> merge -> commit
     repo = _git_preflight(git, simulate)
     where = _Where.make(calc_dir, database_dir, database_basename, save, simulate)
-    base, df = _open_database(where, df, save, simulate, lock_timeout_s)
+    base, df, had_sha1 = _open_database(where, df, save, simulate, lock_timeout_s)
     extra = extra_columns(df, _api016)
+    layout = layout_016(had_sha1) if _api016 else None  # how the database is written
     if "_pset_hash" in extra and len(df):
         base, df = _with_pset_hash(base, df)
     with _gc_paused():
         plan = _plan(params, df, skip_dups)
     if len(plan) == 0:
         log.info("nothing to run: %d psets given, none new", len(params))
-        return df
+        return in_layout(df, layout)
     if save and database_format(where.database_fn) != "pickle":
         # a pset that the format (JSON, Parquet) cannot hold stops the run before it runs
         with _gc_paused():
             check_storable(pd.DataFrame(plan.psets), where.database_fn)
+    elif save:
+        check_picklable_psets(plan.psets)  # a lambda in a pset: refused, not lost at the end
     crash_point("planned")
     run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
-    run.extra, run.api016 = extra, _api016
+    run.extra, run.api016, run.layout = extra, _api016, layout
     if run.info is not None:
         run.info["n_planned"] = len(plan)  # psweep status: how many are left
     job = Job(
@@ -500,7 +503,7 @@ def run_local(
         _warn_failures(out, run.run_id, len(plan))
     if repo is not None:
         _commit_results(repo, where.calc_dir, run.run_id)
-    return out
+    return in_layout(out, layout)
 
 
 def _with_pset_hash(
@@ -630,24 +633,30 @@ class _Where:
 
 def _open_database(
     where: _Where, df: pd.DataFrame | None, save: bool, simulate: bool, lock_timeout_s: float
-) -> tuple[pd.DataFrame | DbSnapshot, pd.DataFrame]:
+) -> tuple[pd.DataFrame | DbSnapshot, pd.DataFrame, bool]:
     """Step 1: recover crashed runs, then read the database the run appends to.
 
     Returns what the run merges into at its end (a snapshot of the file, or
-    with save=False the given DataFrame) and the database as a DataFrame.
+    with save=False the given DataFrame), the database as a DataFrame, and
+    whether it had 0.7.0's ``_pset_sha1`` before it was read into our layout.
     """
     if save and not simulate and os.path.isdir(where.own_dir):
         recover_journals(where.own_dir, where.database_basename, lock_timeout_s)
     if save and simulate:
         _prepare_simulate(os.path.join(where.own_dir, where.database_basename), where.db_dir)
-    if df is not None and len(df) > 0:
-        df = adopt_database(df)  # a DataFrame of psweep 0.7.0 or 0.16
-    if df is not None and len(df) > 0 and not save:
-        return df, df
+    given = df is not None and len(df) > 0
+    had_sha1 = given and "_pset_sha1" in df.columns
+    if given:
+        # a DataFrame of psweep 0.7.0, 0.16 or ps.run (whose hashes are ours where our
+        # runs table lists runs beside the database)
+        df = adopt_database(df, own_run_ids(where.own_dir))
+    if given and not save:
+        return df, df, had_sha1
     base = DbSnapshot(where.db_src)
-    if df is not None and len(df) > 0:
+    had_sha1 = had_sha1 or base.had_sha1
+    if given:
         base = _combine_given_df(df, base, where.db_src, lock_timeout_s)
-    return base, base.df
+    return base, base.df, had_sha1
 
 
 @dataclass
@@ -667,7 +676,8 @@ class _Run:
     journal_dir: str | None = None
     lock: Any = None
     extra: tuple[str, ...] = ()  # the 0.16 columns of its rows (assemble.extra_columns)
-    api016: bool = False  # run by ps.run: the file is written in psweep 0.16's layout
+    api016: bool = False  # run by ps.run
+    layout: str | None = None  # how the file is written (legacy.in_layout)
 
     @property
     def header(self) -> dict:
@@ -680,7 +690,7 @@ class _Run:
             "database_basename": self.where.database_basename,
             "record": self.record,
             "extra": list(self.extra),
-            "layout016": self.api016,
+            "layout": self.layout,
             "info": self.info,
         }
 
@@ -713,7 +723,7 @@ class _Run:
             try:
                 out = merge_run(
                     self.where.database_fn, df_new, info_end, self.base, self.lock_timeout_s,
-                    layout016=self.api016,
+                    layout=self.layout,
                 )  # fmt: skip
             except PsweepFormatError:
                 remove_run_dir(self.journal_dir)  # the rows are set aside (merge_run)
@@ -924,11 +934,10 @@ def run(
     reads such a database and writes it back in its own layout (indexed by
     ``_pset_id``); its new rows keep the 0.16 columns the database has.
     """
-    out = run_local(
+    return run_local(
         func, params, df, poolsize, save, tmpsave, verbose, calc_dir, simulate,
         database_basename, backup, git, database_dir,
         skip_dups=skip_dups, on_error=on_error, dask_client=dask_client, progress=progress,
         lock_timeout_s=lock_timeout_s, timeout_s=timeout_s, capture_logs=capture_logs,
         fill_value=fill_value, _api016=True,
     )  # fmt: skip
-    return to_016_layout(out)

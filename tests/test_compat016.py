@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 import psweep as ps
+from psweep.merge import merge_databases
 
 
 @pytest.fixture
@@ -338,3 +340,71 @@ def test_capture_logs_wrapper(tmp_path):
     assert ret["r_"] == 10
     with pytest.raises(ValueError, match="capture_logs"):
         ps.capture_logs_wrapper(pset, func_prints, "stdout")
+
+
+def func_result10(pset):
+    return {"result": pset["a"] * 10}  # a result named without 0.16's trailing _
+
+
+def _check_unique(df):
+    assert df["_pset_id"].is_unique and df["_pset_seq"].is_unique and df.index.is_unique
+    assert sorted(df["_pset_seq"]) == list(range(len(df)))
+
+
+def test_a_stale_df_of_ps_run_joins_the_file_without_duplicates(study):
+    """A DataFrame returned by ps.run (indexed by _pset_seq), passed back as df=, pairs
+    with the file's rows by _pset_id: no row twice, no done pset run again."""
+    df = ps.run(func_result10, ps.plist("a", [1, 2]))
+    df = ps.run(func_result10, ps.plist("a", [3]), df=df)
+    assert len(df) == 3
+    _check_unique(df)
+    stale = ps.run_local(func_result10, ps.plist("a", [4]), df=df)
+    again = ps.run(func_result10, ps.plist("a", [1, 2, 3, 4, 5]), df=stale, skip_dups=True)
+    assert sorted(again["a"]) == [1, 2, 3, 4, 5]
+    _check_unique(again)
+    assert again["_pset_hash"].tolist() == [ps.pset_hash({"a": a}) for a in again["a"]]
+
+
+def test_pull_pairs_rows_by_id_whichever_entry_wrote_them(study):
+    """Merging a remote copy (as psweep-pull does) into a database of ps.run keeps every
+    row of both sides, paired by _pset_id, not by the 0.16 layout's integer index."""
+    ps.run(func_result10, ps.plist("a", [1, 2]), calc_dir="local")
+    shutil.copytree("local", "remote")
+    ps.run(func_result10, ps.plist("a", [3]), calc_dir="remote")
+    ps.run(func_result10, ps.plist("a", [4]), calc_dir="local")
+    remote = ps.df_read("remote/database.pk")
+    out, nnew, nshared = merge_databases("local/database.pk", remote)
+    assert (nnew, nshared) == (1, 2)
+    assert sorted(out["a"]) == [1, 2, 3, 4] and out["_pset_id"].is_unique
+    ps.run_local(func_result10, ps.plist("a", [9]), calc_dir="mixed")
+    out, nnew, _ = merge_databases("mixed/database.pk", remote)
+    assert nnew == 3 and len(out) == 4 and out["_pset_id"].is_unique
+
+
+def test_ps_run_keeps_the_sha1_column_of_a_070_database(study):
+    """ps.run on a run_local database adds _pset_hash and keeps _pset_sha1."""
+    ps.run_local(func_result10, ps.plist("a", [1, 2]))
+    df = ps.run(func_result10, ps.plist("a", [3]))
+    on_disk = ps.df_read("calc/database.pk")
+    for frame in (df, on_disk):
+        assert (frame["_pset_sha1"] == frame["_pset_hash"]).all()
+        assert list(frame.index) == list(frame["_pset_seq"])
+    assert len(ps.run(func_result10, ps.plist("a", [1, 2, 3]), skip_dups=True)) == 3
+
+
+def test_df_compare_pairs_ps_run_databases_by_their_hash(study):
+    """df_compare pairs rows of ps.run databases by _pset_hash, their name of the hash."""
+    a = ps.run(func_result10, ps.plist("a", [1, 2]))
+    assert ps.df_compare(a, a.copy()).same
+    b = ps.run_local(func_result10, ps.plist("a", [1, 2]), calc_dir="other")
+    assert ps.df_compare(a, b).same
+
+
+def test_a_pset_that_cannot_be_pickled_is_refused_before_it_runs(study):
+    """A pickle database cannot hold a lambda: the run stops before func runs, naming the
+    pset and key, and nothing is written (it used to run all, then fail to save)."""
+    ran = []
+    params = [{"a": 1, "b": 2}, {"a": 3, "b": lambda x: x}]
+    with pytest.raises(ps.PsweepFormatError, match=r"pset 1 .*'b' cannot be pickled"):
+        ps.run_local(lambda p: ran.append(p) or {}, params, on_error="record")
+    assert ran == [] and not os.path.exists("calc/database.pk")

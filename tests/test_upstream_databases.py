@@ -111,8 +111,9 @@ def run_ours(cwd: Path, entry: str, crash_at: str | None = None) -> int:
 
 def check_extended(cwd: Path, upstream_rows: pd.DataFrame, entry: str) -> pd.DataFrame:
     """The database as the last entry left it: ps.run in psweep 0.16's layout (indexed by
-    _pset_seq, its hash in _pset_hash), run_local in 0.7.0's (indexed by _pset_id, the hash
-    in _pset_sha1, and _pset_hash kept where the database had it)."""
+    _pset_seq, its hash in _pset_hash, and _pset_sha1 kept where the database had it),
+    run_local in 0.7.0's (indexed by _pset_id, the hash in _pset_sha1, and _pset_hash kept
+    where the database had it)."""
     df = ps.df_read(cwd / "calc" / "database.pk")
     assert len(df) == 6
     assert sorted(os.listdir(cwd / "ran")) == ["5", "6"]  # done psets did not run again
@@ -120,8 +121,10 @@ def check_extended(cwd: Path, upstream_rows: pd.DataFrame, entry: str) -> pd.Dat
     assert list(df.index) == list(df[key])  # one kind of index
     assert df.index.is_unique
     if entry == "run":
-        assert "_pset_sha1" not in df.columns and "_exec_host" in df.columns
-        df = df.assign(_pset_sha1=df["_pset_hash"])
+        assert "_exec_host" in df.columns
+        # a database keeps its columns: 0.7.0's _pset_sha1 stays, 0.16's gets none
+        assert ("_pset_sha1" in df.columns) == ("_pset_sha1" in upstream_rows.columns)
+        df = df.assign(_pset_sha1=df["_pset_hash"]) if "_pset_sha1" not in df else df
     elif "_pset_hash" not in upstream_rows.columns:
         assert "_pset_hash" not in df.columns  # a 0.7.0 database keeps its columns
         df = df.assign(_pset_hash=df["_pset_sha1"])
