@@ -747,7 +747,9 @@ class _Run:
         except Exception as save_exc:
             log.error("could not save the finished rows of run %s: %s", self.run_id, save_exc)
             return
-        if ndone:
+        if not ndone:
+            log.warning("run %s stopped before any pset finished; nothing to save", self.run_id)
+        else:
             log.warning(
                 "run %s stopped after %d of %d psets; their rows are saved. To go on with "
                 "the rest, run the same params again with skip_dups=True (in a study "

@@ -36,10 +36,10 @@ def prepare():
         return
     new = df.iloc[before:]
     ps.df_print(new, cols=["damper", "zeta", "omega", "_pset_id"])
-    print(
-        f"{len(new)} new jobs in {BATCH_DIR}/ ({len(df)} in all). Submit the new ones with one of"
-    )
-    for machine in sorted(os.listdir(MACHINES_DIR)):
+    machines = sorted(os.listdir(MACHINES_DIR))
+    how = "with one of" if len(machines) > 1 else "with"
+    print(f"{len(new)} new jobs in {BATCH_DIR}/ ({len(df)} in all). Submit the new ones {how}")
+    for machine in machines:
         print(f"    sh {BATCH_DIR}/run_{machine}.sh")
     print("then, when the jobs are done: python batch.py --collect")
 
