@@ -82,7 +82,13 @@ def unpicklable_item(dct: dict) -> tuple[Any, str] | None:
 def check_picklable_psets(psets: Sequence[dict]) -> None:
     """Raise :class:`~psweep.errors.PsweepFormatError` naming the first pset with a value
     that a pickle database cannot store (a lambda, a local function, an open file)."""
+    plain = _PLAIN
     for pos, pset in enumerate(psets):
+        for value in pset.values():  # the common case, inline: only plain values
+            if type(value) not in plain:
+                break
+        else:
+            continue
         bad = unpicklable_item(pset)
         if bad is not None:
             key, why = bad
