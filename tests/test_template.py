@@ -909,3 +909,17 @@ def test_no_container_engine_fails_in_one_line(tmp_path, env):
         "in-image.sh: ENGINE=podman cannot run containers: podman is not installed; start it,"
         " or unset ENGINE to take the first of docker and podman that answers"
     ]
+
+
+def test_lock_refuses_a_python_older_than_the_study(tmp_path, env):
+    """nox -s lock from a Python older than the study's python_version stops in one line
+    that names both versions and the fix (the lock could not install here)."""
+    study = render(tmp_path / "study", study_name="osc", git_init=False, python_version="3.99")
+    proc = run([sys.executable, "-m", "nox", "--no-venv", "-s", "lock"], study, env, check=False)
+    assert proc.returncode != 0
+    running = "{}.{}".format(*sys.version_info[:2])
+    assert f"this study is for Python 3.99 (python_version), and this is Python {running}" in (
+        proc.stderr
+    )
+    assert f"-d python_version={running}" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (study / "requirements.lock").exists()
