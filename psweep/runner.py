@@ -483,7 +483,7 @@ def run_local(
         check_picklable_psets(plan.psets)  # a lambda in a pset: refused, not lost at the end
     crash_point("planned")
     run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
-    run.extra, run.api016, run.layout = extra, _api016, layout
+    run.extra, run.layout = extra, layout
     if run.info is not None:
         run.info["n_planned"] = len(plan)  # psweep status: how many are left
     job = Job(
@@ -676,7 +676,6 @@ class _Run:
     journal_dir: str | None = None
     lock: Any = None
     extra: tuple[str, ...] = ()  # the 0.16 columns of its rows (assemble.extra_columns)
-    api016: bool = False  # run by ps.run
     layout: str | None = None  # how the file is written (legacy.in_layout)
 
     @property
@@ -930,11 +929,12 @@ def run(
     them, and `capture_logs` is available. See :func:`run_local` for every
     argument.
 
-    The rows also get 0.16's columns ``_pset_hash`` (the same hash as
-    ``_pset_sha1``) and ``_exec_host``, and the database, returned and on
-    disk, is indexed by ``_pset_seq`` as 0.16 keeps it. :func:`run_local`
-    reads such a database and writes it back in its own layout (indexed by
-    ``_pset_id``); its new rows keep the 0.16 columns the database has.
+    The database, returned and on disk, is in 0.16's layout: indexed by
+    ``_pset_seq``, with ``_pset_hash`` (the hash :func:`run_local` calls
+    ``_pset_sha1``, which a database that has it keeps) and ``_exec_host``.
+    :func:`run_local` reads such a database and writes it back in its own
+    layout (indexed by ``_pset_id``); its new rows keep the 0.16 columns the
+    database has.
     """
     return run_local(
         func, params, df, poolsize, save, tmpsave, verbose, calc_dir, simulate,
