@@ -196,12 +196,15 @@ def _batch(calc_dir: str) -> dict:
 def status(calc_dir: str = "calc") -> dict:
     """The study's state as plain data (numbers, text, None), ready for ``json.dumps``.
 
-    Returns ``{"calc_dir", "time_utc", "runs": [...], "batch": {...}}``. Each
+    Returns ``{"calc_dir", "time_utc", "runs": [...], "batch": {...},
+    "databases": [...]}``. Each
     run has ``run_id``, ``state`` (one of :data:`RUN_STATES`), ``start_utc``,
     ``end_utc``, ``elapsed_s``, ``n_planned``, ``n_done``, ``n_failed``,
     ``n_left``, ``rate_per_s``, ``eta_s`` (running runs), ``last_error``,
     ``host``, ``pid``, ``command``; oldest first. ``batch`` has one entry per
-    machine of a batch study (see :func:`psweep.batch_states`).
+    machine of a batch study (see :func:`psweep.batch_states`). ``databases``
+    names the database files of a calc dir without recorded runs (one of
+    psweep 0.7.0 or 0.16, which keep no runs table).
     """
     calc_dir = os.fspath(calc_dir)
     now = now_utc()
@@ -215,7 +218,19 @@ def status(calc_dir: str = "calc") -> dict:
         "time_utc": now.isoformat(),
         "runs": [{k: _plain(v) for k, v in _with_rates(r, now).items()} for r in ordered],
         "batch": _batch(calc_dir),
+        "databases": _databases(calc_dir) if not ordered else [],
     }
+
+
+def _databases(calc_dir: str) -> list[str]:
+    """Database files in `calc_dir` (by name: ``database.*``), without reading them."""
+    with contextlib.suppress(OSError):
+        return sorted(
+            name
+            for name in os.listdir(calc_dir)
+            if name.startswith("database.") and os.path.isfile(os.path.join(calc_dir, name))
+        )
+    return []
 
 
 # -- the command ----------------------------------------------------------------------
@@ -236,7 +251,12 @@ def format_status(data: dict, last: int | None = 10) -> str:
 
     runs = data["runs"] if last is None else data["runs"][-last:]
     lines = [f"psweep status of {data['calc_dir']} at {data['time_utc'][:19]} UTC"]
-    if not runs:
+    if not runs and data.get("databases"):
+        lines.append(
+            f"no runs recorded, but {', '.join(data['databases'])} has rows (written by psweep "
+            "0.7.0 or 0.16, or copied here without runs.pk); psweep-db2table shows them"
+        )
+    elif not runs:
         lines.append("no runs yet")
     else:
         table = [

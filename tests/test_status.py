@@ -199,6 +199,18 @@ def test_status_of_an_empty_or_new_study(study):
     )
 
 
+def test_status_of_a_database_without_runs_table_says_so(study):
+    """A calc dir of psweep 0.7.0 or 0.16 (a database, no runs.pk) is not 'no runs yet'."""
+    ps.run_local(lambda p: {}, ps.plist("a", [1, 2]))
+    os.remove("calc/runs.pk")
+    data = ps.status("calc")
+    assert data["runs"] == [] and data["databases"] == ["database.pk"]
+    out = subprocess.run(
+        [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "no runs recorded, but database.pk has rows" in out and "no runs yet" not in out
+
+
 BATCH_RUN_PY = """\
 import json
 with open("result.json", "w") as fh:
