@@ -403,6 +403,13 @@ def logspace(
     array([  1.,  10., 100.])
     """
     base = kwds.pop("base", 10.0)
+    low = min(np.min(start), np.min(stop)) + offset
+    if not low > 0:  # also nan
+        raise PsweepParamsError(
+            f"logspace(): start + offset and stop + offset must be > 0 (their log is taken), "
+            f"got start={start!r}, stop={stop!r}, offset={offset!r}; to start at 0, pass "
+            f"offset > 0, e.g. logspace({start!r}, {stop!r}, offset=1)"
+        )
     if not np.allclose(log_func(base), 1.0):
         raise PsweepParamsError(
             f"logspace(): log_func {getattr(log_func, '__name__', log_func)} "

@@ -375,3 +375,17 @@ def test_filter_same_hash_idempotent(params):
     assert len(once) <= len(params)
     assert ps.filter_same_hash(once) == once
     assert {ps.pset_hash(p) for p in once} == {ps.pset_hash(p) for p in params}
+
+
+@pytest.mark.parametrize(("start", "stop", "offset"), [(0, 10, 0), (-1, 10, 0), (1, 10, -2)])
+def test_logspace_refuses_bounds_without_a_log(start, stop, offset):
+    """A bound whose log is not finite is an error that names the fix, not a row of nan."""
+    with pytest.raises(ps.PsweepParamsError, match=r"must be > 0 .*offset > 0"):
+        ps.logspace(start, stop, 5, offset=offset)
+
+
+def test_logspace_from_zero_with_offset():
+    """offset > 0 makes 0 a valid start; the bounds are kept."""
+    vals = ps.logspace(0, 10, 5, offset=1)
+    assert vals[0] == pytest.approx(0) and vals[-1] == pytest.approx(10)
+    assert np.isfinite(vals).all() and (np.diff(vals) > 0).all()
