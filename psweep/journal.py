@@ -47,6 +47,7 @@ __all__ = [
     "JOURNAL_SYNC_S",
     "JournalWriter",
     "journal_root",
+    "journal_run_dirs",
     "read_journal_counts",
     "read_journal_dir",
     "read_journal_header",
@@ -69,6 +70,18 @@ PROGRESS_S = 0.5
 
 def journal_root(calc_dir: str) -> str:
     return os.path.join(calc_dir, ".psweep", "journal")
+
+
+def journal_run_dirs(calc_dir: str) -> list[str]:
+    """The folders of runs in the journal root of `calc_dir`, sorted by name. Anything
+    else there (a file a desktop or a sync tool left, such as ``.DS_Store``) is not a run
+    and is left alone."""
+    root = journal_root(calc_dir)
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [e.path for e in entries if not e.name.startswith(".") and e.is_dir()]
 
 
 def run_journal_dir(calc_dir: str, run_id: str) -> str:

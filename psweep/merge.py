@@ -15,7 +15,7 @@ from .crashpoints import crash_point
 from .database import df_read, df_write
 from .errors import PsweepDatabaseError, PsweepFormatError
 from .files import remove_stale_temp_files
-from .journal import journal_root, read_journal_dir, read_journal_header, remove_run_dir
+from .journal import journal_run_dirs, read_journal_dir, read_journal_header, remove_run_dir
 from .legacy import adopt_database, in_layout
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
 from .provenance import now_utc, own_run_ids, recorded_runs, write_run
@@ -212,11 +212,9 @@ def recover_journals(
 ) -> int:
     """Merge leftover journals of `calc_dir` (see :func:`recover`); return the run count."""
     database_fn = os.path.join(calc_dir, database_basename)
-    root = journal_root(calc_dir)
-    runs = sorted(os.listdir(root)) if os.path.isdir(root) else []
     merged = 0
-    for name in runs:
-        run_dir = os.path.join(root, name)
+    for run_dir in journal_run_dirs(calc_dir):
+        name = os.path.basename(run_dir)
         lock = try_lock(os.path.join(run_dir, "run.lock"))
         if lock is None and _owner_gone(run_dir):
             # the run's process is gone, its pool workers are just ending (they hold

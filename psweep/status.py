@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from .journal import journal_root, read_journal_counts, read_journal_header
+from .journal import journal_run_dirs, read_journal_counts, read_journal_header
 from .locking import pid_alive
 from .merge import error_line
 from .provenance import RUNS_BASENAME, now_utc
@@ -67,7 +67,7 @@ def journal_runs(calc_dir: str = "calc") -> list[dict]:
     waited for); takes no lock.
     """
     out = []
-    for run_dir in sorted(glob.glob(os.path.join(journal_root(calc_dir), "*"))):
+    for run_dir in journal_run_dirs(calc_dir):
         header = read_journal_header(run_dir)
         if header is None:
             continue

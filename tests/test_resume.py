@@ -470,3 +470,17 @@ def test_recovery_leaves_a_starting_run_alone(tmp_path):
         holder.wait()
     ps.recover(str(calc))
     assert not making.exists()
+
+
+def test_a_stray_file_in_the_journal_folder_is_left_alone(tmp_path, monkeypatch):
+    """A file that a desktop or sync tool puts into calc/.psweep/journal/ (.DS_Store) is no
+    run: later runs, recovery and status go on (every run used to fail with FileExistsError)."""
+    monkeypatch.chdir(tmp_path)
+    ps.run_local(lambda p: {}, ps.plist("a", [1]))
+    for name in (".DS_Store", "notes.txt"):
+        (tmp_path / "calc" / ".psweep" / "journal" / name).write_text("x")
+    df = ps.run_local(lambda p: {}, ps.plist("a", [2]))
+    assert sorted(df["a"]) == [1, 2]
+    assert len(ps.recover("calc")) == 2
+    assert [r["state"] for r in ps.status("calc")["runs"]] == ["finished", "finished"]
+    assert (tmp_path / "calc" / ".psweep" / "journal" / ".DS_Store").read_text() == "x"
