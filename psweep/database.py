@@ -324,6 +324,8 @@ def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any], op: str = "and") -> 
         raise ValueError(f"df_filter_conds(): op={op!r} is not one of and, or, xor")
     masks = []
     for pos, cond in enumerate(conds):
+        if isinstance(cond, pd.Series) and not cond.index.equals(df.index):
+            cond = _aligned(cond, df, pos)  # by label, as df[mask] does, not by position
         arr = np.asarray(cond)
         if arr.ndim != 1 or len(arr) != len(df):
             raise ValueError(
@@ -341,3 +343,18 @@ def df_filter_conds(df: pd.DataFrame, conds: Iterable[Any], op: str = "and") -> 
 
 
 _CONDS_OPS = {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}
+
+
+def _aligned(cond: pd.Series, df: pd.DataFrame, pos: int) -> pd.Series:
+    """Mask `cond` in the row order of `df`; its labels must be exactly those of `df`."""
+    if (
+        len(cond) != len(df)
+        or not (cond.index.is_unique and df.index.is_unique)
+        or not cond.index.isin(df.index).all()
+    ):
+        raise ValueError(
+            f"condition at position {pos} is a Series whose index is not the rows of df "
+            f"({len(cond)} labels for {len(df)} rows); build it from df (e.g. df.a > 1) or "
+            "pass a plain array in df's row order"
+        )
+    return cond.reindex(df.index)

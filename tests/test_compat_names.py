@@ -159,3 +159,14 @@ def test_stargrid_skip_dups_is_filter_dups():
     const, vary = {"a": 1, "b": 7}, [ps.plist("a", [1, 2]), ps.plist("b", [7, 8])]
     assert len(ps.stargrid(const, vary)) == len(ps.stargrid(const, vary, skip_dups=True)) == 3
     assert len(ps.stargrid(const, vary, skip_dups=False)) == 4
+
+
+def test_df_filter_conds_aligns_series_by_label():
+    """A mask Series is applied by its labels, as df[mask] does, also when its rows are in
+    another order; one with other labels is an error."""
+    df = pd.DataFrame({"a": [1, 2, 3, 4]}, index=["w", "x", "y", "z"])
+    shuffled = df.iloc[[3, 1, 0, 2]]
+    got = ps.df_filter_conds(df, [shuffled["a"] > 2])
+    assert list(got["a"]) == [3, 4] == list(df[shuffled["a"] > 2]["a"])
+    with pytest.raises(ValueError, match="index is not the rows of df"):
+        ps.df_filter_conds(df, [pd.Series([True] * 4)])
