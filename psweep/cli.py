@@ -49,6 +49,12 @@ def db2json(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     df = _read(parser, args.database, args.fmt)
+    if args.orient in ("index", "columns") and not df.index.is_unique:
+        # a JSON object per row needs one key per row (a 0.16 database after a merge, ...)
+        parser.error(
+            f"--orient {args.orient} needs a unique index, and {args.database!r} repeats "
+            f"{int(df.index.duplicated().sum())} index values; use --orient records or split"
+        )
     sys.stdout.write(df_to_json(df, orient=args.orient) + "\n")
 
 

@@ -71,6 +71,19 @@ def test_db2json_records(db):
     assert [r["_pset_id"] for r in records] == list(df["_pset_id"])
 
 
+def test_db2json_orient_index_with_repeated_index(tmp_path):
+    """-o index on a database whose index repeats is a one-line error with the way out
+    (it was a pandas traceback)."""
+    import pandas as pd
+
+    fn = tmp_path / "db.pk"
+    pd.DataFrame({"a": [1, 2]}, index=[0, 0]).to_pickle(fn)
+    proc = run("psweep-db2json", "-o", "index", str(fn))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "needs a unique index" in proc.stderr and "--orient records" in proc.stderr
+    assert run("psweep-db2json", "-o", "records", str(fn)).returncode == 0
+
+
 def test_db2json_orient_split(db):
     """It prints the split layout with -o split."""
     fn, df = db
