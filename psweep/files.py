@@ -98,7 +98,9 @@ def atomic_open(fn: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
     Readers see either the old file or the complete new one, never a partial
     write. If the block raises, the temporary file is removed and `fn` is left
-    as it was.
+    as it was. The new file keeps the permissions of the file it replaces (a
+    database made private with ``chmod 600`` stays so); a new file gets those
+    of the umask.
     """
     if mode not in ("w", "wb"):
         raise ValueError(
@@ -115,13 +117,21 @@ def atomic_open(fn: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, _mode_for(fn))
         crash_point("temp-file-written")
         os.replace(tmp, fn)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(fn: str) -> int:
+    """The permission bits a new version of `fn` gets: the old file's, else the umask's."""
+    try:
+        return os.stat(fn).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def remove_stale_temp_files(fn: str | os.PathLike, *, all_writers: bool = False) -> list[str]:

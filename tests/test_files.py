@@ -135,3 +135,14 @@ def test_check_calc_dir_missing():
     df = pd.DataFrame({"_pset_id": [str(uuid.uuid4())]})
     with pytest.raises(FileNotFoundError, match="nope"):
         ps.check_calc_dir("nope", df)
+
+
+def test_a_private_database_stays_private_after_a_run(tmp_path, monkeypatch):
+    """chmod 600 on the database holds after the next run, which replaces the file whole
+    (it used to come back with the umask's 644)."""
+    monkeypatch.chdir(tmp_path)
+    ps.run_local(lambda p: {}, ps.plist("a", [1]))
+    os.chmod("calc/database.pk", 0o600)
+    ps.run_local(lambda p: {}, ps.plist("a", [2]))
+    assert os.stat("calc/database.pk").st_mode & 0o777 == 0o600
+    assert len(ps.df_read("calc/database.pk")) == 2
