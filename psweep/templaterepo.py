@@ -21,7 +21,7 @@ import os
 import subprocess
 import zipfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import PsweepError
 
@@ -67,6 +67,15 @@ def template_files_of_wheel(wheel: Path) -> dict[str, bytes]:
             for name in zf.namelist()
             if name.startswith(_WHEEL_PREFIX) and not name.endswith("/")
         }
+    for rel in files:
+        parts = PurePosixPath(rel).parts
+        if not parts or rel.startswith("/") or ".." in parts or "\\" in rel or ":" in parts[0]:
+            # written to dest / rel later: a tampered wheel could write anywhere
+            raise PsweepTemplateRepoError(
+                f"{str(wheel)!r} holds the template file {rel!r}, a path outside the template "
+                "folder; this wheel is damaged or tampered with: use a psweep wheel you built "
+                "or downloaded yourself"
+            )
     files = {rel: data for rel, data in files.items() if _keep(rel)}
     if "copier.yml" not in files:
         raise PsweepTemplateRepoError(f"{str(wheel)!r} holds no study template")
