@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
 
 from .columns import row_hashes
+from .provenance import own_run_ids
 
 __all__ = [
     "LAYOUT_016",
@@ -58,14 +58,15 @@ def _native(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def adopt_database(df: pd.DataFrame, own_runs: Collection[str] = ()) -> pd.DataFrame:
+def adopt_database(df: pd.DataFrame, db_dir: str | None = None) -> pd.DataFrame:
     """Return `df` in this release's layout (`df` itself when it is in it already).
 
-    `own_runs` are the ``_run_id`` of the runs that this psweep recorded beside
-    the database (its runs table). Where there are any, this psweep has
-    written the file, and its ``_pset_hash`` holds :func:`psweep.pset_hash`
-    (``ps.run`` writes the hash under that name only): it is taken as it is.
-    Otherwise a few rows are hashed again to tell our hash from psweep 0.16's.
+    `db_dir` is the folder of the database `df` is (a copy of). Where its
+    runs table lists runs, this psweep has written the file, and its
+    ``_pset_hash`` holds :func:`psweep.pset_hash` (``ps.run`` writes the hash
+    under that name only): it is taken as it is. Otherwise a few rows are
+    hashed again to tell our hash from psweep 0.16's. The runs table is read
+    only for such a database.
     """
     if len(df) == 0 or "_pset_id" not in df.columns:
         return df
@@ -74,7 +75,7 @@ def adopt_database(df: pd.DataFrame, own_runs: Collection[str] = ()) -> pd.DataF
     if not (foreign_index or no_sha1):
         return df
     df = _as_index(df) if foreign_index else df.copy()
-    if no_sha1 and _hashed_by_us(df, own_runs):
+    if no_sha1 and _hashed_by_us(df, db_dir):
         df["_pset_sha1"] = df["_pset_hash"]  # written by ps.run: 0.16's name of our hash
     elif no_sha1:
         # psweep 0.16: its _pset_hash is joblib's; one hash per database, ours
@@ -86,12 +87,13 @@ def adopt_database(df: pd.DataFrame, own_runs: Collection[str] = ()) -> pd.DataF
     return _native(df)
 
 
-def _hashed_by_us(df: pd.DataFrame, own_runs: Collection[str], sample: int = 5) -> bool:
+def _hashed_by_us(df: pd.DataFrame, db_dir: str | None, sample: int = 5) -> bool:
     """Whether ``_pset_hash`` holds :func:`psweep.pset_hash` (ps.run), not joblib's hash
-    (psweep 0.16): we wrote the file (`own_runs`), or a few rows' hashes agree."""
+    (psweep 0.16): we wrote the file (runs in `db_dir`'s runs table), or a few rows'
+    hashes agree."""
     if "_pset_hash" not in df.columns:
         return False
-    if len(own_runs):
+    if db_dir is not None and len(own_run_ids(db_dir)):
         return True
     given = df["_pset_hash"]
     rows = df[given.map(lambda h: isinstance(h, str)).to_numpy()].iloc[:sample]

@@ -18,7 +18,7 @@ from .files import remove_stale_temp_files
 from .journal import journal_run_dirs, read_journal_dir, read_journal_header, remove_run_dir
 from .legacy import adopt_database, in_layout
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
-from .provenance import now_utc, own_run_ids, recorded_runs, write_run
+from .provenance import now_utc, recorded_runs, write_run
 
 __all__ = [
     "DbSnapshot",
@@ -62,7 +62,7 @@ class DbSnapshot:
             return
         raw = df_read(self.fn)
         self.had_sha1 = "_pset_sha1" in raw.columns  # ps.run keeps it where the file has it
-        self.df = adopt_database(raw, own_run_ids(os.path.dirname(self.fn) or "."))
+        self.df = adopt_database(raw, os.path.dirname(self.fn) or ".")
 
     def _stat(self) -> tuple | None:
         try:
@@ -316,8 +316,7 @@ def merge_databases(
     with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
         local = df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
         # rows pair by _pset_id whichever release or entry (ps.run) wrote either side
-        own = own_run_ids(db_dir)
-        local, other = adopt_database(local, own), adopt_database(other, own)
+        local, other = adopt_database(local, db_dir), adopt_database(other, db_dir)
         if len(local) == 0:
             out, nnew, nshared = other, len(other), 0
         else:

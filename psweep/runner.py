@@ -48,7 +48,7 @@ from .merge import (
     recover_journals,
 )
 from .progress import Progress, want_progress
-from .provenance import RUNS_BASENAME, own_run_ids, run_info
+from .provenance import RUNS_BASENAME, run_info
 from .vcs import git_commit_all, git_repo, git_require_identity, git_require_no_conflicts
 
 __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
@@ -649,7 +649,7 @@ def _open_database(
     if given:
         # a DataFrame of psweep 0.7.0, 0.16 or ps.run (whose hashes are ours where our
         # runs table lists runs beside the database)
-        df = adopt_database(df, own_run_ids(where.own_dir))
+        df = adopt_database(df, where.own_dir)
     if given and not save:
         return df, df, had_sha1
     base = DbSnapshot(where.db_src)
