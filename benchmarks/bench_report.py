@@ -12,7 +12,7 @@ rows. Two kinds:
 
 Each case is timed in-process, the median of ``--repeat`` runs of
 ``ps.df_read`` (the reference: what any look at the database costs) and of
-``psweep.reporting.report`` (which reads the database too), so ``ratio`` is the
+``psweep.observe.reporting.report`` (which reads the database too), so ``ratio`` is the
 report's cost in units of one read. ``MB`` is the size of the HTML file.
 Goals for 1,000,000 rows: under 30 s and 20 MB.
 
@@ -39,7 +39,7 @@ except ImportError:  # python -m benchmarks.bench_report
 
 sys.path.insert(0, str(common.REPO_ROOT))
 import psweep as ps
-from psweep.reporting import report
+from psweep.observe.reporting import report
 
 N_RUNS = 50
 GOAL_S, GOAL_MB = 30.0, 20.0

@@ -9,7 +9,7 @@ file holds its figures itself, so it opens offline. The same from the shell:
 """
 
 import psweep as ps
-from psweep.reporting import report
+from psweep.observe.reporting import report
 
 
 def func(pset):

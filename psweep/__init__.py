@@ -5,7 +5,7 @@ Build params (lists of psets, which are dicts) with :func:`plist`,
 and get a pandas DataFrame with one row per pset.
 """
 
-from .batch import (
+from psweep.batch import (
     BATCH_STATES,
     FileTemplate,
     Machine,
@@ -19,18 +19,7 @@ from .batch import (
     prep_batch,
     resubmit_batch,
 )
-from .columns import (
-    df_ensure_dtypes,
-    df_extract_dicts,
-    df_extract_params,
-    df_extract_pset,
-    df_extract_row,
-    df_update_pset_cols,
-    df_update_pset_hash,
-    filter_cols,
-)
-from .compare import DfComparison, df_compare
-from .constants import (
+from psweep.constants import (
     CALC_DIR,
     DATABASE_BASENAME,
     FILL_VALUE,
@@ -40,8 +29,7 @@ from .constants import (
     PSET_HASH_ALG,
     pj,
 )
-from .database import df_filter_conds, df_print, df_read, df_to_json, df_write
-from .errors import (
+from psweep.errors import (
     PgridError,
     PsweepDatabaseError,
     PsweepError,
@@ -52,24 +40,22 @@ from .errors import (
     PsweepLockError,
     PsweepParamsError,
 )
-from .execute import PsweepTimeout, PsweepWorkerError
-from .files import (
-    PsweepCommandError,
-    check_calc_dir,
-    file_read,
-    file_write,
-    fullpath,
-    json_read,
-    json_write,
-    makedirs,
-    pickle_read,
-    pickle_write,
-    system,
+from psweep.lifecycle.execute import PsweepTimeout, PsweepWorkerError
+from psweep.lifecycle.journal import JOURNAL_FLUSH_S
+from psweep.lifecycle.merge import recover
+from psweep.lifecycle.runner import (
+    ON_ERROR_CHOICES,
+    RESERVED_COLUMNS,
+    PsweepFuncError,
+    run,
+    run_local,
 )
-from .hashing import get_many_uuids, get_uuid, pset_hash
-from .journal import JOURNAL_FLUSH_S
-from .merge import recover
-from .params import (
+from psweep.lifecycle.wrappers import capture_logs_wrapper, func_wrapper
+from psweep.observe.compare import DfComparison, df_compare
+from psweep.observe.plotstyle import label_axes, plot_style
+from psweep.observe.reporting import report
+from psweep.observe.runstate import status
+from psweep.params.builders import (
     filter_params_dup_hash,
     filter_params_unique,
     filter_same_hash,
@@ -85,15 +71,35 @@ from .params import (
     plist,
     stargrid,
 )
-from .plotstyle import label_axes, plot_style
-from .provenance import df_runs
-from .reporting import report
-from .runner import ON_ERROR_CHOICES, RESERVED_COLUMNS, PsweepFuncError, run, run_local
-from .status import status
-from .study import PsweepStudyError, new_study
-from .update import PsweepUpdateError, update_study
-from .vcs import git_clean, git_enter, git_exit, in_git_repo
-from .wrappers import capture_logs_wrapper, func_wrapper
+from psweep.params.hashing import get_many_uuids, get_uuid, pset_hash
+from psweep.store.columns import (
+    df_ensure_dtypes,
+    df_extract_dicts,
+    df_extract_params,
+    df_extract_pset,
+    df_extract_row,
+    df_update_pset_cols,
+    df_update_pset_hash,
+    filter_cols,
+)
+from psweep.store.database import df_filter_conds, df_print, df_read, df_to_json, df_write
+from psweep.store.files import (
+    PsweepCommandError,
+    check_calc_dir,
+    file_read,
+    file_write,
+    fullpath,
+    json_read,
+    json_write,
+    makedirs,
+    pickle_read,
+    pickle_write,
+    system,
+)
+from psweep.store.runs_table import df_runs
+from psweep.store.vcs import git_clean, git_enter, git_exit, in_git_repo
+from psweep.study.new import PsweepStudyError, new_study
+from psweep.study.update import PsweepUpdateError, update_study
 
 __version__ = "0.8.0.dev0"
 

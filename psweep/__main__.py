@@ -1,6 +1,6 @@
 """``python -m psweep``: the ``psweep`` command."""
 
-from .study import main
+from psweep.study.new import main
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-from .database import DATABASE_FORMATS, df_read, df_to_json
-from .errors import PsweepError
+from psweep.errors import PsweepError
+from psweep.store.database import DATABASE_FORMATS, df_read, df_to_json
 
 __all__ = ["check_calc_dir", "db2json", "db2table", "pull", "push"]
 
@@ -62,7 +62,7 @@ def check_calc_dir(argv: Sequence[str] | None = None) -> None:
     """``psweep-checkdir CALC_DIR``: which psets have no folder, which folders no row."""
     import json
 
-    from .files import check_calc_dir as compare
+    from psweep.store.files import check_calc_dir as compare
 
     parser = argparse.ArgumentParser(
         prog="psweep-checkdir",
@@ -185,7 +185,7 @@ def _names_machine(name: str, argv: Sequence[str]) -> bool:
 
 def _sync_host(prog: str, direction: str, host: str, rsync_opts: list[str], forced: bool) -> None:
     """``psweep-push HOST [RSYNC_OPTS...]``, the form of psweep 0.16."""
-    from .batch.transfers import (
+    from psweep.batch.transfers import (
         home_relative_basedir,
         host_commands,
         is_dry_run,
@@ -221,8 +221,8 @@ def _sync_host(prog: str, direction: str, host: str, rsync_opts: list[str], forc
 
 def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     """``psweep-push MACHINE``: host and path from the machine's info.yaml."""
-    from .batch import check_machine_name, machine_info
-    from .batch.transfers import pull_database, run_command
+    from psweep.batch import check_machine_name, machine_info
+    from psweep.batch.transfers import pull_database, run_command
 
     description, epilog = _sync_description(direction)
     parser = argparse.ArgumentParser(

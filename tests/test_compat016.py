@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import psweep as ps
-from psweep.merge import merge_databases
+from psweep.lifecycle.merge import merge_databases
 
 
 @pytest.fixture

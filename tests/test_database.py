@@ -1,4 +1,4 @@
-"""Tests of psweep.database: reading, writing, printing and filtering the database."""
+"""Tests of psweep.store.database: reading, writing, printing and filtering the database."""
 
 import json
 import os

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from psweep.execute import Plan, _ranges
+from psweep.lifecycle.execute import Plan, _ranges
 
 
 @given(n=st.integers(0, 20_000), nworkers=st.integers(1, 8), per_worker=st.integers(1, 32))

@@ -1,4 +1,4 @@
-"""Tests of psweep.files: shell, path and file helpers."""
+"""Tests of psweep.store.files: shell, path and file helpers."""
 
 import os
 import subprocess

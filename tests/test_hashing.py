@@ -1,4 +1,4 @@
-"""Tests of psweep.hashing: reproducible hashes of psets."""
+"""Tests of psweep.params.hashing: reproducible hashes of psets."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import psweep as ps
-from psweep.hashing import pset_hashes
+from psweep.params.hashing import pset_hashes
 
 NESTED = {"a": 1, "b": {"c": 2, "d": [1, 2, "a"]}}
 NESTED_HASH = "c97e3156eaa0d0820cbc0ce114b3e45bef8e8536"
@@ -219,7 +219,7 @@ json_values = st.recursive(
 @given(st.lists(st.dictionaries(st.text(max_size=4), json_values, max_size=4), max_size=8))
 def test_pset_hashes_equals_pset_hash(params):
     """It hashes many psets at once exactly like pset_hash one by one."""
-    from psweep.hashing import pset_hashes
+    from psweep.params.hashing import pset_hashes
 
     expect = [ps.pset_hash(p, raise_error=False) for p in params]
     got = pset_hashes(params)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import psweep
-from psweep.installation import DIST_NAME, clash_message, other_psweep_distributions
+from psweep.study.installation import DIST_NAME, clash_message, other_psweep_distributions
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER = "0.16.0"  # the package index's psweep: another project, another API

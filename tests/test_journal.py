@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import psweep as ps
-from psweep.journal import JournalWriter, read_journal_dir
+from psweep.lifecycle.journal import JournalWriter, read_journal_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -238,7 +238,7 @@ def test_a_row_that_cannot_be_pickled_costs_only_itself(tmp_path, caplog):
 def test_counts_from_progress_file_equal_a_full_read(tmp_path, monkeypatch):
     """status counts journal rows from the .progress shortcut plus the tail: the same
     numbers as reading every row, also when the tail was cut by a crash."""
-    import psweep.journal as journal
+    import psweep.lifecycle.journal as journal
 
     monkeypatch.setattr(journal, "PROGRESS_S", 0.0)
     path = str(tmp_path / "1.journal")

@@ -1,4 +1,4 @@
-"""Tests of psweep.params: building params (lists of psets) from plists."""
+"""Tests of psweep.params.builders: building params (lists of psets) from plists."""
 
 # Plain zip() is the API under test (the README's pgrid(zip(a, b), c)), and zip of
 # unequal lengths is what the library must catch, so B905 does not apply here.

@@ -1,4 +1,4 @@
-"""psweep.plotstyle: the style, units and labels shared by the report and a study's figures."""
+"""psweep.observe.plotstyle: style, units and labels shared by the report and a study's figures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 
 import psweep as ps
-from psweep.plotstyle import COLORS, _pi_label, axis_label
+from psweep.observe.plotstyle import COLORS, _pi_label, axis_label
 
 matplotlib = pytest.importorskip("matplotlib")
 

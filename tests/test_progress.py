@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from psweep.progress import Progress, want_progress
+from psweep.lifecycle.progress import Progress, want_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 import psweep as ps
-import psweep.reporting
-from psweep.reporting import main, report, split_columns
+import psweep.observe.reporting
+from psweep.observe.reporting import main, report, split_columns
 
 pytest.importorskip("matplotlib")
 
@@ -305,12 +305,12 @@ def test_given_params_and_errors(failing_study, tmp_path, capsys):
 
 
 def test_python_m(failing_study, tmp_path):
-    """python -m psweep.reporting runs main."""
+    """python -m psweep.observe.reporting runs main."""
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
-            "psweep.reporting",
+            "psweep.observe.reporting",
             str(failing_study),
             "-o",
             str(tmp_path / "m.html"),
@@ -452,7 +452,7 @@ def test_missing_combinations_are_listed(tmp_path, monkeypatch):
 def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
     """eval.py's overview.png and the report draw each damper in the same colour, with the
     same legend label, and phase in radians on the same ticks. The report's figures are
-    caught on their way to PNG (a spy on psweep.reporting._png), as the PNG has no lines."""
+    caught on their way to PNG (a spy on psweep.observe.reporting._png), as the PNG has no lines."""
     matplotlib = pytest.importorskip("matplotlib")
     spec = importlib.util.spec_from_file_location("study_eval", demo_study / "eval.py")
     study = importlib.util.module_from_spec(spec)
@@ -460,8 +460,10 @@ def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
     monkeypatch.chdir(demo_study)
     fig = study.plot(study.read_study(), str(tmp_path / "overview.png"))
     drawn = []
-    png = psweep.reporting._png
-    monkeypatch.setattr(psweep.reporting, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi))
+    png = psweep.observe.reporting._png
+    monkeypatch.setattr(
+        psweep.observe.reporting, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi)
+    )
     report("calc", tmp_path / "r.html", units=study.UNITS)
     phase_over_omega = next(f.axes[0] for f in drawn if f.axes[0].get_ylabel().startswith("phase"))
 
@@ -473,9 +475,9 @@ def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
         colours(ax_phase)
         == colours(phase_over_omega)
         == {
-            "damper=weak, zeta=0.05": ps.plotstyle.COLORS[0],
-            "damper=medium, zeta=0.2": ps.plotstyle.COLORS[1],
-            "damper=strong, zeta=0.5": ps.plotstyle.COLORS[2],
+            "damper=weak, zeta=0.05": psweep.observe.plotstyle.COLORS[0],
+            "damper=medium, zeta=0.2": psweep.observe.plotstyle.COLORS[1],
+            "damper=strong, zeta=0.5": psweep.observe.plotstyle.COLORS[2],
         }
     )
     for ax in (ax_phase, phase_over_omega):

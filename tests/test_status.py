@@ -14,7 +14,7 @@ import time
 import pytest
 
 import psweep as ps
-from psweep.journal import journal_root, read_journal_dir
+from psweep.lifecycle.journal import journal_root, read_journal_dir
 
 DRIVER = textwrap.dedent(
     """

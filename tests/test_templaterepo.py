@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from psweep.templaterepo import PsweepTemplateRepoError, template_files_of_wheel
+from psweep.study.template_repo import PsweepTemplateRepoError, template_files_of_wheel
 
 PREFIX = "psweep/_study_template/"
 

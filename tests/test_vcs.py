@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 import psweep as ps
+import psweep.store.vcs
 
 
 def func(pset):
@@ -178,17 +179,17 @@ def test_limit_counts_lfs_files_as_pointers(repo, monkeypatch):
     (repo / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
     _sparse_file(repo / "big.bin", 60 * 2**20)
     (repo / "text.dat").write_bytes(b"y" * 2**20)
-    monkeypatch.setattr(ps.vcs, "GIT_MAX_ADD_BYTES", 2**19)
+    monkeypatch.setattr(psweep.store.vcs, "GIT_MAX_ADD_BYTES", 2**19)
     with pytest.raises(ps.PsweepGitError, match=r"would add 1.0 MB in 2 files"):
         ps.run_local(func, ps.plist("a", [1]), git=True)
-    monkeypatch.setattr(ps.vcs, "GIT_MAX_ADD_BYTES", 2 * 2**20)
+    monkeypatch.setattr(psweep.store.vcs, "GIT_MAX_ADD_BYTES", 2 * 2**20)
     ps.run_local(func, ps.plist("a", [1]), git=True)
     assert "big.bin" in git("lfs", "ls-files", "-n")
 
 
 def test_dvc_tracked(tmp_path):
     """calc/ counts as DVC's when a stage outputs it or calc.dvc exists, in a DVC project."""
-    from psweep.dvctrack import dvc_tracked
+    from psweep.store.dvctrack import dvc_tracked
 
     (tmp_path / "calc").mkdir()
     assert not dvc_tracked(tmp_path / "calc", tmp_path)  # no .dvc/: not a DVC project

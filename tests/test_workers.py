@@ -91,8 +91,7 @@ def test_timeout_needs_a_pool(study):
 
 STUCK_POOL = """
 import multiprocessing, signal, time
-from psweep import execute
-
+from psweep.lifecycle import execute
 def stuck(_):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a worker that lost the signal
     time.sleep(600)

@@ -13,14 +13,22 @@ files the jobs write back into the database; :func:`batch_states` tells where
 each job is and :func:`resubmit_batch` submits again those that did not deliver.
 """
 
-from .collection import RESULT_BASENAME, collect_batch
-from .layout import BATCH_DIR_CANDIDATES, STUDY_BATCH_DIR, find_batch_dir
-from .machines import MACHINE_KEYS, Machine, check_machine_name, gather_machines, machine_info
-from .preparation import _site_max_array_size as _site_max_array_size  # tests/test_slurm.py
-from .preparation import prep_batch
-from .resubmit import resubmit_batch
-from .states import BATCH_STATES, batch_state_summary, batch_states
-from .templates import (
+from psweep.batch.collection import RESULT_BASENAME, collect_batch
+from psweep.batch.layout import BATCH_DIR_CANDIDATES, STUDY_BATCH_DIR, find_batch_dir
+from psweep.batch.machines import (
+    MACHINE_KEYS,
+    Machine,
+    check_machine_name,
+    gather_machines,
+    machine_info,
+)
+from psweep.batch.preparation import (
+    _site_max_array_size as _site_max_array_size,  # tests/test_slurm.py
+)
+from psweep.batch.preparation import prep_batch
+from psweep.batch.resubmit import resubmit_batch
+from psweep.batch.states import BATCH_STATES, batch_state_summary, batch_states
+from psweep.batch.templates import (
     TEMPLATE_MODES,
     FileTemplate,
     PsweepTemplateError,

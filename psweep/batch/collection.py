@@ -9,9 +9,9 @@ import shlex
 
 import pandas as pd
 
-from ..database import df_read, df_write
-from ..locking import DEFAULT_LOCK_TIMEOUT_S, database_lock
-from ..merge import lock_path
+from psweep.lifecycle.merge import lock_path
+from psweep.store.database import df_read, df_write
+from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock
 
 __all__ = ["RESULT_BASENAME", "collect_batch"]
 

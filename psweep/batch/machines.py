@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from .templates import FileTemplate, PsweepTemplateError
+from psweep.batch.templates import FileTemplate, PsweepTemplateError
 
 __all__ = ["MACHINE_KEYS", "Machine", "check_machine_name", "gather_machines", "machine_info"]
 

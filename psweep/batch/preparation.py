@@ -15,13 +15,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..assemble import RESERVED_COLUMNS
-from ..database import df_read
-from ..files import file_write, pickle_write
-from ..runner import run_local
-from .machines import Machine, gather_machines
-from .states import JOB_RECORD_PREFIX
-from .templates import FileTemplate, PsweepTemplateError, _check_mode, gather_calc_templates
+from psweep.batch.machines import Machine, gather_machines
+from psweep.batch.states import JOB_RECORD_PREFIX
+from psweep.batch.templates import (
+    FileTemplate,
+    PsweepTemplateError,
+    _check_mode,
+    gather_calc_templates,
+)
+from psweep.lifecycle.rows import RESERVED_COLUMNS
+from psweep.lifecycle.runner import run_local
+from psweep.store.database import df_read
+from psweep.store.files import file_write, pickle_write
 
 __all__ = ["prep_batch"]
 

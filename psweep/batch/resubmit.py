@@ -11,11 +11,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from ..errors import PsweepError
-from ..files import file_write
-from .layout import BATCH_DIR_CANDIDATES, find_batch_dir
-from .machines import Machine, check_machine_name
-from .preparation import (
+from psweep.batch.layout import BATCH_DIR_CANDIDATES, find_batch_dir
+from psweep.batch.machines import Machine, check_machine_name
+from psweep.batch.preparation import (
     RECORD_FUNCTION,
     _array_driver,
     _header,
@@ -23,8 +21,10 @@ from .preparation import (
     job_line,
     record_function,
 )
-from .states import _ARRAY_LINE, _JOB_LINE, batch_states
-from .templates import PsweepTemplateError
+from psweep.batch.states import _ARRAY_LINE, _JOB_LINE, batch_states
+from psweep.batch.templates import PsweepTemplateError
+from psweep.errors import PsweepError
+from psweep.store.files import file_write
 
 __all__ = ["RESUBMIT_REASONS", "main", "resubmit_batch"]
 

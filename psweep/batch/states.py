@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from .collection import RESULT_BASENAME
-from .layout import other_dirs_hint
-from .machines import check_machine_name
-from .templates import PsweepTemplateError
+from psweep.batch.collection import RESULT_BASENAME
+from psweep.batch.layout import other_dirs_hint
+from psweep.batch.machines import check_machine_name
+from psweep.batch.templates import PsweepTemplateError
 
 __all__ = [
     "BATCH_STATES",

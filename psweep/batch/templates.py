@@ -26,7 +26,7 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from ..errors import PsweepError
+from psweep.errors import PsweepError
 
 __all__ = [
     "TEMPLATE_MODES",

@@ -125,12 +125,12 @@ def pull_database(
     """Fetch ``<remote><basename>`` into ``.psweep/pull/`` and merge it into the local one.
 
     Rows on either side are kept; a row on both takes the remote values
-    where it has them (:func:`psweep.merge.merge_databases`). Without a
+    where it has them (:func:`psweep.lifecycle.merge.merge_databases`). Without a
     remote database the status is 1 if `required`, else 0 (the files were
     pulled all the same).
     """
-    from ..database import df_read
-    from ..merge import merge_databases, psweep_dir
+    from psweep.lifecycle.merge import merge_databases, psweep_dir
+    from psweep.store.database import df_read
 
     staging = os.path.join(psweep_dir(local.rstrip("/")), "pull")
     os.makedirs(staging, exist_ok=True)

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PgridError, PsweepHashError, PsweepParamsError
-from .hashing import pset_hash
+from psweep.errors import PgridError, PsweepHashError, PsweepParamsError
+from psweep.params.hashing import pset_hash
 
 __all__ = [
     "filter_params_dup_hash",

@@ -21,25 +21,24 @@ from typing import Any
 
 import pandas as pd
 
-from .assemble import (
-    COLUMNS_016,
-    RESERVED_COLUMNS,
-    STATUS_COLUMNS,
-    append_rows,
-    extra_columns,
-    rows_to_df,
+from psweep.crashpoints import crash_point
+from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
+from psweep.lifecycle.capture import check_capture_logs
+from psweep.lifecycle.execute import (
+    EXEC_HOST,
+    Job,
+    Plan,
+    PsweepFuncError,
+    check_main_guard,
+    execute,
 )
-from .capture import check_capture_logs
-from .crashpoints import crash_point
-from .database import check_picklable_psets, check_storable, database_format
-from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
-from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
-from .execute import EXEC_HOST, Job, Plan, PsweepFuncError, check_main_guard, execute
-from .hashing import pset_hashes
-from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
-from .legacy import adopt_database, in_layout, layout_016
-from .locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
-from .merge import (
+from psweep.lifecycle.journal import (
+    read_journal_dir,
+    remove_run_dir,
+    rows_to_block,
+    run_journal_dir,
+)
+from psweep.lifecycle.merge import (
     DbSnapshot,
     error_line,
     merge_databases,
@@ -47,9 +46,27 @@ from .merge import (
     psweep_dir,
     recover_journals,
 )
-from .progress import Progress, want_progress
-from .provenance import RUNS_BASENAME, run_info
-from .vcs import git_commit_all, git_repo, git_require_identity, git_require_no_conflicts
+from psweep.lifecycle.progress import Progress, want_progress
+from psweep.lifecycle.rows import (
+    COLUMNS_016,
+    RESERVED_COLUMNS,
+    STATUS_COLUMNS,
+    append_rows,
+    extra_columns,
+    rows_to_df,
+)
+from psweep.params.hashing import pset_hashes
+from psweep.store.database import check_picklable_psets, check_storable, database_format
+from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
+from psweep.store.legacy import adopt_database, in_layout, layout_016
+from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
+from psweep.store.runs_table import RUNS_BASENAME, run_info
+from psweep.store.vcs import (
+    git_commit_all,
+    git_repo,
+    git_require_identity,
+    git_require_no_conflicts,
+)
 
 __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
 
@@ -405,7 +422,7 @@ def run_local(
         `calc_dir` kept by DVC is recorded with ``dvc commit`` first, so the
         last commit's ``dvc.lock`` (or ``calc.dvc``) points at it. A commit
         that would add a virtualenv or more than
-        ``psweep.vcs.GIT_MAX_ADD_BYTES`` (50 MB) stops with an error instead.
+        ``psweep.store.vcs.GIT_MAX_ADD_BYTES`` (50 MB) stops with an error instead.
     database_dir
         Folder of the database if not `calc_dir`.
     skip_dups

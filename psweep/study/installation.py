@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import re
 from importlib import metadata
+from pathlib import Path
 
 __all__ = [
     "DIST_NAME",
+    "PACKAGE_DIR",
     "WHEEL_NAME",
     "clash_message",
     "other_psweep_distributions",
@@ -30,6 +32,7 @@ __all__ = [
 DIST_NAME = "psweep-kit"
 WHEEL_NAME = "psweep_kit"  # the distribution's name in wheel file names and dist-info folders
 _IMPORT_NAME = "psweep"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the folder of the running psweep package
 _RECORD_LINE = re.compile(rf"^{_IMPORT_NAME}/", re.M)
 
 

@@ -6,7 +6,7 @@ pyarrow). A pickle can hold any Python value but runs code when it is read:
 read pickles only from sources you trust. JSON and Parquet hold data only;
 Parquet keeps the dtypes and is fast, but cannot hold a column of mixed types
 or of Python objects (it says which column). JSON is text that reads back
-exactly, dtypes included (see :mod:`psweep.jsondb`).
+exactly, dtypes included (see :mod:`psweep.store.jsonformat`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import PsweepDatabaseError, PsweepFormatError
-from .files import atomic_open
-from .jsondb import (
+from psweep.errors import PsweepDatabaseError, PsweepFormatError
+from psweep.store.files import atomic_open
+from psweep.store.jsonformat import (
     JSON_DEFAULTS,
     encode_json_database,
     read_json_database,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import PsweepParamsError
-from .hashing import pset_hashes
+from psweep.errors import PsweepParamsError
+from psweep.params.hashing import pset_hashes
 
 __all__ = [
     "df_ensure_dtypes",

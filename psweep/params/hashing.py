@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import PsweepError, PsweepHashError, PsweepParamsError
+from psweep.errors import PsweepError, PsweepHashError, PsweepParamsError
 
 __all__ = ["get_many_uuids", "get_uuid", "pset_hash", "pset_hashes", "uuid4_strings"]
 

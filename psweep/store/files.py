@@ -15,9 +15,9 @@ from typing import IO, Any
 
 import pandas as pd
 
-from .crashpoints import crash_point
-from .errors import PsweepError
-from .locking import pid_alive
+from psweep.crashpoints import crash_point
+from psweep.errors import PsweepError
+from psweep.store.locking import pid_alive
 
 __all__ = [
     "PsweepCommandError",

@@ -31,13 +31,13 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from .constants import DATABASE_BASENAME
-from .database import df_read
-from .errors import PsweepDatabaseError
-from .files import atomic_open
-from .hashing import pset_hash
-from .plotstyle import axis_label, label_axes, plot_style
-from .provenance import df_runs
+from psweep.constants import DATABASE_BASENAME
+from psweep.errors import PsweepDatabaseError
+from psweep.observe.plotstyle import axis_label, label_axes, plot_style
+from psweep.params.hashing import pset_hash
+from psweep.store.database import df_read
+from psweep.store.files import atomic_open
+from psweep.store.runs_table import df_runs
 
 __all__ = ["main", "report", "split_columns"]
 
@@ -644,7 +644,7 @@ def report(
     order = {p: _values(keys[p]) for p in varied}
     numeric = [r for r in results if _is_num(df[r]) and ok[r].notna().any()]
     drawn = numeric[:MAX_FIGURES]
-    from . import __version__
+    from psweep import __version__
 
     runs, runs_env = _runs_tables(calc_dir, df)
 

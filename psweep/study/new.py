@@ -5,7 +5,7 @@ The template is the copier template of this repository (``copier.yml`` and
 renders it (no tasks, nothing unsafe); the steps that a template could only do
 with copier tasks are done here: the wheel of the running psweep goes into the
 study's ``vendor/`` and every package is pinned in ``requirements.lock``
-(:mod:`psweep.pinning`), then ``git init`` on branch ``main``, ``git lfs
+(:mod:`psweep.study.pinning`), then ``git init`` on branch ``main``, ``git lfs
 install --local`` and the first commit, as argument lists.
 """
 
@@ -25,9 +25,10 @@ from typing import Any
 
 import yaml
 
-from .errors import PsweepError
-from .pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
-from .templaterepo import make_template_repo, serve_template_repo, template_files
+from psweep.errors import PsweepError
+from psweep.study.installation import PACKAGE_DIR
+from psweep.study.pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
+from psweep.study.template_repo import make_template_repo, serve_template_repo, template_files
 
 __all__ = ["PsweepStudyError", "main", "new_study", "questions", "template_source"]
 
@@ -45,7 +46,7 @@ def template_source() -> Path:
     The template shipped in the installed package, else the repository root
     of an editable install (a git checkout of psweep).
     """
-    pkg = Path(__file__).resolve().parent
+    pkg = PACKAGE_DIR
     for src in (pkg / "_study_template", pkg.parent):
         if (src / "copier.yml").is_file() and (src / "template").is_dir():
             return src
@@ -236,7 +237,7 @@ def new_study(
     try:
         data = dict(data or {})
         if not data.get("psweep_requirement"):
-            from . import __version__
+            from psweep import __version__
 
             data.setdefault("psweep_version", __version__)
         answers = _render(dest, data, defaults)
@@ -323,15 +324,18 @@ def _when_text(key: str) -> str:
 
 
 def _version() -> str:
-    from . import __version__
+    from psweep import __version__
 
     return __version__
 
 
 # commands with a module (and an argument parser) of their own: name -> (module, help)
 _DELEGATED = {
-    "status": ("psweep.status", "show the runs of a study and its batch jobs, also while it runs"),
-    "report": ("psweep.reporting", "write one self-contained HTML report of a study"),
+    "status": (
+        "psweep.observe.runstate",
+        "show the runs of a study and its batch jobs, also while it runs",
+    ),
+    "report": ("psweep.observe.reporting", "write one self-contained HTML report of a study"),
     "batch": (
         "psweep.batch.resubmit",
         "batch jobs: 'psweep batch resubmit MACHINE' submits again only the failed ones",
@@ -341,7 +345,7 @@ _DELEGATED = {
 
 def _warn_clash() -> None:
     """Say in one line (stderr) if another distribution installs a ``psweep`` package here."""
-    from .installation import clash_message
+    from psweep.study.installation import clash_message
 
     message = clash_message()
     if message:
@@ -438,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _warn_clash()
     try:
         if args.command == "update":
-            from .update import update_study
+            from psweep.study.update import update_study
 
             result = update_study(args.study, conflict=args.conflict)
             if result["conflicts"]:

@@ -8,8 +8,8 @@ plan, `ids` the new ``_pset_id`` values, `rets` the dicts `func` returned
 (``None`` for success).
 
 Each finished pset is also written to the run's journal (see
-:mod:`psweep.journal`) by the process that ran it, so a crash loses none
-that finished more than :data:`~psweep.journal.JOURNAL_FLUSH_S` seconds
+:mod:`psweep.lifecycle.journal`) by the process that ran it, so a crash loses none
+that finished more than :data:`~psweep.lifecycle.journal.JOURNAL_FLUSH_S` seconds
 before.
 """
 
@@ -39,13 +39,13 @@ from typing import Any
 import pandas as pd
 from pandas import Timestamp
 
-from .capture import LOGS_COLUMN, capture
-from .database import df_print, unpicklable_item
-from .errors import PsweepError, PsweepParamsError
-from .files import atomic_open
-from .hashing import pset_hashes, uuid4_strings
-from .journal import JournalWriter, read_journal_dir, rows_to_block
-from .locking import pid_alive
+from psweep.errors import PsweepError, PsweepParamsError
+from psweep.lifecycle.capture import LOGS_COLUMN, capture
+from psweep.lifecycle.journal import JournalWriter, read_journal_dir, rows_to_block
+from psweep.params.hashing import pset_hashes, uuid4_strings
+from psweep.store.database import df_print, unpicklable_item
+from psweep.store.files import atomic_open
+from psweep.store.locking import pid_alive
 
 __all__ = [
     "Job",
@@ -115,7 +115,7 @@ class Job:
     journal_dir: str | None
     header: dict
     timeout_s: float | None = None
-    capture_logs: str | None = None  # "db", "file", "db+file" (psweep.capture)
+    capture_logs: str | None = None  # "db", "file", "db+file" (psweep.lifecycle.capture)
     host: str = EXEC_HOST  # the run's host: rows of psets that ran elsewhere say where
     extra: tuple[str, ...] = ()  # the 0.16 columns the rows get (assemble.extra_columns)
     api016: bool = False  # run by ps.run: tmpsave writes a row dict, as psweep 0.16
@@ -218,9 +218,9 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
 
 
 def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple) -> None:
-    from .assemble import rows_to_df
-    from .database import df_write
-    from .legacy import to_016_layout
+    from psweep.lifecycle.rows import rows_to_df
+    from psweep.store.database import df_write
+    from psweep.store.legacy import to_016_layout
 
     df = rows_to_df(
         [pos], [pset], [pset_id], [sha1], *([x] for x in res),

@@ -18,8 +18,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .columns import row_hashes
-from .provenance import own_run_ids
+from psweep.store.columns import row_hashes
+from psweep.store.runs_table import own_run_ids
 
 __all__ = [
     "LAYOUT_016",

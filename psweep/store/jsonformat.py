@@ -73,8 +73,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import PsweepDatabaseError, PsweepFormatError
-from .files import atomic_open
+from psweep.errors import PsweepDatabaseError, PsweepFormatError
+from psweep.store.files import atomic_open
 
 __all__ = ["JSON_DEFAULTS", "encode_json_database", "read_json_database", "write_json_database"]
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from .capture import capture, check_capture_logs
-from .database import df_print
-from .execute import EXEC_HOST
+from psweep.lifecycle.capture import capture, check_capture_logs
+from psweep.lifecycle.execute import EXEC_HOST
+from psweep.store.database import df_print
 
 __all__ = ["capture_logs_wrapper", "func_wrapper"]
 
@@ -55,7 +55,7 @@ def func_wrapper(
         pset.update(ret)
     pset["_pset_runtime"] = time.perf_counter() - t0
     if tmpsave:
-        from .files import pickle_write
+        from psweep.store.files import pickle_write
 
         fn = os.path.join(pset["_calc_dir"], "tmpsave", pset["_run_id"], f"{pset['_pset_id']}.pk")
         pickle_write(fn, pset)

@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
-from .errors import PsweepError
+from psweep.errors import PsweepError
 
 __all__ = [
     "TEMPLATE_URL",

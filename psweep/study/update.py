@@ -7,7 +7,7 @@ takes the newer template's changes with copier's three-way merge: what the
 template changed arrives, what the user changed stays, and where both changed
 the same lines copier marks the conflict in the file. It works offline: the
 older template comes from the psweep wheel in the study's ``vendor/`` (see
-:mod:`psweep.templaterepo`). Then the running psweep's wheel replaces the old
+:mod:`psweep.study.template_repo`). Then the running psweep's wheel replaces the old
 one in ``vendor/`` and its pin in ``requirements.lock``.
 
 A study copied with plain copier from a git URL is updated by ``copier update``
@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
-from .errors import PsweepError
-from .installation import DIST_NAME, WHEEL_NAME
-from .pinning import LOCK_FILE, VENDOR_DIR, psweep_wheel, wheel_version
-from .templaterepo import (
+from psweep.errors import PsweepError
+from psweep.study.installation import DIST_NAME, WHEEL_NAME
+from psweep.study.pinning import LOCK_FILE, VENDOR_DIR, psweep_wheel, wheel_version
+from psweep.study.template_repo import (
     TEMPLATE_URL,
     make_template_repo,
     serve_template_repo,
@@ -48,7 +48,7 @@ class PsweepUpdateError(PsweepError, RuntimeError):
 
 
 def _running_version() -> str:
-    from . import __version__
+    from psweep import __version__
 
     return __version__
 
@@ -194,7 +194,7 @@ def update_study(study: str | Path = ".", conflict: str = "inline", out=sys.stdo
         print(f"psweep update: {study.name} has the template of psweep {new} already", file=out)
         return {"old": old, "new": new, "changed": [], "conflicts": []}
     print(f"psweep update: template of psweep {old} -> {new}", file=out)
-    from .study import template_source
+    from psweep.study.new import template_source
 
     versions = [(old, _old_template(study, old)), (new, template_files(template_source()))]
     data = {"psweep_version": new} if "psweep_version" in answers else {}

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from .database import df_read, df_write
-from .files import remove_stale_temp_files
+from psweep.store.database import df_read, df_write
+from psweep.store.files import remove_stale_temp_files
 
 __all__ = [
     "RUNS_BASENAME",
@@ -56,7 +56,7 @@ def _user() -> str | None:
 
 def run_info(run_id: str, calc_dir: str, database_basename: str) -> dict[str, Any]:
     """Collect the facts of a run that starts now."""
-    from . import __version__
+    from psweep import __version__
 
     commit, dirty = _git_state(os.getcwd())
     return {
@@ -126,7 +126,7 @@ def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
     the working directory. A crashed run shows here before any recovery, with
     the psets its journal holds; recovery turns it into ``interrupted``.
     """
-    from .status import journal_runs
+    from psweep.observe.runstate import journal_runs
 
     live = journal_runs(calc_dir)  # before the table: a run ending meanwhile is in it then
     fn = os.path.join(calc_dir, RUNS_BASENAME)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import PsweepParamsError
+from psweep.errors import PsweepParamsError
 
 __all__ = ["DfComparison", "df_compare"]
 

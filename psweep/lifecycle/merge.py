@@ -10,15 +10,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .assemble import COLUMNS_016, append_rows, rows_to_df
-from .crashpoints import crash_point
-from .database import df_read, df_write
-from .errors import PsweepDatabaseError, PsweepFormatError
-from .files import remove_stale_temp_files
-from .journal import journal_run_dirs, read_journal_dir, read_journal_header, remove_run_dir
-from .legacy import adopt_database, in_layout
-from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
-from .provenance import now_utc, recorded_runs, write_run
+from psweep.crashpoints import crash_point
+from psweep.errors import PsweepDatabaseError, PsweepFormatError
+from psweep.lifecycle.journal import (
+    journal_run_dirs,
+    read_journal_dir,
+    read_journal_header,
+    remove_run_dir,
+)
+from psweep.lifecycle.rows import COLUMNS_016, append_rows, rows_to_df
+from psweep.store.database import df_read, df_write
+from psweep.store.files import remove_stale_temp_files
+from psweep.store.legacy import adopt_database, in_layout
+from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
+from psweep.store.runs_table import now_utc, recorded_runs, write_run
 
 __all__ = [
     "DbSnapshot",
@@ -56,7 +61,7 @@ class DbSnapshot:
 
     def load(self) -> None:
         self.stat = self._stat()
-        # a database of psweep 0.7.0 or 0.16 is taken in our layout (psweep.legacy)
+        # a database of psweep 0.7.0 or 0.16 is taken in our layout (psweep.store.legacy)
         if self.stat is None:
             self.df, self.had_sha1 = pd.DataFrame(), False
             return
@@ -126,7 +131,7 @@ def merge_run(
     With `skip_merged` (recovery), rows of this run that the database holds
     already are left out instead of being an error: a crash after the
     database was written but before the journal was removed merged them.
-    The file is written in `layout` (:func:`psweep.legacy.in_layout`: ours,
+    The file is written in `layout` (:func:`psweep.store.legacy.in_layout`: ours,
     or ``ps.run``'s); the returned database is in our layout.
     """
     db_dir = os.path.dirname(database_fn) or "."

@@ -30,8 +30,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from .errors import PsweepError
-from .installation import DIST_NAME, WHEEL_NAME
+from psweep.errors import PsweepError
+from psweep.study.installation import DIST_NAME, PACKAGE_DIR, WHEEL_NAME
 
 __all__ = [
     "LOCK_FILE",
@@ -59,7 +59,7 @@ class PsweepPinError(PsweepError, RuntimeError):
 
 
 def _running_version() -> str:
-    from . import __version__
+    from psweep import __version__
 
     return __version__
 
@@ -109,7 +109,7 @@ def _installed_dist() -> metadata.Distribution | None:
     direct_url = dist.read_text("direct_url.json") or ""
     if re.search(r'"editable"\s*:\s*true', direct_url):
         return None
-    here = Path(__file__).resolve().parent / "__init__.py"
+    here = PACKAGE_DIR / "__init__.py"
     init = next((f for f in dist.files if str(f).replace("\\", "/") == "psweep/__init__.py"), None)
     if init is None or Path(dist.locate_file(init)).resolve() != here:
         return None  # another psweep is installed than the one running
@@ -175,12 +175,12 @@ def psweep_wheel(dest_dir: str | os.PathLike) -> Path:
     dist = _installed_dist()
     if dist is not None:
         return _pack_installed(dist, dest_dir)
-    root = Path(__file__).resolve().parent.parent
+    root = PACKAGE_DIR.parent
     if (root / "pyproject.toml").is_file():
         return _build_checkout(root, dest_dir)
     raise PsweepPinError(
         f"no wheel of psweep {_running_version()} can be made: it is not installed by pip and "
-        f"not run from a source checkout ({Path(__file__).parent}); install it with pip, or "
+        f"not run from a source checkout ({PACKAGE_DIR}); install it with pip, or "
         "name a wheel in PSWEEP_WHEEL"
     )
 

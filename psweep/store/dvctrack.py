@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import PsweepGitError
+from psweep.errors import PsweepGitError
 
 __all__ = ["dvc_commit", "dvc_tracked", "in_dvc_stage"]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import filelock
 
-from .errors import PsweepLockError
+from psweep.errors import PsweepLockError
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT_S", "database_lock", "pid_alive", "try_lock"]
 

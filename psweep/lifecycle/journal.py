@@ -40,7 +40,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import PsweepDatabaseError, PsweepJournalWarning
+from psweep.errors import PsweepDatabaseError, PsweepJournalWarning
 
 __all__ = [
     "JOURNAL_FLUSH_S",

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import PsweepParamsError
+from psweep.errors import PsweepParamsError
 
 __all__ = ["CAPTURE_LOGS_CHOICES", "LOGS_BASENAME", "LOGS_COLUMN", "capture", "check_capture_logs"]
 

@@ -9,7 +9,7 @@ import subprocess
 import git as gitpython
 import pandas as pd
 
-from .errors import PsweepGitError
+from psweep.errors import PsweepGitError
 
 __all__ = [
     "GIT_MAX_ADD_BYTES",
@@ -144,10 +144,10 @@ def git_check_add(repo: gitpython.Repo, max_bytes: int | None = None) -> None:
     largest = ", ".join(f"{path} ({_mb(size)})" for size, path in sizes[:_SHOW_LARGEST])
     raise PsweepGitError(
         f"git=True: the commit would add {_mb(total)} in {len(sizes)} files to git, more "
-        f"than the limit of {_mb(limit)} (psweep.vcs.GIT_MAX_ADD_BYTES). Nothing was "
+        f"than the limit of {_mb(limit)} (psweep.store.vcs.GIT_MAX_ADD_BYTES). Nothing was "
         f"committed. The largest: {largest}. Keep large files out of git: ignore them in "
         ".gitignore, track them with git-lfs (git lfs track 'calc/**/*.npy') or DVC "
-        "(dvc add PATH), or raise psweep.vcs.GIT_MAX_ADD_BYTES"
+        "(dvc add PATH), or raise psweep.store.vcs.GIT_MAX_ADD_BYTES"
     )
 
 

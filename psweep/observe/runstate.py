@@ -33,10 +33,10 @@ from typing import Any
 
 import pandas as pd
 
-from .journal import journal_run_dirs, read_journal_counts, read_journal_header
-from .locking import pid_alive
-from .merge import error_line
-from .provenance import RUNS_BASENAME, now_utc
+from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read_journal_header
+from psweep.lifecycle.merge import error_line
+from psweep.store.locking import pid_alive
+from psweep.store.runs_table import RUNS_BASENAME, now_utc
 
 __all__ = ["RUN_STATES", "journal_runs", "status"]
 
@@ -183,7 +183,7 @@ def _plain(value: Any) -> Any:
 
 def _batch(calc_dir: str) -> dict:
     """Per machine of a batch study: how many jobs are prepared, pending, running, done, ..."""
-    from .batch.states import batch_state_summary, batch_states
+    from psweep.batch.states import batch_state_summary, batch_states
 
     if not glob.glob(os.path.join(glob.escape(calc_dir), "run_*.sh")):
         return {}
@@ -297,7 +297,7 @@ def batch_dir_hint(calc_dir: str) -> str:
     Empty when `calc_dir` has submit scripts or no other folder of
     :data:`psweep.batch.BATCH_DIR_CANDIDATES` has any.
     """
-    from .batch.layout import submit_script_dirs
+    from psweep.batch.layout import submit_script_dirs
 
     if submit_script_dirs(None, (calc_dir,)):
         return ""

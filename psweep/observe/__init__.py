@@ -1,0 +1,1 @@
+"""Looking at a study: run status, report, comparing databases."""

@@ -1,0 +1,1 @@
+"""Building params: plist, pgrid, spaces, and hashing psets."""

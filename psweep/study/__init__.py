@@ -1,0 +1,1 @@
+"""Study repositories: psweep new and update, the template repository, pinning psweep."""
