@@ -18,6 +18,7 @@ from .files import remove_stale_temp_files
 from .journal import journal_run_dirs, read_journal_dir, read_journal_header, remove_run_dir
 from .legacy import adopt_database, in_layout
 from .locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
+from .paths import StudyPaths
 from .provenance import now_utc, recorded_runs, write_run
 
 __all__ = [
@@ -34,17 +35,17 @@ log = logging.getLogger("psweep")
 
 
 def psweep_dir(db_dir: str) -> str:
-    """Return ``<db_dir>/.psweep`` (journals, locks), created with a .gitignore."""
-    path = os.path.join(db_dir, ".psweep")
-    if not os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
-        with open(os.path.join(path, ".gitignore"), "w") as fh:
-            fh.write("# locks and journals of running psweep studies\n*\n")
-    return path
+    """Return ``<db_dir>/.psweep`` (journals, locks), created with a .gitignore
+    (:meth:`StudyPaths.make_psweep_dir`)."""
+    return StudyPaths(db_dir).make_psweep_dir()
 
 
 def lock_path(db_dir: str, database_basename: str) -> str:
-    return os.path.join(psweep_dir(db_dir), f"{database_basename}.lock")
+    """The lock of database `database_basename` in `db_dir` (:attr:`StudyPaths.lock`),
+    its folder made."""
+    paths = StudyPaths(db_dir, database_basename)
+    paths.make_psweep_dir()
+    return paths.lock
 
 
 class DbSnapshot:
@@ -211,15 +212,15 @@ def recover_journals(
     calc_dir: str, database_basename: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
 ) -> int:
     """Merge leftover journals of `calc_dir` (see :func:`recover`); return the run count."""
-    database_fn = os.path.join(calc_dir, database_basename)
+    database_fn = StudyPaths(calc_dir, database_basename).database
     merged = 0
     for run_dir in journal_run_dirs(calc_dir):
         name = os.path.basename(run_dir)
-        lock = try_lock(os.path.join(run_dir, "run.lock"))
+        lock = try_lock(StudyPaths.run_lock(run_dir))
         if lock is None and _owner_gone(run_dir):
             # the run's process is gone, its pool workers are just ending (they hold
             # the lock they inherited until then): wait for them
-            lock = try_lock(os.path.join(run_dir, "run.lock"), timeout_s=_ORPHAN_WAIT_S)
+            lock = try_lock(StudyPaths.run_lock(run_dir), timeout_s=_ORPHAN_WAIT_S)
         if lock is None:
             log.info("run %s is still going in another process; its journal is left alone", name)
             continue
@@ -297,7 +298,7 @@ def recover(
     """
     calc_dir = os.fspath(calc_dir)
     recover_journals(calc_dir, database_basename, lock_timeout_s)
-    database_fn = os.path.join(calc_dir, database_basename)
+    database_fn = StudyPaths(calc_dir, database_basename).database
     return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .database import df_read, df_write
 from .files import remove_stale_temp_files
+from .paths import RUNS_BASENAME, StudyPaths
 
 __all__ = [
     "RUNS_BASENAME",
@@ -27,7 +28,6 @@ __all__ = [
     "write_run",
 ]
 
-RUNS_BASENAME = "runs.pk"
 log = logging.getLogger("psweep")
 
 
@@ -86,7 +86,7 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
 
     The caller holds the database lock.
     """
-    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    fn = StudyPaths(calc_dir).runs_table
     remove_stale_temp_files(fn)  # of a write that a kill cut short
     row = pd.DataFrame([info]).set_index(pd.Index([info["_run_id"]]))
     old = df_read(fn) if os.path.exists(fn) else None
@@ -109,7 +109,7 @@ def own_run_ids(calc_dir: str) -> pd.Index:
 
 def recorded_runs(calc_dir: str) -> pd.DataFrame:
     """The runs table as written (finished, failed, interrupted runs), without journals."""
-    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    fn = StudyPaths(calc_dir).runs_table
     if not os.path.exists(fn):
         return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
     return df_read(fn)
@@ -129,7 +129,7 @@ def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
     from .status import journal_runs
 
     live = journal_runs(calc_dir)  # before the table: a run ending meanwhile is in it then
-    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    fn = StudyPaths(calc_dir).runs_table
     runs = df_read(fn) if os.path.exists(fn) else None
     extra = [r for r in live if runs is None or r["run_id"] not in runs.index]
     if extra:
