@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from .database import DATABASE_FORMATS, df_read, df_to_json
 from .errors import PsweepError
+from .paths import DATABASE_BASENAMES, StudyPaths
 
 __all__ = ["check_calc_dir", "db2json", "db2table", "pull", "push"]
 
@@ -66,14 +67,42 @@ def check_calc_dir(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(
         prog="psweep-checkdir",
-        description="Compare the <_pset_id> folders in CALC_DIR with CALC_DIR/database.pk "
+        description="Compare the <_pset_id> folders in CALC_DIR with the database in it "
         'and print {"db_not_disk": [...], "disk_not_db": [...]} as JSON.',
     )
     parser.add_argument("calc_dir", metavar="CALC_DIR", help="the study's calc folder")
+    parser.add_argument(
+        "--database-basename",
+        default=None,
+        metavar="NAME",
+        help=f"the database file in CALC_DIR (default: the one of {', '.join(DATABASE_BASENAMES)}"
+        " that is there)",
+    )
     args = parser.parse_args(argv)
-    df = _read(parser, os.path.join(args.calc_dir, "database.pk"), None)
+    df = _read(parser, _database_in(parser, args.calc_dir, args.database_basename), None)
     found = compare(args.calc_dir, df)
     print(json.dumps({key: sorted(found[key]) for key in ("db_not_disk", "disk_not_db")}))
+
+
+def _database_in(parser: argparse.ArgumentParser, calc_dir: str, basename: str | None) -> str:
+    """The database file of the study in `calc_dir`: `basename`, else the one there is."""
+    if basename is not None:
+        return StudyPaths(calc_dir, basename).database
+    found = StudyPaths(calc_dir).database_files()
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        parser.exit(
+            2,
+            f"{parser.prog}: error: no database in {calc_dir!r} (looked for "
+            f"{', '.join(DATABASE_BASENAMES)}); name it with --database-basename\n",
+        )
+    names = ", ".join(os.path.basename(fn) for fn in found)
+    parser.exit(
+        2,
+        f"{parser.prog}: error: {calc_dir!r} has {len(found)} databases ({names}); "
+        "choose one with --database-basename\n",
+    )
 
 
 def db2table(argv: Sequence[str] | None = None) -> None:
