@@ -159,9 +159,10 @@ def _sync_description(direction: str) -> tuple[str, str]:
         host = "ssh HOST mkdir -pv DIR/calc;\n           rsync calc/ HOST:DIR/calc/"
     else:
         what = (
-            "Copy calc/ back from a machine or host with rsync. The database is not copied "
-            "over the local one but merged into it under the lock: rows on either side are "
-            "kept, a row on both takes the remote values where it has them."
+            "Copy calc/ back from a machine or host with rsync. The database (of any format) "
+            "and the runs table are not copied over the local ones but merged into them under "
+            "the lock: rows and runs on either side are kept, one on both takes the remote "
+            "values where it has them."
         )
         host = "rsync\n           HOST:DIR/calc ./"
     epilog = f"""\
@@ -272,7 +273,8 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     parser.add_argument(
         "--database-basename",
         default="database.pk",
-        help="the database in the calc dir, which pull merges (default: %(default)s)",
+        help="the database in the calc dir, which pull merges; so it does with "
+        f"{', '.join(DATABASE_BASENAMES)} (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     mdir = os.path.join(args.machine_templ_dir, args.machine)
@@ -307,12 +309,14 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
         parser.exit(2, f"{prog}: error: {local!r} is not a directory\n")
     if not info.get("host") and direction == "push" and not args.dry_run:
         os.makedirs(remote, exist_ok=True)
-    cmd = ["rsync", "-a", "-s", "-i", "--exclude", "/.psweep/"]
+    # a pull merges the databases and the runs table, not copies them over: rows and runs
+    # added here since the push stay
+    kept = StudyPaths(local, args.database_basename).kept_on_pull()
+    cmd = ["rsync", "-a", "-s", "-i"]
+    for name in kept if direction == "pull" else kept[:1]:
+        cmd += ["--exclude", f"/{name}"]
     if args.dry_run:
         cmd.append("--dry-run")
-    if direction == "pull":
-        # the database is merged, not copied over: rows added here since the push stay
-        cmd += ["--exclude", f"/{args.database_basename}"]
     cmd += ["--", src, dst]
     rc = run_command(cmd)
     if rc != 0 or direction == "push" or args.dry_run:

@@ -15,12 +15,14 @@ from typing import Any
 import pandas as pd
 
 from .database import df_read, df_write
+from .errors import PsweepDatabaseError
 from .files import remove_stale_temp_files
 from .paths import RUNS_BASENAME, StudyPaths
 
 __all__ = [
     "RUNS_BASENAME",
     "df_runs",
+    "merge_runs",
     "now_utc",
     "own_run_ids",
     "recorded_runs",
@@ -95,6 +97,35 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     else:
         new = row
     df_write(new, fn)
+
+
+def merge_runs(calc_dir: str, other: pd.DataFrame) -> int:
+    """Merge the runs table `other` (e.g. pulled from a cluster) into that of `calc_dir`.
+
+    Runs on either side are kept. A run on both (same ``_run_id``) takes the values of
+    `other` except where it has none, as a row of the database does in a pull
+    (:func:`psweep.merge.merge_databases`). Returns the number of runs added. The
+    caller holds the database lock.
+    """
+    if not isinstance(other, pd.DataFrame):
+        raise PsweepDatabaseError(
+            f"a runs table to merge into {calc_dir!r} must be a DataFrame, got "
+            f"{type(other).__name__}"
+        )
+    fn = StudyPaths(calc_dir).runs_table
+    remove_stale_temp_files(fn)
+    local = df_read(fn) if os.path.exists(fn) else None
+    if len(other) == 0:
+        return 0
+    if local is None or len(local) == 0:
+        df_write(other, fn)
+        return len(other)
+    in_local = other.index.isin(local.index)
+    shared = other[in_local].combine_first(local[local.index.isin(other.index)])
+    new = other[~in_local]
+    order = [*local.index, *new.index]
+    df_write(pd.concat([local[~local.index.isin(other.index)], shared, new]).loc[order], fn)
+    return len(new)
 
 
 def own_run_ids(calc_dir: str) -> pd.Index:
