@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from .database import DATABASE_FORMATS, df_read, df_to_json
 from .errors import PsweepError
-from .paths import DATABASE_BASENAMES, StudyPaths
+from .paths import DATABASE_BASENAME, DATABASE_BASENAMES, StudyPaths
 
 __all__ = ["check_calc_dir", "db2json", "db2table", "pull", "push"]
 
@@ -233,7 +233,7 @@ def _sync_host(prog: str, direction: str, host: str, rsync_opts: list[str], forc
         if shutil.which(tool) is None:
             _fail(prog, f"{tool} is not installed")
     basedir = home_relative_basedir()
-    database_basename = "database.pk"
+    database_basename = DATABASE_BASENAME  # the host form of 0.16 has no option for it
     for cmd in host_commands(direction, host, rsync_opts, basedir, database_basename):
         rc = run_command(cmd, prefix="executing: ")
         if rc != 0:
@@ -272,7 +272,7 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     )
     parser.add_argument(
         "--database-basename",
-        default="database.pk",
+        default=DATABASE_BASENAME,
         help="the database in the calc dir, which pull merges; so it does with "
         f"{', '.join(DATABASE_BASENAMES)} (default: %(default)s)",
     )

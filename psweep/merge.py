@@ -199,7 +199,7 @@ def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> Psweep
     the error to raise, which names the file.
     """
     run_id = df_new["_run_id"].iloc[0]
-    aside = f"{database_fn}.unsaved-{run_id}.pk"
+    aside = StudyPaths.of_database(database_fn).unsaved_rows(run_id)
     df_write(df_new, aside, fmt="pickle")
     return PsweepFormatError(
         f"{exc}. The {len(df_new)} rows of run {run_id} are kept in {aside!r} (a pickle: "

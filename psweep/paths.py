@@ -118,6 +118,11 @@ class StudyPaths:
         """The runs table (:func:`psweep.df_runs`), beside the database, always a pickle."""
         return os.path.join(self.database_dir, RUNS_BASENAME)
 
+    def unsaved_rows(self, run_id: str) -> str:
+        """The pickle beside the database that keeps the rows of run `run_id` which its
+        format could not hold."""
+        return f"{self.database}.unsaved-{run_id}.pk"
+
     def database_files(self) -> list[str]:
         """The database files that exist in the database's folder: this study's name
         and the usual name of every format (:data:`DATABASE_BASENAMES`)."""

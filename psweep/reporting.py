@@ -36,6 +36,7 @@ from .database import df_read
 from .errors import PsweepDatabaseError
 from .files import atomic_open
 from .hashing import pset_hash
+from .paths import StudyPaths
 from .plotstyle import axis_label, label_axes, plot_style
 from .provenance import df_runs
 
@@ -617,7 +618,7 @@ def report(
             "psweep report needs matplotlib: pip install matplotlib (or 'psweep-kit[report]')"
         ) from exc
     calc_dir = os.fspath(calc_dir)
-    fn = os.path.join(calc_dir, database_basename)
+    fn = StudyPaths(calc_dir, database_basename).database
     if not os.path.exists(fn):
         raise PsweepDatabaseError(f"no database to report on: {fn!r} does not exist")
     df = df_read(fn)
