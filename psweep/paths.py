@@ -39,6 +39,8 @@ DATABASE_BASENAMES = ("database.pk", "database.parquet", "database.pq", "databas
 RUNS_BASENAME = "runs.pk"
 PSWEEP_DIRNAME = ".psweep"
 RUN_LOCK_BASENAME = "run.lock"
+JOURNAL_DIRNAME = "journal"
+PULL_DIRNAME = "pull"
 SIMULATE_SUFFIX = ".simulate"
 BACKUP_INFIX = ".bak_"
 _PARTIAL_INFIX = ".partial-"
@@ -147,7 +149,7 @@ class StudyPaths:
     @property
     def journal_root(self) -> str:
         """The folder of the journals of runs (one folder per run)."""
-        return os.path.join(self.psweep_dir, "journal")
+        return os.path.join(self.psweep_dir, JOURNAL_DIRNAME)
 
     def run_journal(self, run_id: str) -> str:
         """The journal folder of run `run_id`."""
@@ -167,7 +169,15 @@ class StudyPaths:
     @property
     def pull_staging(self) -> str:
         """Where a pull puts the remote database and runs table before merging them."""
-        return os.path.join(self.psweep_dir, "pull")
+        return os.path.join(self.psweep_dir, PULL_DIRNAME)
+
+    @staticmethod
+    def running_state(names: list[str]) -> list[str]:
+        """Those of `names` (in ``.psweep/``) that belong to runs and pulls going on now,
+        not to a copy of the study (a backup): the journals, a pull's staging folder and
+        the locks."""
+        transient = (JOURNAL_DIRNAME, PULL_DIRNAME)
+        return [name for name in names if name in transient or name.endswith(".lock")]
 
     def make_psweep_dir(self) -> str:
         """Create ``.psweep/`` (with a .gitignore that keeps it out of git) if need be;

@@ -265,7 +265,7 @@ def _backup(paths: StudyPaths, df: pd.DataFrame) -> str | None:
 
     def skip_running_state(folder: str, names: list[str]) -> list[str]:
         if os.path.abspath(folder) == own:
-            return [n for n in names if n == "journal" or n.endswith(".lock")]
+            return StudyPaths.running_state(names)
         return []
 
     partial = paths.partial_backup(dst, os.getpid())

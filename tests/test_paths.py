@@ -98,3 +98,10 @@ def test_a_run_writes_where_studypaths_says(tmp_path, monkeypatch):
     assert list(ps.df_runs(paths.database_dir).index) == [df["_run_id"].iloc[0]]
     assert os.path.isfile(os.path.join(paths.psweep_dir, ".gitignore"))
     assert os.listdir(paths.journal_root) == []
+
+
+def test_running_state_is_journals_pulls_and_locks():
+    """In .psweep/, the journals, a pull's staging folder and the locks belong to runs and
+    pulls going on; the .gitignore does not."""
+    names = ["journal", "database.pk.lock", "pull", ".gitignore"]
+    assert StudyPaths.running_state(names) == ["journal", "database.pk.lock", "pull"]
