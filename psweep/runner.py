@@ -184,9 +184,8 @@ def _check_options(
     ):
         raise PsweepParamsError(
             f"database_basename {database_basename!r} is taken: '.' and '..' are folders, "
-            f"{PSWEEP_DIRNAME!r} holds psweep's journals and locks, {RUNS_BASENAME!r} its table "
-            "of runs; "
-            "choose another file name (e.g. database.pk)"
+            f"{PSWEEP_DIRNAME!r} holds psweep's journals and locks, {RUNS_BASENAME!r} its "
+            "table of runs; choose another file name (e.g. database.pk)"
         )
     target = StudyPaths(calc_dir, database_basename, database_dir).database
     if os.path.isdir(target):
@@ -418,7 +417,8 @@ def run_local(
         File name of the database inside `calc_dir`.
     backup
         Before running, copy `calc_dir` to
-        ``<calc_dir>.bak_<UTC time>Z_run_id_<last _run_id>``.
+        ``<calc_dir>.bak_<UTC time>Z_run_id_<last _run_id>``; with
+        `database_dir`, the database and the runs table are copied into it too.
     git
         Commit local changes before the run and the results after it, with
         the ``_run_id`` in each message. Needs a git repository. A

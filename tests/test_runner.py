@@ -453,3 +453,12 @@ def test_backup_holds_the_database_of_database_dir(study):
     assert list(ps.df_runs(bak).index) == [df0["_run_id"].iloc[0]]
     assert Path(bak, "input.txt").read_text() == "input"
     assert len(read_db("db/database.pk")) == 2
+
+
+def test_database_dir_whose_database_is_a_folder(study):
+    """With database_dir, a folder where the database file would be is refused before
+    anything runs, as it is in calc_dir."""
+    os.makedirs("db/database.pk")
+    with pytest.raises(ps.PsweepParamsError, match="is a folder, not a database file"):
+        ps.run_local(func, ps.plist("a", [1]), database_dir="db")
+    assert not os.path.exists("calc")
