@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from psweep.errors import PsweepError
 from psweep.store.database import DATABASE_FORMATS, df_read, df_to_json
+from psweep.store.paths import DATABASE_BASENAME, DATABASE_BASENAMES, StudyPaths
 
 __all__ = ["check_calc_dir", "db2json", "db2table", "pull", "push"]
 
@@ -66,14 +67,42 @@ def check_calc_dir(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(
         prog="psweep-checkdir",
-        description="Compare the <_pset_id> folders in CALC_DIR with CALC_DIR/database.pk "
+        description="Compare the <_pset_id> folders in CALC_DIR with the database in it "
         'and print {"db_not_disk": [...], "disk_not_db": [...]} as JSON.',
     )
     parser.add_argument("calc_dir", metavar="CALC_DIR", help="the study's calc folder")
+    parser.add_argument(
+        "--database-basename",
+        default=None,
+        metavar="NAME",
+        help=f"the database file in CALC_DIR (default: the one of {', '.join(DATABASE_BASENAMES)}"
+        " that is there)",
+    )
     args = parser.parse_args(argv)
-    df = _read(parser, os.path.join(args.calc_dir, "database.pk"), None)
+    df = _read(parser, _database_in(parser, args.calc_dir, args.database_basename), None)
     found = compare(args.calc_dir, df)
     print(json.dumps({key: sorted(found[key]) for key in ("db_not_disk", "disk_not_db")}))
+
+
+def _database_in(parser: argparse.ArgumentParser, calc_dir: str, basename: str | None) -> str:
+    """The database file of the study in `calc_dir`: `basename`, else the one there is."""
+    if basename is not None:
+        return StudyPaths(calc_dir, basename).database
+    found = StudyPaths(calc_dir).database_files()
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        parser.exit(
+            2,
+            f"{parser.prog}: error: no database in {calc_dir!r} (looked for "
+            f"{', '.join(DATABASE_BASENAMES)}); name it with --database-basename\n",
+        )
+    names = ", ".join(os.path.basename(fn) for fn in found)
+    parser.exit(
+        2,
+        f"{parser.prog}: error: {calc_dir!r} has {len(found)} databases ({names}); "
+        "choose one with --database-basename\n",
+    )
 
 
 def db2table(argv: Sequence[str] | None = None) -> None:
@@ -130,9 +159,10 @@ def _sync_description(direction: str) -> tuple[str, str]:
         host = "ssh HOST mkdir -pv DIR/calc;\n           rsync calc/ HOST:DIR/calc/"
     else:
         what = (
-            "Copy calc/ back from a machine or host with rsync. The database is not copied "
-            "over the local one but merged into it under the lock: rows on either side are "
-            "kept, a row on both takes the remote values where it has them."
+            "Copy calc/ back from a machine or host with rsync. The database (of any format) "
+            "and the runs table are not copied over the local ones but merged into them under "
+            "the lock: rows and runs on either side are kept, one on both takes the remote "
+            "values where it has them."
         )
         host = "rsync\n           HOST:DIR/calc ./"
     epilog = f"""\
@@ -203,7 +233,7 @@ def _sync_host(prog: str, direction: str, host: str, rsync_opts: list[str], forc
         if shutil.which(tool) is None:
             _fail(prog, f"{tool} is not installed")
     basedir = home_relative_basedir()
-    database_basename = "database.pk"
+    database_basename = DATABASE_BASENAME  # the host form of 0.16 has no option for it
     for cmd in host_commands(direction, host, rsync_opts, basedir, database_basename):
         rc = run_command(cmd, prefix="executing: ")
         if rc != 0:
@@ -242,8 +272,9 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     )
     parser.add_argument(
         "--database-basename",
-        default="database.pk",
-        help="the database in the calc dir, which pull merges (default: %(default)s)",
+        default=DATABASE_BASENAME,
+        help="the database in the calc dir, which pull merges; so it does with "
+        f"{', '.join(DATABASE_BASENAMES)} (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     mdir = os.path.join(args.machine_templ_dir, args.machine)
@@ -278,12 +309,14 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
         parser.exit(2, f"{prog}: error: {local!r} is not a directory\n")
     if not info.get("host") and direction == "push" and not args.dry_run:
         os.makedirs(remote, exist_ok=True)
-    cmd = ["rsync", "-a", "-s", "-i", "--exclude", "/.psweep/"]
+    # a pull merges the databases and the runs table, not copies them over: rows and runs
+    # added here since the push stay
+    kept = StudyPaths(local, args.database_basename).kept_on_pull()
+    cmd = ["rsync", "-a", "-s", "-i"]
+    for name in kept if direction == "pull" else kept[:1]:
+        cmd += ["--exclude", f"/{name}"]
     if args.dry_run:
         cmd.append("--dry-run")
-    if direction == "pull":
-        # the database is merged, not copied over: rows added here since the push stay
-        cmd += ["--exclude", f"/{args.database_basename}"]
     cmd += ["--", src, dst]
     rc = run_command(cmd)
     if rc != 0 or direction == "push" or args.dry_run:

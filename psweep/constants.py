@@ -10,6 +10,8 @@ import os
 
 import pandas as pd
 
+from psweep.store.paths import DATABASE_BASENAME
+
 __all__ = [
     "CALC_DIR",
     "DATABASE_BASENAME",
@@ -27,5 +29,4 @@ PANDAS_TIME_UNIT = "s"
 PSET_HASH_ALG = "sha1"
 GIT_ADD_ALL = "git add -A -v"
 CALC_DIR = "calc"
-DATABASE_BASENAME = "database.pk"
 FILL_VALUE = pd.NA

@@ -360,3 +360,14 @@ def test_pull_merges_instead_of_overwriting(study):
     assert df["_batch_status"].tolist()[:2] == ["done", "done"]
     assert df["out"].tolist()[:2] == [0, 2]
     assert pd.isna(df["out"].iloc[2])
+
+
+def test_simulate_with_database_dir_leaves_the_database_alone(study):
+    """Issue 20: prep_batch(simulate=True) in a study with database_dir writes its files
+    and the copy of the database in calc.simulate/, never the study's database."""
+    ps.prep_batch(params(2), database_dir="db")
+    before = (study / "db/database.pk").read_bytes()
+    df = ps.prep_batch(params(3), simulate=True, database_dir="db")
+    assert (study / "db/database.pk").read_bytes() == before
+    assert len(ps.df_read("calc.simulate/database.pk")) == len(df) == 5
+    assert (study / "calc.simulate" / df.index[-1] / "run.py").exists()

@@ -239,3 +239,97 @@ def test_host_commands_quote_the_remote_mkdir(tmp_path, monkeypatch):
 def test_is_dry_run(opts, dry):
     """-n alone, in a cluster of short options, or --dry-run is a dry run; nothing else."""
     assert is_dry_run(opts) is dry
+
+
+def _one_more_run(calc: Path, basename: str, a: int) -> str:
+    """A run of one pset in `calc`; returns its _run_id."""
+    df = ps.run_local(
+        lambda p: {"out": p["a"] * 10}, [{"a": a}], calc_dir=str(calc), database_basename=basename
+    )
+    return df["_run_id"].iloc[-1]
+
+
+@pytest.mark.parametrize("basename", ["database.pk", "database.parquet", "database.json"])
+def test_machine_form_pull_keeps_local_rows_and_runs_of_every_format(host_study, basename):
+    """Issue 20: a pull in a study of any database format merges the remote database into
+    the local one instead of copying it over (rows made here after the push stay), and it
+    keeps the local runs table, adding the runs made on the machine."""
+    study, remote, _ = host_study
+    dest = remote / "machine"
+    (study / "templates/machines/local/info.yaml").write_text(f"subcmd: sh\npath: {dest}\n")
+    first = _one_more_run(study / "calc", basename, 1)
+    assert cli("push", "local").returncode == 0
+    there = _one_more_run(dest / "calc", basename, 2)  # on the machine
+    here = _one_more_run(study / "calc", basename, 3)  # here, after the push
+    proc = cli("pull", "local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    df = ps.df_read(study / "calc" / basename)
+    assert sorted(df["a"]) == [1, 2, 3]
+    assert set(ps.df_runs("calc").index) == {first, there, here}
+    assert os.listdir(study / "calc/.psweep/pull") == []
+
+
+@pytest.mark.parametrize("basename", ["database.pk", "database.parquet"])
+def test_host_form_pull_keeps_local_rows_and_runs_of_every_format(host_study, basename):
+    """Issue 20: the host form of a pull keeps local rows and runs in a study of any
+    database format too (it knew only database.pk)."""
+    study, remote, _ = host_study
+    first = _one_more_run(study / "calc", basename, 1)
+    assert cli("push", "myhost").returncode == 0
+    there = _one_more_run(remote / "proj/calc", basename, 2)
+    here = _one_more_run(study / "calc", basename, 3)
+    proc = cli("pull", "myhost")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(ps.df_read(study / "calc" / basename)["a"]) == [1, 2, 3]
+    assert set(ps.df_runs("calc").index) == {first, there, here}
+
+
+def test_pull_without_local_database_takes_the_remote_one(host_study):
+    """A first pull into a study without calc/ brings the machine's database and runs."""
+    study, remote, _ = host_study
+    dest = remote / "machine"
+    (study / "templates/machines/local/info.yaml").write_text(f"subcmd: sh\npath: {dest}\n")
+    there = _one_more_run(dest / "calc", "database.parquet", 2)
+    proc = cli("pull", "local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ps.df_read(study / "calc/database.parquet")["a"].tolist() == [2]
+    assert list(ps.df_runs("calc").index) == [there]
+
+
+def test_merge_runs_keeps_both_sides(tmp_path):
+    """merge_runs keeps the local runs in their order and adds the remote ones; a run on
+    both sides takes the remote values where it has them."""
+    from psweep.store.runs_table import merge_runs, recorded_runs, write_run
+
+    def info(run_id, **kwds):
+        return {"_run_id": run_id, "status": "running", "n_psets": 0, "host": "here", **kwds}
+
+    write_run(str(tmp_path), info("a", status="ok", n_psets=2))
+    write_run(str(tmp_path), info("b", status="interrupted", n_psets=1))
+    remote = pd.DataFrame(
+        [info("b", status="ok", n_psets=3, host=None), info("c", status="ok", n_psets=5)]
+    ).set_index(pd.Index(["b", "c"]))
+    assert merge_runs(str(tmp_path), remote) == 1
+    runs = recorded_runs(str(tmp_path))
+    assert list(runs.index) == ["a", "b", "c"]
+    assert runs["status"].tolist() == ["ok", "ok", "ok"]
+    assert runs["n_psets"].tolist() == [2, 3, 5]
+    assert runs["host"].tolist() == ["here", "here", "here"]
+    with pytest.raises(ps.PsweepDatabaseError, match="must be a DataFrame, got list"):
+        merge_runs(str(tmp_path), [])  # type: ignore[arg-type]
+
+
+def test_pull_with_a_damaged_remote_runs_table_keeps_the_local_one(host_study):
+    """A remote runs table that cannot be read is named; the local runs table and the
+    merged database stay."""
+    study, remote, _ = host_study
+    dest = remote / "machine"
+    (study / "templates/machines/local/info.yaml").write_text(f"subcmd: sh\npath: {dest}\n")
+    first = _one_more_run(study / "calc", "database.pk", 1)
+    assert cli("push", "local").returncode == 0
+    (dest / "calc/runs.pk").write_bytes(b"not a pickle")
+    proc = cli("pull", "local")
+    assert proc.returncode == 1
+    assert "could not merge the runs of" in proc.stderr and "runs.pk" in proc.stderr
+    assert list(ps.df_runs("calc").index) == [first]
+    assert len(ps.df_read("calc/database.pk")) == 1

@@ -183,3 +183,34 @@ def test_corrupt_file(script, tmp_path):
     proc = run(script, "corrupt.pk")
     _assert_one_line_error(proc, "corrupt.pk")
     assert fn.read_bytes() == data
+
+
+@pytest.mark.parametrize("basename", ["database.pk", "database.parquet", "database.json"])
+def test_checkdir_knows_every_database_format(tmp_path, basename):
+    """Issue 20: psweep-checkdir CALC_DIR finds the database of any format in CALC_DIR
+    (it knew only database.pk)."""
+    df = ps.run_local(func, ps.plist("a", [1, 2]), database_basename=basename)
+    (tmp_path / "calc" / df.index[1]).mkdir()
+    proc = run("psweep-checkdir", "calc")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"db_not_disk": [df.index[0]], "disk_not_db": []}
+
+
+def test_checkdir_without_database_names_what_it_looked_for(tmp_path):
+    """A CALC_DIR without a database is a one-line error that names the file names tried."""
+    (tmp_path / "calc").mkdir()
+    proc = run("psweep-checkdir", "calc")
+    _assert_one_line_error(proc, "database.parquet")
+
+
+def test_checkdir_with_two_databases_asks_which(tmp_path):
+    """A CALC_DIR with databases of two formats is an error that names both, unless
+    --database-basename says which one to compare."""
+    df = ps.run_local(func, ps.plist("a", [1]), database_basename="database.json")
+    ps.run_local(func, ps.plist("a", [2]), database_basename="database.pk")
+    proc = run("psweep-checkdir", "calc")
+    _assert_one_line_error(proc, "database.json")
+    assert "database.pk" in proc.stderr
+    proc = run("psweep-checkdir", "calc", "--database-basename", "database.json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["db_not_disk"] == [df.index[0]]

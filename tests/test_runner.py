@@ -415,3 +415,50 @@ def test_backup_of_calc_dir_without_psweep_state(study):
     [bak] = [d for d in os.listdir() if d.startswith("calc.bak_")]
     assert bak.endswith("Z_run_id_none")
     assert Path(bak, "inputs/mesh.txt").read_text() == "mesh"
+
+
+def test_calc_dir_with_trailing_slash_backs_up_beside_it(study):
+    """Issue 20: calc_dir="calc/" is calc_dir="calc": backups go beside calc/, not into it
+    (where each backup would copy the older ones)."""
+    ps.run_local(func, ps.plist("a", [1]), calc_dir="calc/")
+    ps.run_local(func, ps.plist("a", [2]), calc_dir="calc/", backup=True)
+    ps.run_local(func, ps.plist("a", [3]), calc_dir="calc/", backup=True)
+    baks = sorted(d for d in os.listdir() if d.startswith("calc.bak_"))
+    assert len(baks) == 2
+    assert not [d for d in os.listdir("calc") if ".bak_" in d]
+    assert not [d for d in os.listdir(baks[1]) if ".bak_" in d]
+    assert len(read_db(f"{baks[1]}/database.pk")) == 2
+    assert read_db()["_calc_dir"].tolist() == ["calc"] * 3
+
+
+def test_simulate_with_trailing_slash(study):
+    """Issue 20: simulate=True with calc_dir="calc/" works in calc.simulate/, not in
+    calc/.simulate/."""
+    ps.run_local(func, ps.plist("a", [1]), calc_dir="calc/")
+    df = ps.run_local(func, ps.plist("a", [2]), calc_dir="calc/", simulate=True)
+    assert not os.path.exists("calc/.simulate")
+    assert read_db("calc.simulate/database.pk").equals(df)
+    assert df["_calc_dir"].iloc[-1] == "calc.simulate"
+
+
+def test_backup_holds_the_database_of_database_dir(study):
+    """Issue 20: with database_dir, the backup of calc/ holds the database (and the runs
+    table) as they were before the run, where a study without database_dir has them."""
+    os.makedirs("calc")
+    Path("calc/input.txt").write_text("input")
+    df0 = ps.run_local(func, ps.plist("a", [1]), database_dir="db")
+    ps.run_local(func, ps.plist("a", [2]), database_dir="db", backup=True)
+    [bak] = [d for d in os.listdir() if d.startswith("calc.bak_")]
+    assert read_db(f"{bak}/database.pk").equals(df0)
+    assert list(ps.df_runs(bak).index) == [df0["_run_id"].iloc[0]]
+    assert Path(bak, "input.txt").read_text() == "input"
+    assert len(read_db("db/database.pk")) == 2
+
+
+def test_database_dir_whose_database_is_a_folder(study):
+    """With database_dir, a folder where the database file would be is refused before
+    anything runs, as it is in calc_dir."""
+    os.makedirs("db/database.pk")
+    with pytest.raises(ps.PsweepParamsError, match="is a folder, not a database file"):
+        ps.run_local(func, ps.plist("a", [1]), database_dir="db")
+    assert not os.path.exists("calc")

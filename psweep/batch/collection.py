@@ -9,9 +9,9 @@ import shlex
 
 import pandas as pd
 
-from psweep.lifecycle.merge import lock_path
 from psweep.store.database import df_read, df_write
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock
+from psweep.store.paths import StudyPaths
 
 __all__ = ["RESULT_BASENAME", "collect_batch"]
 
@@ -36,8 +36,10 @@ def collect_batch(
     again re-reads all files. Returns the updated database, also written back.
     """
     calc_dir = os.fspath(calc_dir)
-    db_fn = os.path.join(calc_dir, database_basename)
-    with database_lock(lock_path(calc_dir, database_basename), lock_timeout_s):
+    paths = StudyPaths(calc_dir, database_basename)
+    db_fn = paths.database
+    paths.make_psweep_dir()
+    with database_lock(paths.lock, lock_timeout_s):
         df = df_read(db_fn)
         status = []
         results: dict[str, dict] = {}

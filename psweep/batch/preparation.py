@@ -27,6 +27,7 @@ from psweep.lifecycle.rows import RESERVED_COLUMNS
 from psweep.lifecycle.runner import run_local
 from psweep.store.database import df_read
 from psweep.store.files import file_write, pickle_write
+from psweep.store.paths import StudyPaths
 
 __all__ = ["prep_batch"]
 
@@ -363,16 +364,15 @@ def prep_batch(
     params = list(params)
     templates = calc_templates + [m.template for m in machines]
     _check_placeholders(templates, [p for p in params if isinstance(p, dict)], template_mode)
-    calc_dir = os.fspath(calc_dir)
-    work_dir = calc_dir
+    study = StudyPaths(calc_dir, database_basename, kwds.get("database_dir"))
+    work = study.simulated() if simulate else study
     if simulate:
-        work_dir = f"{calc_dir}.simulate"
-        if os.path.isdir(work_dir):
-            shutil.rmtree(work_dir)
-        os.makedirs(work_dir)
-        src = os.path.join(calc_dir, database_basename)
-        if os.path.exists(src):
-            shutil.copy2(src, os.path.join(work_dir, database_basename))
+        if os.path.isdir(work.calc_dir):
+            shutil.rmtree(work.calc_dir)
+        os.makedirs(work.calc_dir)
+        if os.path.exists(study.database):
+            shutil.copy2(study.database, work.database)
+        kwds["database_dir"] = None  # the copy in <calc_dir>.simulate, not the study's
 
     def write_inputs(pset: dict) -> dict:
         folder = os.path.join(pset["_calc_dir"], pset["_pset_id"])
@@ -384,16 +384,16 @@ def prep_batch(
             pickle_write(os.path.join(folder, PSET_PICKLE_BASENAME), values)
         return {}
 
-    db_fn = os.path.join(work_dir, database_basename)
+    db_fn = work.database
     old_ids = set(df_read(db_fn).index) if os.path.exists(db_fn) else set()
 
     def write_scripts(df: pd.DataFrame) -> None:
-        _write_run_scripts(work_dir, df, ~df.index.isin(old_ids), machines)
+        _write_run_scripts(work.calc_dir, df, ~df.index.isin(old_ids), machines)
 
     return run_local(
         write_inputs,
         params,
-        calc_dir=work_dir,
+        calc_dir=work.calc_dir,
         database_basename=database_basename,
         backup=backup and not simulate,
         git=git and not simulate,

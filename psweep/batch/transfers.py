@@ -8,8 +8,10 @@ Two forms, as :mod:`psweep.cli` tells them apart:
   study's folder relative to ``$HOME`` here is the folder relative to the
   login folder on HOST.
 
-A pull never copies the database over the local one: it fetches it into
-``calc/.psweep/pull/`` and merges it under the lock (:func:`pull_database`).
+A pull never copies a database (of any format) or the runs table over the local
+one: it fetches them into ``calc/.psweep/pull/`` and merges them under the lock
+(:func:`pull_database`). Which files these are, :class:`psweep.store.paths.StudyPaths`
+says (:meth:`~psweep.store.paths.StudyPaths.kept_on_pull`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+
+from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, StudyPaths
 
 __all__ = [
     "EXCLUDE_FILES",
@@ -75,26 +79,18 @@ def host_commands(
     ``--exclude-from`` for each of ``excl_push`` or ``excl_pull`` and
     ``rsync.exclude`` here, ``--filter=merge`` for ``rsync.rules`` and
     ``rsync.filter``), plus excludes of the locks and journals in
-    ``calc/.psweep/`` and, for a pull, of the database, which
-    :func:`pull_database` merges instead.
+    ``calc/.psweep/`` and, for a pull, of the database files of every format
+    and the runs table, which :func:`pull_database` merges instead.
     """
     remote = f"{host}:{basedir}/calc"
     opts = _rsync_options(direction, extra)
     if direction == "push":
         return [
             ["ssh", host, "mkdir", "-pv", shlex.quote(f"{basedir}/calc")],
-            ["rsync", *opts, "--exclude=/.psweep/", "calc/", remote + "/"],
+            ["rsync", *opts, f"--exclude=/{PSWEEP_DIRNAME}/", "calc/", remote + "/"],
         ]
-    return [
-        [
-            "rsync",
-            *opts,
-            "--exclude=/calc/.psweep/",
-            f"--exclude=/calc/{database_basename}",
-            remote,
-            "./",
-        ]
-    ]
+    kept = StudyPaths("calc", database_basename).kept_on_pull()
+    return [["rsync", *opts, *[f"--exclude=/calc/{name}" for name in kept], remote, "./"]]
 
 
 def is_dry_run(rsync_opts: Sequence[str]) -> bool:
@@ -122,29 +118,67 @@ def run_command(cmd: list[str], prefix: str = "") -> int:
 def pull_database(
     prog: str, remote: str, local: str, basename: str, *, required: bool = True
 ) -> int:
-    """Fetch ``<remote><basename>`` into ``.psweep/pull/`` and merge it into the local one.
+    """Fetch the database files and the runs table of `remote` (a calc dir, ending in
+    ``/``) into ``.psweep/pull/`` and merge each into the local one.
 
-    Rows on either side are kept; a row on both takes the remote values
-    where it has them (:func:`psweep.lifecycle.merge.merge_databases`). Without a
-    remote database the status is 1 if `required`, else 0 (the files were
+    The files are those a pull does not copy (:meth:`StudyPaths.kept_on_pull`): the
+    database `basename` and that of every format, and the runs table. Rows on either
+    side are kept; a row on both takes the remote values where it has them
+    (:func:`psweep.lifecycle.merge.merge_databases`); so do runs
+    (:func:`psweep.store.runs_table.merge_runs`).
+    Without a remote database the status is 1 if `required`, else 0 (the files were
     pulled all the same).
     """
-    from psweep.lifecycle.merge import merge_databases, psweep_dir
+    from psweep.lifecycle.merge import merge_databases
     from psweep.store.database import df_read
 
-    staging = os.path.join(psweep_dir(local.rstrip("/")), "pull")
+    paths = StudyPaths(local, basename)
+    names = paths.kept_on_pull()[1:]
+    staging = paths.pull_staging
+    paths.make_psweep_dir()
     os.makedirs(staging, exist_ok=True)
-    staged = os.path.join(staging, basename)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(staged)
-    rc = run_command(["rsync", "-a", "-s", "--", remote + basename, staging + "/"])
-    if rc != 0 or not os.path.exists(staged):
+    for name in names:  # left by a pull that was cut short
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(staging, name))
+    filters = [f"--include=/{name}" for name in names]
+    rc = run_command(["rsync", "-a", "-s", *filters, "--exclude=*", "--", remote, staging + "/"])
+    staged = [name for name in names if os.path.isfile(os.path.join(staging, name))]
+    rc_runs = _pull_runs(prog, remote, paths, staged) if rc == 0 else 0
+    databases = [name for name in staged if name != RUNS_BASENAME]
+    if rc != 0 or not databases:
         sys.stderr.write(f"{prog}: no database {remote + basename} to merge (files were pulled)\n")
-        return (rc or 1) if required else 0
-    _, nnew, nshared = merge_databases(os.path.join(local, basename), df_read(staged))
-    os.unlink(staged)
-    sys.stdout.write(
-        f"{prog}: merged {remote + basename} into {local + basename}: {nnew} new rows, "
-        f"{nshared} rows updated; rows that are only here are kept\n"
-    )
+        return (rc or 1) if required else rc_runs
+    for name in databases:
+        fn = os.path.join(staging, name)
+        _, nnew, nshared = merge_databases(StudyPaths(local, name).database, df_read(fn))
+        os.unlink(fn)
+        sys.stdout.write(
+            f"{prog}: merged {remote + name} into {local + name}: {nnew} new rows, "
+            f"{nshared} rows updated; rows that are only here are kept\n"
+        )
+    return rc_runs
+
+
+def _pull_runs(prog: str, remote: str, paths: StudyPaths, staged: Sequence[str]) -> int:
+    """Merge the staged remote runs table into the local one (under the lock of every
+    database pulled); its status: 1 if the remote one could not be read."""
+    from psweep.store.database import df_read
+    from psweep.store.locking import database_lock
+    from psweep.store.runs_table import merge_runs
+
+    if RUNS_BASENAME not in staged:
+        return 0
+    fn = os.path.join(paths.pull_staging, RUNS_BASENAME)
+    databases = [name for name in staged if name != RUNS_BASENAME] or [paths.database_basename]
+    try:
+        with contextlib.ExitStack() as stack:
+            for name in sorted(databases):  # every writer of the runs table holds one
+                stack.enter_context(database_lock(StudyPaths(paths.database_dir, name).lock))
+            nnew = merge_runs(paths.database_dir, df_read(fn))
+    except Exception as exc:  # a damaged remote table: the local one stays as it was
+        sys.stderr.write(f"{prog}: could not merge the runs of {remote + RUNS_BASENAME}: {exc}\n")
+        return 1
+    finally:
+        os.unlink(fn)
+    sys.stdout.write(f"{prog}: merged {remote + RUNS_BASENAME}: {nnew} runs added\n")
     return 0

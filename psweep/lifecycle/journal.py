@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from psweep.errors import PsweepDatabaseError, PsweepJournalWarning
+from psweep.store.paths import StudyPaths
 
 __all__ = [
     "JOURNAL_FLUSH_S",
@@ -69,7 +70,8 @@ PROGRESS_S = 0.5
 
 
 def journal_root(calc_dir: str) -> str:
-    return os.path.join(calc_dir, ".psweep", "journal")
+    """The journal root of the study in `calc_dir` (:attr:`StudyPaths.journal_root`)."""
+    return StudyPaths(calc_dir).journal_root
 
 
 def journal_run_dirs(calc_dir: str) -> list[str]:
@@ -85,7 +87,8 @@ def journal_run_dirs(calc_dir: str) -> list[str]:
 
 
 def run_journal_dir(calc_dir: str, run_id: str) -> str:
-    return os.path.join(journal_root(calc_dir), run_id)
+    """The journal folder of run `run_id` in `calc_dir` (:meth:`StudyPaths.run_journal`)."""
+    return StudyPaths(calc_dir).run_journal(run_id)
 
 
 def _frame(obj: Any) -> bytes:

@@ -23,6 +23,7 @@ from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.legacy import adopt_database, in_layout
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
+from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import now_utc, recorded_runs, write_run
 
 __all__ = [
@@ -39,17 +40,17 @@ log = logging.getLogger("psweep")
 
 
 def psweep_dir(db_dir: str) -> str:
-    """Return ``<db_dir>/.psweep`` (journals, locks), created with a .gitignore."""
-    path = os.path.join(db_dir, ".psweep")
-    if not os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
-        with open(os.path.join(path, ".gitignore"), "w") as fh:
-            fh.write("# locks and journals of running psweep studies\n*\n")
-    return path
+    """Return ``<db_dir>/.psweep`` (journals, locks), created with a .gitignore
+    (:meth:`StudyPaths.make_psweep_dir`)."""
+    return StudyPaths(db_dir).make_psweep_dir()
 
 
 def lock_path(db_dir: str, database_basename: str) -> str:
-    return os.path.join(psweep_dir(db_dir), f"{database_basename}.lock")
+    """The lock of database `database_basename` in `db_dir` (:attr:`StudyPaths.lock`),
+    its folder made."""
+    paths = StudyPaths(db_dir, database_basename)
+    paths.make_psweep_dir()
+    return paths.lock
 
 
 class DbSnapshot:
@@ -203,7 +204,7 @@ def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> Psweep
     the error to raise, which names the file.
     """
     run_id = df_new["_run_id"].iloc[0]
-    aside = f"{database_fn}.unsaved-{run_id}.pk"
+    aside = StudyPaths.of_database(database_fn).unsaved_rows(run_id)
     df_write(df_new, aside, fmt="pickle")
     return PsweepFormatError(
         f"{exc}. The {len(df_new)} rows of run {run_id} are kept in {aside!r} (a pickle: "
@@ -216,15 +217,15 @@ def recover_journals(
     calc_dir: str, database_basename: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
 ) -> int:
     """Merge leftover journals of `calc_dir` (see :func:`recover`); return the run count."""
-    database_fn = os.path.join(calc_dir, database_basename)
+    database_fn = StudyPaths(calc_dir, database_basename).database
     merged = 0
     for run_dir in journal_run_dirs(calc_dir):
         name = os.path.basename(run_dir)
-        lock = try_lock(os.path.join(run_dir, "run.lock"))
+        lock = try_lock(StudyPaths.run_lock(run_dir))
         if lock is None and _owner_gone(run_dir):
             # the run's process is gone, its pool workers are just ending (they hold
             # the lock they inherited until then): wait for them
-            lock = try_lock(os.path.join(run_dir, "run.lock"), timeout_s=_ORPHAN_WAIT_S)
+            lock = try_lock(StudyPaths.run_lock(run_dir), timeout_s=_ORPHAN_WAIT_S)
         if lock is None:
             log.info("run %s is still going in another process; its journal is left alone", name)
             continue
@@ -302,7 +303,7 @@ def recover(
     """
     calc_dir = os.fspath(calc_dir)
     recover_journals(calc_dir, database_basename, lock_timeout_s)
-    database_fn = os.path.join(calc_dir, database_basename)
+    database_fn = StudyPaths(calc_dir, database_basename).database
     return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import glob
 import itertools
 import logging
 import os
@@ -32,18 +31,12 @@ from psweep.lifecycle.execute import (
     check_main_guard,
     execute,
 )
-from psweep.lifecycle.journal import (
-    read_journal_dir,
-    remove_run_dir,
-    rows_to_block,
-    run_journal_dir,
-)
+from psweep.lifecycle.journal import read_journal_dir, remove_run_dir, rows_to_block
 from psweep.lifecycle.merge import (
     DbSnapshot,
     error_line,
     merge_databases,
     merge_run,
-    psweep_dir,
     recover_journals,
 )
 from psweep.lifecycle.progress import Progress, want_progress
@@ -56,11 +49,12 @@ from psweep.lifecycle.rows import (
     rows_to_df,
 )
 from psweep.params.hashing import pset_hashes
-from psweep.store.database import check_picklable_psets, check_storable, database_format
+from psweep.store.database import check_picklable_psets, check_storable
 from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from psweep.store.legacy import adopt_database, in_layout, layout_016
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
-from psweep.store.runs_table import RUNS_BASENAME, run_info
+from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, StudyPaths
+from psweep.store.runs_table import run_info
 from psweep.store.vcs import (
     git_commit_all,
     git_repo,
@@ -157,6 +151,7 @@ def _check_options(
     on_error: Any,
     calc_dir: Any,
     database_basename: Any,
+    database_dir: Any,
     lock_timeout_s: Any,
 ) -> None:
     if not callable(func):
@@ -196,15 +191,15 @@ def _check_options(
         raise PsweepParamsError(
             f"database_basename must be a file name without folders, got {database_basename!r}"
         )
-    if database_basename in (".", "..", ".psweep", RUNS_BASENAME) or (
+    if database_basename in (".", "..", PSWEEP_DIRNAME, RUNS_BASENAME) or (
         os.altsep and os.altsep in database_basename
     ):
         raise PsweepParamsError(
             f"database_basename {database_basename!r} is taken: '.' and '..' are folders, "
-            f"'.psweep' holds psweep's journals and locks, {RUNS_BASENAME!r} its table of runs; "
-            "choose another file name (e.g. database.pk)"
+            f"{PSWEEP_DIRNAME!r} holds psweep's journals and locks, {RUNS_BASENAME!r} its "
+            "table of runs; choose another file name (e.g. database.pk)"
         )
-    target = os.path.join(os.fspath(calc_dir), database_basename)
+    target = StudyPaths(calc_dir, database_basename, database_dir).database
     if os.path.isdir(target):
         raise PsweepParamsError(
             f"database_basename {database_basename!r}: {target!r} is a folder, not a database "
@@ -257,33 +252,41 @@ def _combine_given_df(
     return DbSnapshot(db_src)
 
 
-def _remove_partial_backups(calc_dir: str) -> None:
+def _remove_partial_backups(paths: StudyPaths) -> None:
     """Remove backups that a killed run left half copied (their writer is gone)."""
-    for path in glob.glob(f"{glob.escape(calc_dir)}.bak_*.partial-*"):
-        pid = path.rsplit(".partial-", 1)[1]
-        if pid.isdigit() and not pid_alive(int(pid)):
+    for path, pid in paths.partial_backups():
+        if pid is not None and not pid_alive(pid):
             log.warning("removing %s, a backup that a killed run left unfinished", path)
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _backup(calc_dir: str, df: pd.DataFrame) -> str | None:
-    """Copy calc_dir to its backup folder; a copy cut short never has the backup's name."""
-    _remove_partial_backups(calc_dir)
-    if not os.path.isdir(calc_dir):
+def _backup(paths: StudyPaths, df: pd.DataFrame) -> str | None:
+    """Copy the calc dir, with the database and runs table where they are elsewhere
+    (`database_dir`), to its backup folder; a copy cut short never has the backup's name."""
+    _remove_partial_backups(paths)
+    calc_dir = paths.calc_dir
+    elsewhere = [] if paths.database_in_calc_dir else [paths.database, paths.runs_table]
+    elsewhere = [fn for fn in elsewhere if os.path.isfile(fn)]
+    if not (os.path.isdir(calc_dir) or elsewhere):
         return None
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
     last = str(df["_run_id"].iloc[-1]) if len(df) and "_run_id" in df.columns else "none"
-    dst = f"{calc_dir}.bak_{stamp}Z_run_id_{last}"
-    own = os.path.normpath(os.path.join(calc_dir, ".psweep"))
+    dst = paths.backup_dir(stamp, last)
+    own = os.path.abspath(paths.psweep_dir)
 
     def skip_running_state(folder: str, names: list[str]) -> list[str]:
-        if os.path.normpath(folder) == own:
-            return [n for n in names if n == "journal" or n.endswith(".lock")]
+        if os.path.abspath(folder) == own:
+            return StudyPaths.running_state(names)
         return []
 
-    partial = f"{dst}.partial-{os.getpid()}"
+    partial = paths.partial_backup(dst, os.getpid())
     try:
-        shutil.copytree(calc_dir, partial, symlinks=True, ignore=skip_running_state)
+        if os.path.isdir(calc_dir):
+            shutil.copytree(calc_dir, partial, symlinks=True, ignore=skip_running_state)
+        else:
+            os.makedirs(partial)
+        for fn in elsewhere:  # where a study without database_dir has them
+            shutil.copy2(fn, _free_name(os.path.join(partial, os.path.basename(fn))))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -291,6 +294,17 @@ def _backup(calc_dir: str, df: pd.DataFrame) -> str | None:
     os.rename(partial, dst)
     log.info("backup: %s -> %s", calc_dir, dst)
     return dst
+
+
+def _free_name(path: str) -> str:
+    """`path`, or if the calc dir has a file of that name, ``<path>.database_dir``."""
+    if not os.path.lexists(path):
+        return path
+    name = os.path.basename(path)
+    log.warning(
+        "backup: the calc dir has its own %s; the database_dir's is %s.database_dir", name, name
+    )
+    return f"{path}.database_dir"
 
 
 def _require_writable(folder: str) -> None:
@@ -415,7 +429,8 @@ def run_local(
         File name of the database inside `calc_dir`.
     backup
         Before running, copy `calc_dir` to
-        ``<calc_dir>.bak_<UTC time>Z_run_id_<last _run_id>``.
+        ``<calc_dir>.bak_<UTC time>Z_run_id_<last _run_id>``; with
+        `database_dir`, the database and the runs table are copied into it too.
     git
         Commit local changes before the run and the results after it, with
         the ``_run_id`` in each message. Needs a git repository. A
@@ -469,8 +484,9 @@ def run_local(
         The whole database, indexed by ``_pset_id``.
     """
     _check_options(
-        func, poolsize, dask_client, on_error, calc_dir, database_basename, lock_timeout_s
-    )
+        func, poolsize, dask_client, on_error, calc_dir, database_basename, database_dir,
+        lock_timeout_s,
+    )  # fmt: skip
     _check_timeout(timeout_s, poolsize, dask_client)
     capture_logs = check_capture_logs(capture_logs)
     _check_verbose(verbose)
@@ -492,10 +508,10 @@ def run_local(
     if len(plan) == 0:
         log.info("nothing to run: %d psets given, none new", len(params))
         return in_layout(df, layout)
-    if save and database_format(where.database_fn) != "pickle":
+    if save and where.work.database_format != "pickle":
         # a pset that the format (JSON, Parquet) cannot hold stops the run before it runs
         with _gc_paused():
-            check_storable(pd.DataFrame(plan.psets), where.database_fn)
+            check_storable(pd.DataFrame(plan.psets), where.work.database)
     elif save:
         check_picklable_psets(plan.psets)  # a lambda in a pset: refused, not lost at the end
     crash_point("planned")
@@ -504,7 +520,7 @@ def run_local(
     if run.info is not None:
         run.info["n_planned"] = len(plan)  # psweep status: how many are left
     job = Job(
-        func, run.run_id, run.run_seq, run.pset_seq0, where.calc_dir, simulate, tmpsave,
+        func, run.run_id, run.run_seq, run.pset_seq0, where.work.calc_dir, simulate, tmpsave,
         verbose, run.record, run.journal_dir, run.header, timeout_s, capture_logs, EXEC_HOST,
         extra, _api016,
     )  # fmt: skip
@@ -519,7 +535,7 @@ def run_local(
     if run.record:
         _warn_failures(out, run.run_id, len(plan))
     if repo is not None:
-        _commit_results(repo, where.calc_dir, run.run_id)
+        _commit_results(repo, where.work.calc_dir, run.run_id)
     return in_layout(out, layout)
 
 
@@ -623,29 +639,22 @@ def _git_preflight(git: bool, simulate: bool) -> Any:
 
 @dataclass(frozen=True)
 class _Where:
-    """The folders and files of a run (a simulated run's are in ``<calc_dir>.simulate``)."""
+    """The paths of the study and of the run: the same, or for a simulated run those of
+    ``<calc_dir>.simulate`` (:meth:`StudyPaths.simulated`)."""
 
-    calc_dir: str  # where func runs (and the backup copies)
-    db_dir: str  # the folder of the database, its journals and locks
+    study: StudyPaths  # as given: its journals are recovered, it is backed up
+    work: StudyPaths  # where func runs and the database is written
     db_src: str  # the database the run starts from
-    database_fn: str  # the database the run writes
-    database_basename: str
-    own_dir: str  # calc_dir as given, whose journals are recovered
 
     @classmethod
     def make(
         cls, calc_dir: Any, database_dir: Any, basename: str, save: bool, simulate: bool
     ) -> _Where:
-        calc_dir = os.fspath(calc_dir)
-        db_dir = calc_dir if database_dir is None else os.fspath(database_dir)
-        db_src = os.path.join(db_dir, basename)
-        own_dir = db_dir
-        if simulate:
-            sim_dir = f"{calc_dir}.simulate"
-            if save:
-                db_src = os.path.join(sim_dir, basename)
-            calc_dir = db_dir = sim_dir
-        return cls(calc_dir, db_dir, db_src, os.path.join(db_dir, basename), basename, own_dir)
+        study = StudyPaths(calc_dir, basename, database_dir)
+        if not simulate:
+            return cls(study, study, study.database)
+        work = study.simulated()
+        return cls(study, work, work.database if save else study.database)
 
 
 def _open_database(
@@ -657,16 +666,17 @@ def _open_database(
     with save=False the given DataFrame), the database as a DataFrame, and
     whether it had 0.7.0's ``_pset_sha1`` before it was read into our layout.
     """
-    if save and not simulate and os.path.isdir(where.own_dir):
-        recover_journals(where.own_dir, where.database_basename, lock_timeout_s)
+    study = where.study
+    if save and not simulate and os.path.isdir(study.database_dir):
+        recover_journals(study.database_dir, study.database_basename, lock_timeout_s)
     if save and simulate:
-        _prepare_simulate(os.path.join(where.own_dir, where.database_basename), where.db_dir)
+        _prepare_simulate(study.database, where.work.database_dir)
     given = df is not None and len(df) > 0
     had_sha1 = given and "_pset_sha1" in df.columns
     if given:
         # a DataFrame of psweep 0.7.0, 0.16 or ps.run (whose hashes are ours where our
         # runs table lists runs beside the database)
-        df = adopt_database(df, where.own_dir)
+        df = adopt_database(df, study.database_dir)
     if given and not save:
         return df, df, had_sha1
     base = DbSnapshot(where.db_src)
@@ -702,8 +712,8 @@ class _Run:
             "run_id": self.run_id,
             "run_seq": self.run_seq,
             "pset_seq0": self.pset_seq0,
-            "calc_dir": self.where.calc_dir,
-            "database_basename": self.where.database_basename,
+            "calc_dir": self.where.work.calc_dir,
+            "database_basename": self.where.work.database_basename,
             "record": self.record,
             "extra": list(self.extra),
             "layout": self.layout,
@@ -729,7 +739,7 @@ class _Run:
                 run_id=self.run_id,
                 run_seq=self.run_seq,
                 pset_seq0=self.pset_seq0,
-                calc_dir=self.where.calc_dir,
+                calc_dir=self.where.work.calc_dir,
                 record=self.record,
                 extra=self.extra,
             )
@@ -738,7 +748,7 @@ class _Run:
             info_end = {**self.info, "status": status}
             try:
                 out = merge_run(
-                    self.where.database_fn, df_new, info_end, self.base, self.lock_timeout_s,
+                    self.where.work.database, df_new, info_end, self.base, self.lock_timeout_s,
                     layout=self.layout,
                 )  # fmt: skip
             except PsweepFormatError:
@@ -794,8 +804,9 @@ def _begin(
 ) -> _Run:
     """Step 3: number the run, commit and back up what is there, open the journal."""
     run_seq, pset_seq0 = _seq_start(df)
+    work = where.work
     if save:
-        _require_writable(where.db_dir)
+        _require_writable(work.database_dir)
     run = _Run(
         str(uuid.uuid4()), run_seq, pset_seq0, where, df, base, save, on_error == "record",
         lock_timeout_s,
@@ -804,18 +815,18 @@ def _begin(
         name = os.path.basename(os.path.abspath("."))
         git_commit_all(repo, f"psweep: {name}: run_id={run.run_id}: local changes")
     if backup and not simulate:
-        _backup(where.calc_dir, df)
+        _backup(where.study, df)
     elif backup:
         log.info("simulate: backup skipped")
     if save:
-        run.info = run_info(run.run_id, where.calc_dir, where.database_basename)
-        psweep_dir(where.db_dir)
-        run.journal_dir = run_journal_dir(where.db_dir, run.run_id)
+        run.info = run_info(run.run_id, work.calc_dir, work.database_basename)
+        work.make_psweep_dir()
+        run.journal_dir = work.run_journal(run.run_id)
         # made under another name and locked before it appears: another process's
         # recovery must never see this run's folder unlocked (and take it for a crash)
         making = f"{run.journal_dir}.new-{os.getpid()}"
         os.makedirs(making)
-        run.lock = try_lock(os.path.join(making, "run.lock"))
+        run.lock = try_lock(StudyPaths.run_lock(making))
         os.rename(making, run.journal_dir)
         crash_point("journal-opened")
     return run

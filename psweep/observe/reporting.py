@@ -37,6 +37,7 @@ from psweep.observe.plotstyle import axis_label, label_axes, plot_style
 from psweep.params.hashing import pset_hash
 from psweep.store.database import df_read
 from psweep.store.files import atomic_open
+from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import df_runs
 
 __all__ = ["main", "report", "split_columns"]
@@ -617,7 +618,7 @@ def report(
             "psweep report needs matplotlib: pip install matplotlib (or 'psweep-kit[report]')"
         ) from exc
     calc_dir = os.fspath(calc_dir)
-    fn = os.path.join(calc_dir, database_basename)
+    fn = StudyPaths(calc_dir, database_basename).database
     if not os.path.exists(fn):
         raise PsweepDatabaseError(f"no database to report on: {fn!r} does not exist")
     df = df_read(fn)

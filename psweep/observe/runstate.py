@@ -36,7 +36,8 @@ import pandas as pd
 from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read_journal_header
 from psweep.lifecycle.merge import error_line
 from psweep.store.locking import pid_alive
-from psweep.store.runs_table import RUNS_BASENAME, now_utc
+from psweep.store.paths import StudyPaths
+from psweep.store.runs_table import now_utc
 
 __all__ = ["RUN_STATES", "journal_runs", "status"]
 
@@ -116,7 +117,7 @@ def journal_runs(calc_dir: str = "calc") -> list[dict]:
 
 
 def _finished_runs(calc_dir: str) -> list[dict]:
-    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    fn = StudyPaths(calc_dir).runs_table
     if not os.path.exists(fn):
         return []
     try:
@@ -223,14 +224,9 @@ def status(calc_dir: str = "calc") -> dict:
 
 
 def _databases(calc_dir: str) -> list[str]:
-    """Database files in `calc_dir` (by name: ``database.*``), without reading them."""
-    with contextlib.suppress(OSError):
-        return sorted(
-            name
-            for name in os.listdir(calc_dir)
-            if name.startswith("database.") and os.path.isfile(os.path.join(calc_dir, name))
-        )
-    return []
+    """Database files in `calc_dir` (:meth:`StudyPaths.database_files`), without reading
+    them."""
+    return sorted(os.path.basename(fn) for fn in StudyPaths(calc_dir).database_files())
 
 
 # -- the command ----------------------------------------------------------------------

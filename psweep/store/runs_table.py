@@ -14,12 +14,15 @@ from typing import Any
 
 import pandas as pd
 
+from psweep.errors import PsweepDatabaseError
 from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
+from psweep.store.paths import RUNS_BASENAME, StudyPaths
 
 __all__ = [
     "RUNS_BASENAME",
     "df_runs",
+    "merge_runs",
     "now_utc",
     "own_run_ids",
     "recorded_runs",
@@ -27,7 +30,6 @@ __all__ = [
     "write_run",
 ]
 
-RUNS_BASENAME = "runs.pk"
 log = logging.getLogger("psweep")
 
 
@@ -86,7 +88,7 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
 
     The caller holds the database lock.
     """
-    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    fn = StudyPaths(calc_dir).runs_table
     remove_stale_temp_files(fn)  # of a write that a kill cut short
     row = pd.DataFrame([info]).set_index(pd.Index([info["_run_id"]]))
     old = df_read(fn) if os.path.exists(fn) else None
@@ -95,6 +97,35 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     else:
         new = row
     df_write(new, fn)
+
+
+def merge_runs(calc_dir: str, other: pd.DataFrame) -> int:
+    """Merge the runs table `other` (e.g. pulled from a cluster) into that of `calc_dir`.
+
+    Runs on either side are kept. A run on both (same ``_run_id``) takes the values of
+    `other` except where it has none, as a row of the database does in a pull
+    (:func:`psweep.lifecycle.merge.merge_databases`). Returns the number of runs added. The
+    caller holds the database lock.
+    """
+    if not isinstance(other, pd.DataFrame):
+        raise PsweepDatabaseError(
+            f"a runs table to merge into {calc_dir!r} must be a DataFrame, got "
+            f"{type(other).__name__}"
+        )
+    fn = StudyPaths(calc_dir).runs_table
+    remove_stale_temp_files(fn)
+    local = df_read(fn) if os.path.exists(fn) else None
+    if len(other) == 0:
+        return 0
+    if local is None or len(local) == 0:
+        df_write(other, fn)
+        return len(other)
+    in_local = other.index.isin(local.index)
+    shared = other[in_local].combine_first(local[local.index.isin(other.index)])
+    new = other[~in_local]
+    order = [*local.index, *new.index]
+    df_write(pd.concat([local[~local.index.isin(other.index)], shared, new]).loc[order], fn)
+    return len(new)
 
 
 def own_run_ids(calc_dir: str) -> pd.Index:
@@ -109,7 +140,7 @@ def own_run_ids(calc_dir: str) -> pd.Index:
 
 def recorded_runs(calc_dir: str) -> pd.DataFrame:
     """The runs table as written (finished, failed, interrupted runs), without journals."""
-    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    fn = StudyPaths(calc_dir).runs_table
     if not os.path.exists(fn):
         return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
     return df_read(fn)
@@ -129,7 +160,7 @@ def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
     from psweep.observe.runstate import journal_runs
 
     live = journal_runs(calc_dir)  # before the table: a run ending meanwhile is in it then
-    fn = os.path.join(calc_dir, RUNS_BASENAME)
+    fn = StudyPaths(calc_dir).runs_table
     runs = df_read(fn) if os.path.exists(fn) else None
     extra = [r for r in live if runs is None or r["run_id"] not in runs.index]
     if extra:
