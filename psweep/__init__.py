@@ -9,7 +9,6 @@ from psweep.batch import (
     BATCH_STATES,
     FileTemplate,
     Machine,
-    PsweepTemplateError,
     batch_state_summary,
     batch_states,
     collect_batch,
@@ -31,22 +30,29 @@ from psweep.constants import (
 )
 from psweep.errors import (
     PgridError,
+    PsweepCommandError,
     PsweepDatabaseError,
     PsweepError,
     PsweepFormatError,
+    PsweepFuncError,
     PsweepGitError,
     PsweepHashError,
     PsweepJournalWarning,
     PsweepLockError,
     PsweepParamsError,
+    PsweepPinError,
+    PsweepStudyError,
+    PsweepTemplateError,
+    PsweepTemplateRepoError,
+    PsweepTimeout,
+    PsweepUpdateError,
+    PsweepWorkerError,
 )
-from psweep.lifecycle.execute import PsweepTimeout, PsweepWorkerError
 from psweep.lifecycle.journal import JOURNAL_FLUSH_S
 from psweep.lifecycle.merge import recover
 from psweep.lifecycle.runner import (
     ON_ERROR_CHOICES,
     RESERVED_COLUMNS,
-    PsweepFuncError,
     run,
     run_local,
 )
@@ -84,7 +90,6 @@ from psweep.store.columns import (
 )
 from psweep.store.database import df_filter_conds, df_print, df_read, df_to_json, df_write
 from psweep.store.files import (
-    PsweepCommandError,
     check_calc_dir,
     file_read,
     file_write,
@@ -98,10 +103,9 @@ from psweep.store.files import (
 )
 from psweep.store.runs_table import df_runs
 from psweep.store.vcs import git_clean, git_enter, git_exit, in_git_repo
-from psweep.study.new import PsweepStudyError, new_study
-from psweep.study.update import PsweepUpdateError, update_study
-
-__version__ = "0.8.0.dev0"
+from psweep.study.new import new_study
+from psweep.study.update import update_study
+from psweep.version import __version__
 
 __all__ = [
     "BATCH_STATES",
@@ -129,8 +133,10 @@ __all__ = [
     "PsweepJournalWarning",
     "PsweepLockError",
     "PsweepParamsError",
+    "PsweepPinError",
     "PsweepStudyError",
     "PsweepTemplateError",
+    "PsweepTemplateRepoError",
     "PsweepTimeout",
     "PsweepUpdateError",
     "PsweepWorkerError",

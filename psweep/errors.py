@@ -7,16 +7,29 @@ callers can catch either.
 
 from __future__ import annotations
 
+import subprocess
+from typing import Any
+
 __all__ = [
     "PgridError",
+    "PsweepCommandError",
     "PsweepDatabaseError",
     "PsweepError",
     "PsweepFormatError",
+    "PsweepFuncError",
     "PsweepGitError",
     "PsweepHashError",
     "PsweepJournalWarning",
     "PsweepLockError",
     "PsweepParamsError",
+    "PsweepPinError",
+    "PsweepStudyError",
+    "PsweepTemplateError",
+    "PsweepTemplateRepoError",
+    "PsweepTimeout",
+    "PsweepUpdateError",
+    "PsweepWorkerError",
+    "error_line",
 ]
 
 
@@ -58,3 +71,61 @@ class PsweepLockError(PsweepError, TimeoutError):
 
 class PsweepJournalWarning(UserWarning):
     """A journal of an interrupted run had a damaged part, which was skipped."""
+
+
+class PsweepTimeout(PsweepError, TimeoutError):
+    """A pset ran longer than the run's ``timeout_s``."""
+
+
+class PsweepWorkerError(PsweepError, RuntimeError):
+    """A pool worker process died (a crash in C code, os._exit, a kill) while it ran a pset."""
+
+
+class PsweepFuncError(PsweepError, TypeError):
+    """`func` returned something other than a dict."""
+
+
+class PsweepTemplateRepoError(PsweepError, RuntimeError):
+    """The study template of a psweep version cannot be found or put into git."""
+
+
+class PsweepStudyError(PsweepError, RuntimeError):
+    """A study repository could not be created."""
+
+
+class PsweepPinError(PsweepError, RuntimeError):
+    """The study's packages could not be pinned (no wheel of psweep, no lock)."""
+
+
+class PsweepCommandError(PsweepError, subprocess.CalledProcessError):
+    """A command run by :func:`system` exited with a non-zero status.
+
+    A :class:`subprocess.CalledProcessError` whose message ends with the
+    command's output, so the reason shows in a traceback.
+    """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        out = self.output
+        if isinstance(out, bytes):
+            out = out.decode(errors="replace")
+        if out:
+            tail = out[-2000:]
+            text = f"{text}\noutput:\n{tail}"
+        return text
+
+
+class PsweepUpdateError(PsweepError, RuntimeError):
+    """A study cannot be updated (no template source, uncommitted changes, ...)."""
+
+
+class PsweepTemplateError(PsweepError, ValueError):
+    """A template or a machine folder is not usable."""
+
+
+def error_line(exc_text: Any) -> str | None:
+    """The line of a traceback that says what went wrong (its last non-empty one)."""
+    if not isinstance(exc_text, str):
+        return None
+    lines = [line.strip() for line in exc_text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else None

@@ -105,7 +105,7 @@ def test_wheel_ships_the_template(newcomer):
     assert tmpl + "template/vendor/README.md" in names
     assert any(n.startswith(tmpl + "template/{% if data_tracking == 'dvc' %}.dvc") for n in names)
     vpy = newcomer.venv / "bin" / "python"
-    code = "import psweep.study.new as s, sysconfig; print(s.template_source()); "
+    code = "import psweep.study.template_repo as s, sysconfig; print(s.template_source()); "
     code += "print(sysconfig.get_paths()['purelib'])"
     where, site = _run([vpy, "-c", code], newcomer.top, newcomer.env).stdout.split()
     assert where == str(Path(site) / "psweep" / "_study_template")

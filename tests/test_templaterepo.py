@@ -6,7 +6,8 @@ import zipfile
 
 import pytest
 
-from psweep.study.template_repo import PsweepTemplateRepoError, template_files_of_wheel
+from psweep.errors import PsweepTemplateRepoError
+from psweep.study.template_repo import template_files_of_wheel
 
 PREFIX = "psweep/_study_template/"
 

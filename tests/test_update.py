@@ -57,7 +57,7 @@ def wheels(tmp_path_factory) -> SimpleNamespace:
     new_src = copy_checkout(top / "new")
     for rel, before, after in [
         ("pyproject.toml", f'version = "{OLD}"', f'version = "{NEW}"'),
-        ("psweep/__init__.py", f'__version__ = "{OLD}"', f'__version__ = "{NEW}"'),
+        ("psweep/version.py", f'__version__ = "{OLD}"', f'__version__ = "{NEW}"'),
         ("template/eval.py", EVAL_LINE, EVAL_NEW),
     ]:
         text = (new_src / rel).read_text()

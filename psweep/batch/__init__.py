@@ -31,7 +31,6 @@ from psweep.batch.states import BATCH_STATES, batch_state_summary, batch_states
 from psweep.batch.templates import (
     TEMPLATE_MODES,
     FileTemplate,
-    PsweepTemplateError,
     gather_calc_templates,
     template_mode_of,
 )
@@ -45,7 +44,6 @@ __all__ = [
     "TEMPLATE_MODES",
     "FileTemplate",
     "Machine",
-    "PsweepTemplateError",
     "batch_state_summary",
     "batch_states",
     "check_machine_name",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 
-from psweep.batch.templates import PsweepTemplateError
 from psweep.constants import CALC_DIR
+from psweep.errors import PsweepTemplateError
 
 __all__ = ["BATCH_DIR_CANDIDATES", "STUDY_BATCH_DIR", "find_batch_dir", "submit_script_dirs"]
 

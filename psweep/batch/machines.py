@@ -7,7 +7,8 @@ import re
 
 import yaml
 
-from psweep.batch.templates import FileTemplate, PsweepTemplateError
+from psweep.batch.templates import FileTemplate
+from psweep.errors import PsweepTemplateError
 
 __all__ = ["MACHINE_KEYS", "Machine", "check_machine_name", "gather_machines", "machine_info"]
 

@@ -22,8 +22,7 @@ from psweep.batch.preparation import (
     record_function,
 )
 from psweep.batch.states import _ARRAY_LINE, _JOB_LINE, batch_states
-from psweep.batch.templates import PsweepTemplateError
-from psweep.errors import PsweepError
+from psweep.errors import PsweepError, PsweepTemplateError
 from psweep.store.files import file_write
 
 __all__ = ["RESUBMIT_REASONS", "main", "resubmit_batch"]

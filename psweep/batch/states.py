@@ -13,7 +13,7 @@ import pandas as pd
 from psweep.batch.collection import RESULT_BASENAME
 from psweep.batch.layout import other_dirs_hint
 from psweep.batch.machines import check_machine_name
-from psweep.batch.templates import PsweepTemplateError
+from psweep.errors import PsweepTemplateError
 
 __all__ = [
     "BATCH_STATES",

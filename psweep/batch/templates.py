@@ -26,12 +26,11 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from psweep.errors import PsweepError
+from psweep.errors import PsweepTemplateError
 
 __all__ = [
     "TEMPLATE_MODES",
     "FileTemplate",
-    "PsweepTemplateError",
     "gather_calc_templates",
     "template_mode_of",
 ]
@@ -43,10 +42,6 @@ TEMPLATE_MODES = ("jinja", "dollar")
 _JINJA_MARK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined)
-
-
-class PsweepTemplateError(PsweepError, ValueError):
-    """A template or a machine folder is not usable."""
 
 
 def template_mode_of(text: str) -> str:

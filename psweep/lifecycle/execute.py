@@ -39,7 +39,13 @@ from typing import Any
 import pandas as pd
 from pandas import Timestamp
 
-from psweep.errors import PsweepError, PsweepParamsError
+from psweep.errors import (
+    PsweepError,
+    PsweepFuncError,
+    PsweepParamsError,
+    PsweepTimeout,
+    PsweepWorkerError,
+)
 from psweep.lifecycle.capture import LOGS_COLUMN, capture
 from psweep.lifecycle.journal import JournalWriter, read_journal_dir, rows_to_block
 from psweep.params.hashing import pset_hashes, uuid4_strings
@@ -50,9 +56,6 @@ from psweep.store.locking import pid_alive
 __all__ = [
     "Job",
     "Plan",
-    "PsweepFuncError",
-    "PsweepTimeout",
-    "PsweepWorkerError",
     "execute",
     "run_task",
 ]
@@ -66,18 +69,6 @@ EXEC_HOST = platform.node()
 _BLOCK_ROWS = 1000
 _YIELD_S = 0.5  # the longest a finished pset waits in a block before the run hears of it
 _STOP_CHECK_S = 0.02  # how often pool workers look whether the run is stopping
-
-
-class PsweepFuncError(PsweepError, TypeError):
-    """`func` returned something other than a dict."""
-
-
-class PsweepWorkerError(PsweepError, RuntimeError):
-    """A pool worker process died (a crash in C code, os._exit, a kill) while it ran a pset."""
-
-
-class PsweepTimeout(PsweepError, TimeoutError):
-    """A pset ran longer than the run's ``timeout_s``."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepDatabaseError, PsweepFormatError
+from psweep.errors import PsweepDatabaseError, PsweepFormatError, error_line
 from psweep.lifecycle.journal import (
     journal_run_dirs,
     read_journal_dir,
@@ -186,14 +186,6 @@ def merge_run(
             )
             crash_point("run-recorded")
     return out
-
-
-def error_line(exc_text: Any) -> str | None:
-    """The line of a traceback that says what went wrong (its last non-empty one)."""
-    if not isinstance(exc_text, str):
-        return None
-    lines = [line.strip() for line in exc_text.strip().splitlines() if line.strip()]
-    return lines[-1][:500] if lines else None
 
 
 def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> PsweepFormatError:

@@ -21,20 +21,18 @@ from typing import Any
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
+from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError, error_line
 from psweep.lifecycle.capture import check_capture_logs
 from psweep.lifecycle.execute import (
     EXEC_HOST,
     Job,
     Plan,
-    PsweepFuncError,
     check_main_guard,
     execute,
 )
 from psweep.lifecycle.journal import read_journal_dir, remove_run_dir, rows_to_block
 from psweep.lifecycle.merge import (
     DbSnapshot,
-    error_line,
     merge_databases,
     merge_run,
     recover_journals,
@@ -62,7 +60,7 @@ from psweep.store.vcs import (
     git_require_no_conflicts,
 )
 
-__all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
+__all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "run", "run_local"]
 
 log = logging.getLogger("psweep")
 

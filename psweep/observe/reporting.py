@@ -645,7 +645,7 @@ def report(
     order = {p: _values(keys[p]) for p in varied}
     numeric = [r for r in results if _is_num(df[r]) and ok[r].notna().any()]
     drawn = numeric[:MAX_FIGURES]
-    from psweep import __version__
+    from psweep.version import __version__
 
     runs, runs_env = _runs_tables(calc_dir, df)
 

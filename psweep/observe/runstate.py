@@ -33,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 
+from psweep.errors import error_line
 from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read_journal_header
-from psweep.lifecycle.merge import error_line
 from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import now_utc

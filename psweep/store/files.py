@@ -16,11 +16,10 @@ from typing import IO, Any
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepError
+from psweep.errors import PsweepCommandError
 from psweep.store.locking import pid_alive
 
 __all__ = [
-    "PsweepCommandError",
     "atomic_open",
     "check_calc_dir",
     "file_read",
@@ -38,24 +37,6 @@ __all__ = [
 _UUID_RE = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
 )
-
-
-class PsweepCommandError(PsweepError, subprocess.CalledProcessError):
-    """A command run by :func:`system` exited with a non-zero status.
-
-    A :class:`subprocess.CalledProcessError` whose message ends with the
-    command's output, so the reason shows in a traceback.
-    """
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        out = self.output
-        if isinstance(out, bytes):
-            out = out.decode(errors="replace")
-        if out:
-            tail = out[-2000:]
-            text = f"{text}\noutput:\n{tail}"
-        return text
 
 
 def system(cmd: str | Sequence[str], **kwds: Any) -> subprocess.CompletedProcess:

@@ -58,7 +58,7 @@ def _user() -> str | None:
 
 def run_info(run_id: str, calc_dir: str, database_basename: str) -> dict[str, Any]:
     """Collect the facts of a run that starts now."""
-    from psweep import __version__
+    from psweep.version import __version__
 
     commit, dirty = _git_state(os.getcwd())
     return {

@@ -25,35 +25,19 @@ from typing import Any
 
 import yaml
 
-from psweep.errors import PsweepError
-from psweep.study.installation import PACKAGE_DIR
+from psweep.errors import PsweepError, PsweepStudyError
 from psweep.study.pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
-from psweep.study.template_repo import make_template_repo, serve_template_repo, template_files
+from psweep.study.template_repo import (
+    make_template_repo,
+    serve_template_repo,
+    template_files,
+    template_source,
+)
 
-__all__ = ["PsweepStudyError", "main", "new_study", "questions", "template_source"]
+__all__ = ["main", "new_study", "questions"]
 
 BRANCH = "main"
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
-class PsweepStudyError(PsweepError, RuntimeError):
-    """A study repository could not be created."""
-
-
-def template_source() -> Path:
-    """Return the folder holding the study template's ``copier.yml``.
-
-    The template shipped in the installed package, else the repository root
-    of an editable install (a git checkout of psweep).
-    """
-    pkg = PACKAGE_DIR
-    for src in (pkg / "_study_template", pkg.parent):
-        if (src / "copier.yml").is_file() and (src / "template").is_dir():
-            return src
-    raise PsweepStudyError(
-        f"the study template is missing: neither {pkg / '_study_template'} nor {pkg.parent} "
-        "holds copier.yml and template/; reinstall psweep"
-    )
 
 
 def _git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -237,7 +221,7 @@ def new_study(
     try:
         data = dict(data or {})
         if not data.get("psweep_requirement"):
-            from psweep import __version__
+            from psweep.version import __version__
 
             data.setdefault("psweep_version", __version__)
         answers = _render(dest, data, defaults)
@@ -324,7 +308,7 @@ def _when_text(key: str) -> str:
 
 
 def _version() -> str:
-    from psweep import __version__
+    from psweep.version import __version__
 
     return __version__
 

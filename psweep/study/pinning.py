@@ -30,14 +30,13 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from psweep.errors import PsweepError
+from psweep.errors import PsweepPinError
 from psweep.study.installation import DIST_NAME, PACKAGE_DIR, WHEEL_NAME
 
 __all__ = [
     "LOCK_FILE",
     "REQUIREMENTS_FILE",
     "VENDOR_DIR",
-    "PsweepPinError",
     "lock_command",
     "lock_study",
     "psweep_wheel",
@@ -54,12 +53,8 @@ _INSTALL_ONLY = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-class PsweepPinError(PsweepError, RuntimeError):
-    """The study's packages could not be pinned (no wheel of psweep, no lock)."""
-
-
 def _running_version() -> str:
-    from psweep import __version__
+    from psweep.version import __version__
 
     return __version__
 

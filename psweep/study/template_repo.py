@@ -23,25 +23,22 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
-from psweep.errors import PsweepError
+from psweep.errors import PsweepStudyError, PsweepTemplateRepoError
+from psweep.study.installation import PACKAGE_DIR
 
 __all__ = [
     "TEMPLATE_URL",
-    "PsweepTemplateRepoError",
     "make_template_repo",
     "serve_template_repo",
     "template_files",
     "template_files_of_wheel",
+    "template_source",
 ]
 
 # never fetched: git is pointed at a local repository for it (.invalid is a reserved name)
 TEMPLATE_URL = "https://psweep.invalid/study-template.git"
 _WHEEL_PREFIX = "psweep/_study_template/"
 _SKIP_PARTS = {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache"}
-
-
-class PsweepTemplateRepoError(PsweepError, RuntimeError):
-    """The study template of a psweep version cannot be found or put into git."""
 
 
 def _keep(rel: str) -> bool:
@@ -146,3 +143,19 @@ def serve_template_repo(repo: Path) -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def template_source() -> Path:
+    """Return the folder holding the study template's ``copier.yml``.
+
+    The template shipped in the installed package, else the repository root
+    of an editable install (a git checkout of psweep).
+    """
+    pkg = PACKAGE_DIR
+    for src in (pkg / "_study_template", pkg.parent):
+        if (src / "copier.yml").is_file() and (src / "template").is_dir():
+            return src
+    raise PsweepStudyError(
+        f"the study template is missing: neither {pkg / '_study_template'} nor {pkg.parent} "
+        "holds copier.yml and template/; reinstall psweep"
+    )

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from psweep.errors import PsweepError
+from psweep.errors import PsweepError, PsweepUpdateError
 from psweep.study.installation import DIST_NAME, WHEEL_NAME
 from psweep.study.pinning import LOCK_FILE, VENDOR_DIR, psweep_wheel, wheel_version
 from psweep.study.template_repo import (
@@ -38,17 +38,13 @@ from psweep.study.template_repo import (
     template_files_of_wheel,
 )
 
-__all__ = ["PsweepUpdateError", "update_study"]
+__all__ = ["update_study"]
 
 ANSWERS = ".copier-answers.yml"
 
 
-class PsweepUpdateError(PsweepError, RuntimeError):
-    """A study cannot be updated (no template source, uncommitted changes, ...)."""
-
-
 def _running_version() -> str:
-    from psweep import __version__
+    from psweep.version import __version__
 
     return __version__
 
@@ -194,7 +190,7 @@ def update_study(study: str | Path = ".", conflict: str = "inline", out=sys.stdo
         print(f"psweep update: {study.name} has the template of psweep {new} already", file=out)
         return {"old": old, "new": new, "changed": [], "conflicts": []}
     print(f"psweep update: template of psweep {old} -> {new}", file=out)
-    from psweep.study.new import template_source
+    from psweep.study.template_repo import template_source
 
     versions = [(old, _old_template(study, old)), (new, template_files(template_source()))]
     data = {"psweep_version": new} if "psweep_version" in answers else {}
