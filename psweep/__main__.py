@@ -1,6 +1,6 @@
 """``python -m psweep``: the ``psweep`` command."""
 
-from psweep.study.new import main
+from psweep.cli import main
 
 if __name__ == "__main__":
     main()

@@ -24,7 +24,7 @@ import yaml
 from container_utils import daemonless_docker
 from copier.errors import DirtyLocalWarning
 
-from psweep.study.new import main as study_main
+from psweep.cli import main as study_main
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENT = f"psweep-kit @ {ROOT.as_uri()}"
@@ -687,9 +687,9 @@ def test_psweep_new_strict_answers(tmp_path, capsys, item, message):
 
 @pytest.mark.parametrize("value", ["yes", "1", "TRUE", "no", "0", "False"])
 def test_psweep_new_yes_no_words(value):
-    from psweep.study.new import _parse_data
+    from psweep.study.new import parse_data
 
-    assert _parse_data([f"use_slurm={value}"]) == {
+    assert parse_data([f"use_slurm={value}"]) == {
         "use_slurm": "true" if value.lower() in ("yes", "1", "true") else "false"
     }
 

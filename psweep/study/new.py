@@ -11,9 +11,7 @@ install --local`` and the first commit, as argument lists.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -25,16 +23,17 @@ from typing import Any
 
 import yaml
 
-from psweep.errors import PsweepError, PsweepStudyError
-from psweep.study.pinning import LOCK_FILE, VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
+from psweep.errors import PsweepStudyError
+from psweep.study.pinning import VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
 from psweep.study.template_repo import (
     make_template_repo,
     serve_template_repo,
     template_files,
     template_source,
 )
+from psweep.version import __version__
 
-__all__ = ["main", "new_study", "questions"]
+__all__ = ["new_study", "questions"]
 
 BRANCH = "main"
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -69,23 +68,23 @@ def _has_identity(repo: Path) -> bool:
     )
 
 
-def _template_conf() -> dict[str, Any]:
+def template_conf() -> dict[str, Any]:
     with open(template_source() / "copier.yml") as fh:
         return yaml.safe_load(fh)
 
 
 def questions() -> list[str]:
     """Names of the template's questions, in the order they are asked."""
-    return [key for key in _template_conf() if not key.startswith("_")]
+    return [key for key in template_conf() if not key.startswith("_")]
 
 
-def _running_python() -> str:
+def running_python() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _parse_data(items: Sequence[str]) -> dict[str, Any]:
+def parse_data(items: Sequence[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    conf = _template_conf()
+    conf = template_conf()
     known = [key for key in conf if not key.startswith("_")]
     for item in items:
         key, sep, value = item.partition("=")
@@ -121,14 +120,14 @@ def _render(dest: Path, data: dict[str, Any], defaults: bool) -> dict[str, Any]:
         for key, val in (
             ("author_name", _git_config("user.name")),
             ("author_email", _git_config("user.email")),
-            ("python_version", _running_python()),
+            ("python_version", running_python()),
         )
         if val
     }
     # the template's default is the source it is copied from (for plain copier copy); psweep
     # new's default is its own wheel in vendor/
     user_defaults["psweep_requirement"] = ""
-    version = _version()
+    version = __version__
     # copier copies from a git repository of this psweep's template, tagged with its
     # version: the answers file then records where (TEMPLATE_URL) and which version
     # (_commit), so that `psweep update` can take newer templates into the study
@@ -221,8 +220,6 @@ def new_study(
     try:
         data = dict(data or {})
         if not data.get("psweep_requirement"):
-            from psweep.version import __version__
-
             data.setdefault("psweep_version", __version__)
         answers = _render(dest, data, defaults)
         _pin(dest, answers, lock)
@@ -239,203 +236,3 @@ def new_study(
             shutil.rmtree(dest, ignore_errors=True)
         raise
     return answers
-
-
-def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    if not args.defaults and not sys.stdin.isatty():
-        parser.error(
-            "no terminal to ask the questions on: pass --defaults (answers from --data, "
-            "defaults for the rest)"
-        )
-    data = _parse_data(args.data)
-    answers = new_study(args.dest, data, defaults=args.defaults, lock=not args.no_lock)
-    dest = Path(args.dest)
-    what = (
-        [f"a git repository on branch {BRANCH} with a first commit"]
-        if answers.get("git_init")
-        else ["no git"]
-    )
-    psweep = answers.get("psweep_requirement") or f"psweep {answers.get('psweep_version')}"
-    if args.no_lock:
-        what.append(f"no {LOCK_FILE} yet: make it with nox -s lock")
-    else:
-        what.append(f"{psweep} and all packages pinned in {LOCK_FILE}")
-    print(f"study {answers['study_name']} ready in {dest}{os.sep} ({'; '.join(what)}). Next:")
-    print(f"    cd {shlex.quote(str(dest))}")
-    print("    python3 -m venv .venv && . .venv/bin/activate")
-    print(f"    pip install -r {LOCK_FILE}")
-    print("    python input.py     # run the study; README.md tells the rest")
-
-
-def _describe_questions() -> str:
-    """One paragraph per question for ``psweep new --help``: help, choices, default."""
-    try:
-        conf = _template_conf()
-    except (PsweepStudyError, OSError) as exc:
-        return f"questions: (the template is missing: {exc})"
-    lines = ["questions (answer with -d KEY=VALUE; yes/no questions take true/false/yes/no/1/0):"]
-    special = {
-        "study_name": "the name of DEST",
-        "python_version": f"{_running_python()}, the Python running psweep new",
-        "psweep_requirement": "empty: this psweep, its wheel kept in vendor/",
-        "psweep_version": "this psweep's version",
-        "author_name": "git's user.name, else Study Author",
-        "author_email": "git's user.email, else author@example.org",
-    }
-    for key, spec in conf.items():
-        if key.startswith("_") or not isinstance(spec, dict):
-            continue
-        kind = "yes/no" if spec.get("type") == "bool" else spec.get("type", "str")
-        helptext = " ".join(str(spec.get("help", "")).split())
-        lines.append(f"  {key} ({kind}): {helptext}")
-        if "choices" in spec:
-            lines.append(f"      choices: {', '.join(map(str, spec['choices']))}")
-        default = special.get(key, spec.get("default"))
-        if isinstance(default, bool):
-            default = "true" if default else "false"
-        lines.append(f"      default: {default if default != '' else '(empty)'}")
-        if "when" in spec:
-            lines.append("      asked only: " + _when_text(key))
-    return "\n".join(lines)
-
-
-def _when_text(key: str) -> str:
-    if key.startswith("slurm_"):
-        return "with use_slurm=true"
-    if key == "psweep_version":
-        return "when psweep_requirement is empty"
-    return "in some cases"
-
-
-def _version() -> str:
-    from psweep.version import __version__
-
-    return __version__
-
-
-# commands with a module (and an argument parser) of their own: name -> (module, help)
-_DELEGATED = {
-    "status": (
-        "psweep.observe.runstate",
-        "show the runs of a study and its batch jobs, also while it runs",
-    ),
-    "report": ("psweep.observe.reporting", "write one self-contained HTML report of a study"),
-    "batch": (
-        "psweep.batch.resubmit",
-        "batch jobs: 'psweep batch resubmit MACHINE' submits again only the failed ones",
-    ),
-}
-
-
-def _warn_clash() -> None:
-    """Say in one line (stderr) if another distribution installs a ``psweep`` package here."""
-    from psweep.study.installation import clash_message
-
-    message = clash_message()
-    if message:
-        print(message, file=sys.stderr)
-
-
-class _VersionAction(argparse.Action):
-    """``--version``: the version, then the clash with another ``psweep`` if there is one."""
-
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"psweep {_version()}")
-        _warn_clash()
-        parser.exit()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``psweep`` (or ``python -m psweep``): ``psweep new DEST`` starts a study."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _DELEGATED:
-        import importlib
-
-        module = importlib.import_module(_DELEGATED[argv[0]][0])
-        sys.exit(module.main(argv[1:]))
-    parser = argparse.ArgumentParser(
-        prog="psweep",
-        description="psweep: parameter studies with a database of results.",
-        epilog="The database tools are commands of their own: psweep-db2table, psweep-db2json, "
-        "psweep-push, psweep-pull (each has --help). psweep COMMAND --help tells more.",
-    )
-    parser.add_argument(
-        "--version",
-        action=_VersionAction,
-        help="print the version (and whether another project installs 'psweep' here too)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
-    new = sub.add_parser(
-        "new",
-        help="start a study repository from psweep's study template",
-        description="Start a study repository in DEST from psweep's study template: a driver "
-        "script, evaluation, batch templates, nox sessions and container files. The study "
-        f"installs exactly this psweep: its wheel goes into {VENDOR_DIR}/ and {LOCK_FILE} "
-        "pins it and every other package (making the lock needs the package index once). "
-        "Asks the template's questions unless answered with --data or --defaults. With "
-        f"git_init (the default) DEST becomes a git repository on branch {BRANCH} with a first "
-        "commit.",
-        epilog=_describe_questions(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    new.add_argument("dest", metavar="DEST", help="folder of the new study (new or empty)")
-    new.add_argument(
-        "-d",
-        "--data",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="answer a question, e.g. --data data_tracking=dvc (repeatable)",
-    )
-    new.add_argument(
-        "--defaults",
-        action="store_true",
-        help="ask nothing: take the default answer of every question not given with --data",
-    )
-    new.add_argument(
-        "--no-lock",
-        action="store_true",
-        help=f"do not make {LOCK_FILE} now (offline); make it later with nox -s lock",
-    )
-    update = sub.add_parser(
-        "update",
-        help="bring this psweep's study template into a study, keeping your edits",
-        description="Merge the study template of this psweep into the study in STUDY "
-        "(default: the current folder) with copier's three-way merge: the template's changes "
-        "since the psweep that made the study arrive, your edits stay, and where both changed "
-        "the same lines the file gets conflict markers. Works offline: the older template "
-        f"comes from the psweep wheel in {VENDOR_DIR}/, which then makes way for this "
-        f"psweep's wheel (and {LOCK_FILE} pins it). The study must be a git repository "
-        "without uncommitted changes; review the result with git diff and commit it.",
-    )
-    update.add_argument("study", nargs="?", default=".", metavar="STUDY", help="the study folder")
-    update.add_argument(
-        "--conflict",
-        choices=("inline", "rej"),
-        default="inline",
-        help="how to show conflicts: markers in the file (inline, the default) or .rej files",
-    )
-    for name, (_module, text) in _DELEGATED.items():
-        sub.add_parser(name, help=text, add_help=False)  # parsed by its own module
-    args = parser.parse_args(argv)
-    from copier.errors import CopierError
-
-    _warn_clash()
-    try:
-        if args.command == "update":
-            from psweep.study.update import update_study
-
-            result = update_study(args.study, conflict=args.conflict)
-            if result["conflicts"]:
-                parser.exit(1)
-            return
-        _new(args, parser)
-    except KeyboardInterrupt:
-        parser.exit(130, f"psweep {args.command}: interrupted\n")
-    except (PsweepError, CopierError, ValueError, OSError) as exc:
-        # copier reports invalid answers as ValueError("Validation error for question ...")
-        text = str(exc).strip() or type(exc).__name__
-        parser.exit(2, f"psweep {args.command}: error: {text}\n")
