@@ -129,7 +129,7 @@ def pull_database(
     remote database the status is 1 if `required`, else 0 (the files were
     pulled all the same).
     """
-    from ..database import df_read
+    from ..errors import PsweepDatabaseError
     from ..merge import merge_databases, psweep_dir
 
     staging = os.path.join(psweep_dir(local.rstrip("/")), "pull")
@@ -141,8 +141,15 @@ def pull_database(
     if rc != 0 or not os.path.exists(staged):
         sys.stderr.write(f"{prog}: no database {remote + basename} to merge (files were pulled)\n")
         return (rc or 1) if required else 0
-    _, nnew, nshared = merge_databases(os.path.join(local, basename), df_read(staged))
-    os.unlink(staged)
+    try:
+        _, nnew, nshared = merge_databases(
+            os.path.join(local, basename), staged, source=remote + basename
+        )
+    except PsweepDatabaseError as exc:
+        sys.stderr.write(f"{prog}: {exc}; {local + basename} is left as it was\n")
+        return 1
+    finally:
+        os.unlink(staged)
     sys.stdout.write(
         f"{prog}: merged {remote + basename} into {local + basename}: {nnew} new rows, "
         f"{nshared} rows updated; rows that are only here are kept\n"
