@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import psweep as ps
+from psweep.batch.states import run_script_psets
 
 GOLDEN = Path(__file__).parent / "golden"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -463,3 +464,27 @@ def test_pull_of_a_remote_file_that_is_no_database(study, content):
     assert str(fn) in line
     assert ".psweep" not in line
     assert (study / "calc/database.pk").read_bytes() == before
+
+
+@pytest.mark.parametrize("crash_at", ["journal-removed", "executed"])
+def test_prep_batch_killed_then_rerun_with_skip_dups_writes_the_submit_scripts(study, crash_at):
+    """Issue 20: prep_batch killed after it wrote the pset folders (before the submit
+    scripts) and run again with skip_dups=True writes run_<machine>.sh with a line for
+    each of those psets, so their jobs can be submitted."""
+    params2 = "ps.pgrid(ps.plist('a', range(2)), ps.plist('b', ['x y']))"
+    code = f"import psweep as ps; ps.prep_batch({params2}, skip_dups=True)"
+    env = {**os.environ, "PSWEEP_CRASH_AT": crash_at}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert proc.returncode != 0
+    assert not (study / "calc/run_local.sh").exists()
+    df = ps.prep_batch(params(2), skip_dups=True)
+    assert sorted(df["a"]) == [0, 1]
+    for machine in ("local", "cluster"):
+        listed = dict(run_script_psets("calc", machine))
+        assert listed == dict.fromkeys(df.index, True), machine
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
+    assert (ps.collect_batch()["_batch_status"] == "done").all()
+    # a third run plans nothing and has nothing left to add: the lines stay
+    before = (study / "calc/run_local.sh").read_text()
+    ps.prep_batch(params(2), skip_dups=True)
+    assert (study / "calc/run_local.sh").read_text() == before
