@@ -1,4 +1,9 @@
-"""Merge the rows of a run into the database on disk, and recover crashed runs."""
+"""The one merge of rows into a database (:func:`merge_rows`), and its users.
+
+Run end (:func:`merge_run`), recovery of crashed runs (:func:`recover`), a
+pull or a DataFrame given to a run (:func:`merge_databases`) and
+:func:`psweep.collect_batch` all merge rows with :func:`merge_rows`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import pandas as pd
 from .assemble import COLUMNS_016, append_rows, rows_to_df
 from .crashpoints import crash_point
 from .database import df_read, df_write
-from .errors import PsweepDatabaseError, PsweepFormatError
+from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
 from .files import remove_stale_temp_files
 from .journal import journal_run_dirs, read_journal_dir, read_journal_header, remove_run_dir
 from .legacy import adopt_copy, adopt_database, in_layout, layout_of
@@ -124,16 +129,23 @@ def merge_rows(
     A row of `new` whose ``_pset_id`` is not in `old` is appended. Its run
     keeps its ``_run_seq`` where `old` knows the run; other runs are numbered
     after those of `old`, in the order their rows come, and the rows'
-    ``_pset_seq`` follow those of `old` in their order. A row in both is,
-    by `on_shared`: ``"update"``: its values are taken where `new` has them
-    (not NaN) and its place (``_run_id``, ``_run_seq``, ``_pset_seq``,
-    ``_pset_sha1``) kept; ``"skip"``ped (recovery: a crash merged it
-    already); or an ``"error"`` that names it and `source`.
+    ``_pset_seq`` follow those of `old` in their order. What becomes of a
+    row in both says `on_shared`:
+
+    - ``"update"`` (pull, collect_batch): it takes the values of `new` where
+      they are not NaN, and keeps its place here (``_run_id``, ``_run_seq``,
+      ``_pset_seq``, ``_pset_sha1``);
+    - ``"skip"`` (recovery: a crash after the database was written merged it);
+    - ``"error"`` (run end): a :class:`PsweepDatabaseError` naming it and `source`.
+
+    `source` names `new` in messages. Returns the database and the counts.
     """
     check_frame(new, source)
     check_frame(old, "the database")
     if on_shared not in _ON_SHARED:
-        raise ValueError(f"merge_rows(): on_shared must be one of {_ON_SHARED}, got {on_shared!r}")
+        raise PsweepParamsError(
+            f"merge_rows(): on_shared must be one of {_ON_SHARED}, got {on_shared!r}"
+        )
     if len(new) == 0:
         return Merged(old, 0, 0)
     if not new.index.is_unique:
@@ -175,18 +187,20 @@ def _renumber(rows: pd.DataFrame, base: pd.DataFrame, source: str) -> pd.DataFra
     if "_run_seq" not in rows.columns or "_pset_seq" not in rows.columns:
         return rows  # no rows of a run (a DataFrame made by hand): nothing to number
     run_ids = rows["_run_id"] if "_run_id" in rows.columns else pd.Series("", index=rows.index)
+    codes, runs = pd.factorize(run_ids, use_na_sentinel=False)
     known: dict = {}
     if len(base) and "_run_id" in base.columns and "_run_seq" in base.columns:
-        known = dict(zip(base["_run_id"], base["_run_seq"], strict=True))
+        theirs = base[base["_run_id"].isin(runs)].drop_duplicates("_run_id")
+        known = dict(zip(theirs["_run_id"], theirs["_run_seq"], strict=True))
     next_run = _seq_max(base, "_run_seq") + 1
-    run_seq = {}
-    for run_id in pd.unique(run_ids.to_numpy()):
+    seq_of_run = np.empty(len(runs), dtype=np.int64)
+    for k, run_id in enumerate(runs):
         if run_id in known:
-            run_seq[run_id] = int(known[run_id])
+            seq_of_run[k] = int(known[run_id])
         else:
-            run_seq[run_id], next_run = next_run, next_run + 1
+            seq_of_run[k], next_run = next_run, next_run + 1
+    run_seqs = seq_of_run[codes]
     seq0 = _seq_max(base, "_pset_seq") + 1
-    run_seqs = np.fromiter((run_seq[r] for r in run_ids), dtype=np.int64, count=len(rows))
     pset_seqs = seq0 + np.arange(len(rows), dtype=np.int64)
     same = np.array_equal(pd.to_numeric(rows["_run_seq"], errors="coerce"), run_seqs) and (
         np.array_equal(pd.to_numeric(rows["_pset_seq"], errors="coerce"), pset_seqs)
@@ -198,7 +212,7 @@ def _renumber(rows: pd.DataFrame, base: pd.DataFrame, source: str) -> pd.DataFra
         source,
         len(rows),
         seq0,
-        ", ".join(map(str, sorted(set(run_seq.values())))),
+        ", ".join(map(str, sorted(set(seq_of_run.tolist())))),
     )
     return rows.assign(_run_seq=run_seqs, _pset_seq=pset_seqs)
 
