@@ -488,3 +488,19 @@ def test_prep_batch_killed_then_rerun_with_skip_dups_writes_the_submit_scripts(s
     before = (study / "calc/run_local.sh").read_text()
     ps.prep_batch(params(2), skip_dups=True)
     assert (study / "calc/run_local.sh").read_text() == before
+
+
+def test_collect_batch_keeps_a_016_database_in_its_layout(study):
+    """collect_batch on a database of ps.run (indexed by _pset_seq) finds each pset's
+    result by its _pset_id and writes the database back in 0.16's layout."""
+    df = ps.run(lambda pset: {}, ps.plist("a", [1, 2]))
+    for pset_id, a in zip(df["_pset_id"], df["a"], strict=True):
+        (study / "calc" / pset_id).mkdir()
+        (study / "calc" / pset_id / "result.json").write_text(json.dumps({"out": a * 10}))
+    out = ps.collect_batch()
+    on_disk = ps.df_read("calc/database.pk")
+    for frame in (out, on_disk):
+        assert list(frame.index) == list(frame["_pset_seq"]) == [0, 1]
+        assert frame["_batch_status"].tolist() == ["done", "done"]
+        assert frame["out"].tolist() == [10, 20]
+    assert "_pset_sha1" not in on_disk.columns
