@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import psweep as ps
+from psweep.batch.states import run_script_psets
 
 GOLDEN = Path(__file__).parent / "golden"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -371,3 +372,146 @@ def test_simulate_with_database_dir_leaves_the_database_alone(study):
     assert (study / "db/database.pk").read_bytes() == before
     assert len(ps.df_read("calc.simulate/database.pk")) == len(df) == 5
     assert (study / "calc.simulate" / df.index[-1] / "run.py").exists()
+
+
+def _pull_setup(study: Path) -> Path:
+    dest = study / "remote"
+    (study / "templates/machines/local/info.yaml").write_text(f"subcmd: sh\npath: {dest}\n")
+    ps.run_local(lambda pset: {"y": pset["a"]}, ps.plist("a", [1, 2]))
+    assert cli("push", "local").returncode == 0
+    return dest / "calc"
+
+
+def _check_ids_and_seqs(df: pd.DataFrame) -> None:
+    assert list(df.index) == list(df["_pset_id"])
+    assert df.index.is_unique
+    assert sorted(df["_pset_seq"]) == list(range(len(df)))
+    # a run is one _run_seq, and each run its own
+    per_run = df.groupby("_run_id")["_run_seq"].agg(["nunique", "first"])
+    assert (per_run["nunique"] == 1).all() and per_run["first"].is_unique
+
+
+@pytest.mark.needs_tool("rsync")
+def test_pull_renumbers_runs_made_on_both_sides(study):
+    """Issue 20: after a pull that merges runs made here and there since the push, every
+    _run_seq is one run's and every _pset_seq is one row's (the remote's runs follow ours)."""
+    remote = _pull_setup(study)
+    ps.run_local(lambda pset: {"y": pset["a"]}, ps.plist("a", [3, 4]), calc_dir=str(remote))
+    ps.run_local(lambda pset: {"y": pset["a"]}, ps.plist("a", [5]))
+    proc = cli("pull", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 new rows" in proc.stdout
+    df = ps.df_read("calc/database.pk")
+    assert df["a"].tolist() == [1, 2, 5, 3, 4]
+    _check_ids_and_seqs(df)
+    assert df["_run_seq"].tolist() == [0, 0, 1, 2, 2]
+    assert df["_pset_seq"].tolist() == [0, 1, 2, 3, 4]
+
+
+def _as_written_by_psweep_016(rows: pd.DataFrame, new: list[dict]) -> pd.DataFrame:
+    """A database as the real psweep 0.16 leaves one it extended: a RangeIndex, object
+    columns, its own (joblib) hash in _pset_hash, no _pset_sha1 in its new rows."""
+    old = rows.reset_index(drop=True)
+    base = {"_run_id": "run-016", "_run_seq": 1, "_calc_dir": "calc", "_exec_host": "there"}
+    added = pd.DataFrame(
+        [
+            {
+                **pset,
+                **base,
+                "y_": pset["a"],  # 0.16's name of a result
+                "_pset_id": f"id-016-{k}",
+                "_pset_seq": 2 + k,
+                "_pset_hash": f"{k:040x}",  # not psweep.pset_hash
+                "_time_utc": pd.Timestamp("2024-01-01"),
+                "_pset_runtime": 0.5,
+            }
+            for k, pset in enumerate(new)
+        ]
+    )
+    # and, as 0.16 does when it extends a database indexed by _pset_id, rows that hold
+    # nothing but a hash (it sets _pset_hash by the old rows' ids, which it no longer has)
+    junk = pd.DataFrame({"_pset_hash": [f"{k:040x}" for k in range(10, 10 + len(old))]})
+    parts = [part.astype(object) for part in (old, junk, added)]  # 0.16 keeps ints as ints
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.needs_tool("rsync")
+def test_pull_of_a_016_database_keeps_the_070_layout(study):
+    """Issue 20: a remote database in psweep 0.16's layout leaves the local 0.7.0 database
+    indexed by _pset_id only, with our _pset_sha1 in every row (none of 0.16's hashes)."""
+    remote = _pull_setup(study)
+    df016 = _as_written_by_psweep_016(ps.df_read(remote / "database.pk"), [{"a": 7}, {"a": 8}])
+    assert isinstance(df016.index, pd.RangeIndex)
+    df016.to_pickle(remote / "database.pk")
+    proc = cli("pull", "local")
+    assert proc.returncode == 0, proc.stderr
+    df = ps.df_read("calc/database.pk")
+    assert df["a"].tolist() == [1, 2, 7, 8]
+    _check_ids_and_seqs(df)
+    assert df["_pset_sha1"].tolist() == [ps.pset_hash({"a": a}) for a in [1, 2, 7, 8]]
+    assert "_pset_hash" not in df.columns  # a 0.7.0 database keeps its columns
+    # the next run extends it as its own
+    df = ps.run_local(lambda pset: {"y": pset["a"]}, ps.plist("a", [1, 7, 9]), skip_dups=True)
+    assert df["a"].tolist() == [1, 2, 7, 8, 9]
+    _check_ids_and_seqs(df)
+
+
+@pytest.mark.needs_tool("rsync")
+@pytest.mark.parametrize("content", [[1, 2, 3], b"not a pickle at all"])
+def test_pull_of_a_remote_file_that_is_no_database(study, content):
+    """Issue 20: a remote database file that holds no DataFrame is one line of error that
+    names the remote file (not the staging copy); the local database is left as it was."""
+    remote = _pull_setup(study)
+    fn = remote / "database.pk"
+    if isinstance(content, bytes):
+        fn.write_bytes(content)
+    else:
+        pd.to_pickle(content, fn)
+    before = (study / "calc/database.pk").read_bytes()
+    proc = cli("pull", "local")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert str(fn) in line
+    assert ".psweep" not in line
+    assert (study / "calc/database.pk").read_bytes() == before
+
+
+@pytest.mark.parametrize("crash_at", ["journal-removed", "executed"])
+def test_prep_batch_killed_then_rerun_with_skip_dups_writes_the_submit_scripts(study, crash_at):
+    """Issue 20: prep_batch killed after it wrote the pset folders (before the submit
+    scripts) and run again with skip_dups=True writes run_<machine>.sh with a line for
+    each of those psets, so their jobs can be submitted."""
+    params2 = "ps.pgrid(ps.plist('a', range(2)), ps.plist('b', ['x y']))"
+    code = f"import psweep as ps; ps.prep_batch({params2}, skip_dups=True)"
+    env = {**os.environ, "PSWEEP_CRASH_AT": crash_at}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert proc.returncode != 0
+    assert not (study / "calc/run_local.sh").exists()
+    df = ps.prep_batch(params(2), skip_dups=True)
+    assert sorted(df["a"]) == [0, 1]
+    for machine in ("local", "cluster"):
+        listed = dict(run_script_psets("calc", machine))
+        assert listed == dict.fromkeys(df.index, True), machine
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
+    assert (ps.collect_batch()["_batch_status"] == "done").all()
+    # a third run plans nothing and has nothing left to add: the lines stay
+    before = (study / "calc/run_local.sh").read_text()
+    ps.prep_batch(params(2), skip_dups=True)
+    assert (study / "calc/run_local.sh").read_text() == before
+
+
+def test_collect_batch_keeps_a_016_database_in_its_layout(study):
+    """collect_batch on a database of ps.run (indexed by _pset_seq) finds each pset's
+    result by its _pset_id and writes the database back in 0.16's layout."""
+    df = ps.run(lambda pset: {}, ps.plist("a", [1, 2]))
+    for pset_id, a in zip(df["_pset_id"], df["a"], strict=True):
+        (study / "calc" / pset_id).mkdir()
+        (study / "calc" / pset_id / "result.json").write_text(json.dumps({"out": a * 10}))
+    out = ps.collect_batch()
+    on_disk = ps.df_read("calc/database.pk")
+    for frame in (out, on_disk):
+        assert list(frame.index) == list(frame["_pset_seq"]) == [0, 1]
+        assert frame["_batch_status"].tolist() == ["done", "done"]
+        assert frame["out"].tolist() == [10, 20]
+    assert "_pset_sha1" not in on_disk.columns

@@ -9,7 +9,9 @@ import shlex
 
 import pandas as pd
 
+from psweep.lifecycle.merge import merge_rows
 from psweep.store.database import df_read, df_write
+from psweep.store.legacy import adopt_database, in_layout, layout_of
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock
 from psweep.store.paths import StudyPaths
 
@@ -33,14 +35,18 @@ def collect_batch(
     ``_batch_status``: ``"done"``, ``"missing"`` (no result file: the job has
     not run, or failed before writing it) or ``"invalid"`` (not a JSON
     object). Missing and invalid jobs are logged as a warning. Collecting
-    again re-reads all files. Returns the updated database, also written back.
+    again re-reads all files; a value a file lacks (or has as null) keeps the
+    one the row has. The rows are merged by :func:`psweep.merge.merge_rows`.
+    Returns the updated database, also written back in its layout.
     """
     calc_dir = os.fspath(calc_dir)
     paths = StudyPaths(calc_dir, database_basename)
     db_fn = paths.database
     paths.make_psweep_dir()
     with database_lock(paths.lock, lock_timeout_s):
-        df = df_read(db_fn)
+        raw = df_read(db_fn)
+        layout = layout_of(raw)  # a database of ps.run stays in its layout
+        df = adopt_database(raw, calc_dir)
         status = []
         results: dict[str, dict] = {}
         for pset_id in df.index:
@@ -59,17 +65,12 @@ def collect_batch(
                 continue
             results[pset_id] = data
             status.append("done")
-        if results:
-            res = pd.DataFrame.from_dict(results, orient="index")
-            for col in res.columns:
-                if col.startswith("_") and col in df.columns:
-                    continue  # never overwrite bookkeeping
-                new = res[col].reindex(df.index)
-                df[col] = (
-                    new if col not in df.columns else new.where(new.index.isin(res.index), df[col])
-                )
-        df["_batch_status"] = pd.array(status, dtype="str")
-        df_write(df, db_fn)
+        found = pd.DataFrame.from_dict(results, orient="index") if results else pd.DataFrame()
+        own = [c for c in found.columns if str(c).startswith("_") and c in df.columns]
+        found = found.drop(columns=own)  # a result never overwrites bookkeeping
+        found = found.reindex(df.index).assign(_batch_status=pd.array(status, dtype="str"))
+        df = merge_rows(df, found, source=f"the {result_basename} files of {calc_dir!r}").df
+        df_write(in_layout(df, layout), db_fn)
     bad = df[df["_batch_status"] != "done"]
     if len(bad):
         counts = bad["_batch_status"].value_counts().to_dict()
@@ -81,4 +82,4 @@ def collect_batch(
             ", ".join(f"{v} {k}" for k, v in counts.items()),
             ", ".join(shlex.quote(str(i)) for i in bad.index[:3]),
         )
-    return df
+    return in_layout(df, layout)

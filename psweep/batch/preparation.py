@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from psweep.batch.collection import RESULT_BASENAME
 from psweep.batch.machines import Machine, gather_machines
-from psweep.batch.states import JOB_RECORD_PREFIX
+from psweep.batch.states import JOB_RECORD_PREFIX, run_script_psets
 from psweep.batch.templates import (
     FileTemplate,
     PsweepTemplateError,
@@ -25,7 +26,6 @@ from psweep.batch.templates import (
 )
 from psweep.lifecycle.rows import RESERVED_COLUMNS
 from psweep.lifecycle.runner import run_local
-from psweep.store.database import df_read
 from psweep.store.files import file_write, pickle_write
 from psweep.store.paths import StudyPaths
 
@@ -270,12 +270,34 @@ def _resubmit_history(fn: str) -> list[str]:
     return [ln if ln.startswith("#") else f"# {ln}" for ln in keep]
 
 
-def _write_run_scripts(
-    work_dir: str, df: pd.DataFrame, new: np.ndarray, machines: list[Machine]
-) -> None:
+def unsubmitted(work_dir: str, ids: pd.Index, machine: Machine) -> np.ndarray:
+    """Which psets of `ids` have their job prepared for `machine` but never put out.
+
+    Such a pset's folder holds the machine's jobscript, and no job record or
+    result says its job ran, and ``run_<machine>.sh`` has no line of it yet
+    (the new psets of this run, or those of a run killed before it wrote the
+    script). Psets of lines there, also commented out ones, were put out.
+    """
+    try:
+        listed = {pset_id for pset_id, _active in run_script_psets(work_dir, machine.name)}
+    except FileNotFoundError:
+        listed = set()
+    outputs = (machine.template.target, f"{JOB_RECORD_PREFIX}{machine.name}", RESULT_BASENAME)
+
+    def prepared(pset_id: str) -> bool:
+        folder = os.path.join(work_dir, str(pset_id))
+        have = [os.path.exists(os.path.join(folder, name)) for name in outputs]
+        return have == [True, False, False]
+
+    return np.fromiter(
+        (pid not in listed and prepared(pid) for pid in ids), dtype=bool, count=len(ids)
+    )
+
+
+def _write_run_scripts(work_dir: str, df: pd.DataFrame, machines: list[Machine]) -> None:
     rows = df.sort_values("_pset_seq", kind="stable")
-    new = pd.Series(new, index=df.index).loc[rows.index].to_numpy()
     for machine in machines:
+        new = unsubmitted(work_dir, rows.index, machine)
         fn = os.path.join(work_dir, f"run_{machine.name}.sh")
         lines = _header(machine)
         if machine.info.get("array"):
@@ -384,13 +406,13 @@ def prep_batch(
             pickle_write(os.path.join(folder, PSET_PICKLE_BASENAME), values)
         return {}
 
-    db_fn = work.database
-    old_ids = set(df_read(db_fn).index) if os.path.exists(db_fn) else set()
+    wrote: list[bool] = []
 
     def write_scripts(df: pd.DataFrame) -> None:
-        _write_run_scripts(work.calc_dir, df, ~df.index.isin(old_ids), machines)
+        _write_run_scripts(work.calc_dir, df, machines)
+        wrote.append(True)
 
-    return run_local(
+    df = run_local(
         write_inputs,
         params,
         calc_dir=work.calc_dir,
@@ -400,3 +422,12 @@ def prep_batch(
         _after_save=write_scripts,
         **kwds,
     )
+    if (
+        not wrote
+        and len(df)
+        and any(unsubmitted(work.calc_dir, df.index, m).any() for m in machines)
+    ):
+        # nothing new to run, but psets of a run killed before it wrote the submit
+        # scripts (or recovered from its journal just now) still need their lines
+        write_scripts(df)
+    return df

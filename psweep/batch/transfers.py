@@ -129,8 +129,8 @@ def pull_database(
     Without a remote database the status is 1 if `required`, else 0 (the files were
     pulled all the same).
     """
+    from psweep.errors import PsweepDatabaseError
     from psweep.lifecycle.merge import merge_databases
-    from psweep.store.database import df_read
 
     paths = StudyPaths(local, basename)
     names = paths.kept_on_pull()[1:]
@@ -148,15 +148,24 @@ def pull_database(
     if rc != 0 or not databases:
         sys.stderr.write(f"{prog}: no database {remote + basename} to merge (files were pulled)\n")
         return (rc or 1) if required else rc_runs
+    status = rc_runs
     for name in databases:
         fn = os.path.join(staging, name)
-        _, nnew, nshared = merge_databases(StudyPaths(local, name).database, df_read(fn))
-        os.unlink(fn)
+        try:
+            _, nnew, nshared = merge_databases(
+                StudyPaths(local, name).database, fn, source=remote + name
+            )
+        except PsweepDatabaseError as exc:
+            sys.stderr.write(f"{prog}: {exc}; {local + name} is left as it was\n")
+            status = 1
+            continue
+        finally:
+            os.unlink(fn)
         sys.stdout.write(
             f"{prog}: merged {remote + name} into {local + name}: {nnew} new rows, "
             f"{nshared} rows updated; rows that are only here are kept\n"
         )
-    return rc_runs
+    return status
 
 
 def _pull_runs(prog: str, remote: str, paths: StudyPaths, staged: Sequence[str]) -> int:

@@ -1,17 +1,23 @@
-"""Merge the rows of a run into the database on disk, and recover crashed runs."""
+"""The one merge of rows into a database (:func:`merge_rows`), and its users.
+
+Run end (:func:`merge_run`), recovery of crashed runs (:func:`recover`), a
+pull or a DataFrame given to a run (:func:`merge_databases`) and
+:func:`psweep.collect_batch` all merge rows with :func:`merge_rows`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepDatabaseError, PsweepFormatError, error_line
+from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError, error_line
 from psweep.lifecycle.journal import (
     journal_run_dirs,
     read_journal_dir,
@@ -21,17 +27,21 @@ from psweep.lifecycle.journal import (
 from psweep.lifecycle.rows import COLUMNS_016, append_rows, rows_to_df
 from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
-from psweep.store.legacy import adopt_database, in_layout
+from psweep.store.legacy import adopt_copy, adopt_database, in_layout, layout_of
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import now_utc, recorded_runs, write_run
 
 __all__ = [
     "DbSnapshot",
+    "Merged",
+    "check_frame",
     "lock_path",
     "merge_databases",
+    "merge_rows",
     "merge_run",
     "psweep_dir",
+    "read_copy",
     "recover",
     "recover_journals",
 ]
@@ -89,19 +99,128 @@ class DbSnapshot:
         return self.df
 
 
-def _renumber(df_new: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
-    run_seq = int(base["_run_seq"].max()) + 1 if len(base) else 0
-    pset_seq0 = int(base["_pset_seq"].max()) + 1 if len(base) else 0
-    seqs = pset_seq0 + np.arange(len(df_new), dtype=np.int64)
-    if df_new["_run_seq"].iloc[0] != run_seq or not np.array_equal(df_new["_pset_seq"], seqs):
-        log.info(
-            "run %s: numbered _run_seq=%d, _pset_seq from %d to follow the database",
-            df_new["_run_id"].iloc[0],
-            run_seq,
-            pset_seq0,
+# a row on both sides of a merge keeps where it is in this database's history
+_KEPT_HERE = ("_pset_id", "_run_id", "_run_seq", "_pset_seq", "_pset_sha1")
+_ON_SHARED = ("update", "skip", "error")
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What :func:`merge_rows` made: the database, and how many rows were new or shared."""
+
+    df: pd.DataFrame
+    n_new: int
+    n_shared: int
+
+
+def check_frame(obj: Any, source: str) -> None:
+    """Raise :class:`PsweepDatabaseError`, naming `source`, if `obj` is no DataFrame."""
+    if not isinstance(obj, pd.DataFrame):
+        raise PsweepDatabaseError(
+            f"cannot merge {source}: it holds a {type(obj).__name__}, not a pandas "
+            "DataFrame; nothing was merged"
         )
-        df_new = df_new.assign(_run_seq=np.int64(run_seq), _pset_seq=seqs)
-    return df_new
+
+
+def merge_rows(
+    old: pd.DataFrame, new: pd.DataFrame, *, source: str, on_shared: str = "update"
+) -> Merged:
+    """Merge the rows `new` into the database `old`: the one merge of psweep.
+
+    Run end, recovery, pull and :func:`psweep.collect_batch` all merge with
+    it. Both are in this release's layout (indexed by ``_pset_id``), the
+    returned database too; its index, ``_pset_id`` and ``_pset_seq`` stay
+    unique and each run keeps one ``_run_seq`` of its own.
+
+    A row of `new` whose ``_pset_id`` is not in `old` is appended. Its run
+    keeps its ``_run_seq`` where `old` knows the run; other runs are numbered
+    after those of `old`, in the order their rows come, and the rows'
+    ``_pset_seq`` follow those of `old` in their order. What becomes of a
+    row in both says `on_shared`:
+
+    - ``"update"`` (pull, collect_batch): it takes the values of `new` where
+      they are not NaN, and keeps its place here (``_run_id``, ``_run_seq``,
+      ``_pset_seq``, ``_pset_sha1``);
+    - ``"skip"`` (recovery: a crash after the database was written merged it);
+    - ``"error"`` (run end): a :class:`PsweepDatabaseError` naming it and `source`.
+
+    `source` names `new` in messages. Returns the database and the counts.
+    """
+    check_frame(new, source)
+    check_frame(old, "the database")
+    if on_shared not in _ON_SHARED:
+        raise PsweepParamsError(
+            f"merge_rows(): on_shared must be one of {_ON_SHARED}, got {on_shared!r}"
+        )
+    if len(new) == 0:
+        return Merged(old, 0, 0)
+    if not new.index.is_unique:
+        dup = new.index[new.index.duplicated()][0]
+        raise PsweepDatabaseError(
+            f"cannot merge {source}: _pset_id {dup!r} is in more than one row; nothing was merged"
+        )
+    in_old = new.index.isin(old.index) if len(old) else np.zeros(len(new), dtype=bool)
+    shared, fresh = new[in_old], new[~in_old]
+    if len(shared) and on_shared == "error":
+        raise PsweepDatabaseError(
+            f"_pset_id {shared.index[0]!r} of {source} is already in the database; "
+            "the new rows were not written"
+        )
+    out = _update_rows(old, shared) if len(shared) and on_shared == "update" else old
+    if len(fresh):
+        out = append_rows(out, _renumber(fresh, out, source))
+    return Merged(out, len(fresh), len(shared))
+
+
+def _update_rows(old: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame:
+    """`old` with the values of `shared` (rows of it) where they are not NaN."""
+    incoming = shared.drop(columns=[c for c in _KEPT_HERE if c in old.columns], errors="ignore")
+    here = old.loc[incoming.index]
+    upd = incoming.combine_first(here)
+    cols = [*old.columns, *(c for c in incoming.columns if c not in old.columns)]
+    return append_rows(old.drop(index=incoming.index), upd[cols]).loc[old.index]
+
+
+def _seq_max(df: pd.DataFrame, col: str) -> int:
+    if len(df) == 0 or col not in df.columns:
+        return -1
+    top = pd.to_numeric(df[col], errors="coerce").max()
+    return -1 if pd.isna(top) else int(top)
+
+
+def _renumber(rows: pd.DataFrame, base: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Number `rows` (new to `base`) to follow it (see :func:`merge_rows`)."""
+    if "_run_seq" not in rows.columns or "_pset_seq" not in rows.columns:
+        return rows  # no rows of a run (a DataFrame made by hand): nothing to number
+    run_ids = rows["_run_id"] if "_run_id" in rows.columns else pd.Series("", index=rows.index)
+    codes, runs = pd.factorize(run_ids, use_na_sentinel=False)
+    known: dict = {}
+    if len(base) and "_run_id" in base.columns and "_run_seq" in base.columns:
+        theirs = base[base["_run_id"].isin(runs)].drop_duplicates("_run_id")
+        known = dict(zip(theirs["_run_id"], theirs["_run_seq"], strict=True))
+    next_run = _seq_max(base, "_run_seq") + 1
+    seq_of_run = np.empty(len(runs), dtype=np.int64)
+    for k, run_id in enumerate(runs):
+        if run_id in known:
+            seq_of_run[k] = int(known[run_id])
+        else:
+            seq_of_run[k], next_run = next_run, next_run + 1
+    run_seqs = seq_of_run[codes]
+    seq0 = _seq_max(base, "_pset_seq") + 1
+    pset_seqs = seq0 + np.arange(len(rows), dtype=np.int64)
+    same = np.array_equal(pd.to_numeric(rows["_run_seq"], errors="coerce"), run_seqs) and (
+        np.array_equal(pd.to_numeric(rows["_pset_seq"], errors="coerce"), pset_seqs)
+    )
+    if same and rows["_run_seq"].dtype == np.int64 and rows["_pset_seq"].dtype == np.int64:
+        return rows
+    log.info(
+        "%s: %d rows numbered _pset_seq from %d to follow the database (runs: _run_seq %s)",
+        source,
+        len(rows),
+        seq0,
+        ", ".join(map(str, sorted(set(seq_of_run.tolist())))),
+    )
+    return rows.assign(_run_seq=run_seqs, _pset_seq=pset_seqs)
 
 
 def _remove_stale_temp_files(database_fn: str) -> None:
@@ -127,8 +246,9 @@ def merge_run(
     """Append a run's rows to the database under its lock; record the run.
 
     `base` is either the DataFrame to append to (given by the caller) or a
-    snapshot of the file, re-read if another process wrote it meanwhile; in
-    that case the run's sequence numbers are moved to follow the database.
+    snapshot of the file, re-read if another process wrote it meanwhile. The
+    rows are merged by :func:`merge_rows`: their sequence numbers follow the
+    database's (moved if another run was saved meanwhile).
     With `skip_merged` (recovery), rows of this run that the database holds
     already are left out instead of being an error: a crash after the
     database was written but before the journal was removed merged them.
@@ -136,28 +256,22 @@ def merge_run(
     or ``ps.run``'s); the returned database is in our layout.
     """
     db_dir = os.path.dirname(database_fn) or "."
+    run_id = (info or {}).get("_run_id")
+    if run_id is None and len(df_new):
+        run_id = df_new["_run_id"].iloc[0]
     with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
         old = base.current() if isinstance(base, DbSnapshot) else base
-        if skip_merged and (info is not None or len(df_new)):
-            run_id = info["_run_id"] if info is not None else df_new["_run_id"].iloc[0]
-            done = old.index[old["_run_id"] == run_id] if len(old) else old.index[:0]
-            if len(done):
-                log.info("run %s: %d journaled rows were merged already", run_id, len(done))
-                df_new = df_new[~df_new.index.isin(done)]
-            if len(df_new) == 0:  # nothing left: record the run only if it is not yet
-                if info is not None and run_id not in recorded_runs(db_dir).index:
-                    write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": len(done)})
-                return old
-        if isinstance(base, DbSnapshot) and len(df_new):
-            df_new = _renumber(df_new, old)
-        if len(df_new) and len(old):
-            clash = df_new.index[df_new.index.isin(old.index)]
-            if len(clash):
-                raise PsweepDatabaseError(
-                    f"_pset_id {clash[0]!r} of run {df_new['_run_id'].iloc[0]} is already in "
-                    f"{database_fn!r}; the new rows were not written"
-                )
-        out = append_rows(old, df_new)
+        merged = merge_rows(
+            old, df_new, source=f"run {run_id}", on_shared="skip" if skip_merged else "error"
+        )
+        out = merged.df
+        if merged.n_shared:
+            log.info("run %s: %d journaled rows were merged already", run_id, merged.n_shared)
+        df_new = df_new[~df_new.index.isin(old.index)] if merged.n_shared else df_new
+        if skip_merged and len(df_new) == 0:  # nothing left: record the run only if it is not yet
+            if info is not None and run_id not in recorded_runs(db_dir).index:
+                write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": merged.n_shared})
+            return old
         if len(df_new):
             _remove_stale_temp_files(database_fn)
             try:
@@ -299,32 +413,58 @@ def recover(
     return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
 
 
+def read_copy(fn: str, source: str) -> pd.DataFrame:
+    """Read `fn`, a copy of the database `source` (a pull stages one); errors name `source`."""
+    try:
+        return df_read(fn)
+    except PsweepDatabaseError as exc:
+        cause = exc.__cause__
+        why = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        name = repr(os.fspath(fn))
+        why = why.replace(f"database {name} ", "it ").replace(name, "it")
+        why = " ".join(why.split())[:300]  # one line
+        raise PsweepDatabaseError(
+            f"cannot merge {source}: it is no database psweep can read ({why}); nothing was merged"
+        ) from exc
+
+
 def merge_databases(
-    database_fn: str, other: pd.DataFrame, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    database_fn: str,
+    other: pd.DataFrame | str | os.PathLike,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    *,
+    source: str | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
     """Merge the rows of `other` (e.g. a copy pulled from a cluster) into `database_fn`.
 
-    Under the database's lock: rows on either side are kept. A row on both sides
-    (same ``_pset_id``) takes the values of `other`, except where `other` has
-    none (NaN), so results collected on the other side arrive and nothing known
-    here is lost. Rows only in `other` are appended. Returns the merged database
-    and the counts of new and of shared rows.
+    `other` is a DataFrame or the file of one; `source` names it in messages
+    (default: the file). Under the database's lock, by :func:`merge_rows`:
+    rows on either side are kept. A row on both sides (same ``_pset_id``)
+    takes the values of `other`, except where `other` has none (NaN), so
+    results collected on the other side arrive and nothing known here is lost.
+    Rows only in `other` are appended, their runs numbered after the local
+    ones. `other` may be in any layout (:func:`psweep.legacy.adopt_copy`);
+    the file stays in its own (0.7.0's, with ``_pset_sha1`` in every row, or
+    0.16's). Returns the merged database (in our layout) and the counts of
+    new and of shared rows. Nothing is written if `other` is no database.
     """
+    if isinstance(other, (str, os.PathLike)):
+        source = source or repr(os.fspath(other))
+        other = read_copy(os.fspath(other), source)
+    source = source or "the DataFrame to merge"
+    check_frame(other, source)
+    layout = layout_of(other)
+    other = adopt_copy(other, source)
     db_dir = os.path.dirname(database_fn) or "."
     with database_lock(lock_path(db_dir, os.path.basename(database_fn)), lock_timeout_s):
         local = df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
-        # rows pair by _pset_id whichever release or entry (ps.run) wrote either side
-        local, other = adopt_database(local, db_dir), adopt_database(other, db_dir)
-        if len(local) == 0:
-            out, nnew, nshared = other, len(other), 0
-        else:
-            in_local = other.index.isin(local.index)
-            shared = other[in_local].combine_first(local[local.index.isin(other.index)])
-            new = other[~in_local]
-            order = [*local.index, *new.index]
-            out = pd.concat([local[~local.index.isin(other.index)], shared, new]).loc[order]
-            nnew, nshared = len(new), int(in_local.sum())
-        if nnew or nshared:
+        if len(local):
+            layout = layout_of(local)
+            local = adopt_database(local, db_dir)
+            if layout is None and "_pset_hash" not in local.columns:
+                other = other.drop(columns="_pset_hash", errors="ignore")  # = _pset_sha1
+        merged = merge_rows(local, other, source=source, on_shared="update")
+        if merged.n_new or merged.n_shared:
             _remove_stale_temp_files(database_fn)
-            df_write(out, database_fn)
-    return out, nnew, nshared
+            df_write(in_layout(merged.df, layout), database_fn)
+    return merged.df, merged.n_new, merged.n_shared

@@ -18,15 +18,18 @@ import logging
 import numpy as np
 import pandas as pd
 
+from psweep.errors import PsweepDatabaseError
 from psweep.store.columns import row_hashes
 from psweep.store.runs_table import own_run_ids
 
 __all__ = [
     "LAYOUT_016",
     "LAYOUT_016_SHA1",
+    "adopt_copy",
     "adopt_database",
     "in_layout",
     "layout_016",
+    "layout_of",
     "to_016_layout",
 ]
 
@@ -87,6 +90,47 @@ def adopt_database(df: pd.DataFrame, db_dir: str | None = None) -> pd.DataFrame:
     return _native(df)
 
 
+def adopt_copy(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A database from elsewhere (`source`: a pulled copy, a DataFrame) in our layout.
+
+    Unlike :func:`adopt_database` it trusts no runs table (the copy's hashes are
+    told apart by hashing a few rows again) and makes every row whole: rows
+    without a ``_pset_id`` are left out with a warning (psweep 0.16 writes such
+    rows, holding only a hash, when it extends a database indexed by
+    ``_pset_id``), rows without ``_pset_sha1`` get :func:`psweep.pset_hash`
+    of their pset, and the index is ``_pset_id``. A ``_pset_id`` in two rows
+    is a :class:`PsweepDatabaseError` naming `source`.
+    """
+    if len(df) == 0:
+        return df
+    if "_pset_id" not in df.columns:
+        raise PsweepDatabaseError(
+            f"cannot merge {source}: it has no _pset_id column, so it is no psweep database; "
+            "nothing was merged"
+        )
+    no_id = df["_pset_id"].isna().to_numpy()
+    if no_id.any():
+        log.warning("%s: %d rows without a _pset_id (no pset's) are left out", source, no_id.sum())
+        df = df[~no_id]
+    dup = df["_pset_id"].duplicated().to_numpy()
+    if dup.any():
+        raise PsweepDatabaseError(
+            f"cannot merge {source}: _pset_id {df['_pset_id'][dup].iloc[0]!r} is in more "
+            "than one row; nothing was merged"
+        )
+    df = adopt_database(_as_index(df), None)
+    sha1 = df["_pset_sha1"].astype(object) if "_pset_sha1" in df.columns else None
+    todo = np.ones(len(df), dtype=bool) if sha1 is None else sha1.isna().to_numpy()
+    if todo.any():
+        sha1 = pd.Series(None, index=df.index, dtype=object) if sha1 is None else sha1.copy()
+        sha1[todo] = row_hashes(df[todo])
+        log.info("%s: _pset_sha1 of %d rows made by pset_hash()", source, todo.sum())
+    df = df.assign(_pset_sha1=sha1)
+    if "_pset_hash" in df.columns:
+        df["_pset_hash"] = df["_pset_sha1"]  # one hash per database, ours
+    return _native(df)
+
+
 def _hashed_by_us(df: pd.DataFrame, db_dir: str | None, sample: int = 5) -> bool:
     """Whether ``_pset_hash`` holds :func:`psweep.pset_hash` (ps.run), not joblib's hash
     (psweep 0.16): we wrote the file (runs in `db_dir`'s runs table), or a few rows'
@@ -112,6 +156,16 @@ LAYOUT_016_SHA1 = "0.16+sha1"
 def layout_016(had_sha1: bool) -> str:
     """The layout of ``ps.run`` for a database that had ``_pset_sha1`` or not."""
     return LAYOUT_016_SHA1 if had_sha1 else LAYOUT_016
+
+
+def layout_of(df: pd.DataFrame) -> str | None:
+    """The layout a database was read in: one of :func:`layout_016` where it is indexed
+    by integers and has 0.16's ``_pset_hash``, else None (ours; psweep 0.7.0's files
+    are written in it once they are extended)."""
+    integer_index = df.index.dtype.kind in "iu" or isinstance(df.index, pd.RangeIndex)
+    if len(df) and integer_index and {"_pset_hash", "_pset_seq"} <= set(df.columns):
+        return layout_016("_pset_sha1" in df.columns)
+    return None
 
 
 def in_layout(df: pd.DataFrame, layout: str | None) -> pd.DataFrame:
