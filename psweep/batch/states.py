@@ -94,13 +94,8 @@ def read_job_record(fn: str) -> dict[str, str] | None:
     return dict(ln.split("=", 1) for ln in text.splitlines() if "=" in ln)
 
 
-def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
-    """Queued jobs of this calc_dir as {(machine, pset_id): (state, job_id)}; None: no answer.
-
-    One ``squeue --me -r`` call; jobs are told apart by their command:
-    ``<calc_dir>/array_<m>.sh <list>`` (task k runs line k+1 of the list) or
-    ``<calc_dir>/<pset_id>/jobscript_<m>``.
-    """
+def _squeue_lines() -> list[str] | None:
+    """The lines of one ``squeue --me -r`` call: ``job_id|task|state|command``; None: no answer."""
     if shutil.which("squeue") is None:
         return None
     try:
@@ -113,35 +108,60 @@ def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    if proc.returncode != 0:
+    return proc.stdout.splitlines() if proc.returncode == 0 else None
+
+
+def _array_list(calc_abs: str, name: str, cache: dict[str, list[str]]) -> list[str]:
+    """The pset ids of the array list file `name` in `calc_abs` (read once)."""
+    if name not in cache:
+        try:
+            with open(os.path.join(calc_abs, name)) as fh:
+                cache[name] = fh.read().split()
+        except OSError:
+            cache[name] = []
+    return cache[name]
+
+
+def _queued_pset(
+    command: str, task: str, calc_abs: str, lists: dict[str, list[str]]
+) -> tuple[str, str] | None:
+    """``(machine, pset_id)`` of the job running `command` of this calc dir, else None."""
+    script, _, arg = command.partition(" ")
+    folder, name = os.path.split(script)
+    if name.startswith("array_") and name.endswith(".sh") and task.isdigit():
+        if os.path.realpath(folder) != calc_abs:
+            return None
+        ids = _array_list(calc_abs, arg, lists)
+        if int(task) < len(ids):
+            return name[len("array_") : -len(".sh")], ids[int(task)]
+    elif name.startswith("jobscript_"):
+        pset_dir, pset_id = os.path.split(folder)
+        if os.path.realpath(pset_dir) == calc_abs:
+            return name[len("jobscript_") :], pset_id
+    return None
+
+
+def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
+    """Queued jobs of this calc_dir as {(machine, pset_id): (state, job_id)}; None: no answer.
+
+    One ``squeue --me -r`` call; jobs are told apart by their command:
+    ``<calc_dir>/array_<m>.sh <list>`` (task k runs line k+1 of the list) or
+    ``<calc_dir>/<pset_id>/jobscript_<m>``.
+    """
+    lines = _squeue_lines()
+    if lines is None:
         return None
     calc_abs = os.path.realpath(calc_dir)
     queued: dict[tuple[str, str], tuple[str, str]] = {}
     lists: dict[str, list[str]] = {}
-    for line in proc.stdout.splitlines():
+    for line in lines:
         fields = line.split("|", 3)
         if len(fields) != 4:
             continue
         job_id, task, state, command = fields
-        state = "pending" if state == "PENDING" else "running"
-        script, _, arg = command.partition(" ")
-        folder, name = os.path.split(script)
-        if name.startswith("array_") and name.endswith(".sh") and task.isdigit():
-            if os.path.realpath(folder) != calc_abs:
-                continue
-            if arg not in lists:
-                try:
-                    with open(os.path.join(calc_abs, arg)) as fh:
-                        lists[arg] = fh.read().split()
-                except OSError:
-                    lists[arg] = []
-            ids = lists[arg]
-            if int(task) < len(ids):
-                queued[(name[len("array_") : -len(".sh")], ids[int(task)])] = (state, job_id)
-        elif name.startswith("jobscript_"):
-            pset_dir, pset_id = os.path.split(folder)
-            if os.path.realpath(pset_dir) == calc_abs:
-                queued[(name[len("jobscript_") :], pset_id)] = (state, job_id)
+        key = _queued_pset(command, task, calc_abs, lists)
+        if key is not None:
+            queued[key] = ("pending" if state == "PENDING" else "running", job_id)
     return queued
 
 

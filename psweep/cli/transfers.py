@@ -115,11 +115,7 @@ def _sync_host(prog: str, direction: str, host: str, rsync_opts: list[str], forc
     sys.exit(0)
 
 
-def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
-    """``psweep-push MACHINE``: host and path from the machine's info.yaml."""
-    from psweep.batch import check_machine_name, machine_info
-    from psweep.batch.transfers import pull_database, run_command
-
+def _machine_parser(prog: str, direction: str) -> argparse.ArgumentParser:
     description, epilog = _sync_description(direction)
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -142,7 +138,16 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
         help="the database in the calc dir, which pull merges; so it does with "
         f"{', '.join(DATABASE_BASENAMES)} (default: %(default)s)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _machine_remote(
+    parser: argparse.ArgumentParser, prog: str, args: argparse.Namespace
+) -> tuple[str, bool]:
+    """The remote calc dir (``[host:]path/<calc>/``) of the machine's info.yaml, checked,
+    and whether it is on another host."""
+    from psweep.batch import check_machine_name, machine_info
+
     mdir = os.path.join(args.machine_templ_dir, args.machine)
     try:
         check_machine_name(args.machine)
@@ -163,17 +168,27 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
         parser.exit(
             2, f"{prog}: error: {mdir}/info.yaml has no 'path' (and maybe 'host') to copy to\n"
         )
-    if shutil.which("rsync") is None:
-        parser.exit(2, f"{prog}: error: rsync is not installed\n")
     name = os.path.basename(os.path.normpath(args.calc_dir))
     remote = f"{str(info['path']).rstrip('/')}/{name}/"
     if info.get("host"):
-        remote = f"{info['host']}:{remote}"
+        return f"{info['host']}:{remote}", True
+    return remote, False
+
+
+def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
+    """``psweep-push MACHINE``: host and path from the machine's info.yaml."""
+    from psweep.batch.transfers import pull_database, run_command
+
+    parser = _machine_parser(prog, direction)
+    args = parser.parse_args(argv)
+    remote, on_host = _machine_remote(parser, prog, args)
+    if shutil.which("rsync") is None:
+        parser.exit(2, f"{prog}: error: rsync is not installed\n")
     local = args.calc_dir.rstrip("/") + "/"
     src, dst = (local, remote) if direction == "push" else (remote, local)
     if direction == "push" and not os.path.isdir(local):
         parser.exit(2, f"{prog}: error: {local!r} is not a directory\n")
-    if not info.get("host") and direction == "push" and not args.dry_run:
+    if not on_host and direction == "push" and not args.dry_run:
         os.makedirs(remote, exist_ok=True)
     # a pull merges the databases and the runs table, not copies them over: rows and runs
     # added here since the push stay
