@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ __all__ = [
     "STATUS_COLUMNS",
     "append_rows",
     "extra_columns",
+    "records_frame",
     "rows_to_df",
 ]
 
@@ -42,6 +45,33 @@ def extra_columns(df: pd.DataFrame, api016: bool) -> tuple[str, ...]:
     if api016:
         return COLUMNS_016
     return tuple(col for col in COLUMNS_016 if col in df.columns)
+
+
+def records_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """``pd.DataFrame(records)``, also for text that is not valid Unicode.
+
+    A file name of non-UTF-8 bytes, as ``os.listdir`` gives it on a UTF-8
+    system, is text with lone surrogates (``"caf\\udce9"``). pandas' ``str``
+    dtype (pyarrow) cannot hold it and raises UnicodeEncodeError; columns with
+    such text stay ``object`` instead, so a pickle database keeps them exactly.
+    """
+    try:
+        return pd.DataFrame(list(records))
+    except UnicodeEncodeError:
+        pass
+    df = pd.DataFrame(list(records), dtype=object)
+    for col in df.columns:
+        with contextlib.suppress(UnicodeEncodeError):  # such a column stays object
+            df[col] = pd.Series(df[col].tolist(), index=df.index)  # the dtype pandas infers
+    return df
+
+
+def _text_array(values: np.ndarray) -> Any:
+    """`values` as pandas' ``str`` dtype, or ``object`` if some text is not valid Unicode."""
+    try:
+        return pd.array(values, dtype="str")
+    except UnicodeEncodeError:
+        return pd.Series(values, dtype=object)  # a plain array would be inferred as str again
 
 
 def _keep_ints(df: pd.DataFrame, psets: Sequence[dict]) -> pd.DataFrame:
@@ -93,8 +123,8 @@ def rows_to_df(
         pos, psets, ids, sha1s, times, runtimes, rets, excs = (
             [col[k] for k in order] for col in (pos, psets, ids, sha1s, times, runtimes, rets, excs)
         )
-    df_pset = _keep_ints(pd.DataFrame(list(psets)), psets)
-    df_ret = pd.DataFrame(list(rets))
+    df_pset = _keep_ints(records_frame(psets), psets)
+    df_ret = records_frame(rets)
     df_ret = df_ret.drop(columns=[c for c in df_ret.columns if c in _OWN])
     for col in [c for c in df_ret.columns if c in df_pset.columns]:
         given = df_ret.pop(col)
@@ -109,14 +139,14 @@ def rows_to_df(
         "_run_seq": np.full(n, run_seq, dtype=np.int64),
         "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
         "_pset_sha1": sha1,
-        "_calc_dir": pd.array(np.full(n, calc_dir, dtype=object), dtype="str"),
+        "_calc_dir": _text_array(np.full(n, calc_dir, dtype=object)),
         "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
     }
     if "_pset_hash" in extra:
         # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
         cols["_pset_hash"] = sha1
     if "_exec_host" in extra:
-        own = pd.array(np.full(n, _HOST, dtype=object), dtype="str")
+        own = _text_array(np.full(n, _HOST, dtype=object))
         cols["_exec_host"] = own if host is None else host.fillna(_HOST).astype("str").array
     df_own = pd.DataFrame(cols)
     parts = [df_pset, df_own, df_ret]
@@ -124,7 +154,7 @@ def rows_to_df(
     if record:
         failed = np.fromiter((exc is not None for exc in excs), bool, n)
         tail["_pset_status"] = np.where(failed, "failed", "ok").astype(object)
-        tail["_exc"] = np.asarray(excs, dtype=object)
+        tail["_exc"] = _text_array(np.asarray(excs, dtype=object))
     tail["_pset_runtime"] = np.asarray(runtimes, dtype=np.float64)
     parts.append(pd.DataFrame(tail))
     df = pd.concat(parts, axis=1)

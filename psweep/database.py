@@ -7,6 +7,13 @@ read pickles only from sources you trust. JSON and Parquet hold data only;
 Parquet keeps the dtypes and is fast, but cannot hold a column of mixed types
 or of Python objects (it says which column). JSON is text that reads back
 exactly, dtypes included (see :mod:`psweep.jsondb`).
+
+Text that is not valid Unicode (lone surrogates: a file name of non-UTF-8
+bytes as ``os.listdir`` gives it, ``"caf\\udce9"``) is kept exactly by pickle
+and JSON (as ``\\uXXXX`` escapes). Parquet holds only UTF-8: a run refuses a
+pset with such text before `func` runs (naming the parameter and the value);
+in psweep's own text columns (``_exc``, ``_logs``: a traceback that quotes
+such a name) it is written escaped, ``"caf\\\\udce9"`` (``backslashreplace``).
 """
 
 from __future__ import annotations
@@ -117,18 +124,60 @@ def _write_parquet(df: pd.DataFrame, fn: Any, **kwds: Any) -> None:
         pq.write_table(table, fh, **kwds)
 
 
+# psweep's own text columns that may quote a file name: an error's traceback, captured logs
+_ESCAPED_TEXT = ("_exc", "_logs")
+
+
 def _parquet_table(df: pd.DataFrame, fn: Any) -> Any:
     import pyarrow as pa
 
+    df = _escape_surrogates(df)
     try:
         return pa.Table.from_pandas(df, preserve_index=True)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         bad = next((c for c in df.columns if _arrow_fails(df[c])), None)
+        text = None if bad is None else _not_utf8(df[bad])
+        if text is not None:
+            raise PsweepFormatError(
+                f"cannot write {os.fspath(fn)!r} as Parquet: column {bad!r} holds the text "
+                f"{text!r}, which is not valid UTF-8 (bytes of another encoding, as os.listdir "
+                "gives a file name with them), and Parquet holds only UTF-8 text. Use a JSON or "
+                "pickle database (database.json, database.pk), which keep it, or pass the "
+                "name decoded (e.g. os.fsencode(name).decode('latin-1'))"
+            ) from exc
         where = f"column {bad!r}" if bad is not None else "the DataFrame"
         raise PsweepFormatError(
             f"cannot write {os.fspath(fn)!r} as Parquet: {where} holds values Parquet "
             f"cannot store ({exc}); use a pickle database (e.g. database.pk) for such values"
         ) from exc
+
+
+def _not_utf8(col: pd.Series) -> str | None:
+    """The first text in `col` that UTF-8 cannot encode (lone surrogates), if any."""
+    for value in col:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return value
+    return None
+
+
+def _escape_surrogates(df: pd.DataFrame) -> pd.DataFrame:
+    """psweep's own text (:data:`_ESCAPED_TEXT`) with lone surrogates written as
+    ``\\udcXX`` (backslashreplace): an error that quotes a non-UTF-8 file name is kept,
+    readable, instead of failing the save of every row of the run."""
+    for col in _ESCAPED_TEXT:
+        if col in df.columns and df[col].dtype == object and _not_utf8(df[col]) is not None:
+            fixed = df[col].map(_backslashreplace)
+            df = df.assign(**{col: fixed})
+    return df
+
+
+def _backslashreplace(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _arrow_fails(col: pd.Series) -> bool:

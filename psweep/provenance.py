@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from .assemble import records_frame
 from .database import df_read, df_write
 from .files import remove_stale_temp_files
 
@@ -88,7 +89,7 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     """
     fn = os.path.join(calc_dir, RUNS_BASENAME)
     remove_stale_temp_files(fn)  # of a write that a kill cut short
-    row = pd.DataFrame([info]).set_index(pd.Index([info["_run_id"]]))
+    row = records_frame([info]).set_index(pd.Index([info["_run_id"]]))  # any text (assemble)
     old = df_read(fn) if os.path.exists(fn) else None
     if old is not None and len(old):
         new = pd.concat([old.drop(index=info["_run_id"], errors="ignore"), row])

@@ -27,6 +27,7 @@ from .assemble import (
     STATUS_COLUMNS,
     append_rows,
     extra_columns,
+    records_frame,
     rows_to_df,
 )
 from .capture import check_capture_logs
@@ -478,7 +479,7 @@ def run_local(
     if save and database_format(where.database_fn) != "pickle":
         # a pset that the format (JSON, Parquet) cannot hold stops the run before it runs
         with _gc_paused():
-            check_storable(pd.DataFrame(plan.psets), where.database_fn)
+            check_storable(records_frame(plan.psets), where.database_fn)
     elif save:
         check_picklable_psets(plan.psets)  # a lambda in a pset: refused, not lost at the end
     crash_point("planned")
