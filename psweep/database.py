@@ -18,6 +18,7 @@ such a name) it is written escaped, ``"caf\\\\udce9"`` (``backslashreplace``).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from collections.abc import Iterable, Sequence
@@ -132,8 +133,11 @@ def _parquet_table(df: pd.DataFrame, fn: Any) -> Any:
     import pyarrow as pa
 
     df = _escape_surrogates(df)
+    int_names = _int_column_names(df, fn)
+    if int_names:
+        df = df.set_axis([str(c) for c in df.columns], axis=1)
     try:
-        return pa.Table.from_pandas(df, preserve_index=True)
+        table = pa.Table.from_pandas(df, preserve_index=True)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         bad = next((c for c in df.columns if _arrow_fails(df[c])), None)
         text = None if bad is None else _not_utf8(df[bad])
@@ -150,6 +154,70 @@ def _parquet_table(df: pd.DataFrame, fn: Any) -> Any:
             f"cannot write {os.fspath(fn)!r} as Parquet: {where} holds values Parquet "
             f"cannot store ({exc}); use a pickle database (e.g. database.pk) for such values"
         ) from exc
+    if int_names:  # Parquet names columns with text: say which were ints
+        meta = {**(table.schema.metadata or {}), _PARQUET_META: json.dumps(int_names).encode()}
+        table = table.replace_schema_metadata(meta)
+    return table
+
+
+# the key of psweep's own metadata in a Parquet file: the names of columns that were ints
+_PARQUET_META = b"psweep.int_column_names"
+
+
+def _int_column_names(df: pd.DataFrame, fn: Any) -> list[str]:
+    """The text of the int column names of `df`; other names that are not text, and an
+    int whose text is a name too, are refused (Parquet could not give them back)."""
+    ints = []
+    for col in df.columns:
+        if isinstance(col, str):
+            continue
+        if isinstance(col, int | np.integer) and not isinstance(col, bool | np.bool_):
+            ints.append(str(int(col)))
+            continue
+        raise PsweepFormatError(
+            f"cannot write {os.fspath(fn)!r} as Parquet: the column name {col!r} is a "
+            f"{type(col).__name__}; Parquet keeps column names that are text or ints. "
+            "Rename the parameter, or use a pickle database (database.pk)"
+        )
+    clash = sorted(set(ints) & {c for c in df.columns if isinstance(c, str)})
+    if clash:
+        raise PsweepFormatError(
+            f"cannot write {os.fspath(fn)!r} as Parquet: the column names {int(clash[0])} and "
+            f"{clash[0]!r} would be one in the file (it names columns with text); rename one"
+        )
+    return ints
+
+
+def _read_parquet(fn: Any, kwds: dict) -> pd.DataFrame:
+    """A Parquet file as written by :func:`df_write`: int column names are ints again,
+    and an object column of ints and None (a parameter some psets lack) comes back as
+    that, not as float64 with nan (exact, also beyond 2**53)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = pd.read_parquet(fn, **kwds)
+    schema = pq.read_schema(fn)
+    meta = schema.metadata or {}
+    pandas_meta = json.loads(meta.get(b"pandas", b"{}"))
+    was_object = {
+        c["field_name"] for c in pandas_meta.get("columns", []) if c.get("numpy_type") == "object"
+    }
+    gaps = [
+        name
+        for name in schema.names
+        if name in was_object
+        and pa.types.is_integer(schema.field(name).type)
+        and name in df.columns
+        and df[name].dtype.kind == "f"
+    ]
+    if gaps:
+        exact = pq.read_table(fn, columns=gaps)
+        for name in gaps:
+            df[name] = pd.Series(exact.column(name).to_pylist(), index=df.index, dtype=object)
+    if _PARQUET_META in meta:
+        ints = {name: int(name) for name in json.loads(meta[_PARQUET_META])}
+        df = df.set_axis([ints.get(c, c) for c in df.columns], axis=1)
+    return df
 
 
 def _not_utf8(col: pd.Series) -> str | None:
@@ -271,7 +339,7 @@ def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.Da
     if fmt in ("parquet", "pickle"):
         try:
             if fmt == "parquet":
-                df = pd.read_parquet(fn, **kwds)
+                df = _read_parquet(fn, kwds)
             else:
                 with open(fn, "rb") as fh:
                     df = pickle.load(fh, **kwds)

@@ -588,3 +588,45 @@ def test_parquet_study_escapes_surrogates_in_error_text(study):
     assert "cannot read caf\\udce9.dat" in back["_exc"].iloc[1]
     assert not os.listdir("calc/.psweep/journal")
     assert not [n for n in os.listdir("calc") if "unsaved" in n]
+
+
+def test_parquet_keeps_ints_with_gaps(study):
+    """Ints of psets that lack the key stay ints (not float64) in Parquet, so the rows
+    read back hash as the psets that ran, and skip_dups on them runs nothing."""
+    params = [{"a": 1}, {"a": 2, "b": 3}, {"a": 3, "b": 2**62 + 1}]
+    kw = dict(database_basename="database.parquet")
+    df = ps.run_local(lambda pset: {"n": pset.get("b")}, params, **kw)
+    back = ps.df_read("calc/database.parquet")
+    assert back["b"].tolist() == [None, 3, 2**62 + 1]
+    assert back["n"].tolist() == [None, 3, 2**62 + 1]
+    extracted = ps.df_extract_params(back)
+    assert [ps.pset_hash(p) for p in extracted] == df["_pset_sha1"].tolist()
+    calls = []
+    ps.run_local(lambda pset: calls.append(pset) or {}, extracted, skip_dups=True, **kw)
+    assert calls == []
+
+
+def test_parquet_keeps_int_column_names(study):
+    """An int parameter name comes back as the int (not "1"), so the next run adds its
+    rows to the same column."""
+    kw = dict(database_basename="database.parquet")
+    ps.run_local(lambda pset: {}, [{1: "x", "a": 1}], **kw)
+    assert 1 in ps.df_read("calc/database.parquet").columns
+    df = ps.run_local(lambda pset: {}, [{1: "y", "a": 2}], **kw)
+    assert [c for c in df.columns if not str(c).startswith("_")] == [1, "a"]
+    assert df[1].tolist() == ["x", "y"]
+    assert df["_pset_sha1"].tolist() == [ps.pset_hash({1: "x", "a": 1}),
+                                         ps.pset_hash({1: "y", "a": 2})]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "params", [[{1.5: "x"}], [{1: "x", "1": "y"}]], ids=["float name", "1 and '1'"]
+)
+def test_parquet_refuses_names_it_cannot_keep(study, params):
+    """A name that is neither text nor int, or an int and its text both: refused before
+    func runs, naming the column."""
+    calls = []
+    with pytest.raises(ps.PsweepFormatError, match="column name"):
+        ps.run_local(lambda pset: calls.append(pset) or {}, params,
+                     database_basename="database.parquet")  # fmt: skip
+    assert calls == []
