@@ -415,3 +415,24 @@ def test_backup_of_calc_dir_without_psweep_state(study):
     [bak] = [d for d in os.listdir() if d.startswith("calc.bak_")]
     assert bak.endswith("Z_run_id_none")
     assert Path(bak, "inputs/mesh.txt").read_text() == "mesh"
+
+
+def _mutating_func(pset):
+    pset["x"].append(99)
+    pset["d"]["k"] = "changed"
+    return {"n": len(pset["x"])}
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_func_mutating_its_pset_changes_no_row(study, poolsize):
+    """func gets its own copy of nested values, serially as in a pool: the row keeps the
+    pset as it ran, matching its hash; the caller's params are untouched (issue 20)."""
+    params = [{"x": [1, 2], "d": {"k": "v"}, "t": (1, [2])}, {"x": [], "d": {}, "t": ()}]
+    before = [{"x": [1, 2], "d": {"k": "v"}, "t": (1, [2])}, {"x": [], "d": {}, "t": ()}]
+    df = ps.run_local(_mutating_func, params, poolsize=poolsize)
+    assert params == before
+    assert df["x"].tolist() == [[1, 2], []]
+    assert df["d"].tolist() == [{"k": "v"}, {}]
+    assert df["n"].tolist() == [3, 1]
+    assert df["_pset_sha1"].tolist() == [ps.pset_hash(p) for p in before]
+    assert ps.df_read("calc/database.pk")["x"].tolist() == [[1, 2], []]
