@@ -124,7 +124,7 @@ def rows_to_df(
             [col[k] for k in order] for col in (pos, psets, ids, sha1s, times, runtimes, rets, excs)
         )
     df_pset = _keep_ints(records_frame(psets), psets)
-    df_ret = _keep_ints(records_frame(rets), rets)
+    df_ret = records_frame(rets)
     df_ret = df_ret.drop(columns=[c for c in df_ret.columns if c in _OWN])
     for col in [c for c in df_ret.columns if c in df_pset.columns]:
         given = df_ret.pop(col)
