@@ -79,8 +79,13 @@ def _keep_ints(df: pd.DataFrame, psets: Sequence[dict]) -> pd.DataFrame:
 
     [1, None] would become [1.0, nan], and psets read back from the database would
     then hash otherwise than the ones that ran; an object column keeps 1 and None.
+    Likewise a complex column turns complex(0, nan) into nan+nanj: one with a NaN
+    part stays object too.
     """
     for col in df.columns:
+        if df[col].dtype.kind == "c" and np.isnan(df[col].to_numpy()).any():
+            df[col] = pd.Series([p.get(col) for p in psets], index=df.index, dtype=object)
+            continue
         if df[col].dtype.kind != "f" or not df[col].isna().any():
             continue
         values = [p.get(col) for p in psets]

@@ -126,14 +126,15 @@ def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> d
 
 
 def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA:
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and value != value
 
 
 def _missing_cell(value: Any) -> bool:
-    """None or nan: a cell of a key the pset may have lacked (pd.NA is left out of hashes)."""
-    return value is None or (isinstance(value, float) and value != value)
+    """None, nan or NaT: a cell of a key the pset may have lacked (pd.NA is left out of
+    hashes anyway)."""
+    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def _hash_column(df: pd.DataFrame) -> str | None:
