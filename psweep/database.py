@@ -18,6 +18,7 @@ such a name) it is written escaped, ``"caf\\\\udce9"`` (``backslashreplace``).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -114,15 +115,28 @@ def check_storable(df: pd.DataFrame, fn: Any, fmt: str | None = None) -> None:
     if fmt == "json":
         encode_json_database(df, fn)
     elif fmt == "parquet":
-        _parquet_table(df, fn)
+        _parquet_bytes(_parquet_table(df, fn), io.BytesIO(), fn)
 
 
 def _write_parquet(df: pd.DataFrame, fn: Any, **kwds: Any) -> None:
-    import pyarrow.parquet as pq
-
     table = _parquet_table(df, fn)
     with atomic_open(fn, "wb") as fh:
+        _parquet_bytes(table, fh, fn, **kwds)
+
+
+def _parquet_bytes(table: Any, fh: Any, fn: Any, **kwds: Any) -> None:
+    """Write `table` to `fh`; what Arrow holds but Parquet cannot (a dict column of
+    empty dicts: a struct without fields) is a PsweepFormatError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
         pq.write_table(table, fh, **kwds)
+    except pa.ArrowNotImplementedError as exc:
+        raise PsweepFormatError(
+            f"cannot write {os.fspath(fn)!r} as Parquet: {exc}; use a pickle database "
+            "(e.g. database.pk) for such values"
+        ) from exc
 
 
 # psweep's own text columns that may quote a file name: an error's traceback, captured logs
@@ -138,7 +152,7 @@ def _parquet_table(df: pd.DataFrame, fn: Any) -> Any:
         df = df.set_axis([str(c) for c in df.columns], axis=1)
     try:
         table = pa.Table.from_pandas(df, preserve_index=True)
-    except (pa.ArrowException, TypeError, ValueError) as exc:
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
         bad = next((c for c in df.columns if _arrow_fails(df[c])), None)
         text = None if bad is None else _not_utf8(df[bad])
         if text is not None:
@@ -154,14 +168,80 @@ def _parquet_table(df: pd.DataFrame, fn: Any) -> Any:
             f"cannot write {os.fspath(fn)!r} as Parquet: {where} holds values Parquet "
             f"cannot store ({exc}); use a pickle database (e.g. database.pk) for such values"
         ) from exc
+    nan_gaps = _check_nested(df, table, fn)
+    ours = {}
     if int_names:  # Parquet names columns with text: say which were ints
-        meta = {**(table.schema.metadata or {}), _PARQUET_META: json.dumps(int_names).encode()}
-        table = table.replace_schema_metadata(meta)
+        ours[_PARQUET_META] = json.dumps(int_names).encode()
+    if nan_gaps:  # and which nested columns had nan, not None, in their empty cells
+        ours[_NAN_GAPS_META] = json.dumps(nan_gaps).encode()
+    if ours:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **ours})
     return table
 
 
-# the key of psweep's own metadata in a Parquet file: the names of columns that were ints
+def _check_nested(df: pd.DataFrame, table: Any, fn: Any) -> list[str]:
+    """Refuse lists and dicts that Parquet would give back otherwise: a list of one type
+    (``[0.0, 0]`` becomes ``[0.0, 0.0]``), dicts of one set of keys (``{"k": 1}`` and
+    ``{"l": 2}`` become ``{"k": 1, "l": None}``, ...); their psets would hash otherwise.
+    Returns the (text) names of such columns whose empty cells are nan (Parquet has one
+    null: read back, they are nan again); one with both nan and None is refused."""
+    import pyarrow as pa
+
+    nan_gaps = []
+    for pos, col in enumerate(df.columns):
+        kind = table.schema.field(pos).type
+        if df[col].dtype != object or not (pa.types.is_nested(kind)):
+            continue
+        back = table.column(pos).to_pylist()
+        gaps = set()
+        for label, given, got in zip(df.index, df[col], back, strict=True):
+            if got is None and (given is None or (isinstance(given, float) and given != given)):
+                gaps.add("None" if given is None else "nan")
+                if len(gaps) < 2:
+                    continue
+                given, got = "None and nan", "None"
+            if not _same_value(given, got):
+                raise PsweepFormatError(
+                    f"cannot write {os.fspath(fn)!r} as Parquet: column {col!r} at row "
+                    f"{label!r} holds {given!r:.200}, which Parquet would give back as "
+                    f"{got!r:.200} (its lists hold one type, its dicts one set of keys); use "
+                    "a JSON or pickle database (database.json, database.pk) for such values"
+                )
+        if gaps == {"nan"}:
+            nan_gaps.append(str(col))
+    return nan_gaps
+
+
+def _same_value(given: Any, got: Any) -> bool:
+    """Whether Parquet's `got` is `given`: the same types (a tuple or an array may come
+    back as a list), NaN equal to NaN."""
+    if isinstance(given, np.ndarray):
+        given = given.tolist()
+    elif isinstance(given, np.generic):
+        given = given.item()
+    if isinstance(given, list | tuple):
+        return (
+            isinstance(got, list)
+            and len(given) == len(got)
+            and all(_same_value(a, b) for a, b in zip(given, got, strict=True))
+        )
+    if isinstance(given, dict):
+        return (
+            isinstance(got, dict)
+            and list(given) == list(got)
+            and all(_same_value(given[k], got[k]) for k in given)
+        )
+    if type(given) is not type(got):
+        return given is None and got is None
+    if isinstance(given, float) and given != given:
+        return got != got
+    return bool(given == got)
+
+
+# the keys of psweep's own metadata in a Parquet file: the names of columns that were ints,
+# and of nested columns whose empty cells were nan
 _PARQUET_META = b"psweep.int_column_names"
+_NAN_GAPS_META = b"psweep.nan_gaps"
 
 
 def _int_column_names(df: pd.DataFrame, fn: Any) -> list[str]:
@@ -190,8 +270,9 @@ def _int_column_names(df: pd.DataFrame, fn: Any) -> list[str]:
 
 def _read_parquet(fn: Any, kwds: dict) -> pd.DataFrame:
     """A Parquet file as written by :func:`df_write`: int column names are ints again,
-    and an object column of ints and None (a parameter some psets lack) comes back as
-    that, not as float64 with nan (exact, also beyond 2**53)."""
+    an object column of ints and None (a parameter some psets lack) comes back as
+    that, not as float64 with nan (exact, also beyond 2**53), and lists and dicts as
+    lists and dicts (pandas would give numpy arrays, None inside them as nan)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -206,14 +287,20 @@ def _read_parquet(fn: Any, kwds: dict) -> pd.DataFrame:
         name
         for name in schema.names
         if name in was_object
-        and pa.types.is_integer(schema.field(name).type)
         and name in df.columns
-        and df[name].dtype.kind == "f"
+        and (
+            (pa.types.is_integer(schema.field(name).type) and df[name].dtype.kind == "f")
+            or pa.types.is_nested(schema.field(name).type)  # lists as lists, not arrays
+        )
     ]
     if gaps:
         exact = pq.read_table(fn, columns=gaps)
+        nan_gaps = set(json.loads(meta.get(_NAN_GAPS_META, b"[]")))
         for name in gaps:
-            df[name] = pd.Series(exact.column(name).to_pylist(), index=df.index, dtype=object)
+            values = exact.column(name).to_pylist()
+            if name in nan_gaps:
+                values = [np.nan if v is None else v for v in values]
+            df[name] = pd.Series(values, index=df.index, dtype=object)
     if _PARQUET_META in meta:
         ints = {name: int(name) for name in json.loads(meta[_PARQUET_META])}
         df = df.set_axis([ints.get(c, c) for c in df.columns], axis=1)
@@ -253,7 +340,7 @@ def _arrow_fails(col: pd.Series) -> bool:
 
     try:
         pa.Array.from_pandas(col)
-    except (pa.ArrowException, TypeError, ValueError):
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return True
     return False
 
