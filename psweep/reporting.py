@@ -104,13 +104,25 @@ def _failed_mask(df: pd.DataFrame) -> pd.Series:
 
 
 def _groupable(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
-    """`df[cols]` with unhashable cells (lists, arrays) as their text; missing stays NaN."""
+    """`df[cols]` with unhashable cells (lists, arrays) and complex numbers as their text;
+    missing stays NaN."""
     out = df[list(cols)].copy()
     for col in cols:
         try:
             out[col].nunique()
         except TypeError:
-            out[col] = out[col].map(lambda v: np.nan if _missing(v) else str(v))
+            out[col] = out[col].map(lambda v: np.nan if _missing(v) else _shown(str(v)))
+            continue
+        if pd.api.types.is_complex_dtype(out[col]) or (
+            out[col].dtype == object and any(isinstance(v, complex) for v in out[col])
+        ):  # complex numbers have no order, and groups are sorted: as their text
+            out[col] = out[col].map(lambda v: np.nan if _missing(v) else str(v)).astype(object)
+            continue
+        if out[col].dtype == object and any(
+            isinstance(v, str) and _shown(v) is not v for v in out[col]
+        ):  # text pandas' str dtype cannot hold (surrogate escapes): as shown
+            shown = [_shown(v) if isinstance(v, str) else v for v in out[col]]
+            out[col] = pd.Series(shown, index=out.index, dtype=object)
     return out
 
 
@@ -160,13 +172,23 @@ def _complex_parts(df: pd.DataFrame, results: list) -> tuple[pd.DataFrame, list]
 
 def _tex_safe(text: Any) -> str:
     """`text` for matplotlib, which takes what is between two ``$`` for math."""
-    return str(text).replace("$", r"\$")
+    return _shown(str(text)).replace("$", r"\$")
+
+
+def _shown(text: str) -> str:
+    """`text` as shown: bytes that are not UTF-8 (a file name's, as surrogate escapes)
+    as ``\\udcXX``, so the page can be written and read."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _fmt(val: Any) -> str:
     if isinstance(val, float | np.floating):
         return f"{val:.6g}"
-    return str(val)
+    return _shown(str(val))
 
 
 def _combo_label(names: Sequence[str], vals: Any) -> str:
@@ -179,7 +201,7 @@ def _exc_message(text: Any) -> str:
     lines = str(text).rstrip().splitlines() if isinstance(text, str) else []
     frames = [i for i, line in enumerate(lines) if line[:1].isspace()]
     tail = lines[frames[-1] + 1 :] if frames and frames[-1] + 1 < len(lines) else lines[-1:]
-    return " / ".join(line.strip() for line in tail)
+    return _shown(" / ".join(line.strip() for line in tail))
 
 
 def _messages(exc: pd.Series) -> pd.Series:
@@ -278,7 +300,8 @@ def _values(s: pd.Series) -> list:
 def _positions(values: pd.Series, cats: list) -> tuple[pd.Series, list[str] | None]:
     """x positions of parameter values: the numbers, or the index of a category."""
     if _is_num(values):
-        return values.astype(float), None
+        x = values.astype(float)
+        return x.where(np.isfinite(x)), None  # inf has no place on an axis
     pos = {v: i for i, v in enumerate(cats)}
     return values.map(pos).astype(float), [_tex_safe(_fmt(v)) for v in cats]
 
@@ -293,7 +316,11 @@ def _decorate(
 ) -> None:
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0)
-    elif x.gt(0).all() and x.max() / x.min() >= 100:
+    elif (
+        len(xf := x.dropna())
+        and 1e-98 <= xf.min() <= xf.max() <= 1e100  # beyond, matplotlib's log ticks overflow
+        and xf.max() >= 100 * xf.min()
+    ):
         ax.set_xscale("log")
     safe = {_tex_safe(k): v for k, v in units.items()}
     x_safe, y_safe = _tex_safe(xname), _tex_safe(yname)
@@ -355,7 +382,8 @@ def _result_figure(
         # a parameter zipped with xname (one value per value of xname) makes no more lines
         others = [p for p in varied if p != xname and not _follows(combos_all, xname, p)]
         x, labels = _positions(data[xname], order[xname])
-        frame = data.assign(_x=x).dropna(subset=["_x", "mean"]).sort_values("_x")
+        finite = {c: data[c].where(np.isfinite(data[c])) for c in ("mean", "min", "max")}
+        frame = data.assign(_x=x, **finite).dropna(subset=["_x", "mean"]).sort_values("_x")
         combos = frame.groupby(others, dropna=False, sort=True) if others else None
         if combos is None or combos.ngroups <= max_lines:
             groups = _in_order(combos, others, order) if combos is not None else [((), frame)]
@@ -577,7 +605,7 @@ def _folded(content: Markup, summary: str, rows: int) -> Markup:
 def _write_atomic(text: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out, "w") as fh:  # a reader sees the old report or the new one
-        fh.write(text)
+        fh.write(_shown(text))
 
 
 def report(
