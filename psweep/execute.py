@@ -132,6 +132,7 @@ def _describe(pset: dict) -> str:
 
 
 def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
+    row = {k: _printable(v) for k, v in row.items()}
     df = pd.DataFrame([row], index=[row["_time_utc"]])
     if verbose is True:
         df_print(df, index=True, special_cols=True)
@@ -163,6 +164,16 @@ def _deepcopy(value: Any) -> Any:
         return copy.deepcopy(value)
     except Exception:  # a value that cannot be copied (a lock, a module): given as it is
         return value
+
+
+def _printable(value: Any) -> Any:
+    """Text with non-UTF-8 bytes (surrogate escapes) as ``\\udcXX``, to be printed."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:

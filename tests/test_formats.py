@@ -629,3 +629,9 @@ def test_parquet_refuses_names_it_cannot_keep(study, params):
         ps.run_local(lambda pset: calls.append(pset) or {}, params,
                      database_basename="database.parquet")  # fmt: skip
     assert calls == []
+
+
+def test_verbose_prints_surrogate_escaped_text(study, capsys):
+    """verbose=True prints such a parameter with its bytes escaped (\\udcXX)."""
+    ps.run_local(lambda pset: {}, ps.plist("f", [LATIN1_NAME]), verbose=True)
+    assert "caf\\udce9.dat" in capsys.readouterr().out
