@@ -64,3 +64,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         for name in missing_tools(*mark.args):
             hint = TOOL_HINTS.get(name.split("|")[0], "install it")
             pytest.skip(f"needs {name.replace('|', ' or ')}, not on PATH ({hint})")
+
+
+def _utf8(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Captured output with non-UTF-8 text (tests of surrogate-escaped file names log it)
+    is escaped in the report: pytest-xdist cannot send lone surrogates to the controller
+    and would count the test as a crashed worker."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(name, _utf8(text)) for name, text in report.sections]

@@ -105,3 +105,38 @@ def test_a_frame_equals_itself_and_a_copy(values):
     df = pd.DataFrame({"x": values, "_pset_sha1": [f"h{i}" for i in range(len(values))]})
     assert ps.df_compare(df, df.copy()).same
     assert ps.df_compare(df, df.iloc[::-1].copy()).same
+
+
+def test_nan_inside_lists_dicts_and_arrays_equals_itself():
+    """A database equals its own copy also where NaN sits inside a list, dict, tuple or
+    object array, or is a complex NaN (issue 20)."""
+
+    def cells():  # new NaN objects each time, as a database read back from disk has
+        nan = float("nan")
+        return [[1.0, nan], {"k": nan, "l": [nan]}, (nan, "x"),
+                np.array([nan, "a"], dtype=object), complex(nan, 1),
+                {"deep": [{"x": np.float64("nan")}]}]  # fmt: skip
+
+    def frame():
+        return pd.DataFrame({"_pset_sha1": [f"h{i}" for i in range(6)],
+                             "r": pd.Series(cells(), dtype=object)})  # fmt: skip
+
+    df, copy = frame(), frame()
+    nan = float("nan")
+    result = ps.df_compare(df, copy)
+    assert result.same, result.report()
+    copy.at[0, "r"] = [1.0, 2.0]
+    copy.at[1, "r"] = {"k": nan, "l": [nan], "m": 1}
+    copy.at[2, "r"] = [nan, "x"]  # a list is no tuple
+    result = ps.df_compare(df, copy)
+    assert list(result.differences["key"]) == ["h0", "h1", "h2"]
+
+
+def test_docstring_examples_run():
+    """The Examples of psweep.observe.compare run as doctests (issue 20)."""
+    import doctest
+
+    import psweep.observe.compare
+
+    failed, attempted = doctest.testmod(psweep.observe.compare, optionflags=doctest.ELLIPSIS)
+    assert attempted > 0 and failed == 0

@@ -492,3 +492,146 @@ def test_json_round_trip_property(rows, names):
     got = back[names[4]].tolist()
     assert [type(v) for v in got] == [type(v) for v in cols[4]]
     assert [repr(v) for v in got] == [repr(v) for v in cols[4]]
+
+
+# -- text that is not valid Unicode (issue 20) ---------------------------------------------
+# a file name of latin-1 bytes, as os.listdir gives it on a UTF-8 system
+LATIN1_NAME = b"caf\xe9.dat".decode("utf-8", "surrogateescape")
+
+
+def _listdir_func(pset):
+    if pset["f"] == "bad":
+        raise ValueError(f"cannot read {LATIN1_NAME}")
+    return {"n": len(pset["f"]), "seen": pset["f"]}
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_pickle_study_keeps_surrogate_escaped_text(study, poolsize):
+    """A parameter, a result and an error text with non-UTF-8 bytes (surrogate escapes)
+    are stored as they are in a pickle study; the next run and skip_dups work."""
+    params = ps.plist("f", [LATIN1_NAME, "plain", "bad"])
+    kw = dict(on_error="record", poolsize=poolsize)
+    df = ps.run_local(_listdir_func, params, **kw)
+    assert df["f"].tolist() == [LATIN1_NAME, "plain", "bad"]
+    assert df["seen"].iloc[0] == LATIN1_NAME
+    assert LATIN1_NAME in df["_exc"].iloc[2]
+    assert not os.listdir("calc/.psweep/journal")  # merged, nothing left for recovery
+    back = ps.df_read("calc/database.pk")
+    assert back["f"].iloc[0] == LATIN1_NAME
+    assert back["_pset_sha1"].tolist() == [ps.pset_hash(p) for p in params]
+    assert ps.df_runs("calc")["last_error"].iloc[0].endswith(f"cannot read {LATIN1_NAME}")
+    df = ps.run_local(_listdir_func, [*params, {"f": "new"}], skip_dups=True, **kw)
+    assert df["f"].tolist() == [LATIN1_NAME, "plain", "bad", "bad", "new"]
+
+
+def test_pickle_study_recovers_surrogate_escaped_text(study):
+    """A run with such a parameter that dies before its merge is recovered by the next."""
+    params = ps.plist("f", [LATIN1_NAME, "plain"])
+    code = (
+        "import os, time, psweep as ps\n"
+        f"names = {params!r}\n"
+        "def func(pset):\n"
+        "    if pset['f'] == 'plain':\n"
+        "        os._exit(3)\n"
+        "    time.sleep(0.05)  # journaled before the next pset starts\n"
+        "    return {'n': 1}\n"
+        "ps.run_local(func, names)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    df = ps.recover("calc")
+    assert df["f"].tolist() == [LATIN1_NAME]
+    assert df["_pset_sha1"].iloc[0] == ps.pset_hash({"f": LATIN1_NAME})
+
+
+def test_parquet_refuses_surrogate_escaped_text_before_func(study):
+    """Parquet holds only UTF-8 text: such a pset is refused before func runs, by a
+    PsweepFormatError naming the parameter and the value."""
+    calls = []
+
+    def work(pset):
+        calls.append(pset)
+        return {}
+
+    with pytest.raises(ps.PsweepFormatError) as info:
+        ps.run_local(work, ps.plist("f", ["ok", LATIN1_NAME]),
+                     database_basename="database.parquet")  # fmt: skip
+    assert calls == []
+    msg = str(info.value)
+    assert "'f'" in msg and repr(LATIN1_NAME) in msg and "UTF-8" in msg
+    assert not isinstance(info.value, UnicodeEncodeError)
+    assert not os.path.exists("calc/database.parquet")
+    ps.run_local(work, ps.plist("f", ["ok"]), database_basename="database.parquet")
+    assert len(calls) == 1
+
+
+def test_json_study_keeps_surrogate_escaped_text(study):
+    """JSON writes such text as \\uXXXX escapes and reads it back exactly, so a JSON
+    study takes the pset (as a pickle study does)."""
+    params = ps.plist("f", [LATIN1_NAME, "plain", "bad"])
+    kw = dict(on_error="record", database_basename="database.json")
+    ps.run_local(_listdir_func, params, **kw)
+    back = ps.df_read("calc/database.json")
+    assert back["f"].tolist() == [LATIN1_NAME, "plain", "bad"]
+    assert LATIN1_NAME in back["_exc"].iloc[2]
+    df = ps.run_local(_listdir_func, params, skip_dups=True, **kw)
+    assert len(df) == 4  # only the failed one again
+
+
+def test_parquet_study_escapes_surrogates_in_error_text(study):
+    """An exception text with such a name is kept in Parquet with the bytes escaped
+    (backslashreplace: '\\udce9'); the run saves its rows and leaves no journal."""
+    ps.run_local(_listdir_func, ps.plist("f", ["plain", "bad"]), on_error="record",
+                 database_basename="database.parquet")  # fmt: skip
+    back = ps.df_read("calc/database.parquet")
+    assert back["_pset_status"].tolist() == ["ok", "failed"]
+    assert "cannot read caf\\udce9.dat" in back["_exc"].iloc[1]
+    assert not os.listdir("calc/.psweep/journal")
+    assert not [n for n in os.listdir("calc") if "unsaved" in n]
+
+
+def test_parquet_keeps_ints_with_gaps(study):
+    """Ints of psets that lack the key stay ints (not float64) in Parquet, so the rows
+    read back hash as the psets that ran, and skip_dups on them runs nothing."""
+    params = [{"a": 1}, {"a": 2, "b": 3}, {"a": 3, "b": 2**62 + 1}]
+    kw = dict(database_basename="database.parquet")
+    df = ps.run_local(lambda pset: {"n": 1.5}, params, **kw)
+    back = ps.df_read("calc/database.parquet")
+    assert back["b"].tolist() == [None, 3, 2**62 + 1]
+    extracted = ps.df_extract_params(back)
+    assert [ps.pset_hash(p) for p in extracted] == df["_pset_sha1"].tolist()
+    calls = []
+    ps.run_local(lambda pset: calls.append(pset) or {}, extracted, skip_dups=True, **kw)
+    assert calls == []
+
+
+def test_parquet_keeps_int_column_names(study):
+    """An int parameter name comes back as the int (not "1"), so the next run adds its
+    rows to the same column."""
+    kw = dict(database_basename="database.parquet")
+    ps.run_local(lambda pset: {}, [{1: "x", "a": 1}], **kw)
+    assert 1 in ps.df_read("calc/database.parquet").columns
+    df = ps.run_local(lambda pset: {}, [{1: "y", "a": 2}], **kw)
+    assert [c for c in df.columns if not str(c).startswith("_")] == [1, "a"]
+    assert df[1].tolist() == ["x", "y"]
+    assert df["_pset_sha1"].tolist() == [ps.pset_hash({1: "x", "a": 1}),
+                                         ps.pset_hash({1: "y", "a": 2})]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "params", [[{1.5: "x"}], [{1: "x", "1": "y"}]], ids=["float name", "1 and '1'"]
+)
+def test_parquet_refuses_names_it_cannot_keep(study, params):
+    """A name that is neither text nor int, or an int and its text both: refused before
+    func runs, naming the column."""
+    calls = []
+    with pytest.raises(ps.PsweepFormatError, match="column name"):
+        ps.run_local(lambda pset: calls.append(pset) or {}, params,
+                     database_basename="database.parquet")  # fmt: skip
+    assert calls == []
+
+
+def test_verbose_prints_surrogate_escaped_text(study, capsys):
+    """verbose=True prints such a parameter with its bytes escaped (\\udcXX)."""
+    ps.run_local(lambda pset: {}, ps.plist("f", [LATIN1_NAME]), verbose=True)
+    assert "caf\\udce9.dat" in capsys.readouterr().out

@@ -276,3 +276,14 @@ def test_plain_psets_keep_their_0_7_0_hashes():
     """The fact of the 0.7.0 README, and tuples hash like lists as JSON made them."""
     assert ps.pset_hash(NESTED) == "c97e3156eaa0d0820cbc0ce114b3e45bef8e8536"
     assert ps.pset_hash({"a": (1, 2)}) == ps.pset_hash({"a": [1, 2]})
+
+
+def test_timestamp_hashes_like_the_datetime_it_equals():
+    """A datetime parameter comes back from a database as a pd.Timestamp; it hashes like
+    the datetime that ran (issue 20), a date or time like itself."""
+    import pandas as pd
+
+    when = datetime.datetime(2000, 1, 2, 3, 4, 5, 6)
+    assert ps.pset_hash({"t": pd.Timestamp(when)}) == ps.pset_hash({"t": when})
+    assert ps.pset_hash({"t": when}) != ps.pset_hash({"t": when.date()})
+    assert ps.pset_hash({"t": when.time()}) != ps.pset_hash({"t": when.isoformat()})

@@ -149,4 +149,7 @@ def test_merging_copies_in_any_order(common, runs):
         check_unique(left)
         check_unique(right)
         assert set(left.index) == set(right.index)
-        assert left.sort_index()["a"].equals(right.sort_index()["a"])
+        cols = ["a"]  # absent where every copy is empty
+        assert (
+            left.sort_index().reindex(columns=cols).equals(right.sort_index().reindex(columns=cols))
+        )

@@ -500,3 +500,44 @@ def test_units_are_checked(failing_study, tmp_path, capsys):
     assert main([str(failing_study), "--units", "x=m,err=1", "-o", str(tmp_path / "u.html")]) == 0
     text = (tmp_path / "u.html").read_text()
     assert "<h3>err / 1</h3>" in text and "<h3>steps</h3>" in text
+
+
+def _img_count(text: str) -> int:
+    return text.count('src="data:image/png;base64,')
+
+
+def test_text_with_dollar_signs(tmp_path, monkeypatch):
+    """Values and names with $ ($HOME/run_$USER) are shown as text, not parsed as math
+    (issue 20)."""
+    monkeypatch.chdir(tmp_path)
+    params = ps.pgrid(
+        ps.plist("path", ["$HOME/run_$USER", "$x$", "a$b"]), ps.plist("$n", [1, 2, 3])
+    )
+    ps.run_local(lambda p: {"r": p["$n"] * 1.5} if p["path"] != "$x$" or p["$n"] != 2
+                 else 1 / 0, params, on_error="record")  # fmt: skip
+    text = report("calc", "r.html").read_text()
+    assert _img_count(text) == 2  # r over path and $n, a heat map (one failed)
+    assert "$HOME/run_$USER" in text
+
+
+def test_complex_results_and_parameters(tmp_path, monkeypatch):
+    """A complex result is drawn as its real and imaginary parts; a complex parameter is
+    a category (issue 20)."""
+    monkeypatch.chdir(tmp_path)
+    params = ps.pgrid(ps.plist("b", [1, 2, 3]), ps.plist("c", [1j, 2 + 0j]))
+    ps.run_local(lambda p: {"z": complex(p["b"], 1) * p["c"], "r": float(p["b"])}, params)
+    text = report("calc", "r.html").read_text()
+    assert "z.real" in text and "z.imag" in text
+    assert _img_count(text) == 3  # z.real, z.imag, r
+
+
+def test_int_parameter_names(tmp_path, monkeypatch):
+    """Parameters named by ints (psets {1: ...}) are parameters, no KeyError (issue 20)."""
+    monkeypatch.chdir(tmp_path)
+    params = ps.pgrid(ps.plist(1, [1, 2]), ps.plist("b", [1, 2, 3]))
+    df = ps.run_local(lambda p: {"r": p[1] + p["b"], 2: "x"} if p["b"] != 3 else 1 / 0,
+                      params, on_error="record")  # fmt: skip
+    assert split_columns(df) == ([1, "b"], ["r", 2])
+    text = report("calc", "r.html").read_text()
+    assert _img_count(text) >= 2
+    assert "ZeroDivisionError" in text

@@ -462,3 +462,24 @@ def test_database_dir_whose_database_is_a_folder(study):
     with pytest.raises(ps.PsweepParamsError, match="is a folder, not a database file"):
         ps.run_local(func, ps.plist("a", [1]), database_dir="db")
     assert not os.path.exists("calc")
+
+
+def _mutating_func(pset):
+    pset["x"].append(99)
+    pset["d"]["k"] = "changed"
+    return {"n": len(pset["x"])}
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_func_mutating_its_pset_changes_no_row(study, poolsize):
+    """func gets its own copy of nested values, serially as in a pool: the row keeps the
+    pset as it ran, matching its hash; the caller's params are untouched (issue 20)."""
+    params = [{"x": [1, 2], "d": {"k": "v"}, "t": (1, [2])}, {"x": [], "d": {}, "t": ()}]
+    before = [{"x": [1, 2], "d": {"k": "v"}, "t": (1, [2])}, {"x": [], "d": {}, "t": ()}]
+    df = ps.run_local(_mutating_func, params, poolsize=poolsize)
+    assert params == before
+    assert df["x"].tolist() == [[1, 2], []]
+    assert df["d"].tolist() == [{"k": "v"}, {}]
+    assert df["n"].tolist() == [3, 1]
+    assert df["_pset_sha1"].tolist() == [ps.pset_hash(p) for p in before]
+    assert ps.df_read("calc/database.pk")["x"].tolist() == [[1, 2], []]

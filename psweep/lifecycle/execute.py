@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import functools
 import gc
 import itertools
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas import Timestamp
 
@@ -121,6 +123,7 @@ def _describe(pset: dict) -> str:
 
 
 def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
+    row = {k: _printable(v) for k, v in row.items()}
     df = pd.DataFrame([row], index=[row["_time_utc"]])
     if verbose is True:
         df_print(df, index=True, special_cols=True)
@@ -128,11 +131,50 @@ def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
         df_print(df, cols=list(verbose), index=True)
 
 
+# values func cannot change in place: given to it as they are, all others as a deep copy
+_IMMUTABLE = frozenset({int, float, str, bool, type(None), complex, bytes, np.int64, np.float64})
+
+
+def _own_values(pset: dict) -> dict:
+    """`pset`, or a copy whose mutable values (lists, dicts, arrays) are deep copies.
+
+    func may change what it gets (``pset["x"].append(...)``); in a pool it gets a
+    copy anyway, serially it would change the pset that the run records, and its row
+    would then no longer match its hash. Plain values are not copied (no cost)."""
+    immutable = _IMMUTABLE
+    for value in pset.values():
+        if value.__class__ not in immutable:
+            break
+    else:
+        return pset
+    return {k: v if v.__class__ in immutable else _deepcopy(v) for k, v in pset.items()}
+
+
+def _deepcopy(value: Any) -> Any:
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # a value that cannot be copied (a lock, a module): given as it is
+        return value
+
+
+def _printable(value: Any) -> Any:
+    """Text with non-UTF-8 bytes (surrogate escapes) as ``\\udcXX``, to be printed."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
-    """Call ``job.func`` on one pset; return ``(time_ns, runtime_s, ret, exc)``."""
+    """Call ``job.func`` on one pset; return ``(time_ns, runtime_s, ret, exc)``.
+
+    func gets its own copy of the pset's mutable values (:func:`_own_values`).
+    """
     start_ns = time.time_ns()
     full = {
-        **pset,
+        **_own_values(pset),
         "_run_id": job.run_id,
         "_pset_id": pset_id,
         "_run_seq": job.run_seq,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from psweep.store.database import records_frame
 
 __all__ = [
     "COLUMNS_016",
@@ -44,13 +47,26 @@ def extra_columns(df: pd.DataFrame, api016: bool) -> tuple[str, ...]:
     return tuple(col for col in COLUMNS_016 if col in df.columns)
 
 
+def _text_array(values: np.ndarray) -> Any:
+    """`values` as pandas' ``str`` dtype, or ``object`` if some text is not valid Unicode."""
+    try:
+        return pd.array(values, dtype="str")
+    except UnicodeEncodeError:
+        return pd.Series(values, dtype=object)  # a plain array would be inferred as str again
+
+
 def _keep_ints(df: pd.DataFrame, psets: Sequence[dict]) -> pd.DataFrame:
     """Undo pandas' float column for ints mixed with None: keep the values as given.
 
     [1, None] would become [1.0, nan], and psets read back from the database would
     then hash otherwise than the ones that ran; an object column keeps 1 and None.
+    Likewise a complex column turns complex(0, nan) into nan+nanj: one with a NaN
+    part stays object too.
     """
     for col in df.columns:
+        if df[col].dtype.kind == "c" and np.isnan(df[col].to_numpy()).any():
+            df[col] = pd.Series([p.get(col) for p in psets], index=df.index, dtype=object)
+            continue
         if df[col].dtype.kind != "f" or not df[col].isna().any():
             continue
         values = [p.get(col) for p in psets]
@@ -93,8 +109,8 @@ def rows_to_df(
         pos, psets, ids, sha1s, times, runtimes, rets, excs = (
             [col[k] for k in order] for col in (pos, psets, ids, sha1s, times, runtimes, rets, excs)
         )
-    df_pset = _keep_ints(pd.DataFrame(list(psets)), psets)
-    df_ret = pd.DataFrame(list(rets))
+    df_pset = _keep_ints(records_frame(psets), psets)
+    df_ret = records_frame(rets)
     df_ret = df_ret.drop(columns=[c for c in df_ret.columns if c in _OWN])
     for col in [c for c in df_ret.columns if c in df_pset.columns]:
         given = df_ret.pop(col)
@@ -109,14 +125,14 @@ def rows_to_df(
         "_run_seq": np.full(n, run_seq, dtype=np.int64),
         "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
         "_pset_sha1": sha1,
-        "_calc_dir": pd.array(np.full(n, calc_dir, dtype=object), dtype="str"),
+        "_calc_dir": _text_array(np.full(n, calc_dir, dtype=object)),
         "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
     }
     if "_pset_hash" in extra:
         # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
         cols["_pset_hash"] = sha1
     if "_exec_host" in extra:
-        own = pd.array(np.full(n, _HOST, dtype=object), dtype="str")
+        own = _text_array(np.full(n, _HOST, dtype=object))
         cols["_exec_host"] = own if host is None else host.fillna(_HOST).astype("str").array
     df_own = pd.DataFrame(cols)
     parts = [df_pset, df_own, df_ret]
@@ -124,7 +140,7 @@ def rows_to_df(
     if record:
         failed = np.fromiter((exc is not None for exc in excs), bool, n)
         tail["_pset_status"] = np.where(failed, "failed", "ok").astype(object)
-        tail["_exc"] = np.asarray(excs, dtype=object)
+        tail["_exc"] = _text_array(np.asarray(excs, dtype=object))
     tail["_pset_runtime"] = np.asarray(runtimes, dtype=np.float64)
     parts.append(pd.DataFrame(tail))
     df = pd.concat(parts, axis=1)

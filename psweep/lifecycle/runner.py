@@ -47,7 +47,7 @@ from psweep.lifecycle.rows import (
     rows_to_df,
 )
 from psweep.params.hashing import pset_hashes
-from psweep.store.database import check_picklable_psets, check_storable
+from psweep.store.database import check_picklable_psets, check_storable, records_frame
 from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from psweep.store.legacy import adopt_database, in_layout, layout_016
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
@@ -509,7 +509,7 @@ def run_local(
     if save and where.work.database_format != "pickle":
         # a pset that the format (JSON, Parquet) cannot hold stops the run before it runs
         with _gc_paused():
-            check_storable(pd.DataFrame(plan.psets), where.work.database)
+            check_storable(records_frame(plan.psets), where.work.database)
     elif save:
         check_picklable_psets(plan.psets)  # a lambda in a pset: refused, not lost at the end
     crash_point("planned")

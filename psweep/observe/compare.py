@@ -81,6 +81,8 @@ class DfComparison:
 
 
 def _values_equal(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    """Whether cells `a` and `b` are equal: NaN equals NaN, also inside lists, tuples,
+    dicts, arrays and complex numbers (a database equals its own copy)."""
     if a is b:
         return True
     fa, fb = _as_float(a), _as_float(b)
@@ -94,17 +96,36 @@ def _values_equal(a: Any, b: Any, rtol: float, atol: float) -> bool:
         return False
     if _missing(a) and _missing(b):
         return type(a) is type(b) or (a is None) == (b is None)
+    if isinstance(a, complex | np.complexfloating) and isinstance(b, complex | np.complexfloating):
+        return _values_equal(a.real, b.real, rtol, atol) and _values_equal(
+            a.imag, b.imag, rtol, atol
+        )
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_values_equal(x, y, rtol, atol) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_values_equal(a[k], b[k], rtol, atol) for k in a)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        if a.shape != b.shape:
-            return False
-        if (rtol or atol) and a.dtype.kind in "fc" and b.dtype.kind in "fc":
-            return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
-        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        return _arrays_equal(np.asarray(a), np.asarray(b), rtol, atol)
     try:
         return bool(a == b)
     except (TypeError, ValueError):
         return False
+
+
+def _arrays_equal(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.hasobject or b.dtype.hasobject:  # NaN may sit among other objects
+        return all(
+            _values_equal(x, y, rtol, atol) for x, y in zip(a.ravel(), b.ravel(), strict=True)
+        )
+    if (rtol or atol) and a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
 def _differing(x: pd.Series, y: pd.Series, rtol: float, atol: float) -> np.ndarray:
@@ -185,9 +206,20 @@ def df_compare(
 
     Examples
     --------
-    >>> result = df_compare(ps.df_read("calc/database.pk"), ps.df_read("calc.box/database.pk"))
-    >>> print(result.report())          # doctest: +SKIP
-    same: 24 rows, 3 columns compared (exact)
+    Two runs of the same psets, their rows in another order (in a study:
+    ``df_compare(ps.df_read("calc/database.pk"), ps.df_read("old/database.pk"))``):
+
+    >>> a = pd.DataFrame({"_pset_sha1": ["h1", "h2"], "x": [1, 2], "r": [0.5, float("nan")]})
+    >>> b = a.iloc[::-1].copy()
+    >>> print(df_compare(a, b).report())
+    same: 2 rows, 2 columns compared (exact)
+    >>> b.loc[0, "r"] = 0.5000001
+    >>> print(df_compare(a, b).report())
+    different: 1 values differ in column(s) 'r'; 2 rows, 2 columns compared (exact)
+    first differences (of 1):
+      row h1: 'r': a=0.5 b=0.5000001
+    >>> df_compare(a, b, rtol=1e-6).same
+    True
     """
     for name, df in (("a", a), ("b", b)):
         if not isinstance(df, pd.DataFrame):

@@ -34,7 +34,7 @@ from markupsafe import Markup
 from psweep.constants import DATABASE_BASENAME
 from psweep.errors import PsweepDatabaseError
 from psweep.observe.plotstyle import axis_label, label_axes, plot_style
-from psweep.params.hashing import pset_hash
+from psweep.store.columns import late_column_roles
 from psweep.store.database import df_read
 from psweep.store.files import atomic_open
 from psweep.store.paths import StudyPaths
@@ -52,8 +52,6 @@ MAX_COMBINATIONS = 100_000  # all combinations of the varied values, to find tho
 OPEN_TABLE_ROWS = 12  # a longer coverage table is folded under its summary line
 MAX_FIGURES = 30  # result columns drawn
 _LAYOUT_START = "_run_id"  # psets come first, then psweep's bookkeeping, then results
-_HASH_COLS = ("_pset_sha1", "_pset_hash")
-_MAX_LATE_PARAMS = 10  # columns added by later runs that the hash test tries
 
 
 def _missing(val: Any) -> bool:
@@ -63,21 +61,7 @@ def _missing(val: Any) -> bool:
         return False
 
 
-def _promoted(s: pd.Series) -> bool:
-    """Whether `s` looks like ints made float by gaps (rows without that parameter)."""
-    if not pd.api.types.is_float_dtype(s) or not s.isna().any():
-        return False
-    vals = s.dropna()
-    return bool(len(vals)) and bool((vals == vals.round()).all())
-
-
-def _hash_matches(row: dict, cols: Sequence[str], want: str, ints: set[str]) -> bool:
-    pset = {c: row[c] for c in cols if not _missing(row[c])}
-    as_int = {k: int(v) if k in ints else v for k, v in pset.items()}
-    return want in (pset_hash(pset, raise_error=False), pset_hash(as_int, raise_error=False))
-
-
-def split_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
+def split_columns(df: pd.DataFrame) -> tuple[list, list]:
     """Return ``(params, results)``: the parameter and the result columns of `df`.
 
     The rule: columns that start with ``_`` are bookkeeping and neither.
@@ -87,39 +71,27 @@ def split_columns(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     in ``_`` (psweep 0.16's results) are results wherever they are. A later
     run that brings new parameters appends them at the end, after the
     results; such a column is a parameter if the hash of the pset
-    (``_pset_sha1``) needs it: for one row of each run the hash of the
-    parameters, with and without the new columns, is compared with the
-    stored one. Without ``_run_id`` every other column is a parameter.
+    (``_pset_sha1``) needs it (:func:`psweep.store.columns.late_column_roles`).
+    Without ``_run_id`` every other column is a parameter. Names are the
+    columns themselves (an int stays an int).
     """
-    cols = [str(c) for c in df.columns]
+    cols = list(df.columns)
+
+    def own(c: Any) -> bool:
+        return isinstance(c, str) and c.startswith("_")
+
+    def post(c: Any) -> bool:
+        return isinstance(c, str) and c.endswith("_")
+
     if _LAYOUT_START not in cols:
-        params = [c for c in cols if not c.startswith("_") and not c.endswith("_")]
-        return params, [c for c in cols if not c.startswith("_") and c not in params]
+        params = [c for c in cols if not own(c) and not post(c)]
+        return params, [c for c in cols if not own(c) and c not in params]
     start = cols.index(_LAYOUT_START)
-    params = [c for c in cols[:start] if not c.startswith("_") and not c.endswith("_")]
-    after = [c for c in cols[start:] if not c.startswith("_")]
-    late = [c for c in after if not c.endswith("_")]
-    hash_col = next((c for c in _HASH_COLS if c in cols), None)
-    if late and hash_col is not None and len(late) <= _MAX_LATE_PARAMS:
-        found: set[str] = set()
-        ints = {c for c in [*params, *late] if _promoted(df[c])}
-        firsts = df.drop_duplicates("_run_id") if len(df) else df
-        for row in firsts[[*params, *late, hash_col]].to_dict("records"):
-            want = row[hash_col]
-            cand = [c for c in late if not _missing(row[c])]
-            for size in range(len(cand) + 1):
-                hit = next(
-                    (
-                        s
-                        for s in itertools.combinations(cand, size)
-                        if _hash_matches(row, [*params, *s], want, ints)
-                    ),
-                    None,
-                )
-                if hit is not None:
-                    found.update(hit)
-                    break
-        params += [c for c in late if c in found]
+    params = [c for c in cols[:start] if not own(c) and not post(c)]
+    after = [c for c in cols[start:] if not own(c)]
+    late = [c for c in after if not post(c)]
+    found, _ = late_column_roles(df, params, late)
+    params += [c for c in late if c in found]
     return params, [c for c in after if c not in params]
 
 
@@ -133,24 +105,91 @@ def _failed_mask(df: pd.DataFrame) -> pd.Series:
 
 
 def _groupable(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
-    """`df[cols]` with unhashable cells (lists, arrays) as their text; missing stays NaN."""
+    """`df[cols]` with unhashable cells (lists, arrays) and complex numbers as their text;
+    missing stays NaN."""
     out = df[list(cols)].copy()
     for col in cols:
         try:
             out[col].nunique()
         except TypeError:
-            out[col] = out[col].map(lambda v: np.nan if _missing(v) else str(v))
+            out[col] = out[col].map(lambda v: np.nan if _missing(v) else _shown(str(v)))
+            continue
+        if pd.api.types.is_complex_dtype(out[col]) or (
+            out[col].dtype == object and any(isinstance(v, complex) for v in out[col])
+        ):  # complex numbers have no order, and groups are sorted: as their text
+            out[col] = out[col].map(lambda v: np.nan if _missing(v) else str(v)).astype(object)
+            continue
+        if out[col].dtype == object and any(
+            isinstance(v, str) and _shown(v) is not v for v in out[col]
+        ):  # text pandas' str dtype cannot hold (surrogate escapes): as shown
+            shown = [_shown(v) if isinstance(v, str) else v for v in out[col]]
+            out[col] = pd.Series(shown, index=out.index, dtype=object)
     return out
 
 
 def _is_num(s: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+    """Real numbers (complex ones have no order: a complex parameter is a category)."""
+    api = pd.api.types
+    return api.is_numeric_dtype(s) and not (api.is_bool_dtype(s) or api.is_complex_dtype(s))
+
+
+def _as_numbers(df: pd.DataFrame, cols: list) -> pd.DataFrame:
+    """Object columns of real numbers and gaps (ints of psets that lack the key are kept
+    as ints and None) as floats, so they are drawn and ordered as numbers."""
+    conv = {}
+    for col in cols:
+        s = df[col]
+        if s.dtype != object:
+            continue
+        vals = s[s.notna()]
+        if len(vals) and all(
+            isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+            for v in vals
+        ):
+            conv[col] = pd.to_numeric(s.where(s.notna(), np.nan), errors="coerce")
+    if not conv:
+        return df
+    df = df.copy(deep=False)
+    for col, values in conv.items():  # not assign(**conv): a name may be an int
+        df[col] = values
+    return df
+
+
+def _complex_parts(df: pd.DataFrame, results: list) -> tuple[pd.DataFrame, list]:
+    """A complex result as two real ones, ``<name>.real`` and ``<name>.imag``."""
+    cplx = [r for r in results if pd.api.types.is_complex_dtype(df[r])]
+    if not cplx:
+        return df, results
+    parts: dict = {}
+    out: list = []
+    for r in results:
+        if r in cplx:
+            parts[f"{r}.real"], parts[f"{r}.imag"] = np.real(df[r]), np.imag(df[r])
+            out += [f"{r}.real", f"{r}.imag"]
+        else:
+            out.append(r)
+    return df.assign(**parts), out
+
+
+def _tex_safe(text: Any) -> str:
+    """`text` for matplotlib, which takes what is between two ``$`` for math."""
+    return _shown(str(text)).replace("$", r"\$")
+
+
+def _shown(text: str) -> str:
+    """`text` as shown: bytes that are not UTF-8 (a file name's, as surrogate escapes)
+    as ``\\udcXX``, so the page can be written and read."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _fmt(val: Any) -> str:
     if isinstance(val, float | np.floating):
         return f"{val:.6g}"
-    return str(val)
+    return _shown(str(val))
 
 
 def _combo_label(names: Sequence[str], vals: Any) -> str:
@@ -163,7 +202,7 @@ def _exc_message(text: Any) -> str:
     lines = str(text).rstrip().splitlines() if isinstance(text, str) else []
     frames = [i for i, line in enumerate(lines) if line[:1].isspace()]
     tail = lines[frames[-1] + 1 :] if frames and frames[-1] + 1 < len(lines) else lines[-1:]
-    return " / ".join(line.strip() for line in tail)
+    return _shown(" / ".join(line.strip() for line in tail))
 
 
 def _messages(exc: pd.Series) -> pd.Series:
@@ -262,9 +301,10 @@ def _values(s: pd.Series) -> list:
 def _positions(values: pd.Series, cats: list) -> tuple[pd.Series, list[str] | None]:
     """x positions of parameter values: the numbers, or the index of a category."""
     if _is_num(values):
-        return values.astype(float), None
+        x = values.astype(float)
+        return x.where(np.isfinite(x)), None  # inf has no place on an axis
     pos = {v: i for i, v in enumerate(cats)}
-    return values.map(pos).astype(float), [_fmt(v) for v in cats]
+    return values.map(pos).astype(float), [_tex_safe(_fmt(v)) for v in cats]
 
 
 def _decorate(
@@ -277,11 +317,17 @@ def _decorate(
 ) -> None:
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0)
-    elif x.gt(0).all() and x.max() / x.min() >= 100:
+    elif (
+        len(xf := x.dropna())
+        and 1e-98 <= xf.min() <= xf.max() <= 1e100  # beyond, matplotlib's log ticks overflow
+        and xf.max() >= 100 * xf.min()
+    ):
         ax.set_xscale("log")
-    label_axes(ax, None if labels is not None else xname, yname, units=units)
+    safe = {_tex_safe(k): v for k, v in units.items()}
+    x_safe, y_safe = _tex_safe(xname), _tex_safe(yname)
+    label_axes(ax, None if labels is not None else x_safe, y_safe, units=safe)
     if labels is not None:
-        ax.set_xlabel(axis_label(xname, units))
+        ax.set_xlabel(axis_label(x_safe, safe))
 
 
 def _in_order(groups: Any, names: list[str], order: dict[str, list]) -> list:
@@ -337,12 +383,13 @@ def _result_figure(
         # a parameter zipped with xname (one value per value of xname) makes no more lines
         others = [p for p in varied if p != xname and not _follows(combos_all, xname, p)]
         x, labels = _positions(data[xname], order[xname])
-        frame = data.assign(_x=x).dropna(subset=["_x", "mean"]).sort_values("_x")
+        finite = {c: data[c].where(np.isfinite(data[c])) for c in ("mean", "min", "max")}
+        frame = data.assign(_x=x, **finite).dropna(subset=["_x", "mean"]).sort_values("_x")
         combos = frame.groupby(others, dropna=False, sort=True) if others else None
         if combos is None or combos.ngroups <= max_lines:
             groups = _in_order(combos, others, order) if combos is not None else [((), frame)]
             for key, grp in groups:
-                label = _combo_label(others, key) if others else None
+                label = _tex_safe(_combo_label(others, key)) if others else None
                 style = "o-" if labels is None else "o--"  # categories: no real order
                 line = ax.plot(grp["_x"], grp["mean"], style, label=label)[0]
                 if (grp["max"] > grp["min"]).any():
@@ -363,7 +410,7 @@ def _result_figure(
             shown = f"{len(pts)} of {len(frame)}" if len(pts) < len(frame) else f"{len(frame)}"
             notes.append(
                 f"{result} over {xname}: {combos.ngroups} combinations of "
-                f"{', '.join(others)}, too many for lines; {shown} points (means) shown"
+                f"{', '.join(map(str, others))}, too many for lines; {shown} points (means) shown"
             )
         _decorate(ax, xname, result, x, labels, units)
     return fig, notes
@@ -379,10 +426,10 @@ def _heatmap(counts: pd.DataFrame, failed: pd.DataFrame, a: str, b: str, dpi: in
     cmap = colormaps["Reds"].with_extremes(bad="#d9d9d9")
     img = ax.imshow(share, aspect="auto", cmap=cmap, origin="lower", vmin=0, vmax=1)
     fig.colorbar(img, ax=ax, label="share of the rows that failed")
-    ax.set_xticks(range(n.shape[1]), [_fmt(v) for v in counts.columns], rotation=45)
-    ax.set_yticks(range(n.shape[0]), [_fmt(v) for v in counts.index])
-    ax.set_xlabel(b)
-    ax.set_ylabel(a)
+    ax.set_xticks(range(n.shape[1]), [_tex_safe(_fmt(v)) for v in counts.columns], rotation=45)
+    ax.set_yticks(range(n.shape[0]), [_tex_safe(_fmt(v)) for v in counts.index])
+    ax.set_xlabel(_tex_safe(b))
+    ax.set_ylabel(_tex_safe(a))
     if n.size <= 400:
         for (i, j), rows in np.ndenumerate(n):
             if rows > 0:
@@ -390,7 +437,7 @@ def _heatmap(counts: pd.DataFrame, failed: pd.DataFrame, a: str, b: str, dpi: in
                 text = f"{rows:.0f}" + (f"\n{nf:.0f} failed" if nf else "")
                 color = "white" if share[i, j] > 0.6 else "black"
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    ax.set_title(f"rows per ({a}, {b}); grey: no rows")
+    ax.set_title(_tex_safe(f"rows per ({a}, {b}); grey: no rows"))
     return _png(fig, dpi)
 
 
@@ -416,10 +463,10 @@ def _coverage(keys: pd.DataFrame, failed: pd.Series, order: dict[str, list], dpi
     combos = cov.index.to_frame(index=False)
     groups = _zip_groups(combos, varied)
     full = int(np.prod([len(combos[g].drop_duplicates()) for g in groups], dtype=float))
-    zipped = "; ".join(" with ".join(g) for g in groups if len(g) > 1)
+    zipped = "; ".join(" with ".join(map(str, g)) for g in groups if len(g) > 1)
     ctx: dict[str, Any] = {
         "coverage_summary": (
-            f"{len(cov)} combinations of {', '.join(varied)} have rows "
+            f"{len(cov)} combinations of {', '.join(map(str, varied))} have rows "
             f"({int((cov['ok'] > 0).sum())} with a successful one, "
             f"{int((cov['failed'] > 0).sum())} with a failed one); "
             f"all combinations of their values would be {full}"
@@ -459,16 +506,19 @@ def _heatmaps(
         return _follows(combos, *ab) and _follows(combos, *ab[::-1])
 
     pairs = sorted(itertools.combinations(order, 2), key=zipped_pair)  # diagonals last
+    levels = list(cov.index.names)
     for a, b in pairs[:3]:
-        pair = cov.groupby(level=[a, b], dropna=False)[["rows", "failed"]].sum()
-        rows = pair["rows"].unstack(b).reindex(index=order[a], columns=order[b])
+        # levels by position: a parameter named by an int would be taken for a position
+        by = [levels.index(a), levels.index(b)]
+        pair = cov.groupby(level=by, dropna=False)[["rows", "failed"]].sum()
+        rows = pair["rows"].unstack(1).reindex(index=order[a], columns=order[b])
         # without failures a heat map shows only gaps, and a zipped pair has them by design
         if not failed.any() and (zipped_pair((a, b)) or rows.notna().all(axis=None)):
             continue
         if max(len(order[a]), len(order[b])) > MAX_HEATMAP_VALUES:
             notes.append(f"({a}, {b}): too many values for a heat map")
             continue
-        fails = pair["failed"].unstack(b).reindex_like(rows).fillna(0)
+        fails = pair["failed"].unstack(1).reindex_like(rows).fillna(0)
         src = _heatmap(rows, fails, a, b, dpi)
         heatmaps.append({"src": src, "alt": f"coverage heat map of ({a}, {b})"})
     if not heatmaps and not notes and not failed.any():
@@ -556,7 +606,7 @@ def _folded(content: Markup, summary: str, rows: int) -> Markup:
 def _write_atomic(text: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out, "w") as fh:  # a reader sees the old report or the new one
-        fh.write(text)
+        fh.write(_shown(text))
 
 
 def report(
@@ -629,7 +679,11 @@ def report(
         if missing:
             raise PsweepDatabaseError(f"params {missing} are not columns of {fn!r}")
         params = list(params)
-        results = [c for c in map(str, df.columns) if not c.startswith("_") and c not in params]
+        results = [
+            c
+            for c in df.columns
+            if not (isinstance(c, str) and c.startswith("_")) and c not in params
+        ]
     units = dict(units or {})
     unknown = [name for name in units if name not in (*params, *results)]
     if unknown:
@@ -637,6 +691,7 @@ def report(
             f"units for {unknown}: not parameters or results of {fn!r}; "
             f"they are {[*params, *results]}"
         )
+    df, results = _complex_parts(_as_numbers(df, [*params, *results]), results)
     failed = _failed_mask(df)
     ok = df[~failed]
     keys = _groupable(df, params)
@@ -704,7 +759,9 @@ def report(
         ctx["failure_kinds"] = _table(kinds.head(MAX_TABLE_ROWS))
         cols = [c for c in ("_run_seq", "_pset_seq", "_pset_id", "_run_id") if c in fails]
         table = fails[[*params, *cols]].assign(message=msg).head(MAX_TABLE_ROWS)
-        ctx["failures"] = _table(table.rename(columns=lambda c: c.lstrip("_")))
+        ctx["failures"] = _table(
+            table.rename(columns=lambda c: c.lstrip("_") if isinstance(c, str) else c)
+        )
         if len(fails) > MAX_TABLE_ROWS:
             ctx["failures_cut"] = f"the first {MAX_TABLE_ROWS} of {len(fails)} failed rows"
 

@@ -108,7 +108,9 @@ def _tag(obj: Any) -> Any:
         return ["d", sorted(items, key=lambda kv: json.dumps(kv[0]))]
     if isinstance(obj, set | frozenset):
         return ["set", sorted((_tag(v) for v in obj), key=json.dumps)]
-    if isinstance(obj, datetime.datetime | datetime.date | datetime.time):
+    if isinstance(obj, datetime.datetime):  # pd.Timestamp too: it comes back from a database
+        return ["datetime", obj.isoformat()]
+    if isinstance(obj, datetime.date | datetime.time):
         return [type(obj).__name__, obj.isoformat()]
     if isinstance(obj, datetime.timedelta):
         return ["timedelta", repr(obj.total_seconds())]

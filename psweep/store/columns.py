@@ -5,17 +5,24 @@ bookkeeping (``_pset_id``, ``_run_id``, ...). One that ends with ``_`` is a
 *postfix* column, by convention a result that is not a parameter (``x_``).
 All others are *pset* columns: the parameters. ``_x_`` is both prefix and
 postfix.
+
+A database of ``run_local`` knows more: a row is its pset, then psweep's
+columns from ``_run_id`` on, then what `func` returned, and ``_pset_sha1`` is
+the hash of the pset. :func:`param_columns` uses that, so a result named
+without a trailing ``_`` (``"result"``) is no parameter.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from psweep.errors import PsweepParamsError
-from psweep.params.hashing import pset_hashes
+from psweep.params.hashing import pset_hash, pset_hashes
 
 __all__ = [
     "df_ensure_dtypes",
@@ -26,6 +33,7 @@ __all__ = [
     "df_update_pset_cols",
     "df_update_pset_hash",
     "filter_cols",
+    "param_columns",
     "row_hashes",
 ]
 
@@ -84,8 +92,15 @@ def df_extract_dicts(df: pd.DataFrame, py_types: bool = False) -> list[dict]:
 
 
 def df_extract_params(df: pd.DataFrame, py_types: bool = False) -> list[dict]:
-    """The psets of the database: one dict per row with the pset columns only."""
-    return df_extract_dicts(df[filter_cols(df.columns, "pset")], py_types=py_types)
+    """The psets of the database: one dict per row with its parameters only.
+
+    The parameters are :func:`param_columns`. In a row of a pset that lacked
+    a key other psets had, that cell (None or nan) is left out where the
+    row's stored hash says the pset did not have it, so each pset hashes as
+    it did when it ran (``skip_dups`` finds it).
+    """
+    psets = df_extract_dicts(df[param_columns(df)], py_types=py_types)
+    return _as_they_ran(psets, df)
 
 
 def df_extract_row(
@@ -104,14 +119,123 @@ def df_extract_row(
 
 
 def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> dict:
-    """The pset (parameters only) of the row whose ``_pset_id`` is `pset_id`."""
-    return df_extract_row(df, pset_id, kind="pset", py_types=py_types)
+    """The pset (:func:`param_columns` only) of the row whose ``_pset_id`` is `pset_id`."""
+    row = df_extract_row(df, pset_id, py_types=py_types)
+    match = df[df["_pset_id"] == pset_id]
+    return _as_they_ran([{c: row[c] for c in param_columns(df)}], match)[0]
 
 
 def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA:
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and value != value
+
+
+def _missing_cell(value: Any) -> bool:
+    """None, nan or NaT: a cell of a key the pset may have lacked (pd.NA is left out of
+    hashes anyway)."""
+    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def _hash_column(df: pd.DataFrame) -> str | None:
+    return next((c for c in _HASH_COLS if c in df.columns), None)
+
+
+def _as_they_ran(psets: list[dict], df: pd.DataFrame) -> list[dict]:
+    """`psets` (of the rows of `df`, in order) without the empty cells of keys that each
+    pset lacked, where its stored hash tells so; the others as they are."""
+    hash_col = _hash_column(df)
+    if hash_col is None or not psets:
+        return psets
+    gaps = [i for i, p in enumerate(psets) if any(_missing_cell(v) for v in p.values())]
+    if not gaps:
+        return psets
+    stored = df[hash_col].to_numpy()
+    as_is = pset_hashes([psets[i] for i in gaps])
+    wrong = [i for i, h in zip(gaps, as_is, strict=True) if h != stored[i]]
+    lean = {i: {k: v for k, v in psets[i].items() if not _missing_cell(v)} for i in wrong}
+    out = list(psets)
+    for i, h in zip(wrong, pset_hashes(list(lean.values())), strict=True):
+        if isinstance(stored[i], str) and h == stored[i]:
+            out[i] = lean[i]
+    return out
+
+
+_LAYOUT_START = "_run_id"  # psets come first, then psweep's bookkeeping, then results
+_HASH_COLS = ("_pset_sha1", "_pset_hash")
+_MAX_LATE_PARAMS = 10  # columns after _run_id whose combinations the hash test tries
+
+
+def param_columns(df: pd.DataFrame) -> list:
+    """The parameter columns of database `df`, in their order.
+
+    The pset columns of :func:`filter_cols` (neither ``_x`` nor ``x_``), less
+    the results: ``run_local`` writes a row's pset before ``_run_id`` and what
+    `func` returned after it. A column after ``_run_id`` (a result, or a
+    parameter that a later run added) is a result where a row's stored hash
+    (``_pset_sha1``) matches its pset without it but not with it; otherwise
+    (no row tells, or no hash, as in psweep 0.16's ``df_update_pset_cols``)
+    it stays a parameter.
+    """
+    cands = filter_cols(df.columns, "pset")
+    if _LAYOUT_START not in df.columns or _hash_column(df) is None or len(df) == 0:
+        return cands
+    start = list(df.columns).index(_LAYOUT_START)
+    late = set(filter_cols(df.columns[start:], "pset"))
+    if not late:
+        return cands
+    early = [c for c in cands if c not in late]
+    _, results = late_column_roles(df, early, [c for c in cands if c in late])
+    return [c for c in cands if c not in results]
+
+
+def _promoted(s: pd.Series) -> bool:
+    """Whether `s` looks like ints made float by gaps (rows without that parameter)."""
+    if not pd.api.types.is_float_dtype(s) or not s.isna().any():
+        return False
+    vals = s.dropna()
+    return bool(len(vals)) and bool((vals == vals.round()).all())
+
+
+def _hash_matches(row: dict, cols: Sequence, want: str, ints: set) -> bool:
+    pset = {c: row[c] for c in cols if not _missing(row[c])}
+    as_int = {k: int(v) if k in ints else v for k, v in pset.items()}
+    kept = {c: row[c] for c in cols if row[c] is not pd.NA}  # None that a pset had
+    tries = (pset, as_int, kept)
+    return any(pset_hash(p, raise_error=False) == want for p in tries)
+
+
+def late_column_roles(df: pd.DataFrame, early: Sequence, late: Sequence) -> tuple[set, set]:
+    """Which of the columns `late` (after ``_run_id``) are parameters and which results,
+    as the stored hashes tell: for the first row where each has a value, the smallest set
+    of them whose values, with those of the parameters `early`, give the row's hash.
+    Columns no row tells about are in neither set."""
+    hash_col = _hash_column(df)
+    if hash_col is None or not late or len(late) > _MAX_LATE_PARAMS:
+        return set(), set()
+    hashed = df[hash_col].map(lambda h: isinstance(h, str)).to_numpy(dtype=bool)
+    rows = sorted(
+        {int(pos[0]) for c in late if len(pos := np.flatnonzero(df[c].notna().to_numpy() & hashed))}
+    )
+    ints = {c for c in [*early, *late] if _promoted(df[c])}
+    params: set = set()
+    results: set = set()
+    for row in df.iloc[rows][[*early, *late, hash_col]].to_dict("records"):
+        present = [c for c in late if not _missing(row[c])]
+        for size in range(len(present) + 1):
+            hit = next(
+                (
+                    sub
+                    for sub in itertools.combinations(present, size)
+                    if _hash_matches(row, [*early, *sub], row[hash_col], ints)
+                ),
+                None,
+            )
+            if hit is not None:
+                params.update(hit)
+                results.update(c for c in present if c not in hit)
+                break
+    return params, results - params
 
 
 def row_hashes(df: pd.DataFrame, empty_is_absent: bool = True) -> list:

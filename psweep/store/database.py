@@ -7,10 +7,18 @@ read pickles only from sources you trust. JSON and Parquet hold data only;
 Parquet keeps the dtypes and is fast, but cannot hold a column of mixed types
 or of Python objects (it says which column). JSON is text that reads back
 exactly, dtypes included (see :mod:`psweep.store.jsonformat`).
+
+Text that is not valid Unicode (lone surrogates: a file name of non-UTF-8
+bytes as ``os.listdir`` gives it, ``"caf\\udce9"``) is kept exactly by pickle
+and JSON (as ``\\uXXXX`` escapes). Parquet holds only UTF-8: a run refuses a
+pset with such text before `func` runs (naming the parameter and the value);
+in psweep's own text columns (``_exc``, ``_logs``: a traceback that quotes
+such a name) it is written escaped, ``"caf\\\\udce9"`` (``backslashreplace``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from collections.abc import Iterable, Sequence
@@ -27,6 +35,7 @@ from psweep.store.jsonformat import (
     read_json_database,
     write_json_database,
 )
+from psweep.store.parquetformat import check_parquet, read_parquet, write_parquet
 
 __all__ = [
     "DATABASE_FORMATS",
@@ -37,6 +46,7 @@ __all__ = [
     "df_read",
     "df_to_json",
     "df_write",
+    "records_frame",
 ]
 
 DATABASE_FORMATS = ("pickle", "json", "parquet")
@@ -106,39 +116,7 @@ def check_storable(df: pd.DataFrame, fn: Any, fmt: str | None = None) -> None:
     if fmt == "json":
         encode_json_database(df, fn)
     elif fmt == "parquet":
-        _parquet_table(df, fn)
-
-
-def _write_parquet(df: pd.DataFrame, fn: Any, **kwds: Any) -> None:
-    import pyarrow.parquet as pq
-
-    table = _parquet_table(df, fn)
-    with atomic_open(fn, "wb") as fh:
-        pq.write_table(table, fh, **kwds)
-
-
-def _parquet_table(df: pd.DataFrame, fn: Any) -> Any:
-    import pyarrow as pa
-
-    try:
-        return pa.Table.from_pandas(df, preserve_index=True)
-    except (pa.ArrowException, TypeError, ValueError) as exc:
-        bad = next((c for c in df.columns if _arrow_fails(df[c])), None)
-        where = f"column {bad!r}" if bad is not None else "the DataFrame"
-        raise PsweepFormatError(
-            f"cannot write {os.fspath(fn)!r} as Parquet: {where} holds values Parquet "
-            f"cannot store ({exc}); use a pickle database (e.g. database.pk) for such values"
-        ) from exc
-
-
-def _arrow_fails(col: pd.Series) -> bool:
-    import pyarrow as pa
-
-    try:
-        pa.Array.from_pandas(col)
-    except (pa.ArrowException, TypeError, ValueError):
-        return True
-    return False
+        check_parquet(df, fn)
 
 
 def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
@@ -182,7 +160,7 @@ def df_write(
         raise TypeError(f"df_write() needs a pandas DataFrame, got {type(df).__name__}")
     fmt = database_format(fn, fmt)
     if fmt == "parquet":
-        _write_parquet(df, fn, **kwds)
+        write_parquet(df, fn, **kwds)
     elif fmt == "pickle":
         kwds.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
         with atomic_open(fn, "wb") as fh:
@@ -222,7 +200,7 @@ def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.Da
     if fmt in ("parquet", "pickle"):
         try:
             if fmt == "parquet":
-                df = pd.read_parquet(fn, **kwds)
+                df = read_parquet(fn, kwds)
             else:
                 with open(fn, "rb") as fh:
                     df = pickle.load(fh, **kwds)
@@ -358,3 +336,22 @@ def _aligned(cond: pd.Series, df: pd.DataFrame, pos: int) -> pd.Series:
             "pass a plain array in df's row order"
         )
     return cond.reindex(df.index)
+
+
+def records_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """``pd.DataFrame(records)``, also for text that is not valid Unicode.
+
+    A file name of non-UTF-8 bytes, as ``os.listdir`` gives it on a UTF-8
+    system, is text with lone surrogates (``"caf\\udce9"``). pandas' ``str``
+    dtype (pyarrow) cannot hold it and raises UnicodeEncodeError; columns with
+    such text stay ``object`` instead, so a pickle database keeps them exactly.
+    """
+    try:
+        return pd.DataFrame(list(records))
+    except UnicodeEncodeError:
+        pass
+    df = pd.DataFrame(list(records), dtype=object)
+    for col in df.columns:
+        with contextlib.suppress(UnicodeEncodeError):  # such a column stays object
+            df[col] = pd.Series(df[col].tolist(), index=df.index)  # the dtype pandas infers
+    return df

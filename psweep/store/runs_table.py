@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError
-from psweep.store.database import df_read, df_write
+from psweep.store.database import df_read, df_write, records_frame
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.paths import RUNS_BASENAME, StudyPaths
 
@@ -90,7 +90,7 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     """
     fn = StudyPaths(calc_dir).runs_table
     remove_stale_temp_files(fn)  # of a write that a kill cut short
-    row = pd.DataFrame([info]).set_index(pd.Index([info["_run_id"]]))
+    row = records_frame([info]).set_index(pd.Index([info["_run_id"]]))  # any text (assemble)
     old = df_read(fn) if os.path.exists(fn) else None
     if old is not None and len(old):
         new = pd.concat([old.drop(index=info["_run_id"], errors="ignore"), row])
