@@ -48,7 +48,7 @@ from .merge import (
     recover_journals,
 )
 from .progress import Progress, want_progress
-from .provenance import RUNS_BASENAME, run_info
+from .provenance import RUNS_BASENAME, check_runs_table, run_info
 from .vcs import git_commit_all, git_repo, git_require_identity, git_require_no_conflicts
 
 __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "PsweepFuncError", "run", "run_local"]
@@ -641,6 +641,7 @@ def _open_database(
     whether it had 0.7.0's ``_pset_sha1`` before it was read into our layout.
     """
     if save and not simulate and os.path.isdir(where.own_dir):
+        check_runs_table(where.own_dir)  # damaged: set aside now, not found at the end
         recover_journals(where.own_dir, where.database_basename, lock_timeout_s)
     if save and simulate:
         _prepare_simulate(os.path.join(where.own_dir, where.database_basename), where.db_dir)
