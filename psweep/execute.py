@@ -831,6 +831,7 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
     suspects: collections.deque[int] = collections.deque()
     suspect: list = [None]  # the future of the suspect in flight
     running = as_completed(list(futures))
+    watch = _DaskWatch(client)
 
     def next_suspect() -> None:
         if suspect[0] is None and suspects:
@@ -839,7 +840,7 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
             running.add(suspect[0])
 
     try:
-        for future in running:
+        for future in watch.finished(running):
             offset, part = futures.pop(future)
             if future is suspect[0]:
                 suspect[0] = None
@@ -883,6 +884,114 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
             journal.close()
     if error is not None:
         raise error
+
+
+_DASK_WATCH_S = 1.0  # how often a waiting run looks at the dask cluster's workers
+_NO_WORKER_S = 120.0  # no worker this long, and none can come: the run stops
+_NO_WORKER_WARN_S = 300.0  # no worker this long (more may come): a warning, again and again
+_REOPEN_AGAIN_S = 60.0  # a closed worker started again and still not there: once more
+
+
+class _DaskWatch:
+    """Keeps a dask run from waiting for ever on a cluster that has lost its workers.
+
+    A LocalCluster (any dask ``SpecCluster``) closes a worker whose process died
+    and did not rejoin within ``distributed.deploy.lost-worker-timeout`` (15 s):
+    on a loaded machine a restart takes longer than that, and each pset that
+    kills its worker may cost the cluster one worker for good. Such workers are
+    started again (the cluster's own spec, as ``cluster.scale`` does). A run on a
+    cluster with no worker that none can replace stops with
+    :class:`PsweepWorkerError` after :data:`_NO_WORKER_S`; where workers may still
+    come (queued batch jobs, adaptive scaling, a scheduler given by address) it
+    warns every :data:`_NO_WORKER_WARN_S` instead.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cluster = getattr(client, "cluster", None)
+        self.next_check = time.monotonic() + _DASK_WATCH_S
+        self.none_since: float | None = None
+        self.warned_at = 0.0
+        self.reopened: dict[Any, float] = {}  # worker name -> when it was started again
+
+    def finished(self, running: Any) -> Iterator[Any]:
+        """The futures of `running` (a dask ``as_completed``) as they finish."""
+        while not running.is_empty():
+            if running.has_ready():
+                yield next(running)
+                continue
+            if time.monotonic() >= self.next_check:
+                self.check(running.count())
+                self.next_check = time.monotonic() + _DASK_WATCH_S
+            time.sleep(_STOP_CHECK_S)
+
+    def check(self, n_waiting: int) -> None:
+        self._reopen_lost_workers()
+        try:
+            n_workers = len(self.client.nthreads())
+        except Exception:  # the scheduler is busy or restarting: look again later
+            return
+        now = time.monotonic()
+        if n_workers:
+            self.none_since = None
+            return
+        if self.none_since is None:
+            self.none_since = self.warned_at = now
+            return
+        waited = now - self.none_since
+        if not self._workers_may_come() and waited >= _NO_WORKER_S:
+            raise PsweepWorkerError(
+                f"the dask cluster has had no worker for {waited:.0f} s and cannot start "
+                f"one ({self.cluster!r}), while {n_waiting} tasks of this run wait; its "
+                "workers died (psets that end their process?) and were not replaced. "
+                "The finished psets are saved"
+            )
+        if now - self.warned_at >= _NO_WORKER_WARN_S:
+            self.warned_at = now
+            log.warning(
+                "the dask cluster has had no worker for %.0f s; %d tasks of this run wait for one",
+                waited,
+                n_waiting,
+            )
+
+    def _spec(self) -> tuple[dict, dict] | None:
+        """The (spec, started) workers of a SpecCluster that scales as its spec says."""
+        cluster = self.cluster
+        spec, started = (getattr(cluster, a, None) for a in ("worker_spec", "workers"))
+        if not (isinstance(spec, dict) and isinstance(started, dict)):
+            return None  # no cluster object here (a scheduler address), or another kind
+        if getattr(cluster, "_adaptive", None) is not None:
+            return None  # adaptive scaling decides how many workers there are
+        return spec, started
+
+    def _reopen_lost_workers(self) -> None:
+        spec = self._spec()
+        if spec is None or str(getattr(self.cluster, "status", "")).endswith(("closing", "closed")):
+            return
+        now = time.monotonic()
+        missing = set(spec[0]) - set(spec[1])
+        # a worker being started is missing until it runs: ask again only after a while
+        lost = [n for n in missing if now - self.reopened.get(n, -math.inf) > _REOPEN_AGAIN_S]
+        if not lost:
+            return
+        self.reopened.update(dict.fromkeys(lost, now))
+        log.warning(
+            "the dask cluster closed its worker(s) %s (a worker that died and did not rejoin "
+            "within distributed.deploy.lost-worker-timeout, as on a loaded machine); "
+            "starting them again",
+            ", ".join(sorted(map(str, lost))),
+        )
+        try:
+            self.cluster.scale(len(spec[0]))
+        except Exception as exc:
+            log.warning("could not start the dask workers again: %s: %s", type(exc).__name__, exc)
+
+    def _workers_may_come(self) -> bool:
+        spec = self._spec()
+        if spec is None:
+            return self.cluster is None or getattr(self.cluster, "_adaptive", None) is not None
+        status = str(getattr(self.cluster, "status", ""))
+        return bool(spec[1]) and not status.endswith(("closing", "closed"))
 
 
 def _dask_lost(job: Job, plan: Plan, pos: int, crash: BaseException) -> Block:

@@ -198,3 +198,36 @@ def test_timeout_on_dask_without_nanny_keeps_the_worker(study, caplog):
         assert len(client.scheduler_info()["workers"]) == 1
         df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
         assert df["r"].tolist() == [20]
+
+
+@contextlib.contextmanager
+def _busy_machine(nprocs: int = 4):
+    """`nprocs` processes that spin (load average ~`nprocs` on top of what runs)."""
+    import subprocess
+    import sys
+
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(nprocs)]
+    try:
+        yield
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.timeout(90)
+def test_worker_death_on_a_loaded_machine_is_never_stuck(study):
+    """Case 20 under load: a pset that kills its dask worker ends the run with an error
+    naming it, in bounded time, although each restarted worker rejoins too late and
+    its LocalCluster closes it (lost-worker-timeout, here 0 s; 15 s by default, which
+    a loaded machine exceeds as well): psweep starts the cluster's closed workers again
+    instead of waiting for ever on a cluster without workers."""
+    import time
+
+    with _busy_machine(4), _fragile_client("0s") as client:
+        t0 = time.monotonic()
+        with pytest.raises(ps.PsweepWorkerError, match=r"dask worker died.*'a': 3"):
+            ps.run_local(die_at_three, ps.plist("a", range(12)), dask_client=client)
+        assert time.monotonic() - t0 < 80
+    df = ps.df_read("calc/database.pk")
+    assert set(df["a"]) <= set(range(12)) - {3}
