@@ -33,7 +33,7 @@ from .capture import check_capture_logs
 from .crashpoints import crash_point
 from .database import check_picklable_psets, check_storable, database_format
 from .dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
-from .errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError
+from .errors import PsweepDatabaseError, PsweepFormatError, PsweepGitError, PsweepParamsError
 from .execute import EXEC_HOST, Job, Plan, PsweepFuncError, check_main_guard, execute
 from .hashing import pset_hashes
 from .journal import read_journal_dir, remove_run_dir, rows_to_block, run_journal_dir
@@ -463,7 +463,7 @@ def run_local(
         if fill is not None:
             params = [{**fill, **pset} for pset in params]
     # the lifecycle: open (recover, read) -> plan -> begin (journal) -> execute -> merge -> commit
-    repo = _git_preflight(git, simulate)
+    repo = _git_preflight(git, simulate, {"calc_dir": calc_dir, "database_dir": database_dir})
     where = _Where.make(calc_dir, database_dir, database_basename, save, simulate)
     base, df, had_sha1 = _open_database(where, df, save, simulate, lock_timeout_s)
     extra = extra_columns(df, _api016)
@@ -591,8 +591,12 @@ def _check_timeout(timeout_s: Any, poolsize: int | None, dask_client: Any) -> No
         )
 
 
-def _git_preflight(git: bool, simulate: bool) -> Any:
-    """The repository of a git=True run, checked before anything happens; else None."""
+def _git_preflight(git: bool, simulate: bool, folders: dict[str, Any]) -> Any:
+    """The repository of a git=True run, checked before anything happens; else None.
+
+    `folders` (``{"calc_dir": ..., "database_dir": ...}``, None for unset) must
+    be inside the repository, or their results would never be committed.
+    """
     if not git:
         return None
     if simulate:
@@ -601,6 +605,22 @@ def _git_preflight(git: bool, simulate: bool) -> Any:
     repo = git_repo(".")
     git_require_identity(repo)
     git_require_no_conflicts(repo)
+    top = os.path.realpath(repo.working_tree_dir)
+    for name, folder in folders.items():
+        if folder is None:
+            continue
+        real = os.path.realpath(folder)
+        try:
+            inside = os.path.commonpath([top, real]) == top
+        except ValueError:  # another drive (Windows)
+            inside = False
+        if not inside:
+            raise PsweepGitError(
+                f"git=True commits into the git repository {top!r}, but {name} "
+                f"{os.fspath(folder)!r} ({real}) is outside it: its results would never be "
+                f"committed. Choose a {name} inside {top!r}, run from the repository that "
+                "holds it, or leave git=True out"
+            )
     return repo
 
 
