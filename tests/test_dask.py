@@ -231,3 +231,31 @@ def test_worker_death_on_a_loaded_machine_is_never_stuck(study):
         assert time.monotonic() - t0 < 80
     df = ps.df_read("calc/database.pk")
     assert set(df["a"]) <= set(range(12)) - {3}
+
+
+def slow(pset):
+    import time
+
+    time.sleep(0.2)
+    return {"r": pset["a"]}
+
+
+@pytest.mark.timeout(60)
+def test_a_cluster_without_workers_for_good_ends_the_run(study, monkeypatch):
+    """A LocalCluster scaled to no workers during a run (none will ever come) ends the
+    run with an error after psweep.execute._NO_WORKER_S, instead of waiting for ever."""
+    import threading
+
+    from psweep import execute
+
+    monkeypatch.setattr(execute, "_NO_WORKER_S", 2.0)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        threading.Timer(1.0, cluster.scale, (0,)).start()
+        with pytest.raises(ps.PsweepWorkerError, match="has had no worker for"):
+            ps.run_local(slow, ps.plist("a", range(100)), dask_client=client)
+    assert ps.df_runs()["status"].tolist() == ["failed"]
