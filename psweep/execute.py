@@ -337,6 +337,7 @@ def _watch_parent(parent: int) -> None:
         if journal is not None:
             with contextlib.suppress(Exception):
                 journal.flush(raise_errors=False)
+        _kill_descendants(os.getpid())  # the processes func started go along
         os._exit(0)
 
     threading.Thread(target=watch, name="psweep-parent-watch", daemon=True).start()
@@ -345,8 +346,55 @@ def _watch_parent(parent: int) -> None:
 _PARENT_CHECK_S = 0.05
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children first, then theirs), from /proc (Linux);
+    none where there is no /proc."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children[ppid].append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def _kill_descendants(pid: int) -> None:
+    """SIGKILL the processes that func started in worker `pid` (its own process pool,
+    say), before or as the worker is ended: they would live on, orphaned."""
+    for child in _descendants(pid):
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _kill_worker(pid: int) -> None:
+    """SIGKILL pool worker `pid` and the processes below it."""
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGSTOP)  # it starts no new process meanwhile
+    _kill_descendants(pid)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _init_worker(job: Job, plan: Plan, stop_flag: Any, parent: int, slots: Any) -> None:
     _watch_parent(parent)
+    # a pool's workers are daemonic, and a daemonic process may not start processes:
+    # func could not use a process pool of its own (it can serially). This worker
+    # ends its children itself: at a normal end (multiprocessing joins them), when
+    # the run's process is gone (_watch_parent), when the run kills it (_kill_worker)
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
     gc.freeze()  # what the worker inherited is not the collector's business
     # Ctrl-C reaches the whole process group: the parent stops the run (it sets
     # stop_flag), the workers finish the pset at hand and take no new one
@@ -575,8 +623,7 @@ def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
                 if overrun and pid not in overdue:
                     # func does not come back (C code that holds on): end its worker
                     overdue[pid] = pos
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                    _kill_worker(pid)
                 if pid_alive(pid):
                     continue
                 slots.clear(slot)
@@ -656,6 +703,9 @@ def _stop_pool(pool: Any, slots: _Slots) -> None:
         pos >= 0 and pid_alive(pid) for _, pid, _, pos, _ in slots.busy()
     ):
         time.sleep(_STOP_CHECK_S)
+    for _, pid, _, pos, _ in slots.busy():
+        if pos >= 0:  # still on a pset: what its func started ends with it
+            _kill_descendants(pid)
     # Pool.terminate() sends SIGTERM and waits; a worker that the pool forked just then
     # can lose that signal (it arrives while the worker still has the run's handler and
     # is gone once the worker resets it), and terminate() would wait for ever. So it
