@@ -893,11 +893,36 @@ def _sigterm_as_interrupt():
             return
         raise PsweepTerminated(f"signal {signum} (SIGTERM)")
 
+    handler._psweep_run = True  # type: ignore[attr-defined]
+    _reset_sigterm_in_children()
     old = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+_AT_FORK: list[bool] = []
+
+
+def _reset_sigterm_in_children() -> None:
+    """A process forked while the run's SIGTERM handler is set (by func: its own process
+    pool, serially) gets SIGTERM's default back at once.
+
+    Inherited, the handler ends such a child only when Python code runs in it, and
+    a child that waits in C (an idle pool worker) could miss SIGTERM: Pool.terminate
+    then waited for ever. Registered once, on the first run; it acts only while a
+    run's handler is set.
+    """
+    if _AT_FORK or not hasattr(os, "register_at_fork"):
+        return
+    _AT_FORK.append(True)
+
+    def after_in_child() -> None:
+        if getattr(signal.getsignal(signal.SIGTERM), "_psweep_run", False):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _die_of_sigterm() -> None:
