@@ -958,7 +958,7 @@ class _DaskWatch:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.cluster = getattr(client, "cluster", None)
+        self.cluster: Any = getattr(client, "cluster", None)
         self.next_check = time.monotonic() + _DASK_WATCH_S
         self.none_since: float | None = None
         self.warned_at = 0.0

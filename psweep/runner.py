@@ -605,7 +605,7 @@ def _git_preflight(git: bool, simulate: bool, folders: dict[str, Any]) -> Any:
     repo = git_repo(".")
     git_require_identity(repo)
     git_require_no_conflicts(repo)
-    top = os.path.realpath(repo.working_tree_dir)
+    top = os.path.realpath(os.fspath(repo.working_tree_dir or "."))
     for name, folder in folders.items():
         if folder is None:
             continue
