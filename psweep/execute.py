@@ -854,14 +854,14 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, "client.journal"), job.header)
+    # each task carries the job: a job scattered once to the workers was lost with
+    # them when they died ("lost scattered data, which can't be recovered"), and the
+    # tasks that needed it, or had to be computed again, waited for ever
     shipped = replace(job, journal_dir=None)
-    # one copy of the job on every worker; tasks sent again after a worker died
-    # carry their own copy (a restarted worker lost its copy: "lost dependencies")
-    job_ref: list = [client.scatter(shipped, broadcast=True)]
     futures: dict[Any, tuple[int, Plan]] = {}
 
     def submit(offset: int, part: Plan) -> Any:
-        future = client.submit(_dask_chunk, job_ref[0], part, offset, pure=False)
+        future = client.submit(_dask_chunk, shipped, part, offset, pure=False)
         futures[future] = (offset, part)
         return future
 
@@ -891,13 +891,25 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
 
     try:
         for future in watch.finished(running):
+            if future is None:  # lost on an idle cluster: cancelled, they are sent again
+                log.warning(
+                    "%d dask tasks of this run were lost (the workers idled for %g s); "
+                    "sending them again",
+                    len(futures),
+                    _STALL_S,
+                )
+                client.cancel(list(futures))
+                continue
             offset, part = futures.pop(future)
             if future is suspect[0]:
                 suspect[0] = None
             try:
-                blocks, exc, stuck_at = future.result()
+                # a result lost with its worker is computed again, or never (a gather
+                # that waits for ever): after a while the task counts as lost
+                blocks, exc, stuck_at = future.result(timeout=_GATHER_S)
             except Exception as crash:
-                job_ref[0] = shipped
+                if isinstance(crash, TimeoutError):
+                    future.cancel()
                 split = len(part) > 1 and type(crash).__name__ == "KilledWorker"
                 lost[offset] = lost.get(offset, 0) + (not split)
                 if split:
@@ -922,7 +934,6 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
             next_suspect()
             if stuck_at is not None:
                 _restart_worker(client, stuck_at)
-                job_ref[0] = shipped
             for block in blocks:
                 yield emit(block)
             if exc is not None:
@@ -940,6 +951,8 @@ _DASK_WATCH_S = 1.0  # how often a waiting run looks at the dask cluster's worke
 _NO_WORKER_S = 120.0  # no worker this long, and none can come: the run stops
 _NO_WORKER_WARN_S = 300.0  # no worker this long (more may come): a warning, again and again
 _REOPEN_AGAIN_S = 60.0  # a closed worker started again and still not there: once more
+_STALL_S = 20.0  # every worker idle this long while tasks of the run wait: they are lost
+_GATHER_S = 60.0  # the longest the result of a finished dask task may take to arrive
 
 
 class _DaskWatch:
@@ -961,33 +974,39 @@ class _DaskWatch:
         self.cluster: Any = getattr(client, "cluster", None)
         self.next_check = time.monotonic() + _DASK_WATCH_S
         self.none_since: float | None = None
+        self.idle_since: float | None = None
         self.warned_at = 0.0
         self.reopened: dict[Any, float] = {}  # worker name -> when it was started again
 
     def finished(self, running: Any) -> Iterator[Any]:
-        """The futures of `running` (a dask ``as_completed``) as they finish."""
+        """The futures of `running` (a dask ``as_completed``) as they finish; None when
+        the cluster has idled :data:`_STALL_S` while tasks of the run wait (they are
+        lost: the caller cancels them, which sends them again)."""
         while not running.is_empty():
             if running.has_ready():
                 yield next(running)
                 continue
             if time.monotonic() >= self.next_check:
-                self.check(running.count())
+                stalled = self.check(running.count())
                 self.next_check = time.monotonic() + _DASK_WATCH_S
+                if stalled:
+                    yield None
             time.sleep(_STOP_CHECK_S)
 
-    def check(self, n_waiting: int) -> None:
+    def check(self, n_waiting: int) -> bool:
+        """Raise if no worker can come; True if the run's tasks wait on idle workers."""
         self._reopen_lost_workers()
         try:
             n_workers = len(self.client.nthreads())
         except Exception:  # the scheduler is busy or restarting: look again later
-            return
+            return False
         now = time.monotonic()
         if n_workers:
             self.none_since = None
-            return
+            return self._stalled(now)
         if self.none_since is None:
             self.none_since = self.warned_at = now
-            return
+            return False
         waited = now - self.none_since
         if not self._workers_may_come() and waited >= _NO_WORKER_S:
             raise PsweepWorkerError(
@@ -1003,6 +1022,29 @@ class _DaskWatch:
                 waited,
                 n_waiting,
             )
+        return False
+
+    def _stalled(self, now: float) -> bool:
+        """Whether every worker has idled for :data:`_STALL_S` (while the run waits).
+
+        A task can get lost in a cluster whose workers die and restart (its result
+        or its scattered input gone with a worker, a gather that failed): it never
+        finishes, though the workers are there and idle.
+        """
+        try:
+            busy = any(self.client.processing().values())
+        except Exception:
+            return False
+        if busy:
+            self.idle_since = None
+            return False
+        if self.idle_since is None:
+            self.idle_since = now
+            return False
+        if now - self.idle_since < _STALL_S:
+            return False
+        self.idle_since = None
+        return True
 
     def _spec(self) -> tuple[dict, dict] | None:
         """The (spec, started) workers of a SpecCluster that scales as its spec says."""
