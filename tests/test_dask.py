@@ -198,3 +198,64 @@ def test_timeout_on_dask_without_nanny_keeps_the_worker(study, caplog):
         assert len(client.scheduler_info()["workers"]) == 1
         df = ps.run_local(func, ps.plist("a", [10]), dask_client=client, calc_dir="calc2")
         assert df["r"].tolist() == [20]
+
+
+@contextlib.contextmanager
+def _busy_machine(nprocs: int = 4):
+    """`nprocs` processes that spin (load average ~`nprocs` on top of what runs)."""
+    import subprocess
+    import sys
+
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(nprocs)]
+    try:
+        yield
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.timeout(90)
+def test_worker_death_on_a_loaded_machine_is_never_stuck(study):
+    """Case 20 under load: a pset that kills its dask worker ends the run with an error
+    naming it, in bounded time, although each restarted worker rejoins too late and
+    its LocalCluster closes it (lost-worker-timeout, here 0 s; 15 s by default, which
+    a loaded machine exceeds as well): psweep starts the cluster's closed workers again
+    instead of waiting for ever on a cluster without workers."""
+    import time
+
+    with _busy_machine(4), _fragile_client("0s") as client:
+        t0 = time.monotonic()
+        with pytest.raises(ps.PsweepWorkerError, match=r"dask worker died.*'a': 3"):
+            ps.run_local(die_at_three, ps.plist("a", range(12)), dask_client=client)
+        assert time.monotonic() - t0 < 80
+    df = ps.df_read("calc/database.pk")
+    assert set(df["a"]) <= set(range(12)) - {3}
+
+
+def slow(pset):
+    import time
+
+    time.sleep(0.2)
+    return {"r": pset["a"]}
+
+
+@pytest.mark.timeout(60)
+def test_a_cluster_without_workers_for_good_ends_the_run(study, monkeypatch):
+    """A LocalCluster scaled to no workers during a run (none will ever come) ends the
+    run with an error after psweep.lifecycle.execute._NO_WORKER_S, instead of waiting for ever."""
+    import threading
+
+    from psweep.lifecycle import execute
+
+    monkeypatch.setattr(execute, "_NO_WORKER_S", 2.0)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        threading.Timer(1.0, cluster.scale, (0,)).start()
+        with pytest.raises(ps.PsweepWorkerError, match="has had no worker for"):
+            ps.run_local(slow, ps.plist("a", range(100)), dask_client=client)
+    assert ps.df_runs()["status"].tolist() == ["failed"]

@@ -106,3 +106,29 @@ def test_signal_keeps_finished_psets(tmp_path, monkeypatch, mode, signum, target
 
 def double(pset):
     return {"x": pset["i"] * 2}
+
+
+def _report_sigterm(conn):
+    conn.send(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+
+
+def starts_a_process(pset):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_report_sigterm, args=(child,))
+    proc.start()
+    default = parent.recv()
+    proc.join()
+    return {"default": default}
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_processes_that_func_starts_get_sigterms_default(tmp_path, monkeypatch, poolsize):
+    """A process func starts (its own pool) ends at SIGTERM, however it waits: it does
+    not inherit the run's Python SIGTERM handler (with it, an idle pool worker of func
+    could miss Pool.terminate's SIGTERM, and func's `with Pool()` hung serially)."""
+    monkeypatch.chdir(tmp_path)
+    df = ps.run_local(starts_a_process, ps.plist("a", [1, 2]), poolsize=poolsize)
+    assert df["default"].tolist() == [True, True]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -319,3 +320,56 @@ def test_a_machine_whose_jobs_sbatch_refused_shows_them_failed_not_done(study):
     assert "batch jobs on slurm: prepared 0, pending 0, running 0, done 0, missing 0, failed 3" in (
         text
     )
+
+
+def test_status_of_a_damaged_runs_table_says_so_and_shows_the_database(study):
+    """A damaged runs.pk: one clear line instead of a traceback, the database still named."""
+    ps.run_local(lambda p: {}, ps.plist("a", [1, 2]))
+    with open("calc/runs.pk", "wb") as fh:
+        fh.write(b"\x80\x05garbage")
+    data = ps.status("calc")
+    assert "runs table 'calc/runs.pk' is damaged" in data["runs_table_error"]
+    assert data["databases"] == ["database.pk"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "runs table 'calc/runs.pk' is damaged" in proc.stdout
+    assert "database: database.pk" in proc.stdout and "no runs yet" not in proc.stdout
+    assert os.path.exists("calc/runs.pk")  # status never moves a file
+
+
+CRASHING = textwrap.dedent(
+    """
+    import sys
+    import psweep as ps
+
+    if __name__ == "__main__":
+        ps.run_local(lambda p: {"r": p["a"]}, ps.plist("a", range(4)),
+                     database_basename=sys.argv[1])
+    """
+)
+
+
+@pytest.mark.parametrize("basename", ["database.pk", "database.parquet", "database.json"])
+def test_the_recovery_hint_of_status_recovers_every_format(study, basename):
+    """Following the hint that status prints for a crashed run merges its psets, in a
+    Parquet or JSON study too."""
+    (study / "crashing.py").write_text(CRASHING)
+    env = {**os.environ, "PSWEEP_CRASH_AT": "executed"}
+    proc = subprocess.run(
+        [sys.executable, "crashing.py", basename], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "psweep", "status"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "crashed" in out
+    hint = out.split("or now by: ", 1)[1].splitlines()[0]
+    prog, *args = shlex.split(hint)
+    assert prog == "python"
+    subprocess.run([sys.executable, *args], check=True)
+    (run,) = ps.status("calc")["runs"]
+    assert (run["state"], run["n_done"]) == ("interrupted", 4)
+    assert sorted(ps.df_read(f"calc/{basename}")["r"]) == [0, 1, 2, 3]

@@ -227,3 +227,31 @@ def test_refuses_to_start_with_merge_conflicts(repo):
         ps.run_local(func, ps.plist("a", [1]), git=True)
     assert git("rev-parse", "HEAD") == head
     assert not (repo / "calc").exists()
+
+
+def never_called(pset):
+    raise AssertionError("func ran")
+
+
+@pytest.mark.parametrize("where", ["calc_dir", "database_dir"])
+def test_a_folder_outside_the_repository_is_refused_before_func_runs(repo, where):
+    """git=True with calc_dir (or database_dir) outside the repository: a clear error
+    naming both paths before anything runs (the results were never committed, silently)."""
+    outside = repo.parent / "elsewhere" / "calc"
+    before = log_subjects()
+    kwds = {where: str(outside)} if where == "calc_dir" else {"database_dir": "../elsewhere"}
+    with pytest.raises(ps.PsweepGitError) as info:
+        ps.run_local(never_called, ps.plist("a", [1]), git=True, **kwds)
+    text = str(info.value)
+    assert f"{where} " in text and str(repo) in text and "is outside it" in text
+    assert str(outside if where == "calc_dir" else repo.parent / "elsewhere") in text
+    assert log_subjects() == before and not (repo.parent / "elsewhere").exists()
+    assert not (repo / "calc").exists()
+
+
+def test_a_calc_dir_inside_the_repository_by_a_symlinked_path_is_fine(repo, tmp_path):
+    """calc_dir given through a symlink that points into the repository is inside it."""
+    os.symlink(repo, tmp_path / "link")
+    df = ps.run_local(func, ps.plist("a", [1]), git=True, calc_dir=str(tmp_path / "link/calc"))
+    assert log_subjects()[0] == f"psweep: my study: run_id={df['_run_id'].iloc[0]}"
+    assert "calc/database.pk" in git("ls-files")

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import psweep as ps
+from psweep.store.locking import pid_alive
 
 
 def dies_at_5(pset):
@@ -122,3 +123,63 @@ def test_a_pool_worker_that_misses_sigterm_is_killed(study):
     out = subprocess.run([sys.executable, "stuck.py"], capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("ended after"), out.stderr
     assert float(out.stdout.split()[2]) < 30
+
+
+def square(x):
+    return x * x
+
+
+def with_own_pools(pset):
+    """func as a user writes it: a process pool of its own, of either kind."""
+    import concurrent.futures
+    import multiprocessing
+
+    with multiprocessing.Pool(2) as pool:
+        squares = pool.map(square, range(pset["a"]))
+    with concurrent.futures.ProcessPoolExecutor(2) as ex:
+        more = list(ex.map(square, range(pset["a"])))
+    return {"r": sum(squares), "r2": sum(more)}
+
+
+@pytest.mark.parametrize("poolsize", [None, 2])
+def test_func_may_start_its_own_process_pool(study, poolsize):
+    """A func that starts a multiprocessing.Pool or a ProcessPoolExecutor runs in a pool as
+    serially (pool workers were daemonic: "daemonic processes are not allowed to have
+    children")."""
+    df = ps.run_local(with_own_pools, ps.plist("a", [3, 4, 5]), poolsize=poolsize)
+    expect = [sum(x * x for x in range(a)) for a in (3, 4, 5)]
+    assert df["r"].tolist() == df["r2"].tolist() == expect
+
+
+def hang_forever(path):
+    with open(path, "w") as fh:
+        fh.write(str(os.getpid()))
+    while True:
+        time.sleep(1)
+
+
+def stuck_in_own_pool(pset):
+    """func whose own pool's task never ends, deaf to the alarm: its worker is killed."""
+    import multiprocessing
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    with multiprocessing.Pool(1) as pool:
+        pool.apply(hang_forever, (f"grandchild-{pset['a']}.pid",))
+    return {}
+
+
+def test_processes_of_a_killed_worker_die_with_it(study):
+    """A worker killed for its timeout takes the processes that func started along: none
+    is left running, with the study's files open, after the run."""
+    df = ps.run_local(
+        stuck_in_own_pool, ps.plist("a", [1]), poolsize=1, timeout_s=0.5, on_error="record"
+    )
+    assert df["_pset_status"].tolist() == ["failed"]
+    pid = int((study / "grandchild-1.pid").read_text())
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = pid_alive(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"process {pid} that func started outlived its killed worker"

@@ -370,6 +370,7 @@ def _watch_parent(parent: int) -> None:
         if journal is not None:
             with contextlib.suppress(Exception):
                 journal.flush(raise_errors=False)
+        _kill_descendants(os.getpid())  # the processes func started go along
         os._exit(0)
 
     threading.Thread(target=watch, name="psweep-parent-watch", daemon=True).start()
@@ -378,8 +379,55 @@ def _watch_parent(parent: int) -> None:
 _PARENT_CHECK_S = 0.05
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children first, then theirs), from /proc (Linux);
+    none where there is no /proc."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children[ppid].append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def _kill_descendants(pid: int) -> None:
+    """SIGKILL the processes that func started in worker `pid` (its own process pool,
+    say), before or as the worker is ended: they would live on, orphaned."""
+    for child in _descendants(pid):
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _kill_worker(pid: int) -> None:
+    """SIGKILL pool worker `pid` and the processes below it."""
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGSTOP)  # it starts no new process meanwhile
+    _kill_descendants(pid)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _init_worker(job: Job, plan: Plan, stop_flag: Any, parent: int, slots: Any) -> None:
     _watch_parent(parent)
+    # a pool's workers are daemonic, and a daemonic process may not start processes:
+    # func could not use a process pool of its own (it can serially). This worker
+    # ends its children itself: at a normal end (multiprocessing joins them), when
+    # the run's process is gone (_watch_parent), when the run kills it (_kill_worker)
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
     gc.freeze()  # what the worker inherited is not the collector's business
     # Ctrl-C reaches the whole process group: the parent stops the run (it sets
     # stop_flag), the workers finish the pset at hand and take no new one
@@ -608,8 +656,7 @@ def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
                 if overrun and pid not in overdue:
                     # func does not come back (C code that holds on): end its worker
                     overdue[pid] = pos
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                    _kill_worker(pid)
                 if pid_alive(pid):
                     continue
                 slots.clear(slot)
@@ -689,6 +736,9 @@ def _stop_pool(pool: Any, slots: _Slots) -> None:
         pos >= 0 and pid_alive(pid) for _, pid, _, pos, _ in slots.busy()
     ):
         time.sleep(_STOP_CHECK_S)
+    for _, pid, _, pos, _ in slots.busy():
+        if pos >= 0:  # still on a pset: what its func started ends with it
+            _kill_descendants(pid)
     # Pool.terminate() sends SIGTERM and waits; a worker that the pool forked just then
     # can lose that signal (it arrives while the worker still has the run's handler and
     # is gone once the worker resets it), and terminate() would wait for ever. So it
@@ -837,14 +887,14 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, "client.journal"), job.header)
+    # each task carries the job: a job scattered once to the workers was lost with
+    # them when they died ("lost scattered data, which can't be recovered"), and the
+    # tasks that needed it, or had to be computed again, waited for ever
     shipped = replace(job, journal_dir=None)
-    # one copy of the job on every worker; tasks sent again after a worker died
-    # carry their own copy (a restarted worker lost its copy: "lost dependencies")
-    job_ref: list = [client.scatter(shipped, broadcast=True)]
     futures: dict[Any, tuple[int, Plan]] = {}
 
     def submit(offset: int, part: Plan) -> Any:
-        future = client.submit(_dask_chunk, job_ref[0], part, offset, pure=False)
+        future = client.submit(_dask_chunk, shipped, part, offset, pure=False)
         futures[future] = (offset, part)
         return future
 
@@ -864,6 +914,7 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
     suspects: collections.deque[int] = collections.deque()
     suspect: list = [None]  # the future of the suspect in flight
     running = as_completed(list(futures))
+    watch = _DaskWatch(client)
 
     def next_suspect() -> None:
         if suspect[0] is None and suspects:
@@ -872,14 +923,26 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
             running.add(suspect[0])
 
     try:
-        for future in running:
+        for future in watch.finished(running):
+            if future is None:  # lost on an idle cluster: cancelled, they are sent again
+                log.warning(
+                    "%d dask tasks of this run were lost (the workers idled for %g s); "
+                    "sending them again",
+                    len(futures),
+                    _STALL_S,
+                )
+                client.cancel(list(futures))
+                continue
             offset, part = futures.pop(future)
             if future is suspect[0]:
                 suspect[0] = None
             try:
-                blocks, exc, stuck_at = future.result()
+                # a result lost with its worker is computed again, or never (a gather
+                # that waits for ever): after a while the task counts as lost
+                blocks, exc, stuck_at = future.result(timeout=_GATHER_S)
             except Exception as crash:
-                job_ref[0] = shipped
+                if isinstance(crash, TimeoutError):
+                    future.cancel()
                 split = len(part) > 1 and type(crash).__name__ == "KilledWorker"
                 lost[offset] = lost.get(offset, 0) + (not split)
                 if split:
@@ -904,7 +967,6 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
             next_suspect()
             if stuck_at is not None:
                 _restart_worker(client, stuck_at)
-                job_ref[0] = shipped
             for block in blocks:
                 yield emit(block)
             if exc is not None:
@@ -916,6 +978,145 @@ def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
             journal.close()
     if error is not None:
         raise error
+
+
+_DASK_WATCH_S = 1.0  # how often a waiting run looks at the dask cluster's workers
+_NO_WORKER_S = 120.0  # no worker this long, and none can come: the run stops
+_NO_WORKER_WARN_S = 300.0  # no worker this long (more may come): a warning, again and again
+_REOPEN_AGAIN_S = 60.0  # a closed worker started again and still not there: once more
+_STALL_S = 20.0  # every worker idle this long while tasks of the run wait: they are lost
+_GATHER_S = 60.0  # the longest the result of a finished dask task may take to arrive
+
+
+class _DaskWatch:
+    """Keeps a dask run from waiting for ever on a cluster that has lost its workers.
+
+    A LocalCluster (any dask ``SpecCluster``) closes a worker whose process died
+    and did not rejoin within ``distributed.deploy.lost-worker-timeout`` (15 s):
+    on a loaded machine a restart takes longer than that, and each pset that
+    kills its worker may cost the cluster one worker for good. Such workers are
+    started again (the cluster's own spec, as ``cluster.scale`` does). A run on a
+    cluster with no worker that none can replace stops with
+    :class:`PsweepWorkerError` after :data:`_NO_WORKER_S`; where workers may still
+    come (queued batch jobs, adaptive scaling, a scheduler given by address) it
+    warns every :data:`_NO_WORKER_WARN_S` instead.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cluster: Any = getattr(client, "cluster", None)
+        self.next_check = time.monotonic() + _DASK_WATCH_S
+        self.none_since: float | None = None
+        self.idle_since: float | None = None
+        self.warned_at = 0.0
+        self.reopened: dict[Any, float] = {}  # worker name -> when it was started again
+
+    def finished(self, running: Any) -> Iterator[Any]:
+        """The futures of `running` (a dask ``as_completed``) as they finish; None when
+        the cluster has idled :data:`_STALL_S` while tasks of the run wait (they are
+        lost: the caller cancels them, which sends them again)."""
+        while not running.is_empty():
+            if running.has_ready():
+                yield next(running)
+                continue
+            if time.monotonic() >= self.next_check:
+                stalled = self.check(running.count())
+                self.next_check = time.monotonic() + _DASK_WATCH_S
+                if stalled:
+                    yield None
+            time.sleep(_STOP_CHECK_S)
+
+    def check(self, n_waiting: int) -> bool:
+        """Raise if no worker can come; True if the run's tasks wait on idle workers."""
+        self._reopen_lost_workers()
+        try:
+            n_workers = len(self.client.nthreads())
+        except Exception:  # the scheduler is busy or restarting: look again later
+            return False
+        now = time.monotonic()
+        if n_workers:
+            self.none_since = None
+            return self._stalled(now)
+        if self.none_since is None:
+            self.none_since = self.warned_at = now
+            return False
+        waited = now - self.none_since
+        if not self._workers_may_come() and waited >= _NO_WORKER_S:
+            raise PsweepWorkerError(
+                f"the dask cluster has had no worker for {waited:.0f} s and cannot start "
+                f"one ({self.cluster!r}), while {n_waiting} tasks of this run wait; its "
+                "workers died (psets that end their process?) and were not replaced. "
+                "The finished psets are saved"
+            )
+        if now - self.warned_at >= _NO_WORKER_WARN_S:
+            self.warned_at = now
+            log.warning(
+                "the dask cluster has had no worker for %.0f s; %d tasks of this run wait for one",
+                waited,
+                n_waiting,
+            )
+        return False
+
+    def _stalled(self, now: float) -> bool:
+        """Whether every worker has idled for :data:`_STALL_S` (while the run waits).
+
+        A task can get lost in a cluster whose workers die and restart (its result
+        or its scattered input gone with a worker, a gather that failed): it never
+        finishes, though the workers are there and idle.
+        """
+        try:
+            busy = any(self.client.processing().values())
+        except Exception:
+            return False
+        if busy:
+            self.idle_since = None
+            return False
+        if self.idle_since is None:
+            self.idle_since = now
+            return False
+        if now - self.idle_since < _STALL_S:
+            return False
+        self.idle_since = None
+        return True
+
+    def _spec(self) -> tuple[dict, dict] | None:
+        """The (spec, started) workers of a SpecCluster that scales as its spec says."""
+        cluster = self.cluster
+        spec, started = (getattr(cluster, a, None) for a in ("worker_spec", "workers"))
+        if not (isinstance(spec, dict) and isinstance(started, dict)):
+            return None  # no cluster object here (a scheduler address), or another kind
+        if getattr(cluster, "_adaptive", None) is not None:
+            return None  # adaptive scaling decides how many workers there are
+        return spec, started
+
+    def _reopen_lost_workers(self) -> None:
+        spec = self._spec()
+        if spec is None or str(getattr(self.cluster, "status", "")).endswith(("closing", "closed")):
+            return
+        now = time.monotonic()
+        missing = set(spec[0]) - set(spec[1])
+        # a worker being started is missing until it runs: ask again only after a while
+        lost = [n for n in missing if now - self.reopened.get(n, -math.inf) > _REOPEN_AGAIN_S]
+        if not lost:
+            return
+        self.reopened.update(dict.fromkeys(lost, now))
+        log.warning(
+            "the dask cluster closed its worker(s) %s (a worker that died and did not rejoin "
+            "within distributed.deploy.lost-worker-timeout, as on a loaded machine); "
+            "starting them again",
+            ", ".join(sorted(map(str, lost))),
+        )
+        try:
+            self.cluster.scale(len(spec[0]))
+        except Exception as exc:
+            log.warning("could not start the dask workers again: %s: %s", type(exc).__name__, exc)
+
+    def _workers_may_come(self) -> bool:
+        spec = self._spec()
+        if spec is None:
+            return self.cluster is None or getattr(self.cluster, "_adaptive", None) is not None
+        status = str(getattr(self.cluster, "status", ""))
+        return bool(spec[1]) and not status.endswith(("closing", "closed"))
 
 
 def _dask_lost(job: Job, plan: Plan, pos: int, crash: BaseException) -> Block:

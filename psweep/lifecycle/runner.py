@@ -21,7 +21,13 @@ from typing import Any
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError, error_line
+from psweep.errors import (
+    PsweepDatabaseError,
+    PsweepFormatError,
+    PsweepGitError,
+    PsweepParamsError,
+    error_line,
+)
 from psweep.lifecycle.capture import check_capture_logs
 from psweep.lifecycle.execute import (
     EXEC_HOST,
@@ -52,7 +58,7 @@ from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from psweep.store.legacy import adopt_database, in_layout, layout_016
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, pid_alive, try_lock
 from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, StudyPaths
-from psweep.store.runs_table import run_info
+from psweep.store.runs_table import check_runs_table, run_info
 from psweep.store.vcs import (
     git_commit_all,
     git_repo,
@@ -494,7 +500,7 @@ def run_local(
         if fill is not None:
             params = [{**fill, **pset} for pset in params]
     # the lifecycle: open (recover, read) -> plan -> begin (journal) -> execute -> merge -> commit
-    repo = _git_preflight(git, simulate)
+    repo = _git_preflight(git, simulate, {"calc_dir": calc_dir, "database_dir": database_dir})
     where = _Where.make(calc_dir, database_dir, database_basename, save, simulate)
     base, df, had_sha1 = _open_database(where, df, save, simulate, lock_timeout_s)
     extra = extra_columns(df, _api016)
@@ -622,8 +628,12 @@ def _check_timeout(timeout_s: Any, poolsize: int | None, dask_client: Any) -> No
         )
 
 
-def _git_preflight(git: bool, simulate: bool) -> Any:
-    """The repository of a git=True run, checked before anything happens; else None."""
+def _git_preflight(git: bool, simulate: bool, folders: dict[str, Any]) -> Any:
+    """The repository of a git=True run, checked before anything happens; else None.
+
+    `folders` (``{"calc_dir": ..., "database_dir": ...}``, None for unset) must
+    be inside the repository, or their results would never be committed.
+    """
     if not git:
         return None
     if simulate:
@@ -632,6 +642,22 @@ def _git_preflight(git: bool, simulate: bool) -> Any:
     repo = git_repo(".")
     git_require_identity(repo)
     git_require_no_conflicts(repo)
+    top = os.path.realpath(os.fspath(repo.working_tree_dir or "."))
+    for name, folder in folders.items():
+        if folder is None:
+            continue
+        real = os.path.realpath(folder)
+        try:
+            inside = os.path.commonpath([top, real]) == top
+        except ValueError:  # another drive (Windows)
+            inside = False
+        if not inside:
+            raise PsweepGitError(
+                f"git=True commits into the git repository {top!r}, but {name} "
+                f"{os.fspath(folder)!r} ({real}) is outside it: its results would never be "
+                f"committed. Choose a {name} inside {top!r}, run from the repository that "
+                "holds it, or leave git=True out"
+            )
     return repo
 
 
@@ -666,6 +692,7 @@ def _open_database(
     """
     study = where.study
     if save and not simulate and os.path.isdir(study.database_dir):
+        check_runs_table(study.database_dir)  # damaged: set aside now, not found at the end
         recover_journals(study.database_dir, study.database_basename, lock_timeout_s)
     if save and simulate:
         _prepare_simulate(study.database, where.work.database_dir)
@@ -898,11 +925,36 @@ def _sigterm_as_interrupt():
             return
         raise PsweepTerminated(f"signal {signum} (SIGTERM)")
 
+    handler._psweep_run = True  # type: ignore[attr-defined]
+    _reset_sigterm_in_children()
     old = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+_AT_FORK: list[bool] = []
+
+
+def _reset_sigterm_in_children() -> None:
+    """A process forked while the run's SIGTERM handler is set (by func: its own process
+    pool, serially) gets SIGTERM's default back at once.
+
+    Inherited, the handler ends such a child only when Python code runs in it, and
+    a child that waits in C (an idle pool worker) could miss SIGTERM: Pool.terminate
+    then waited for ever. Registered once, on the first run; it acts only while a
+    run's handler is set.
+    """
+    if _AT_FORK or not hasattr(os, "register_at_fork"):
+        return
+    _AT_FORK.append(True)
+
+    def after_in_child() -> None:
+        if getattr(signal.getsignal(signal.SIGTERM), "_psweep_run", False):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _die_of_sigterm() -> None:

@@ -24,6 +24,7 @@ import glob
 import json
 import math
 import os
+import shlex
 import socket
 import sys
 import time
@@ -33,11 +34,11 @@ from typing import Any
 
 import pandas as pd
 
-from psweep.errors import error_line
+from psweep.errors import PsweepDatabaseError, error_line
 from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read_journal_header
 from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
-from psweep.store.runs_table import now_utc
+from psweep.store.runs_table import now_utc, read_runs_table
 
 __all__ = ["RUN_STATES", "journal_runs", "status"]
 
@@ -101,6 +102,7 @@ def journal_runs(calc_dir: str = "calc") -> list[dict]:
             "host": info.get("host"),
             "pid": info.get("pid"),
             "command": info.get("command"),
+            "database_basename": header.get("database_basename"),
             "note": note,
         }
         if counts is not None:
@@ -116,15 +118,18 @@ def journal_runs(calc_dir: str = "calc") -> list[dict]:
     return out
 
 
-def _finished_runs(calc_dir: str) -> list[dict]:
-    fn = StudyPaths(calc_dir).runs_table
-    if not os.path.exists(fn):
-        return []
+def _finished_runs(calc_dir: str) -> tuple[list[dict], str | None]:
+    """The runs of the runs table, and a line that says why there are none if it is damaged."""
     try:
-        runs = pd.read_pickle(fn)
-    except Exception:  # being replaced right now (atomic rename): try once more
+        runs = read_runs_table(calc_dir)
+    except PsweepDatabaseError:  # being replaced right now (atomic rename)? once more
         time.sleep(0.05)
-        runs = pd.read_pickle(fn)
+        try:
+            runs = read_runs_table(calc_dir)
+        except PsweepDatabaseError as exc:
+            return [], str(exc)
+    if runs is None:
+        return [], None
     out = []
     for run_id, row in runs.iterrows():
         get = row.get
@@ -144,7 +149,7 @@ def _finished_runs(calc_dir: str) -> list[dict]:
                 "note": None,
             }
         )
-    return out
+    return out, None
 
 
 def _int(value: Any) -> int | None:
@@ -202,16 +207,19 @@ def status(calc_dir: str = "calc") -> dict:
     run has ``run_id``, ``state`` (one of :data:`RUN_STATES`), ``start_utc``,
     ``end_utc``, ``elapsed_s``, ``n_planned``, ``n_done``, ``n_failed``,
     ``n_left``, ``rate_per_s``, ``eta_s`` (running runs), ``last_error``,
-    ``host``, ``pid``, ``command``; oldest first. ``batch`` has one entry per
+    ``host``, ``pid``, ``command``; oldest first; crashed runs also name their
+    ``database_basename``. ``batch`` has one entry per
     machine of a batch study (see :func:`psweep.batch_states`). ``databases``
     names the database files of a calc dir without recorded runs (one of
-    psweep 0.7.0 or 0.16, which keep no runs table).
+    psweep 0.7.0 or 0.16, which keep no runs table) or with a damaged runs
+    table, which ``runs_table_error`` then describes in one line (else None).
     """
     calc_dir = os.fspath(calc_dir)
     now = now_utc()
     live = journal_runs(calc_dir)  # before runs.pk: a run that ends meanwhile is in that
     runs = {run["run_id"]: run for run in live}
-    for run in _finished_runs(calc_dir):
+    finished, damaged = _finished_runs(calc_dir)
+    for run in finished:
         runs[run["run_id"]] = run  # a recorded run wins over a journal not yet removed
     ordered = sorted(runs.values(), key=lambda r: pd.Timestamp(r["start_utc"] or now))
     return {
@@ -219,7 +227,8 @@ def status(calc_dir: str = "calc") -> dict:
         "time_utc": now.isoformat(),
         "runs": [{k: _plain(v) for k, v in _with_rates(r, now).items()} for r in ordered],
         "batch": _batch(calc_dir),
-        "databases": _databases(calc_dir) if not ordered else [],
+        "databases": _databases(calc_dir) if damaged or not ordered else [],
+        "runs_table_error": damaged,
     }
 
 
@@ -243,48 +252,69 @@ def _duration(seconds: float | None) -> str:
 
 def format_status(data: dict, last: int | None = 10) -> str:
     """The text ``psweep status`` prints: a table of the runs, then the batch jobs."""
-    from tabulate import tabulate
-
     runs = data["runs"] if last is None else data["runs"][-last:]
     lines = [f"psweep status of {data['calc_dir']} at {data['time_utc'][:19]} UTC"]
-    if not runs and data.get("databases"):
+    damaged = data.get("runs_table_error")
+    if damaged:
+        lines.append(damaged)
+        if data.get("databases"):
+            names = ", ".join(data["databases"])
+            lines.append(f"database: {names} (psweep-db2table shows its rows)")
+    if runs:
+        lines.extend(_runs_lines(data, runs))
+    elif data.get("databases") and not damaged:
         lines.append(
             f"no runs recorded, but {', '.join(data['databases'])} has rows (written by psweep "
             "0.7.0 or 0.16, or copied here without runs.pk); psweep-db2table shows them"
         )
-    elif not runs:
+    elif not damaged:
         lines.append("no runs yet")
-    else:
-        table = [
-            [
-                r["run_id"][:8],
-                r["state"],
-                "" if r["n_done"] is None else r["n_done"],
-                "" if r["n_failed"] is None else r["n_failed"],
-                "" if r["n_left"] is None else r["n_left"],
-                "" if r["rate_per_s"] is None else f"{r['rate_per_s']:.3g}/s",
-                _duration(r["elapsed_s"]),
-                _duration(r["eta_s"]),
-                (r["last_error"] or r.get("note") or "")[:60],
-            ]
-            for r in runs
-        ]
-        headers = ["run", "state", "done", "failed", "left", "rate", "elapsed", "ETA", "last error"]
-        lines.append(tabulate(table, headers=headers, tablefmt="simple"))
-        hidden = len(data["runs"]) - len(runs)
-        if hidden:
-            lines.append(f"({hidden} older runs not shown; --all shows them)")
-        crashed = [r for r in data["runs"] if r["state"] == "crashed"]
-        if crashed:
-            lines.append(
-                f"{len(crashed)} crashed run(s): their journaled psets are merged by the next "
-                "run, or now by: python -c 'import psweep; psweep.recover(\"%s\")'"
-                % data["calc_dir"]
-            )
     for machine, counts in (data.get("batch") or {}).items():
         text = ", ".join(f"{k} {v}" for k, v in counts.items())
         lines.append(f"batch jobs on {machine}: {text}")
     return "\n".join(lines)
+
+
+def _runs_lines(data: dict, runs: list[dict]) -> list[str]:
+    from tabulate import tabulate
+
+    table = [
+        [
+            r["run_id"][:8],
+            r["state"],
+            "" if r["n_done"] is None else r["n_done"],
+            "" if r["n_failed"] is None else r["n_failed"],
+            "" if r["n_left"] is None else r["n_left"],
+            "" if r["rate_per_s"] is None else f"{r['rate_per_s']:.3g}/s",
+            _duration(r["elapsed_s"]),
+            _duration(r["eta_s"]),
+            (r["last_error"] or r.get("note") or "")[:60],
+        ]
+        for r in runs
+    ]
+    headers = ["run", "state", "done", "failed", "left", "rate", "elapsed", "ETA", "last error"]
+    lines = [tabulate(table, headers=headers, tablefmt="simple")]
+    hidden = len(data["runs"]) - len(runs)
+    if hidden:
+        lines.append(f"({hidden} older runs not shown; --all shows them)")
+    crashed = [r for r in data["runs"] if r["state"] == "crashed"]
+    if crashed:
+        lines.append(
+            f"{len(crashed)} crashed run(s): their journaled psets are merged by the next run "
+            f"of the same database, or now by: {recover_command(data['calc_dir'], crashed)}"
+        )
+    return lines
+
+
+def recover_command(calc_dir: str, crashed: list[dict]) -> str:
+    """The shell command that merges the journals of the `crashed` runs of `calc_dir`.
+
+    :func:`psweep.recover` merges only journals of the database it is given, so
+    the command names each database (``database.parquet``, ...) the runs wrote.
+    """
+    names = sorted({r.get("database_basename") or "database.pk" for r in crashed})
+    calls = "; ".join(f"psweep.recover({calc_dir!r}, {name!r})" for name in names)
+    return f"python -c {shlex.quote(f'import psweep; {calls}')}"
 
 
 def batch_dir_hint(calc_dir: str) -> str:

@@ -21,10 +21,12 @@ from psweep.store.paths import RUNS_BASENAME, StudyPaths
 
 __all__ = [
     "RUNS_BASENAME",
+    "check_runs_table",
     "df_runs",
     "merge_runs",
     "now_utc",
     "own_run_ids",
+    "read_runs_table",
     "recorded_runs",
     "run_info",
     "write_run",
@@ -83,15 +85,86 @@ def run_info(run_id: str, calc_dir: str, database_basename: str) -> dict[str, An
     }
 
 
+def _damaged_name(fn: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+    return f"{fn}.damaged-{stamp}"
+
+
+def _read_or_set_aside(fn: str) -> pd.DataFrame | None:
+    """The runs table in `fn` (None if there is none); a damaged one is set aside.
+
+    A runs table is provenance, not results: a damaged one (cut short, garbage,
+    no DataFrame) must not stop a run nor fail it at its end, nor is any of its
+    bytes lost. It is renamed to ``runs.pk.damaged-<UTC time>``, with a
+    warning, and the run starts a new table. A file that cannot be opened
+    (permissions) is an error as before: nothing is wrong with its content.
+    """
+    try:
+        ino = os.stat(fn).st_ino
+    except FileNotFoundError:
+        return None
+    try:
+        runs = df_read(fn, fmt="pickle")
+    except FileNotFoundError:  # replaced meanwhile and gone: nothing to read
+        return None
+    except PsweepDatabaseError as exc:
+        reason = exc.__cause__ if exc.__cause__ is not None else exc
+        aside = _damaged_name(fn)
+        try:
+            if os.stat(fn).st_ino != ino:  # rewritten meanwhile (another run): read that
+                return df_read(fn, fmt="pickle")
+            os.rename(fn, aside)
+        except FileNotFoundError:  # another run set it aside first
+            return None
+        log.warning(
+            "the runs table %s is damaged (%s: %s); it was set aside as %s (nothing is "
+            "lost) and a new runs table is started. The database is not affected",
+            fn,
+            type(reason).__name__,
+            str(reason)[:200],
+            aside,
+        )
+        return None
+    return runs
+
+
+def read_runs_table(calc_dir: str) -> pd.DataFrame | None:
+    """The runs table of `calc_dir` as it is (None if there is none), never changed.
+
+    A damaged one raises :class:`~psweep.errors.PsweepDatabaseError` in one
+    line that names the file and what to do.
+    """
+    fn = StudyPaths(calc_dir).runs_table
+    if not os.path.exists(fn):
+        return None
+    try:
+        return df_read(fn, fmt="pickle")
+    except PsweepDatabaseError as exc:
+        reason = exc.__cause__ if exc.__cause__ is not None else exc
+        raise PsweepDatabaseError(
+            f"the runs table {fn!r} is damaged ({type(reason).__name__}: "
+            f"{str(reason)[:200]}); the database is not affected. The next run sets the "
+            f"file aside as {RUNS_BASENAME}.damaged-<time> and starts a new one (or move "
+            "it away yourself)"
+        ) from exc
+
+
+def check_runs_table(db_dir: str) -> None:
+    """Before a run: a damaged runs table of `db_dir` is set aside now, with a warning,
+    not found when the run ends (see :func:`write_run`)."""
+    _read_or_set_aside(StudyPaths(db_dir).runs_table)
+
+
 def write_run(calc_dir: str, info: dict[str, Any]) -> None:
     """Add or update the row of one run in ``<calc_dir>/runs.pk``.
 
-    The caller holds the database lock.
+    The caller holds the database lock. A damaged runs table is set aside
+    (``runs.pk.damaged-<UTC time>``) with a warning, and a new one started.
     """
     fn = StudyPaths(calc_dir).runs_table
     remove_stale_temp_files(fn)  # of a write that a kill cut short
     row = records_frame([info]).set_index(pd.Index([info["_run_id"]]))  # any text (assemble)
-    old = df_read(fn) if os.path.exists(fn) else None
+    old = _read_or_set_aside(fn)
     if old is not None and len(old):
         new = pd.concat([old.drop(index=info["_run_id"], errors="ignore"), row])
     else:
@@ -131,8 +204,9 @@ def merge_runs(calc_dir: str, other: pd.DataFrame) -> int:
 def own_run_ids(calc_dir: str) -> pd.Index:
     """The ``_run_id`` of the runs recorded in `calc_dir` (none if there is no readable
     runs table): a database beside them was written by this psweep."""
-    try:
-        return recorded_runs(calc_dir).index
+    fn = StudyPaths(calc_dir).runs_table
+    try:  # read only: a damaged table is left for the next run to set aside
+        return df_read(fn, fmt="pickle").index if os.path.exists(fn) else pd.Index([])
     except Exception as exc:  # a damaged runs table: the caller then knows less, no more
         log.warning("could not read the runs table of %s: %s", calc_dir, exc)
         return pd.Index([])
@@ -140,10 +214,10 @@ def own_run_ids(calc_dir: str) -> pd.Index:
 
 def recorded_runs(calc_dir: str) -> pd.DataFrame:
     """The runs table as written (finished, failed, interrupted runs), without journals."""
-    fn = StudyPaths(calc_dir).runs_table
-    if not os.path.exists(fn):
+    runs = _read_or_set_aside(StudyPaths(calc_dir).runs_table)
+    if runs is None:
         return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
-    return df_read(fn)
+    return runs
 
 
 def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
@@ -160,8 +234,7 @@ def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
     from psweep.observe.runstate import journal_runs
 
     live = journal_runs(calc_dir)  # before the table: a run ending meanwhile is in it then
-    fn = StudyPaths(calc_dir).runs_table
-    runs = df_read(fn) if os.path.exists(fn) else None
+    runs = read_runs_table(calc_dir)
     extra = [r for r in live if runs is None or r["run_id"] not in runs.index]
     if extra:
         rows = pd.DataFrame(
