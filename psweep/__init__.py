@@ -60,7 +60,7 @@ from psweep.lifecycle.wrappers import capture_logs_wrapper, func_wrapper
 from psweep.observe.compare import DfComparison, df_compare
 from psweep.observe.plotstyle import label_axes, plot_style
 from psweep.observe.reporting import report
-from psweep.observe.runstate import status
+from psweep.observe.runstate import df_runs, status
 from psweep.params.builders import (
     filter_params_dup_hash,
     filter_params_unique,
@@ -101,7 +101,6 @@ from psweep.store.files import (
     pickle_write,
     system,
 )
-from psweep.store.runs_table import df_runs
 from psweep.store.vcs import git_clean, git_enter, git_exit, in_git_repo
 from psweep.study.new import new_study
 from psweep.study.update import update_study

@@ -34,11 +34,11 @@ from markupsafe import Markup
 from psweep.constants import DATABASE_BASENAME
 from psweep.errors import PsweepDatabaseError
 from psweep.observe.plotstyle import axis_label, label_axes, plot_style
+from psweep.observe.runstate import df_runs
 from psweep.store.columns import late_column_roles
 from psweep.store.database import df_read
 from psweep.store.files import atomic_open
 from psweep.store.paths import StudyPaths
-from psweep.store.runs_table import df_runs
 
 __all__ = ["main", "report", "split_columns"]
 

@@ -22,7 +22,6 @@ from psweep.store.paths import RUNS_BASENAME, StudyPaths
 __all__ = [
     "RUNS_BASENAME",
     "check_runs_table",
-    "df_runs",
     "merge_runs",
     "now_utc",
     "own_run_ids",
@@ -215,46 +214,6 @@ def own_run_ids(calc_dir: str) -> pd.Index:
 def recorded_runs(calc_dir: str) -> pd.DataFrame:
     """The runs table as written (finished, failed, interrupted runs), without journals."""
     runs = _read_or_set_aside(StudyPaths(calc_dir).runs_table)
-    if runs is None:
-        return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
-    return runs
-
-
-def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
-    """Return the runs table of `calc_dir`: one row per run, indexed by ``_run_id``.
-
-    Columns: start and end time (UTC), status (``ok``, ``failed``,
-    ``interrupted``; ``running`` or ``crashed`` for a run whose journal is
-    not merged yet), number of psets (done so far, for those two) and of
-    failed ones, the last error, host, user, pid, working directory, command
-    line, Python/psweep/pandas versions, and the git commit and dirty flag of
-    the working directory. A crashed run shows here before any recovery, with
-    the psets its journal holds; recovery turns it into ``interrupted``.
-    """
-    from psweep.observe.runstate import journal_runs
-
-    live = journal_runs(calc_dir)  # before the table: a run ending meanwhile is in it then
-    runs = read_runs_table(calc_dir)
-    extra = [r for r in live if runs is None or r["run_id"] not in runs.index]
-    if extra:
-        rows = pd.DataFrame(
-            [
-                {
-                    "_run_id": r["run_id"],
-                    "start_utc": r["start_utc"],
-                    "end_utc": pd.NaT,
-                    "status": r["state"],
-                    "n_psets": r["n_done"],
-                    "n_failed": r["n_failed"],
-                    "last_error": r["last_error"],
-                    "host": r["host"],
-                    "pid": r["pid"],
-                    "command": r["command"],
-                }
-                for r in extra
-            ]
-        ).set_index(pd.Index([r["run_id"] for r in extra]))
-        runs = rows if runs is None or len(runs) == 0 else pd.concat([runs, rows])
     if runs is None:
         return pd.DataFrame(columns=["_run_id", "start_utc", "end_utc", "status"])
     return runs
