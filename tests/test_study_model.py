@@ -69,8 +69,9 @@ pytestmark = pytest.mark.needs_tool("rsync")
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Defects of issue 20 that main still has, each with the check or rule variant it switches
-# off (so that the test passes on main). Remove an entry when its fix is merged.
+# Defects that main still has, each with the check or rule variant it switches off (so that
+# the test passes on main). Remove an entry when its fix is merged. First those listed in
+# issue 20, then those this test found (NEW_DEFECTS).
 KNOWN_DEFECTS = {
     # calc_dir="calc/" puts backups and the dry run's folder inside calc/
     "calc_dir_trailing_slash",
@@ -88,6 +89,17 @@ KNOWN_DEFECTS = {
     # and never writes the job lines of those rows into run_<machine>.sh
     "prep_batch_killed_no_job_lines",
 }
+NEW_DEFECTS = {
+    # prep_batch(..., poolsize=2) always fails: its own func (write_inputs) is a local
+    # function, which a pool cannot pickle, though its docstring passes poolsize on
+    "prep_batch_poolsize",
+    # prep_batch takes the database's ids before run_local recovers killed runs: the rows
+    # it recovers (of a killed run_local too) get active job lines in run_<machine>.sh,
+    # without folders or job scripts; the submit script then runs `sh jobscript_<m>` and
+    # psweep_record in calc/ itself
+    "prep_batch_recovered_rows_get_job_lines",
+}
+KNOWN_DEFECTS |= NEW_DEFECTS
 if os.environ.get("PSWEEP_MODEL_STRICT") == "1":
     KNOWN_DEFECTS = set()
 
@@ -187,6 +199,7 @@ class StudyLife(RuleBasedStateMachine):
         self.jobs_ran: set[str] = set()
         self.remote_rows: dict[str, str] | None = None  # the copy on the machine
         self.backups = 0
+        self.kill_leftovers = False  # a kill just now may leave a half-made backup
         self.pulled = False
         self.steps: list[str] = []
 
@@ -209,7 +222,8 @@ class StudyLife(RuleBasedStateMachine):
         (mdir / "info.yaml").write_text(f"subcmd: sh\npath: {self.root / 'remote'}\n")
         (mdir / "jobscript").write_text(f"#!/bin/sh\n{shlex.quote(sys.executable)} run.py\n")
         (self.root / "driver.py").write_text(DRIVER)
-        (self.root / "nobin").mkdir()
+        (self.root / "nobin").mkdir()  # PATH for psweep status: git only, no squeue
+        (self.root / "nobin" / "git").symlink_to(shutil.which("git"))
 
     # -- reading the study --------------------------------------------------------------
 
@@ -228,7 +242,7 @@ class StudyLife(RuleBasedStateMachine):
         """The runs of the database, the runs table and the journals."""
         out = set(ps.df_runs(self.calc_path).index) if self.calc_path.is_dir() else set()
         df = self.read_db()
-        return out | (set(df["_run_id"]) if len(df) else set())
+        return out | set(self.journals()) | (set(df["_run_id"]) if len(df) else set())
 
     def check_kept(self, df: pd.DataFrame, old: pd.DataFrame, where: str) -> None:
         """Every row of `old` is in `df`, unchanged in its parameters, hash and run."""
@@ -298,7 +312,7 @@ class StudyLife(RuleBasedStateMachine):
     def run(self, params, poolsize, skip_dups, backup):
         """A run, serial or in a pool; plain (the psets again) or extending (skip_dups)."""
         self.steps.append("run")
-        backups_before = self.backup_dirs()
+        before = self.before_run()
         ps.run_local(
             func,
             params,
@@ -308,24 +322,27 @@ class StudyLife(RuleBasedStateMachine):
             skip_dups=skip_dups,
             backup=backup,
         )
-        self.after_run(params, skip_dups, backup, backups_before, "run")
+        self.after_run(params, skip_dups, backup, before, "run")
 
-    def after_run(self, params, skip_dups, backup, backups_before, what, batch=False):
+    def before_run(self) -> dict:
+        return {"calc": self.calc_path.is_dir(), "backups": self.backup_dirs()}
+
+    def after_run(self, params, skip_dups, backup, before, what, batch=False):
         """Check a run that completed: it recovered every killed run first."""
         old_ids = set(self.rows)
         pending_ids = set(self.pending)
         df = self.read_db()
-        recovered_hashes = (
-            set(df.loc[df["_run_id"].isin(pending_ids), "_pset_sha1"]) if len(df) else set()
-        )
-        expect = self.planned(params, skip_dups, set(self.rows.values()) | recovered_hashes)
+        recovered = df[df["_run_id"].isin(pending_ids)] if len(df) else df
+        have = set(self.rows.values()) | set(recovered["_pset_sha1"] if len(df) else [])
+        expect = self.planned(params, skip_dups, have)
         df = self.observe(expect, recovered=True, what=what)
         new_runs = set(df.loc[~df.index.isin(list(old_ids)), "_run_id"]) - pending_ids
         if batch:
             self.batch_runs |= new_runs
-        if backup:
-            self.check_backup(backups_before, old_ids, df)
-        return new_runs
+        if backup and before["calc"] and expect.total():
+            self.check_backup(before["backups"], old_ids, df)
+        self.kill_leftovers = False
+        return new_runs, set(recovered.index) if len(recovered) else set()
 
     def backup_dirs(self) -> set[str]:
         return set(glob.glob(str(self.root / "calc.bak_*")))
@@ -356,6 +373,8 @@ class StudyLife(RuleBasedStateMachine):
     )
     def killed_run(self, params, poolsize, skip_dups, backup, point, batch):
         """A run (or prep_batch) in another process, killed with SIGKILL at a crash point."""
+        if batch and "prep_batch_poolsize" in KNOWN_DEFECTS:
+            poolsize = None
         self.steps.append(f"killed_run({point})")
         kw = {
             "params": params,
@@ -374,7 +393,7 @@ class StudyLife(RuleBasedStateMachine):
         prior_pending = bool(self.pending)
         runs_before = self.known_runs()
         have = set(self.rows.values())
-        backups_before = self.backup_dirs()
+        before = self.before_run()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PSWEEP_CRASH_AT": point}
         proc = subprocess.run(
             [sys.executable, "driver.py", json.dumps(kw)],
@@ -385,8 +404,9 @@ class StudyLife(RuleBasedStateMachine):
             timeout=300,
         )
         if proc.returncode == 0:  # it never got there (nothing to run, no backup asked)
-            self.after_run(params, skip_dups, backup, backups_before, "run", batch=batch)
+            self.after_run(params, skip_dups, backup, before, "run", batch=batch)
             return
+        self.kill_leftovers = True
         assert proc.returncode == -9, f"run ended with {proc.returncode}:\n{proc.stderr}"
         # a prior killed run's recovery is done by this one first: it may have added rows
         new_runs = self.known_runs() - runs_before - set(self.pending)
@@ -432,11 +452,15 @@ class StudyLife(RuleBasedStateMachine):
         added = collections.Counter(sim.loc[~sim.index.isin(on_disk.index), "_pset_sha1"])
         assert added == self.planned(params, skip_dups, have), "simulate: rows in calc.simulate"
 
-    @rule(params=params_st, skip_dups=st.booleans())
-    def prep_batch(self, params, skip_dups):
+    @rule(params=params_st, skip_dups=st.booleans(), poolsize=st.sampled_from([None, 2]))
+    def prep_batch(self, params, skip_dups, poolsize):
         """prep_batch writes a folder per pset and run_local.sh with a line per new pset."""
+        if "prep_batch_poolsize" in KNOWN_DEFECTS:
+            poolsize = None
         self.steps.append("prep_batch")
         old_ids = set(self.rows)
+        killed_batch = self.killed_batch_runs & set(self.pending)
+        before = self.before_run()
         ps.prep_batch(
             params,
             calc_dir=self.calc,
@@ -444,13 +468,19 @@ class StudyLife(RuleBasedStateMachine):
             machine_templ_dir=str(self.root / "templates/machines"),
             database_basename=self.basename,
             skip_dups=skip_dups,
+            poolsize=poolsize,
         )
-        runs = self.after_run(params, skip_dups, False, set(), "prep_batch", batch=True)
-        new = set(self.rows) - old_ids
-        mine = {i for i in new if self.snapshot.loc[i, "_run_id"] in runs}
+        runs, recovered = self.after_run(params, skip_dups, False, before, "prep", batch=True)
+        mine = {i for i in set(self.rows) - old_ids if self.snapshot.loc[i, "_run_id"] in runs}
         if mine:
             active = {pid for pid, on in self.script_psets() if on}
-            assert active == mine, "prep_batch: the active job lines are not the new psets"
+            # rows of killed prep_batch runs that this one recovered may get their lines too
+            may = {i for i in recovered if self.snapshot.loc[i, "_run_id"] in killed_batch}
+            if "prep_batch_recovered_rows_get_job_lines" in KNOWN_DEFECTS:
+                may |= recovered
+            assert mine <= active <= mine | may, (
+                f"prep_batch: active job lines {sorted(active)}, new psets {sorted(mine)}"
+            )
 
     def script_psets(self) -> list[tuple[str, bool]]:
         from psweep.batch.states import run_script_psets
@@ -541,7 +571,7 @@ class StudyLife(RuleBasedStateMachine):
         df = self.read_db()
         self.check_kept(df, self.snapshot, "pull")
         new = df[~df.index.isin(list(self.rows))]
-        got = dict(zip(new.index, new["_pset_sha1"], strict=True))
+        got = dict(zip(new.index, new["_pset_sha1"], strict=True)) if len(new) else {}
         pending = {i for i in got if new.loc[i, "_run_id"] in self.pending}
         assert {i: h for i, h in got.items() if i not in pending} == remote, (
             "pull: the rows that came are not the machine's new rows"
@@ -631,7 +661,7 @@ class StudyLife(RuleBasedStateMachine):
         ]
         assert not temps, f"temporary files left: {temps}"
         partial = glob.glob(str(self.root / "calc.bak_*.partial-*"))
-        assert not partial, f"half-made backups left: {partial}"
+        assert self.kill_leftovers or not partial, f"half-made backups left: {partial}"
         allowed = {self.basename, "runs.pk", ".psweep", "run_local.sh"}
         stray = [
             name
