@@ -98,6 +98,11 @@ NEW_DEFECTS = {
     # without folders or job scripts; the submit script then runs `sh jobscript_<m>` and
     # psweep_record in calc/ itself
     "prep_batch_recovered_rows_get_job_lines",
+    # pool workers end without writing the rows still queued in their journal (the last
+    # < 10 ms of work each); a run killed after all its psets finished, while it writes the
+    # database (crash point temp-file-written, also executed), loses them: 19 of 20 fast
+    # psets in a try. A serial run closes its journal first and loses none
+    "pool_journal_tail_unflushed",
 }
 KNOWN_DEFECTS |= NEW_DEFECTS
 if os.environ.get("PSWEEP_MODEL_STRICT") == "1":
@@ -109,9 +114,17 @@ STEPS = int(os.environ.get("PSWEEP_MODEL_STEPS", 40 if SOAK else 12))
 
 BASENAMES = ("database.pk", "database.json", "database.parquet")
 CALC_SPELLINGS = ("calc",) if "calc_dir_trailing_slash" in KNOWN_DEFECTS else ("calc", "calc/")
-# a crash at one of these is after the run's rows are all journaled: recovered, every
-# pset the run planned is in the database exactly once
-LATE_POINTS = {"temp-file-written", "database-written", "run-recorded", "journal-removed"}
+# a crash at one of these is after every pset of the run finished: recovered, every pset
+# the run planned is in the database exactly once
+LATE_POINTS = {
+    "executed",
+    "temp-file-written",
+    "database-written",
+    "run-recorded",
+    "journal-removed",
+}
+# ... but for these the rows come from the journals only (the database is not written yet)
+JOURNAL_ONLY_POINTS = {"executed", "temp-file-written"}
 PARAM_KEYS = ("a", "b")
 # twelve psets; "b" only in some: a parameter added when the study was extended
 PSETS = [{"a": a} for a in range(6)] + [{"a": a, "b": b} for a in range(3) for b in (10, 20)]
@@ -204,6 +217,8 @@ class StudyLife(RuleBasedStateMachine):
         self.steps: list[str] = []
 
     def teardown(self):
+        if os.environ.get("PSWEEP_MODEL_TRACE") == "1":  # which steps the examples took
+            print("steps:", " ".join(self.steps), file=sys.stderr)
         os.chdir(self.old_cwd)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -282,7 +297,9 @@ class StudyLife(RuleBasedStateMachine):
                 continue
             # recovered: the rows of a run killed after all its psets were journaled are all
             # there, each once
-            rows = collections.Counter(df.loc[df["_run_id"] == run_id, "_pset_sha1"])
+            rows = collections.Counter(
+                df.loc[df["_run_id"] == run_id, "_pset_sha1"] if len(df) else []
+            )
             if spec["exact"] is not None:
                 assert rows == spec["exact"], (
                     f"{what}: run {run_id} killed at {spec['point']!r} recovered with "
@@ -413,7 +430,12 @@ class StudyLife(RuleBasedStateMachine):
         assert len(new_runs) <= 1, f"one killed run, {len(new_runs)} new run ids"
         for run_id in new_runs:
             exact = None
-            if point in LATE_POINTS and not prior_pending:
+            tail_lost = poolsize and "pool_journal_tail_unflushed" in KNOWN_DEFECTS
+            if (
+                point in LATE_POINTS
+                and not prior_pending
+                and not (tail_lost and point in JOURNAL_ONLY_POINTS)
+            ):
                 exact = self.planned(params, skip_dups, have)
             self.pending[run_id] = {
                 "bound": hashes_of(params),
