@@ -109,7 +109,7 @@ if os.environ.get("PSWEEP_MODEL_STRICT") == "1":
     KNOWN_DEFECTS = set()
 
 SOAK = os.environ.get("PSWEEP_SOAK") == "1"
-MAX_EXAMPLES = int(os.environ.get("PSWEEP_MODEL_EXAMPLES", 300 if SOAK else 7))
+MAX_EXAMPLES = int(os.environ.get("PSWEEP_MODEL_EXAMPLES", 300 if SOAK else 40))
 STEPS = int(os.environ.get("PSWEEP_MODEL_STEPS", 40 if SOAK else 12))
 
 BASENAMES = ("database.pk", "database.json", "database.parquet")
@@ -540,12 +540,11 @@ class StudyLife(RuleBasedStateMachine):
             assert (rows["out"] == 2 * rows["a"]).all(), "collect: wrong results"
         self.observe(collections.Counter(), recovered=False, what="collect")
 
+    @precondition(lambda self: self.db.exists())
     @rule()
     def push(self):
         """psweep-push: the machine's copy becomes the study as it is here."""
         self.steps.append("push")
-        if not self.calc_path.is_dir():
-            return
         proc = sync_cli("push", "local", "--calc-dir", self.calc, cwd=self.root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         df = self.read_db(self.remote_calc / self.basename)
