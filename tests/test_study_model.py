@@ -520,10 +520,17 @@ class StudyLife(RuleBasedStateMachine):
             ["sh", str(self.calc_path / "run_local.sh")], capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+        runs = self.snapshot["_run_id"] if len(self.snapshot) else pd.Series(dtype=object)
         for pid, on in self.script_psets():
-            if on:
-                assert (self.calc_path / pid / "result.json").exists(), f"job {pid} left no result"
-                self.jobs_ran.add(pid)
+            if not on:
+                continue
+            if (
+                "prep_batch_recovered_rows_get_job_lines" in KNOWN_DEFECTS
+                and runs.get(pid) not in self.batch_runs
+            ):
+                continue  # a recovered row of a killed run_local: no folder, no job
+            assert (self.calc_path / pid / "result.json").exists(), f"job {pid} left no result"
+            self.jobs_ran.add(pid)
         self.observe(collections.Counter(), recovered=False, what="run_jobs")
 
     @precondition(lambda self: self.db.exists())
@@ -532,9 +539,12 @@ class StudyLife(RuleBasedStateMachine):
         """collect_batch: the results of jobs that ran arrive, the others are missing."""
         self.steps.append("collect")
         df = ps.collect_batch(self.calc, self.basename)
-        done = {i for i in df.index if (self.calc_path / i / "result.json").exists()}
+        done = self.jobs_ran & set(df.index)
         status = df["_batch_status"]
-        assert set(status.index[status == "done"]) == done, "collect: wrong _batch_status"
+        assert set(status.index[status == "done"]) == done, (
+            f"collect: _batch_status done for {sorted(status.index[status == 'done'])}, "
+            f"the jobs that ran: {sorted(done)}"
+        )
         if done:
             rows = df.loc[sorted(done)]
             assert (rows["out"] == 2 * rows["a"]).all(), "collect: wrong results"
@@ -684,6 +694,8 @@ class StudyLife(RuleBasedStateMachine):
         partial = glob.glob(str(self.root / "calc.bak_*.partial-*"))
         assert self.kill_leftovers or not partial, f"half-made backups left: {partial}"
         allowed = {self.basename, "runs.pk", ".psweep", "run_local.sh"}
+        if "prep_batch_recovered_rows_get_job_lines" in KNOWN_DEFECTS:
+            allowed.add(".psweep-job_local")  # the record of such a job, made in calc/
         stray = [
             name
             for name in os.listdir(self.calc_path)
