@@ -209,6 +209,7 @@ class StudyLife(RuleBasedStateMachine):
         self.pending: dict[str, dict] = {}  # killed runs, not recovered: run_id -> what
         self.batch_runs: set[str] = set()
         self.killed_batch_runs: set[str] = set()
+        self.unscripted: set[str] = set()
         self.jobs_ran: set[str] = set()
         self.remote_rows: dict[str, str] | None = None  # the copy on the machine
         self.backups = 0
@@ -431,9 +432,11 @@ class StudyLife(RuleBasedStateMachine):
         for run_id in new_runs:
             exact = None
             tail_lost = poolsize and "pool_journal_tail_unflushed" in KNOWN_DEFECTS
+            # prep_batch's func writes its files atomically: temp-file-written is in func
+            early = batch and point == "temp-file-written"
             if (
                 point in LATE_POINTS
-                and not prior_pending
+                and not (prior_pending or early)
                 and not (tail_lost and point in JOURNAL_ONLY_POINTS)
             ):
                 exact = self.planned(params, skip_dups, have)
@@ -445,6 +448,7 @@ class StudyLife(RuleBasedStateMachine):
             if batch:
                 self.batch_runs.add(run_id)
                 self.killed_batch_runs.add(run_id)
+                self.unscripted.add(run_id)  # its lines are due once a prep_batch completes
         self.observe(collections.Counter(), recovered=False, what=f"killed at {point}")
 
     @rule()
@@ -493,6 +497,7 @@ class StudyLife(RuleBasedStateMachine):
             poolsize=poolsize,
         )
         runs, recovered = self.after_run(params, skip_dups, False, before, "prep", batch=True)
+        self.unscripted.clear()
         mine = {i for i in set(self.rows) - old_ids if self.snapshot.loc[i, "_run_id"] in runs}
         if mine:
             active = {pid for pid, on in self.script_psets() if on}
@@ -749,9 +754,9 @@ class StudyLife(RuleBasedStateMachine):
             return
         df = self.snapshot
         listed = {pid for pid, _ in self.script_psets()}
-        skip = set()
+        skip = set(self.unscripted)
         if "prep_batch_killed_no_job_lines" in KNOWN_DEFECTS:
-            skip = self.killed_batch_runs
+            skip |= self.killed_batch_runs
         rows = df.index[df["_run_id"].isin(self.batch_runs - skip)]
         missing = set(rows) - listed
         assert not missing, f"batch rows without a job line in run_local.sh: {sorted(missing)}"
