@@ -48,6 +48,21 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *parallel, *guard, "--durations=15", *session.posargs)
 
 
+@nox.session(default=False)
+def soak(session: nox.Session) -> None:
+    """Run the model-based test of a study's life with many more and longer sequences."""
+    _install(session)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_study_model.py",
+        "--timeout=0",
+        *session.posargs,
+        env={"PSWEEP_SOAK": "1"},
+    )
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check code style with ruff, types with mypy, and every Dockerfile with hadolint."""
