@@ -515,3 +515,13 @@ def test_collect_batch_keeps_a_016_database_in_its_layout(study):
         assert frame["_batch_status"].tolist() == ["done", "done"]
         assert frame["out"].tolist() == [10, 20]
     assert "_pset_sha1" not in on_disk.columns
+
+
+def test_prep_batch_in_a_process_pool(study):
+    """prep_batch(..., poolsize=2) writes the pset folders in a pool, as its docstring says
+    (its own func was a closure, which a pool cannot pickle; found by the study model)."""
+    df = ps.prep_batch(params(4), poolsize=2)
+    assert len(df) == 4
+    for pset_id in df.index:
+        assert (study / "calc" / pset_id / "run.py").is_file()
+    assert dict(run_script_psets("calc", "local")) == dict.fromkeys(df.index, True)

@@ -72,27 +72,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Defects that main still has, each with the check or rule variant it switches off (so that
 # the test passes on main). Remove an entry when its fix is merged. First those listed in
 # issue 20, then those this test found (NEW_DEFECTS).
-KNOWN_DEFECTS = {
-    # calc_dir="calc/" puts backups and the dry run's folder inside calc/
-    "calc_dir_trailing_slash",
-    # every format turns ints with gaps (a parameter some psets lack) into float64: the
-    # row's parameters then hash differently from the pset that ran
-    "ints_with_gaps_become_floats",
-    # psweep-pull copies the remote runs.pk over the local one: local runs vanish
-    "pull_overwrites_runs_table",
-    # after a pull that merges runs made on both sides, _run_seq/_pset_seq repeat
-    "pull_duplicates_seqs",
-    # psweep-pull without --database-basename excludes only database.pk: rsync then
-    # copies a Parquet or JSON database over the local one
-    "pull_wrong_database_excluded",
-    # prep_batch killed after its rows were journaled: the rerun (skip_dups) plans nothing
-    # and never writes the job lines of those rows into run_<machine>.sh
-    "prep_batch_killed_no_job_lines",
-}
+KNOWN_DEFECTS: set[str] = set()  # all fixed: calc_dir_trailing_slash,
+# ints_with_gaps_become_floats, pull_overwrites_runs_table, pull_duplicates_seqs,
+# pull_wrong_database_excluded, prep_batch_killed_no_job_lines
 NEW_DEFECTS = {
-    # prep_batch(..., poolsize=2) always fails: its own func (write_inputs) is a local
-    # function, which a pool cannot pickle, though its docstring passes poolsize on
-    "prep_batch_poolsize",
     # prep_batch takes the database's ids before run_local recovers killed runs: the rows
     # it recovers (of a killed run_local too) get active job lines in run_<machine>.sh,
     # without folders or job scripts; the submit script then runs `sh jobscript_<m>` and

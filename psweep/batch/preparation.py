@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -313,6 +314,30 @@ def _write_run_scripts(work_dir: str, df: pd.DataFrame, machines: list[Machine])
         file_write(fn, "\n".join(lines) + "\n")
 
 
+@dataclass(frozen=True)
+class _InputWriter:
+    """prep_batch's func: write a pset's folder (its filled templates and pset.json).
+
+    A class at module level, not a closure, so that a process pool can pickle it
+    (``prep_batch(..., poolsize=N)``).
+    """
+
+    templates: list[FileTemplate]
+    template_mode: str | None
+    write_pset: bool
+
+    def __call__(self, pset: dict) -> dict:
+        folder = os.path.join(pset["_calc_dir"], pset["_pset_id"])
+        values = _template_values(pset)
+        for tmpl in self.templates:
+            text = tmpl.fill(values, mode=self.template_mode)
+            file_write(os.path.join(folder, tmpl.target), text)
+        file_write(os.path.join(folder, PSET_BASENAME), _pset_json(pset))
+        if self.write_pset:
+            pickle_write(os.path.join(folder, PSET_PICKLE_BASENAME), values)
+        return {}
+
+
 def prep_batch(
     params: Sequence[dict],
     calc_dir: str = "calc",
@@ -396,16 +421,7 @@ def prep_batch(
             shutil.copy2(study.database, work.database)
         kwds["database_dir"] = None  # the copy in <calc_dir>.simulate, not the study's
 
-    def write_inputs(pset: dict) -> dict:
-        folder = os.path.join(pset["_calc_dir"], pset["_pset_id"])
-        values = _template_values(pset)
-        for tmpl in templates:
-            file_write(os.path.join(folder, tmpl.target), tmpl.fill(values, mode=template_mode))
-        file_write(os.path.join(folder, PSET_BASENAME), _pset_json(pset))
-        if write_pset:
-            pickle_write(os.path.join(folder, PSET_PICKLE_BASENAME), values)
-        return {}
-
+    write_inputs = _InputWriter(templates, template_mode, write_pset)
     wrote: list[bool] = []
 
     def write_scripts(df: pd.DataFrame) -> None:
