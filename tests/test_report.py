@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import psweep as ps
-import psweep.observe.reporting
+import psweep.observe.report_figures
 from psweep.observe.reporting import main, report, split_columns
 
 pytest.importorskip("matplotlib")
@@ -452,7 +452,8 @@ def test_missing_combinations_are_listed(tmp_path, monkeypatch):
 def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
     """eval.py's overview.png and the report draw each damper in the same colour, with the
     same legend label, and phase in radians on the same ticks. The report's figures are
-    caught on their way to PNG (a spy on psweep.observe.reporting._png), as the PNG has no lines."""
+    caught on their way to PNG (a spy on psweep.observe.report_figures._png), as the PNG has
+    no lines."""
     matplotlib = pytest.importorskip("matplotlib")
     spec = importlib.util.spec_from_file_location("study_eval", demo_study / "eval.py")
     study = importlib.util.module_from_spec(spec)
@@ -460,9 +461,9 @@ def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
     monkeypatch.chdir(demo_study)
     fig = study.plot(study.read_study(), str(tmp_path / "overview.png"))
     drawn = []
-    png = psweep.observe.reporting._png
+    png = psweep.observe.report_figures._png
     monkeypatch.setattr(
-        psweep.observe.reporting, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi)
+        psweep.observe.report_figures, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi)
     )
     report("calc", tmp_path / "r.html", units=study.UNITS)
     phase_over_omega = next(f.axes[0] for f in drawn if f.axes[0].get_ylabel().startswith("phase"))

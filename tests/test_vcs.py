@@ -142,6 +142,15 @@ def test_refuses_to_commit_a_virtualenv(repo):
     assert "myenv" not in git("ls-files")
 
 
+def test_check_add_refuses_a_bare_repository(tmp_path, identity):
+    """A bare repository has no working tree to add from: git_check_add says so, naming it,
+    instead of git's own error."""
+    git("init", "-q", "--bare", str(tmp_path / "bare.git"))
+    bare = psweep.store.vcs.gitpython.Repo(tmp_path / "bare.git")
+    with pytest.raises(ps.PsweepGitError, match=r"bare\.git'? is a bare repository"):
+        psweep.store.vcs.git_check_add(bare)
+
+
 def test_refuses_to_commit_60_mb(repo):
     """60 MB of new files stop the run; the message names the largest and the ways out."""
     _sparse_file(repo / "big.bin", 60 * 2**20)

@@ -109,6 +109,8 @@ class Machine:
         of the attributes above is an error.
     """
 
+    subcmd: str  # set from info below; machine_info() makes sure it is there, a str
+
     def __init__(self, machine_dir: str | os.PathLike, jobscript_name: str = "jobscript") -> None:
         machine_dir = os.fspath(machine_dir)
         self.machine_dir = machine_dir

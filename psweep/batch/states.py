@@ -176,7 +176,8 @@ def _state(
     active, recorded = line
     if queued is not None:
         return queued[0]
-    state = None if record is None else record.get("state")
+    record = record or {}  # no record: no state, no exit code
+    state = record.get("state")
     # a result counts for this machine only if its job ran (or went to the queue);
     # a line of an earlier psweep leaves no record, so there any result counts
     if result and (state not in (None, "rejected") or not recorded):

@@ -109,7 +109,7 @@ class JournalWriter:
     def __init__(self, path: str, header: dict, flush_s: float = JOURNAL_FLUSH_S) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.write(self._fd, _MAGIC + _frame(header))
         self._pending: collections.deque = collections.deque()
         self._flush_lock = threading.Lock()
@@ -144,7 +144,7 @@ class JournalWriter:
             if self._fd is None:
                 raise ValueError(f"journal {self.path!r} is closed")
             try:
-                end = self._write(self._frames(rows))
+                end = self._write(self._fd, self._frames(rows))
             except OSError as exc:
                 pending.extendleft(reversed(rows))  # nothing lost: try again next time
                 if self._failing is None:
@@ -213,15 +213,17 @@ class JournalWriter:
                 )
         return b"".join(good)
 
-    def _write(self, data: bytes) -> int:
-        """Append `data` whole or not at all; return the file's size after it."""
-        start = os.lseek(self._fd, 0, os.SEEK_END)
+    @staticmethod
+    def _write(fd: int, data: bytes) -> int:
+        """Append `data` to the open file `fd` whole or not at all; return the file's size
+        after it."""
+        start = os.lseek(fd, 0, os.SEEK_END)
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view) :]
+                view = view[os.write(fd, view) :]
         except OSError:
-            os.ftruncate(self._fd, start)  # no half frame: later frames stay readable
+            os.ftruncate(fd, start)  # no half frame: later frames stay readable
             raise
         return start + len(data)
 

@@ -258,7 +258,7 @@ def df_compare(
     only_a = [k for k in pa.index if k not in shared]
     only_b = [k for k in pb.index if k not in shared]
     pa, pb = pa.loc[shared], pb.loc[shared]
-    diffs = []
+    diffs: list[tuple[int, int, Any, Any, Any, Any]] = []  # row, column, key, col, a, b
     for ci, col in enumerate(common):
         bad = _differing(pa[col], pb[col], rtol, atol)
         va, vb = pa[col].to_numpy(dtype=object), pb[col].to_numpy(dtype=object)

@@ -94,7 +94,8 @@ def atomic_open(fn: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     prefix = f".{os.path.basename(fn)}.{os.getpid()}-"
     fd, tmp = tempfile.mkstemp(dir=dirname, prefix=prefix, suffix=".tmp")
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        opened: IO = os.fdopen(fd, "wb") if mode == "wb" else os.fdopen(fd, "w", encoding="utf-8")
+        with opened as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -116,6 +116,10 @@ def git_check_add(repo: gitpython.Repo, max_bytes: int | None = None) -> None:
     """
     limit = GIT_MAX_ADD_BYTES if max_bytes is None else max_bytes
     top = repo.working_tree_dir
+    if top is None:
+        raise PsweepGitError(
+            f"git: {repo.git_dir!r} is a bare repository: it has no working tree to add from"
+        )
     untracked, modified = _changed_paths(repo)
     venvs = sorted(
         {os.path.dirname(p) or "." for p in untracked if os.path.basename(p) == "pyvenv.cfg"}

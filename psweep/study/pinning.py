@@ -106,7 +106,8 @@ def _installed_dist() -> metadata.Distribution | None:
         return None
     here = PACKAGE_DIR / "__init__.py"
     init = next((f for f in dist.files if str(f).replace("\\", "/") == "psweep/__init__.py"), None)
-    if init is None or Path(dist.locate_file(init)).resolve() != here:
+    # locate_file() gives a pathlib.Path for an installed (file system) distribution
+    if init is None or Path(str(dist.locate_file(init))).resolve() != here:
         return None  # another psweep is installed than the one running
     return dist
 
@@ -123,7 +124,7 @@ def _pack_installed(dist: metadata.Distribution, dest_dir: Path) -> Path:
         raise PsweepPinError("the installed psweep has no WHEEL file with a Tag; reinstall psweep")
     name = f"{WHEEL_NAME}-{dist.version}-{tags[0]}.whl"
     dest = dest_dir / name
-    files = sorted(str(f).replace("\\", "/") for f in dist.files)
+    files = sorted(str(f).replace("\\", "/") for f in dist.files or ())
     with WheelFile(dest, "w") as whl:
         for rel in files:
             parts = rel.split("/")
@@ -131,7 +132,7 @@ def _pack_installed(dist: metadata.Distribution, dest_dir: Path) -> Path:
                 continue  # scripts (made anew from entry_points.txt) and byte code
             if parts[0].endswith(".dist-info") and parts[-1] in _INSTALL_ONLY:
                 continue
-            data = Path(dist.locate_file(rel)).read_bytes()
+            data = Path(str(dist.locate_file(rel))).read_bytes()
             info = zipfile.ZipInfo(rel, date_time=_ZIP_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
