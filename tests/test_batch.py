@@ -525,3 +525,21 @@ def test_prep_batch_in_a_process_pool(study):
     for pset_id in df.index:
         assert (study / "calc" / pset_id / "run.py").is_file()
     assert dict(run_script_psets("calc", "local")) == dict.fromkeys(df.index, True)
+
+
+@pytest.mark.needs_tool("rsync")
+def test_pull_keeps_the_submit_scripts_prepared_here(study):
+    """A pull does not copy the remote's run_<machine>.sh over the local one: psets
+    prepared here after the push keep their job lines (found by the study model)."""
+    info = study / "templates/machines/local/info.yaml"
+    info.write_text(f"subcmd: sh\npath: {study / 'remote'}\n")
+    ps.prep_batch(params(2))
+    assert cli("push", "local").returncode == 0
+    df = ps.prep_batch(params(4), skip_dups=True)
+    before = (study / "calc/run_local.sh").read_text()
+    proc = cli("pull", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert (study / "calc/run_local.sh").read_text() == before
+    listed = dict(run_script_psets("calc", "local"))
+    assert set(listed) == set(df.index)
+    assert all(listed[i] for i in df.index[2:])  # the two prepared after the push

@@ -483,3 +483,17 @@ def test_func_mutating_its_pset_changes_no_row(study, poolsize):
     assert df["n"].tolist() == [3, 1]
     assert df["_pset_sha1"].tolist() == [ps.pset_hash(p) for p in before]
     assert ps.df_read("calc/database.pk")["x"].tolist() == [[1, 2], []]
+
+
+def test_a_new_int_parameter_stays_int(study):
+    """A run that adds an int parameter the database's rows lack keeps it an int (pandas
+    would fill the old rows with NaN and store 20.0), so the row hashes as the pset that
+    ran and skip_dups finds it (found by the study model, issue 20)."""
+    ps.run_local(func, ps.plist("a", [0, 1]))
+    df = ps.run_local(func, [{"a": 2, "b": 20}], skip_dups=True)
+    back = read_db()
+    for frame in (df, back):
+        assert frame["b"].iloc[-1] == 20 and isinstance(frame["b"].iloc[-1], int)
+    assert back["_pset_sha1"].tolist() == [ps.pset_hash(p) for p in ps.df_extract_params(back)]
+    again = ps.run_local(func, [{"a": 2, "b": 20}], skip_dups=True)
+    assert len(again) == 3

@@ -14,13 +14,24 @@ import re
 from psweep.constants import CALC_DIR
 from psweep.errors import PsweepTemplateError
 
-__all__ = ["BATCH_DIR_CANDIDATES", "STUDY_BATCH_DIR", "find_batch_dir", "submit_script_dirs"]
+__all__ = [
+    "BATCH_DIR_CANDIDATES",
+    "STUDY_BATCH_DIR",
+    "SUBMIT_FILES",
+    "find_batch_dir",
+    "submit_script_dirs",
+]
 
 #: The folder of the batch jobs in a study made by ``psweep new`` (``batch.py`` uses it).
 STUDY_BATCH_DIR = "batch"
 
 #: Where the commands look for submit scripts when no folder is given, in this order.
 BATCH_DIR_CANDIDATES = (CALC_DIR, STUDY_BATCH_DIR)
+
+#: The files prep_batch writes into the batch folder to submit the jobs prepared there
+#: (rsync patterns): ``run_<machine>.sh``, the array drivers and their pset lists. They
+#: belong to the copy that prepared them, so a pull keeps the local ones.
+SUBMIT_FILES = ("run_*.sh", "array_*")
 
 _RUN_SCRIPT = re.compile(r"run_.+\.sh\Z")
 

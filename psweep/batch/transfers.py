@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from psweep.batch.layout import SUBMIT_FILES
 from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, StudyPaths
 
 __all__ = [
@@ -80,7 +81,8 @@ def host_commands(
     ``rsync.exclude`` here, ``--filter=merge`` for ``rsync.rules`` and
     ``rsync.filter``), plus excludes of the locks and journals in
     ``calc/.psweep/`` and, for a pull, of the database files of every format
-    and the runs table, which :func:`pull_database` merges instead.
+    and the runs table, which :func:`pull_database` merges instead, and of
+    the submit files prepared here (:data:`~psweep.batch.layout.SUBMIT_FILES`).
     """
     remote = f"{host}:{basedir}/calc"
     opts = _rsync_options(direction, extra)
@@ -89,7 +91,7 @@ def host_commands(
             ["ssh", host, "mkdir", "-pv", shlex.quote(f"{basedir}/calc")],
             ["rsync", *opts, f"--exclude=/{PSWEEP_DIRNAME}/", "calc/", remote + "/"],
         ]
-    kept = StudyPaths("calc", database_basename).kept_on_pull()
+    kept = [*StudyPaths("calc", database_basename).kept_on_pull(), *SUBMIT_FILES]
     return [["rsync", *opts, *[f"--exclude=/calc/{name}" for name in kept], remote, "./"]]
 
 

@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 
+from psweep.batch.layout import SUBMIT_FILES
 from psweep.errors import PsweepError
 from psweep.store.paths import DATABASE_BASENAME, DATABASE_BASENAMES, StudyPaths
 
@@ -194,7 +195,7 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     # added here since the push stay
     kept = StudyPaths(local, args.database_basename).kept_on_pull()
     cmd = ["rsync", "-a", "-s", "-i"]
-    for name in kept if direction == "pull" else kept[:1]:
+    for name in [*kept, *SUBMIT_FILES] if direction == "pull" else kept[:1]:
         cmd += ["--exclude", f"/{name}"]
     if args.dry_run:
         cmd.append("--dry-run")

@@ -170,4 +170,20 @@ def append_rows(df_old: pd.DataFrame, df_new: pd.DataFrame) -> pd.DataFrame:
             continue
         if lossless:
             out[col] = cast
+    for col in out.columns.symmetric_difference(df_old.columns.intersection(df_new.columns)):
+        _keep_exact_ints(out, col, next(df for df in (df_old, df_new) if col in df.columns))
     return out
+
+
+def _keep_exact_ints(out: pd.DataFrame, col: Any, part: pd.DataFrame) -> None:
+    """A column of ints (or bools) that only one side has: pandas fills the other side
+    with NaN and turns the ints into floats, so rows read back would hash as 20.0 where
+    the pset had 20. Keep the values as given instead, with None where there are none."""
+    if part[col].dtype.kind not in "iub" or out[col].dtype.kind != "f":
+        return
+    values = pd.Series(None, index=range(len(out)), dtype=object)
+    where = out.index.get_indexer(part.index) if out.index.is_unique else None
+    if where is None or (where < 0).any():
+        return
+    values.iloc[where] = part[col].astype(object).to_numpy()
+    out[col] = values.to_numpy()
