@@ -28,13 +28,19 @@ from psweep.lifecycle.rows import (
     append_rows,
     rows_to_df,
 )
+from psweep.store import run_status
 
 log = logging.getLogger("psweep")
 
 
 @dataclass
 class RunInfo:
-    """A run that has begun: its numbers, its journal and lock, and how it ends."""
+    """A run that has begun: its numbers, its journal and lock, and how it ends.
+
+    `runs_row` is the run's row of the runs table (start time, host, ...,
+    ``status`` in :mod:`psweep.store.run_status`' words), written at the end and
+    kept in the journal header meanwhile; None when the run saves nothing.
+    """
 
     run_id: str
     run_seq: int
@@ -45,7 +51,7 @@ class RunInfo:
     save: bool
     record: bool
     lock_timeout_s: float
-    info: dict | None = None
+    runs_row: dict | None = None
     journal_dir: str | None = None
     lock: Any = None
     extra: tuple[str, ...] = ()  # the 0.16 columns of its rows (assemble.extra_columns)
@@ -63,7 +69,7 @@ class RunInfo:
             "record": self.record,
             "extra": list(self.extra),
             "layout": self.layout,
-            "info": self.info,
+            "info": self.runs_row,
         }
 
     def merge(self, plan: Plan, blocks: list, status: str) -> pd.DataFrame:
@@ -91,24 +97,26 @@ class RunInfo:
             )
             if not self.save:
                 return append_rows(self.df, df_new)
-            info_end = {**self.info, "status": status}
+            info_end = {**(self.runs_row or {}), "status": status}
             try:
                 out = merge_run(
                     self.where.work.database, df_new, info_end, self.base, self.lock_timeout_s,
                     layout=self.layout,
                 )  # fmt: skip
             except PsweepFormatError:
-                remove_run_dir(self.journal_dir)  # the rows are set aside (merge_run)
+                if self.journal_dir is not None:
+                    remove_run_dir(self.journal_dir)  # the rows are set aside (merge_run)
                 raise
-        remove_run_dir(self.journal_dir)
+        if self.journal_dir is not None:
+            remove_run_dir(self.journal_dir)
         crash_point("journal-removed")
         return out
 
     def save_stopped(self, exc: BaseException, plan: Plan, blocks: list) -> None:
         """Save every finished pset of a run that an exception or a signal stopped."""
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        if self.info is not None and status == "failed":
-            self.info["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        status = run_status.stopped_status(exc)
+        if self.runs_row is not None and status == run_status.FAILED:
+            self.runs_row["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
         if self.save:
             blocks.extend(_journaled_blocks(self.journal_dir, blocks))
         ndone = sum(len(block[0]) for block in blocks)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, cast
 
 import pandas as pd
 
@@ -53,6 +53,7 @@ from psweep.lifecycle.rows import (
     extra_columns,
 )
 from psweep.lifecycle.runinfo import RunInfo
+from psweep.store import run_status
 from psweep.store.database import check_picklable_psets, check_storable, records_frame
 from psweep.store.legacy import in_layout, layout_016
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, try_lock
@@ -225,8 +226,8 @@ def run_local(
     crash_point("planned")
     run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
     run.extra, run.layout = extra, layout
-    if run.info is not None:
-        run.info["n_planned"] = len(plan)  # psweep status: how many are left
+    if run.runs_row is not None:
+        run.runs_row["n_planned"] = len(plan)  # psweep status: how many are left
     job = Job(
         func, run.run_id, run.run_seq, run.pset_seq0, where.work.calc_dir, simulate, tmpsave,
         verbose, run.record, run.journal_dir, run.header, timeout_s, capture_logs, EXEC_HOST,
@@ -235,7 +236,7 @@ def run_local(
     try:
         blocks = _execute(run, job, plan, poolsize, dask_client, progress)
         crash_point("executed")
-        out = run.merge(plan, blocks, "ok")
+        out = run.merge(plan, blocks, run_status.OK)
     finally:
         run.release()  # also when the save failed: the run is not going on
     if _after_save is not None:  # internal: prep_batch writes its submit scripts here
@@ -275,7 +276,7 @@ def _begin(
     elif backup:
         log.info("simulate: backup skipped")
     if save:
-        run.info = run_info(run.run_id, work.calc_dir, work.database_basename)
+        run.runs_row = run_info(run.run_id, work.calc_dir, work.database_basename)
         work.make_psweep_dir()
         run.journal_dir = work.run_journal(run.run_id)
         # made under another name and locked before it appears: another process's
@@ -301,7 +302,7 @@ def _execute(
     # With a pool or dask this process runs no user code: pause the collector.
     # Serially, func runs here: only hide the objects that exist now from it.
     quiet_gc = gc_paused() if (poolsize or dask_client is not None) else gc_frozen()
-    running = execute(job, plan, poolsize, dask_client)
+    running = cast(Generator[Any, None, None], execute(job, plan, poolsize, dask_client))
     try:
         with quiet_gc, sigterm_as_interrupt():
             for block in running:
