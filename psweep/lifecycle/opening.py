@@ -64,18 +64,18 @@ def open_database(
         recover_journals(study.database_dir, study.database_basename, lock_timeout_s)
     if save and simulate:
         prepare_simulate(study.database, where.work.database_dir)
-    given = df is not None and len(df) > 0
-    had_sha1 = given and "_pset_sha1" in df.columns
-    if given:
+    given = df if df is not None and len(df) > 0 else None
+    had_sha1 = given is not None and "_pset_sha1" in given.columns
+    if given is not None:
         # a DataFrame of psweep 0.7.0, 0.16 or ps.run (whose hashes are ours where our
         # runs table lists runs beside the database)
-        df = adopt_database(df, study.database_dir)
-    if given and not save:
-        return df, df, had_sha1
+        given = adopt_database(given, study.database_dir)
+        if not save:
+            return given, given, had_sha1
     base = DbSnapshot(where.db_src)
     had_sha1 = had_sha1 or base.had_sha1
-    if given:
-        base = combine_given_df(df, base, where.db_src, lock_timeout_s)
+    if given is not None:
+        base = combine_given_df(given, base, where.db_src, lock_timeout_s)
     return base, base.df, had_sha1
 
 

@@ -67,9 +67,10 @@ import json
 import operator
 import os
 import re
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError, PsweepFormatError
@@ -189,9 +190,10 @@ def _encode(values: pd.Series | pd.Index, spec: str, where: Any) -> list:
     if kind == "timedelta":
         out = arr.view(np.int64).tolist()
     else:
-        unit = np.datetime_data(arr.dtype)[0]
+        unit: Any = np.datetime_data(arr.dtype)[0]  # one of the units numpy's stubs list
+        times = cast("npt.NDArray[np.datetime64]", arr)
         text = np.datetime_as_string(
-            arr, unit=unit, timezone="UTC" if kind == "datetimetz" else "naive"
+            times, unit=unit, timezone="UTC" if kind == "datetimetz" else "naive"
         )
         out = text.tolist()
     for pos in np.flatnonzero(np.isnat(arr)).tolist():
