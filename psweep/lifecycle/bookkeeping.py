@@ -12,10 +12,7 @@ from typing import Any
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import (
-    PsweepDatabaseError,
-    PsweepGitError,
-)
+from psweep.errors import PsweepDatabaseError, PsweepGitError
 from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths

@@ -9,18 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from psweep.errors import (
-    PsweepParamsError,
-)
+from psweep.errors import PsweepParamsError
 from psweep.lifecycle.bookkeeping import prepare_simulate
-from psweep.lifecycle.execute import (
-    Plan,
-)
-from psweep.lifecycle.merge import (
-    DbSnapshot,
-    merge_databases,
-    recover_journals,
-)
+from psweep.lifecycle.execute import Plan
+from psweep.lifecycle.merge import DbSnapshot, merge_databases, recover_journals
 from psweep.params.hashing import pset_hashes
 from psweep.store.legacy import adopt_database
 from psweep.store.paths import StudyPaths

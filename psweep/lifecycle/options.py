@@ -8,17 +8,9 @@ import pickle
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from psweep.errors import (
-    PsweepParamsError,
-)
-from psweep.lifecycle.execute import (
-    check_main_guard,
-)
-from psweep.lifecycle.rows import (
-    COLUMNS_016,
-    RESERVED_COLUMNS,
-    STATUS_COLUMNS,
-)
+from psweep.errors import PsweepParamsError
+from psweep.lifecycle.execute import check_main_guard
+from psweep.lifecycle.rows import COLUMNS_016, RESERVED_COLUMNS, STATUS_COLUMNS
 from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, StudyPaths
 
 log = logging.getLogger("psweep")

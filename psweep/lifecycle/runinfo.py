@@ -11,23 +11,13 @@ from typing import Any
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import (
-    PsweepFormatError,
-)
-from psweep.lifecycle.execute import (
-    Plan,
-)
+from psweep.errors import PsweepFormatError
+from psweep.lifecycle.execute import Plan
 from psweep.lifecycle.guards import gc_paused
 from psweep.lifecycle.journal import read_journal_dir, remove_run_dir, rows_to_block
-from psweep.lifecycle.merge import (
-    DbSnapshot,
-    merge_run,
-)
+from psweep.lifecycle.merge import DbSnapshot, merge_run
 from psweep.lifecycle.opening import RunPaths
-from psweep.lifecycle.rows import (
-    append_rows,
-    rows_to_df,
-)
+from psweep.lifecycle.rows import append_rows, rows_to_df
 from psweep.store import run_status
 
 log = logging.getLogger("psweep")

@@ -1,4 +1,20 @@
-"""Run a function over params and keep the results in the database."""
+"""Run a function over params and keep the results in the database.
+
+:func:`run_local` (and :func:`run`, psweep 0.16's entry) is the lifecycle of one
+run as named steps, each from its own module:
+
+1. check the arguments and psets (:mod:`~psweep.lifecycle.options`);
+2. open: recover crashed runs, read the database, plan the psets
+   (:mod:`~psweep.lifecycle.opening`);
+3. begin: number the run, git commit and back up (:mod:`~psweep.lifecycle.bookkeeping`),
+   open its journal; the run is a :class:`~psweep.lifecycle.runinfo.RunInfo`;
+4. execute the psets (:mod:`~psweep.lifecycle.execute`), with SIGTERM and the garbage
+   collector handled (:mod:`~psweep.lifecycle.guards`);
+5. merge the rows into the database and record the run's status
+   (:meth:`RunInfo.merge <psweep.lifecycle.runinfo.RunInfo.merge>`,
+   :mod:`psweep.store.run_status`);
+6. commit the results (git, DVC).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +27,7 @@ from typing import Any, cast
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import (
-    error_line,
-)
+from psweep.errors import error_line
 from psweep.lifecycle.bookkeeping import (
     backup_study,
     commit_results,
@@ -21,12 +35,7 @@ from psweep.lifecycle.bookkeeping import (
     require_writable,
 )
 from psweep.lifecycle.capture import check_capture_logs
-from psweep.lifecycle.execute import (
-    EXEC_HOST,
-    Job,
-    Plan,
-    execute,
-)
+from psweep.lifecycle.execute import EXEC_HOST, Job, Plan, execute
 from psweep.lifecycle.guards import (
     PsweepTerminated,
     die_of_sigterm,
@@ -34,9 +43,7 @@ from psweep.lifecycle.guards import (
     gc_paused,
     sigterm_as_interrupt,
 )
-from psweep.lifecycle.merge import (
-    DbSnapshot,
-)
+from psweep.lifecycle.merge import DbSnapshot
 from psweep.lifecycle.opening import RunPaths, open_database, plan_psets, seq_start, with_pset_hash
 from psweep.lifecycle.options import (
     NO_FILL,
@@ -48,10 +55,7 @@ from psweep.lifecycle.options import (
     fill_template,
 )
 from psweep.lifecycle.progress import Progress, want_progress
-from psweep.lifecycle.rows import (
-    RESERVED_COLUMNS,
-    extra_columns,
-)
+from psweep.lifecycle.rows import RESERVED_COLUMNS, extra_columns
 from psweep.lifecycle.runinfo import RunInfo
 from psweep.store import run_status
 from psweep.store.database import check_picklable_psets, check_storable, records_frame
@@ -59,9 +63,7 @@ from psweep.store.legacy import in_layout, layout_016
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, try_lock
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import run_info
-from psweep.store.vcs import (
-    git_commit_all,
-)
+from psweep.store.vcs import git_commit_all
 
 __all__ = ["ON_ERROR_CHOICES", "RESERVED_COLUMNS", "run", "run_local"]
 
