@@ -275,10 +275,10 @@ def test_progress_bar_on_request(study, capfd):
 KILL_AFTER_MERGE = """\
 import os, sys
 import psweep as ps
-import psweep.lifecycle.runner
+import psweep.lifecycle.runinfo
 
 PARENT = os.getpid()
-remove_run_dir = psweep.lifecycle.runner.remove_run_dir
+remove_run_dir = psweep.lifecycle.runinfo.remove_run_dir
 
 
 def die(path):  # the run dies after the database was written, before the journal is gone
@@ -290,7 +290,7 @@ def double(pset):
     return {"r": pset["a"] * 2}
 
 if __name__ == "__main__":
-    psweep.lifecycle.runner.remove_run_dir = die
+    psweep.lifecycle.runinfo.remove_run_dir = die
     ps.run_local(double, ps.plist("a", range(5)), poolsize=POOL)
 """
 
@@ -367,9 +367,9 @@ def test_database_basename_taken(study, name):
 def test_failed_final_save_leaves_no_stale_run(study, monkeypatch):
     """Issue 10 case 11: after a final save that failed, the next call in the same process
     recovers that run's journal instead of taking it for a run still going."""
-    import psweep.lifecycle.runner
+    import psweep.lifecycle.runinfo
 
-    real = psweep.lifecycle.runner.merge_run
+    real = psweep.lifecycle.runinfo.merge_run
     calls = []
 
     def fail_once(*args, **kwds):
@@ -378,11 +378,11 @@ def test_failed_final_save_leaves_no_stale_run(study, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(*args, **kwds)
 
-    monkeypatch.setattr(psweep.lifecycle.runner, "merge_run", fail_once)
+    monkeypatch.setattr(psweep.lifecycle.runinfo, "merge_run", fail_once)
     with pytest.raises(OSError, match="No space left") as failed:
         ps.run_local(func, ps.plist("a", [1, 2, 3]))
     # Jupyter keeps the last traceback, and with it the failed call's frame, alive
-    monkeypatch.setattr(psweep.lifecycle.runner, "merge_run", real)
+    monkeypatch.setattr(psweep.lifecycle.runinfo, "merge_run", real)
     df = ps.run_local(func, ps.plist("a", [4]))  # same process: recovers, then runs
     assert df["a"].tolist() == [1, 2, 3, 4]
     assert os.listdir("calc/.psweep/journal") == []
@@ -410,8 +410,8 @@ def test_stale_df_after_a_crash_keeps_recovered_rows(study):
     stale = ps.df_read("calc/database.pk")
     # a killed run whose rows are only in its journal
     (study / "driver.py").write_text(
-        "import os, psweep as ps, psweep.lifecycle.runner\n"
-        "psweep.lifecycle.runner.merge_run = lambda *a, **k: os._exit(9)\n"
+        "import os, psweep as ps, psweep.lifecycle.runinfo\n"
+        "psweep.lifecycle.runinfo.merge_run = lambda *a, **k: os._exit(9)\n"
         "ps.run_local(lambda p: {'r': 0}, ps.plist('a', [7, 8]))\n"
     )
     proc = subprocess.run([sys.executable, "driver.py"], cwd=study)

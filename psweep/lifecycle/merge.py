@@ -25,6 +25,7 @@ from psweep.lifecycle.journal import (
     remove_run_dir,
 )
 from psweep.lifecycle.rows import COLUMNS_016, append_rows, rows_to_df
+from psweep.store import run_status
 from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.legacy import adopt_copy, adopt_database, in_layout, layout_of
@@ -375,7 +376,7 @@ def _recover_run(
         record=header["record"],
         extra=header.get("extra", COLUMNS_016),  # older journals: the columns rows had then
     )
-    info = {**header["info"], "status": "interrupted"}
+    info = {**header["info"], "status": run_status.INTERRUPTED}
     before = DbSnapshot(database_fn)
     n_before = len(before.df)
     out = merge_run(

@@ -38,12 +38,11 @@ from psweep.errors import PsweepDatabaseError, error_line
 from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read_journal_header
 from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
+from psweep.store.run_status import CRASHED, FINISHED, RUN_STATES, RUNNING, state_of
 from psweep.store.runs_table import now_utc, read_runs_table
 
 __all__ = ["RUN_STATES", "df_runs", "journal_runs", "status"]
 
-RUN_STATES = ("running", "crashed", "finished", "failed", "interrupted")
-_FROM_STATUS = {"ok": "finished", "failed": "failed", "interrupted": "interrupted"}
 # a run on another host (shared file system) counts as running while it writes
 _FOREIGN_QUIET_S = 600.0
 
@@ -58,8 +57,8 @@ def _seconds(a: Any, b: Any) -> float | None:
 def _journal_state(info: dict, run_dir: str, newest_mtime: float) -> str:
     pid, host = info.get("pid"), info.get("host")
     if isinstance(pid, int) and host == socket.gethostname():
-        return "running" if pid_alive(pid) else "crashed"
-    return "running" if time.time() - newest_mtime < _FOREIGN_QUIET_S else "crashed"
+        return RUNNING if pid_alive(pid) else CRASHED
+    return RUNNING if time.time() - newest_mtime < _FOREIGN_QUIET_S else CRASHED
 
 
 def journal_runs(calc_dir: str = "calc") -> list[dict]:
@@ -174,7 +173,7 @@ def _finished_runs(calc_dir: str) -> tuple[list[dict], str | None]:
         out.append(
             {
                 "run_id": run_id,
-                "state": _FROM_STATUS.get(get("status"), str(get("status"))),
+                "state": state_of(get("status")),
                 "start_utc": get("start_utc"),
                 "end_utc": get("end_utc"),
                 "n_planned": _int(get("n_planned")),
@@ -200,16 +199,16 @@ def _int(value: Any) -> int | None:
 
 
 def _with_rates(run: dict, now: pd.Timestamp) -> dict:
-    end = run["end_utc"] if run["state"] not in ("running", "crashed") else None
-    if run["state"] == "crashed":
+    end = run["end_utc"] if run["state"] not in (RUNNING, CRASHED) else None
+    if run["state"] == CRASHED:
         end = run.get("last_row_utc")
     elapsed = _seconds(run["start_utc"], end if end is not None and not pd.isna(end) else now)
     done, planned = run.get("n_done"), run.get("n_planned")
     left = max(planned - done, 0) if planned is not None and done is not None else None
-    if run["state"] == "finished" and left is None:
+    if run["state"] == FINISHED and left is None:
         left = 0
     rate = done / elapsed if done and elapsed else None
-    eta = left / rate if run["state"] == "running" and left is not None and rate else None
+    eta = left / rate if run["state"] == RUNNING and left is not None and rate else None
     return {**run, "n_left": left, "elapsed_s": elapsed, "rate_per_s": rate, "eta_s": eta}
 
 
@@ -335,7 +334,7 @@ def _runs_lines(data: dict, runs: list[dict]) -> list[str]:
     hidden = len(data["runs"]) - len(runs)
     if hidden:
         lines.append(f"({hidden} older runs not shown; --all shows them)")
-    crashed = [r for r in data["runs"] if r["state"] == "crashed"]
+    crashed = [r for r in data["runs"] if r["state"] == CRASHED]
     if crashed:
         lines.append(
             f"{len(crashed)} crashed run(s): their journaled psets are merged by the next run "

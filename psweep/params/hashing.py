@@ -108,6 +108,12 @@ def _tag(obj: Any) -> Any:
         return ["d", sorted(items, key=lambda kv: json.dumps(kv[0]))]
     if isinstance(obj, set | frozenset):
         return ["set", sorted((_tag(v) for v in obj), key=json.dumps)]
+    return _tag_other(obj)
+
+
+def _tag_other(obj: Any) -> list:
+    """[tag, text] of a value that is no JSON type: dates and times, numbers of other
+    kinds, paths; or raise TypeError."""
     if isinstance(obj, datetime.datetime):  # pd.Timestamp too: it comes back from a database
         return ["datetime", obj.isoformat()]
     if isinstance(obj, datetime.date | datetime.time):

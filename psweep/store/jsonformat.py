@@ -64,17 +64,18 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import operator
 import os
 import re
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError, PsweepFormatError
 from psweep.store.files import atomic_open
+from psweep.store.jsonvalues import Unstorable, plain_objects, type_name
 
 __all__ = ["JSON_DEFAULTS", "encode_json_database", "read_json_database", "write_json_database"]
 
@@ -106,13 +107,6 @@ _STRING_SPEC_RE = re.compile(r"(str|string)\[(python|pyarrow)\]\Z")
 _NAT_INT = np.iinfo(np.int64).min
 _SPACE_RE = re.compile(r"\s*")
 _PANDAS_VERSION = tuple(int(part) for part in re.findall(r"\d+", pd.__version__)[:2])
-
-
-class _Unstorable(Exception):
-    """Data the JSON database cannot keep; the message says what and where.
-
-    From :func:`_plain`, ``args`` are the description and the offending value.
-    """
 
 
 def _dtype_spec(dtype: Any) -> str | None:
@@ -180,75 +174,13 @@ def _dtype_from_spec(spec: Any) -> tuple[str, Any]:
     raise ValueError(f"unknown dtype {spec!r}")
 
 
-def _type_name(obj: Any) -> str:
-    return type(obj).__name__
-
-
-def _plain(value: Any) -> Any:
-    """`value` as plain JSON data that reads back equal, or raise _Unstorable."""
-    cls = type(value)
-    if cls is str or cls is float or cls is int or cls is bool or value is None:
-        return value
-    if cls is list:
-        return [_plain(item) for item in value]
-    if cls is dict:
-        out = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                if type(key) is not np.str_:
-                    raise _Unstorable(f"a dict with a key of type {_type_name(key)}", value)
-                key = str(key)
-            out[key] = _plain(item)
-        return out
-    if isinstance(value, np.generic):
-        if isinstance(value, np.bool_):
-            return bool(value)
-        if isinstance(value, np.integer):
-            return int(value)
-        if isinstance(value, np.str_):
-            return str(value)
-        if isinstance(value, np.floating):
-            num = float(value)
-            if cls(num) == value or (math.isnan(num) and np.isnan(value)):
-                return num
-            raise _Unstorable(f"a {_type_name(value)} that no float equals", value)
-    raise _Unstorable(f"a value of type {_type_name(value)}", value)
-
-
-def _plain_objects(values: list, where: Any) -> list:
-    """`values` of an object column or index as plain JSON data.
-
-    `where(pos)` names the row of the value at position pos for the error.
-    """
-    out = list(values)
-    for pos, value in enumerate(out):
-        cls = type(value)
-        if cls is str or cls is float or cls is int or cls is bool or value is None:
-            continue
-        try:
-            out[pos] = _plain(value)
-        except RecursionError:
-            raise _Unstorable(
-                f"{where(pos)} holds a {_type_name(value)} nested too deeply (or holding "
-                "itself), which JSON cannot hold"
-            ) from None
-        except _Unstorable as exc:
-            what, bad = exc.args
-            if bad is not value:
-                what = f"a {_type_name(value)} with {what} in it"
-            raise _Unstorable(
-                f"{where(pos)} holds {what}, which JSON cannot hold faithfully"
-            ) from None
-    return out
-
-
 def _encode(values: pd.Series | pd.Index, spec: str, where: Any) -> list:
     """The values of a column or index as a list of plain JSON data."""
     kind, _ = _dtype_from_spec(spec)
     if kind == "number":
         return values.to_numpy().tolist()
     if kind == "object":
-        return _plain_objects(values.to_numpy().tolist(), where)
+        return plain_objects(values.to_numpy().tolist(), where)
     if kind in ("string", "masked"):
         return values.array.to_numpy(dtype=object, na_value=None).tolist()
     arr = values.array
@@ -258,9 +190,10 @@ def _encode(values: pd.Series | pd.Index, spec: str, where: Any) -> list:
     if kind == "timedelta":
         out = arr.view(np.int64).tolist()
     else:
-        unit = np.datetime_data(arr.dtype)[0]
+        unit: Any = np.datetime_data(arr.dtype)[0]  # one of the units numpy's stubs list
+        times = cast("npt.NDArray[np.datetime64]", arr)
         text = np.datetime_as_string(
-            arr, unit=unit, timezone="UTC" if kind == "datetimetz" else "naive"
+            times, unit=unit, timezone="UTC" if kind == "datetimetz" else "naive"
         )
         out = text.tolist()
     for pos in np.flatnonzero(np.isnat(arr)).tolist():
@@ -287,7 +220,7 @@ def _decode(values: list, spec: str) -> Any:
     """An array of dtype `spec` from the JSON data written by :func:`_encode`."""
     kind, dtype = _dtype_from_spec(spec)
     if not isinstance(values, list):
-        raise ValueError(f"values must be a list, not {_type_name(values)}")
+        raise ValueError(f"values must be a list, not {type_name(values)}")
     if kind == "number":
         return _typed(values, dtype)
     if kind == "object":
@@ -318,20 +251,20 @@ def _decode(values: list, spec: str) -> Any:
 def _axis_name(name: Any, what: str) -> Any:
     if name is None or type(name) is str:
         return name
-    raise _Unstorable(f"the {what} has a name of type {_type_name(name)}, not text")
+    raise Unstorable(f"the {what} has a name of type {type_name(name)}, not text")
 
 
 def _encode_axis(index: pd.Index, what: str, values: bool = True) -> dict:
     """The row index (or, without its values, the column labels) for the file."""
     if isinstance(index, pd.MultiIndex):
-        raise _Unstorable(f"the {what} is a MultiIndex, which it cannot keep")
+        raise Unstorable(f"the {what} is a MultiIndex, which it cannot keep")
     out = {"name": _axis_name(index.name, what)}
     if type(index) is pd.RangeIndex:
         out["range"] = [index.start, index.stop, index.step]
         return out
     spec = _dtype_spec(index.dtype)
     if spec is None:
-        raise _Unstorable(f"the {what} has dtype {index.dtype}, which it cannot keep")
+        raise Unstorable(f"the {what} has dtype {index.dtype}, which it cannot keep")
     out["dtype"] = spec
     if values:
         out["values"] = _encode(index, spec, lambda pos: f"the {what} at position {pos}")
@@ -340,7 +273,7 @@ def _encode_axis(index: pd.Index, what: str, values: bool = True) -> dict:
 
 def _decode_index(spec: Any, values: list | None = None) -> pd.Index:
     if not isinstance(spec, dict):
-        raise ValueError(f"an index must be an object, not {_type_name(spec)}")
+        raise ValueError(f"an index must be an object, not {type_name(spec)}")
     name = spec.get("name")
     if "range" in spec:
         return pd.RangeIndex(*spec["range"], name=name)
@@ -350,21 +283,21 @@ def _decode_index(spec: Any, values: list | None = None) -> pd.Index:
 
 
 def _json_document(df: pd.DataFrame) -> bytes:
-    """`df` as the lossless JSON document (UTF-8), or raise _Unstorable."""
+    """`df` as the lossless JSON document (UTF-8), or raise Unstorable."""
     names = list(df.columns)
     for name in names:
         if type(name) is not str:
-            raise _Unstorable(f"column {name!r} has a name of type {_type_name(name)}, not text")
+            raise Unstorable(f"column {name!r} has a name of type {type_name(name)}, not text")
     if len(set(names)) != len(names):
         dup = next(name for name in names if names.count(name) > 1)
-        raise _Unstorable(f"there is more than one column {dup!r}")
+        raise Unstorable(f"there is more than one column {dup!r}")
     labels = df.index
     columns, data = [], []
     for pos, name in enumerate(names):
         col = df.iloc[:, pos]
         spec = _dtype_spec(col.dtype)
         if spec is None:
-            raise _Unstorable(f"column {name!r} has dtype {col.dtype}, which it cannot keep")
+            raise Unstorable(f"column {name!r} has dtype {col.dtype}, which it cannot keep")
         columns.append([name, spec])
         data.append(
             _encode(col, spec, lambda p, name=name: f"column {name!r} at row {labels[p]!r}")
@@ -388,7 +321,7 @@ def _json_document(df: pd.DataFrame) -> bytes:
         except UnicodeEncodeError:  # lone surrogates in some text: write all as \uXXXX
             continue
         except ValueError as exc:  # an int of more digits than Python converts
-            raise _Unstorable(f"a value cannot be written as JSON ({exc})") from None
+            raise Unstorable(f"a value cannot be written as JSON ({exc})") from None
     raise AssertionError("ASCII-only JSON always encodes")
 
 
@@ -396,7 +329,7 @@ def encode_json_database(df: pd.DataFrame, fn: Any) -> bytes:
     """`df` as the text of JSON database `fn`; PsweepFormatError for what it cannot keep."""
     try:
         return _json_document(df)
-    except _Unstorable as exc:
+    except Unstorable as exc:
         raise PsweepFormatError(
             f"cannot write {os.fspath(fn)!r} as a JSON database: {exc}. The file was not "
             f"touched; {_USE_INSTEAD}"

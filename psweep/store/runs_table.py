@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError
+from psweep.store import run_status
 from psweep.store.database import df_read, df_write, records_frame
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.paths import RUNS_BASENAME, StudyPaths
@@ -66,7 +67,7 @@ def run_info(run_id: str, calc_dir: str, database_basename: str) -> dict[str, An
         "_run_id": run_id,
         "start_utc": now_utc(),
         "end_utc": pd.NaT,
-        "status": "running",
+        "status": run_status.RUNNING,
         "n_psets": 0,
         "n_failed": 0,
         "host": socket.gethostname(),

@@ -1,0 +1,149 @@
+"""The first steps of a run: its paths, the database it appends to, the psets it plans."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from psweep.errors import PsweepParamsError
+from psweep.lifecycle.bookkeeping import prepare_simulate
+from psweep.lifecycle.execute import Plan
+from psweep.lifecycle.merge import DbSnapshot, merge_databases, recover_journals
+from psweep.params.hashing import pset_hashes
+from psweep.store.legacy import adopt_database
+from psweep.store.paths import StudyPaths
+from psweep.store.runs_table import check_runs_table
+
+log = logging.getLogger("psweep")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The paths of the study and of the run: the same, or for a simulated run those of
+    ``<calc_dir>.simulate`` (:meth:`StudyPaths.simulated`)."""
+
+    study: StudyPaths  # as given: its journals are recovered, it is backed up
+    work: StudyPaths  # where func runs and the database is written
+    db_src: str  # the database the run starts from
+
+    @classmethod
+    def make(
+        cls, calc_dir: Any, database_dir: Any, basename: str, save: bool, simulate: bool
+    ) -> RunPaths:
+        study = StudyPaths(calc_dir, basename, database_dir)
+        if not simulate:
+            return cls(study, study, study.database)
+        work = study.simulated()
+        return cls(study, work, work.database if save else study.database)
+
+
+def open_database(
+    where: RunPaths, df: pd.DataFrame | None, save: bool, simulate: bool, lock_timeout_s: float
+) -> tuple[pd.DataFrame | DbSnapshot, pd.DataFrame, bool]:
+    """Step 1: recover crashed runs, then read the database the run appends to.
+
+    Returns what the run merges into at its end (a snapshot of the file, or
+    with save=False the given DataFrame), the database as a DataFrame, and
+    whether it had 0.7.0's ``_pset_sha1`` before it was read into our layout.
+    """
+    study = where.study
+    if save and not simulate and os.path.isdir(study.database_dir):
+        check_runs_table(study.database_dir)  # damaged: set aside now, not found at the end
+        recover_journals(study.database_dir, study.database_basename, lock_timeout_s)
+    if save and simulate:
+        prepare_simulate(study.database, where.work.database_dir)
+    given = df if df is not None and len(df) > 0 else None
+    had_sha1 = given is not None and "_pset_sha1" in given.columns
+    if given is not None:
+        # a DataFrame of psweep 0.7.0, 0.16 or ps.run (whose hashes are ours where our
+        # runs table lists runs beside the database)
+        given = adopt_database(given, study.database_dir)
+        if not save:
+            return given, given, had_sha1
+    base = DbSnapshot(where.db_src)
+    had_sha1 = had_sha1 or base.had_sha1
+    if given is not None:
+        base = combine_given_df(given, base, where.db_src, lock_timeout_s)
+    return base, base.df, had_sha1
+
+
+def seq_start(df: pd.DataFrame) -> tuple[int, int]:
+    if len(df) == 0:
+        return 0, 0
+    missing = [c for c in ("_run_seq", "_pset_seq") if c not in df.columns]
+    if missing:
+        raise PsweepParamsError(
+            f"the database to append to has no column(s) {missing}; pass a "
+            "DataFrame made by run_local (or df=None)"
+        )
+    return int(df["_run_seq"].max()) + 1, int(df["_pset_seq"].max()) + 1
+
+
+def combine_given_df(
+    df: pd.DataFrame, snapshot: DbSnapshot, db_src: str, lock_timeout_s: float
+) -> DbSnapshot:
+    """With save=True, the rows of `df` join the database file; none of the file is lost.
+
+    A row in both takes the values of `df` where it has them (a column added in
+    a notebook is kept); rows only in the file (other runs, rows recovered after
+    a crash) stay; rows only in `df` are added. The run then appends to that.
+    """
+    on_disk = snapshot.df
+    if len(on_disk) == len(df) and on_disk.index.equals(df.index) and on_disk.equals(df):
+        return snapshot
+    missing = int((~on_disk.index.isin(df.index)).sum()) if len(on_disk) else 0
+    if missing:
+        log.info(
+            "df lacks %d rows of %s (another run, or recovered); they are kept", missing, db_src
+        )
+    os.makedirs(os.path.dirname(db_src) or ".", exist_ok=True)
+    merge_databases(db_src, df, lock_timeout_s)
+    return DbSnapshot(db_src)
+
+
+def plan_psets(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
+    """The psets to run: all, or with skip_dups those without a successful row in `df`.
+
+    Hashes are made here only when skip_dups needs them; otherwise the
+    executors make them where the psets run.
+    """
+    if not (skip_dups and len(df) and "_pset_sha1" in df.columns):
+        return Plan(params)
+    hashes = pset_hashes(params)
+    ok = df["_pset_sha1"]
+    if "_pset_status" in df.columns:
+        ok = ok[df["_pset_status"].ne("failed").to_numpy()]
+    have = set(ok.dropna().to_numpy())
+    todo = [i for i, h in enumerate(hashes) if h not in have]
+    nohash = [i for i in todo if not isinstance(hashes[i], str)]
+    if nohash:
+        log.warning(
+            "skip_dups: %d psets have no hash, so they run whether they ran before or not "
+            "(a value without a stable text, e.g. %r)",
+            len(nohash),
+            params[nohash[0]],
+        )
+    log.info("skip_dups: %d of %d psets are done already", len(params) - len(todo), len(params))
+    return Plan([params[i] for i in todo], [hashes[i] for i in todo])
+
+
+def with_pset_hash(
+    base: pd.DataFrame | DbSnapshot, df: pd.DataFrame
+) -> tuple[pd.DataFrame | DbSnapshot, pd.DataFrame]:
+    """The database with psweep 0.16's ``_pset_hash`` in every row (``_pset_sha1``'s value:
+    one hash per database), also in rows of 0.7.0 or recovered without it."""
+    if "_pset_sha1" not in df.columns:
+        return base, df
+    if "_pset_hash" in df.columns:
+        gap = df["_pset_hash"].isna().to_numpy() & df["_pset_sha1"].notna().to_numpy()
+        if not gap.any():
+            return base, df
+    df = df.assign(_pset_hash=df["_pset_sha1"])
+    if isinstance(base, DbSnapshot):
+        base.df = df
+        return base, df
+    return df, df

@@ -1,0 +1,146 @@
+"""A run that has begun (RunInfo): its numbers, journal and lock, and how it ends."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from psweep.crashpoints import crash_point
+from psweep.errors import PsweepFormatError
+from psweep.lifecycle.execute import Plan
+from psweep.lifecycle.guards import gc_paused
+from psweep.lifecycle.journal import read_journal_dir, remove_run_dir, rows_to_block
+from psweep.lifecycle.merge import DbSnapshot, merge_run
+from psweep.lifecycle.opening import RunPaths
+from psweep.lifecycle.rows import append_rows, rows_to_df
+from psweep.store import run_status
+
+log = logging.getLogger("psweep")
+
+
+@dataclass
+class RunInfo:
+    """A run that has begun: its numbers, its journal and lock, and how it ends.
+
+    `runs_row` is the run's row of the runs table (start time, host, ...,
+    ``status`` in :mod:`psweep.store.run_status`' words), written at the end and
+    kept in the journal header meanwhile; None when the run saves nothing.
+    """
+
+    run_id: str
+    run_seq: int
+    pset_seq0: int
+    where: RunPaths
+    df: pd.DataFrame
+    base: pd.DataFrame | DbSnapshot
+    save: bool
+    record: bool
+    lock_timeout_s: float
+    runs_row: dict | None = None
+    journal_dir: str | None = None
+    lock: Any = None
+    extra: tuple[str, ...] = ()  # the 0.16 columns of its rows (assemble.extra_columns)
+    layout: str | None = None  # how the file is written (legacy.in_layout)
+
+    @property
+    def header(self) -> dict:
+        """What a journal file says about its run (enough to recover it)."""
+        return {
+            "run_id": self.run_id,
+            "run_seq": self.run_seq,
+            "pset_seq0": self.pset_seq0,
+            "calc_dir": self.where.work.calc_dir,
+            "database_basename": self.where.work.database_basename,
+            "record": self.record,
+            "extra": list(self.extra),
+            "layout": self.layout,
+            "info": self.runs_row,
+        }
+
+    def merge(self, plan: Plan, blocks: list, status: str) -> pd.DataFrame:
+        """Step 5: append the finished rows to the database, record the run, drop the journal.
+
+        Each part can be cut short by a crash: the next run's recovery merges
+        the journal again and skips the rows that made it (see merge_run).
+        """
+        # blocks of a chunk are in order and chunks are ranges: sorting the
+        # blocks by their first position puts all rows in order
+        blocks.sort(key=lambda block: block[0][0])
+        cols = [list(itertools.chain.from_iterable(c)) for c in zip(*blocks, strict=True)]
+        pos, *rest = cols or [[]] * 7
+        with gc_paused():
+            df_new = rows_to_df(
+                pos,
+                [plan.psets[k] for k in pos],
+                *rest,
+                run_id=self.run_id,
+                run_seq=self.run_seq,
+                pset_seq0=self.pset_seq0,
+                calc_dir=self.where.work.calc_dir,
+                record=self.record,
+                extra=self.extra,
+            )
+            if not self.save:
+                return append_rows(self.df, df_new)
+            info_end = {**(self.runs_row or {}), "status": status}
+            try:
+                out = merge_run(
+                    self.where.work.database, df_new, info_end, self.base, self.lock_timeout_s,
+                    layout=self.layout,
+                )  # fmt: skip
+            except PsweepFormatError:
+                if self.journal_dir is not None:
+                    remove_run_dir(self.journal_dir)  # the rows are set aside (merge_run)
+                raise
+        if self.journal_dir is not None:
+            remove_run_dir(self.journal_dir)
+        crash_point("journal-removed")
+        return out
+
+    def save_stopped(self, exc: BaseException, plan: Plan, blocks: list) -> None:
+        """Save every finished pset of a run that an exception or a signal stopped."""
+        status = run_status.stopped_status(exc)
+        if self.runs_row is not None and status == run_status.FAILED:
+            self.runs_row["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        if self.save:
+            blocks.extend(_journaled_blocks(self.journal_dir, blocks))
+        ndone = sum(len(block[0]) for block in blocks)
+        if not (self.save or ndone):
+            return
+        try:
+            self.merge(plan, blocks, status)
+        except Exception as save_exc:
+            log.error("could not save the finished rows of run %s: %s", self.run_id, save_exc)
+            return
+        if not ndone:
+            log.warning("run %s stopped before any pset finished; nothing to save", self.run_id)
+        else:
+            log.warning(
+                "run %s stopped after %d of %d psets; their rows are saved. To go on with "
+                "the rest, run the same params again with skip_dups=True (in a study "
+                "repository: python input.py --skip-dups); a plain rerun runs all of them again",
+                self.run_id,
+                ndone,
+                len(plan),
+            )
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def _journaled_blocks(journal_dir: str | None, blocks: list) -> list:
+    """Rows that the journals hold but `blocks` do not (psets finished in workers whose
+    results had not come back when the run stopped), as one block."""
+    if journal_dir is None or not os.path.isdir(journal_dir):
+        return []
+    have = {pset_id for block in blocks for pset_id in block[1]}
+    _, rows = read_journal_dir(journal_dir)
+    block = rows_to_block([row for row in rows if row[2] not in have])
+    return [] if block is None else [block]
