@@ -72,6 +72,18 @@ def test_kill_during_backup(study):
     assert df["a"].tolist() == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("then", ["run", "recover"])
+def test_kill_during_backup_then_no_backup(study, then):
+    """A backup cut short is removed by the next run without backup=True, and by
+    ps.recover, too: recovery cleans what a killed run left (found by the study model)."""
+    _die("backup")
+    if then == "run":
+        ps.run_local(func, ps.plist("a", [4]))
+    else:
+        ps.recover("calc")
+    assert glob.glob("calc.bak_*") == []
+
+
 def test_kill_during_database_write(study):
     """Case 10: the temp file of a database write cut short is removed by the next run."""
     _die("write")

@@ -86,9 +86,6 @@ NEW_DEFECTS = {
     # database (crash point temp-file-written, also executed), loses them: 19 of 20 fast
     # psets in a try. A serial run closes its journal first and loses none
     "pool_journal_tail_unflushed",
-    # a backup cut short by a kill (calc.bak_*.partial-<pid>) is removed only by a later
-    # run with backup=True; runs without backup leave it for good
-    "partial_backup_stays",
     # prep_batch killed while it writes a pset's files leaves <calc>/<pset_id>/.run.py.*.tmp
     # (the pset was not journaled, so its folder belongs to no row); nothing removes it
     "prep_batch_kill_leaves_temp_files",

@@ -13,8 +13,8 @@ import pandas as pd
 
 from psweep.crashpoints import crash_point
 from psweep.errors import PsweepDatabaseError, PsweepGitError
+from psweep.lifecycle.merge import remove_partial_backups
 from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
-from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
 from psweep.store.vcs import (
     git_commit_all,
@@ -26,18 +26,10 @@ from psweep.store.vcs import (
 log = logging.getLogger("psweep")
 
 
-def _remove_partial_backups(paths: StudyPaths) -> None:
-    """Remove backups that a killed run left half copied (their writer is gone)."""
-    for path, pid in paths.partial_backups():
-        if pid is not None and not pid_alive(pid):
-            log.warning("removing %s, a backup that a killed run left unfinished", path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def backup_study(paths: StudyPaths, df: pd.DataFrame) -> str | None:
     """Copy the calc dir, with the database and runs table where they are elsewhere
     (`database_dir`), to its backup folder; a copy cut short never has the backup's name."""
-    _remove_partial_backups(paths)
+    remove_partial_backups(paths)
     calc_dir = paths.calc_dir
     elsewhere = [] if paths.database_in_calc_dir else [paths.database, paths.runs_table]
     elsewhere = [fn for fn in elsewhere if os.path.isfile(fn)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -320,6 +321,15 @@ def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> Psweep
     )
 
 
+def remove_partial_backups(paths: StudyPaths) -> None:
+    """Remove backups that a killed run left half copied (their writer is gone); part of
+    recovery, so that a study whose runs have no backup=True loses them too."""
+    for path, pid in paths.partial_backups():
+        if pid is not None and not pid_alive(pid):
+            log.warning("removing %s, a backup that a killed run left unfinished", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def recover_journals(
     calc_dir: str, database_basename: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
 ) -> int:
@@ -409,6 +419,7 @@ def recover(
     Returns the database (empty if there is none).
     """
     calc_dir = os.fspath(calc_dir)
+    remove_partial_backups(StudyPaths(calc_dir, database_basename))
     recover_journals(calc_dir, database_basename, lock_timeout_s)
     database_fn = StudyPaths(calc_dir, database_basename).database
     return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()

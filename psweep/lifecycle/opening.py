@@ -12,7 +12,12 @@ import pandas as pd
 from psweep.errors import PsweepParamsError
 from psweep.lifecycle.bookkeeping import prepare_simulate
 from psweep.lifecycle.execute import Plan
-from psweep.lifecycle.merge import DbSnapshot, merge_databases, recover_journals
+from psweep.lifecycle.merge import (
+    DbSnapshot,
+    merge_databases,
+    recover_journals,
+    remove_partial_backups,
+)
 from psweep.params.hashing import pset_hashes
 from psweep.store.legacy import adopt_database
 from psweep.store.paths import StudyPaths
@@ -53,6 +58,7 @@ def open_database(
     study = where.study
     if save and not simulate and os.path.isdir(study.database_dir):
         check_runs_table(study.database_dir)  # damaged: set aside now, not found at the end
+        remove_partial_backups(study)
         recover_journals(study.database_dir, study.database_basename, lock_timeout_s)
     if save and simulate:
         prepare_simulate(study.database, where.work.database_dir)
