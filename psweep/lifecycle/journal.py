@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from psweep.errors import PsweepDatabaseError, PsweepJournalWarning
+from psweep.lifecycle.rows import ResultBlock, ResultRow
 from psweep.store.paths import StudyPaths
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 JOURNAL_FLUSH_S = 0.2
+_EXC = ResultRow._fields.index("exc")  # where a row says why its pset failed
 JOURNAL_SYNC_S = 0.01
 log = logging.getLogger("psweep")
 _MAGIC = b"PSWEEP-JOURNAL-1\n"
@@ -170,9 +172,9 @@ class JournalWriter:
         self._n_rows += len(rows)
         if self._record:  # only a run with on_error="record" has failed rows
             for row in rows:
-                if isinstance(row, tuple) and len(row) > 7 and row[7] is not None:
+                if isinstance(row, tuple) and len(row) > _EXC and row[_EXC] is not None:
                     self._n_failed += 1
-                    self._last_exc = row[7]
+                    self._last_exc = row[_EXC]
         if self._last_write - self._last_progress < PROGRESS_S:
             return
         self._last_progress = self._last_write
@@ -269,9 +271,9 @@ def read_journal_counts(path: str) -> tuple[int, int, Any]:
     for batch in frames:
         for row in batch:
             n_rows += 1
-            if row[7] is not None:
+            if row[_EXC] is not None:
                 n_failed += 1
-                last_exc = row[7]
+                last_exc = row[_EXC]
     return n_rows, n_failed, last_exc
 
 
@@ -361,14 +363,9 @@ def read_journal_header(run_dir: str) -> dict | None:
     return None
 
 
-def rows_to_block(rows: list) -> tuple | None:
-    """Journal rows ``(pos, pset, id, sha1, time, runtime, ret, exc)`` as one result block
-    ``(pos, ids, sha1s, times, runtimes, rets, excs)``, one row per position, in order."""
-    unique = sorted({row[0]: row for row in rows}.values(), key=lambda row: row[0])
-    if not unique:
-        return None
-    pos, _psets, *cols = (list(c) for c in zip(*unique, strict=True))
-    return (pos, *cols)
+def rows_to_block(rows: list) -> ResultBlock | None:
+    """Journal rows as one :class:`~psweep.lifecycle.rows.ResultBlock` (see there)."""
+    return ResultBlock.of_rows(rows)
 
 
 def remove_run_dir(run_dir: str) -> None:

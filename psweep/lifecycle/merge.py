@@ -25,7 +25,7 @@ from psweep.lifecycle.journal import (
     read_journal_header,
     remove_run_dir,
 )
-from psweep.lifecycle.rows import COLUMNS_016, append_rows, rows_to_df
+from psweep.lifecycle.rows import COLUMNS_016, ResultRow, append_rows, result_rows_frame
 from psweep.store import run_status
 from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
@@ -376,9 +376,9 @@ def _recover_run(
         return 0
     if header["database_basename"] != database_basename:
         return 0
-    unique = list({row[2]: row for row in rows}.values())
-    df_new = rows_to_df(
-        *([list(col) for col in zip(*unique, strict=True)] if unique else [[]] * 8),
+    unique = list({ResultRow._make(row).pset_id: row for row in rows}.values())
+    df_new = result_rows_frame(
+        unique,
         run_id=header["run_id"],
         run_seq=header["run_seq"],
         pset_seq0=header["pset_seq0"],

@@ -1,10 +1,12 @@
-"""Turn finished rows into database rows and append them to a database."""
+"""Finished psets: the record a run keeps of each (ResultRow), the columnar block
+executors hand to the runner (ResultBlock), and how they become database rows."""
 
 from __future__ import annotations
 
 import platform
 from collections.abc import Sequence
-from typing import Any
+from itertools import chain
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -15,8 +17,11 @@ __all__ = [
     "COLUMNS_016",
     "RESERVED_COLUMNS",
     "STATUS_COLUMNS",
+    "ResultBlock",
+    "ResultRow",
     "append_rows",
     "extra_columns",
+    "result_rows_frame",
     "rows_to_df",
 ]
 
@@ -38,6 +43,64 @@ STATUS_COLUMNS = ("_pset_status", "_exc")
 # _exec_host may come with a row (from a dask worker on another host); else it is this one
 _OWN = frozenset(RESERVED_COLUMNS) | frozenset(COLUMNS_016) | frozenset(STATUS_COLUMNS)
 _HOST = platform.node()
+
+
+class ResultRow(NamedTuple):
+    """One finished pset, as the journal keeps it until the run merges its rows."""
+
+    pos: int  # the pset's position in the run
+    pset: dict
+    pset_id: str
+    sha1: Any  # the pset's hash (NaN where it has none)
+    time_ns: int  # when func started, ns since the epoch (UTC)
+    runtime_s: float
+    ret: Any  # what func returned
+    exc: str | None  # the traceback text of a pset that failed (on_error="record")
+
+
+class ResultBlock(NamedTuple):
+    """Finished psets of a run in columns, in the order they ran: what an executor
+    yields. Columns, not a row object per pset, keep a long run's memory small."""
+
+    pos: list[int]
+    pset_ids: list[str]
+    sha1s: list
+    times_ns: list[int]
+    runtimes_s: list[float]
+    rets: list
+    excs: list
+
+    @classmethod
+    def new(cls) -> ResultBlock:
+        """An empty block to append to."""
+        return cls([], [], [], [], [], [], [])
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple]) -> ResultBlock | None:
+        """The journal rows (:class:`ResultRow` fields) as one block, one row per
+        position (a row journaled twice counts once), in order; None if there are none."""
+        unique = sorted({row[0]: row for row in rows}.values(), key=lambda row: row[0])
+        if not unique:
+            return None
+        pos, _psets, *cols = (list(col) for col in zip(*unique, strict=True))
+        return cls(pos, *cols)
+
+    @classmethod
+    def joined(cls, blocks: Sequence[ResultBlock]) -> ResultBlock:
+        """The blocks of a run as one, in run order (each block is in order, and the
+        blocks of a chunk follow each other)."""
+        ordered = sorted(blocks, key=lambda block: block[0][0])
+        if not ordered:
+            return cls.new()
+        return cls(*(list(chain.from_iterable(col)) for col in zip(*ordered, strict=True)))
+
+
+def result_rows_frame(rows: Sequence[tuple], **kwds: Any) -> pd.DataFrame:
+    """The database rows of journal rows (:class:`ResultRow` fields); `kwds` as for
+    :func:`rows_to_df`."""
+    if rows:
+        return rows_to_df(*(list(col) for col in zip(*rows, strict=True)), **kwds)
+    return rows_to_df(*([] for _ in ResultRow._fields), **kwds)
 
 
 def extra_columns(df: pd.DataFrame, api016: bool) -> tuple[str, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 from dataclasses import dataclass
@@ -14,10 +13,10 @@ from psweep.crashpoints import crash_point
 from psweep.errors import PsweepFormatError
 from psweep.lifecycle.execute import Plan
 from psweep.lifecycle.guards import gc_paused
-from psweep.lifecycle.journal import read_journal_dir, remove_run_dir, rows_to_block
+from psweep.lifecycle.journal import read_journal_dir, remove_run_dir
 from psweep.lifecycle.merge import DbSnapshot, merge_run
 from psweep.lifecycle.opening import RunPaths
-from psweep.lifecycle.rows import append_rows, rows_to_df
+from psweep.lifecycle.rows import ResultBlock, ResultRow, append_rows, rows_to_df
 from psweep.store import run_status
 
 log = logging.getLogger("psweep")
@@ -68,16 +67,12 @@ class RunInfo:
         Each part can be cut short by a crash: the next run's recovery merges
         the journal again and skips the rows that made it (see merge_run).
         """
-        # blocks of a chunk are in order and chunks are ranges: sorting the
-        # blocks by their first position puts all rows in order
-        blocks.sort(key=lambda block: block[0][0])
-        cols = [list(itertools.chain.from_iterable(c)) for c in zip(*blocks, strict=True)]
-        pos, *rest = cols or [[]] * 7
+        block = ResultBlock.joined(blocks)
         with gc_paused():
             df_new = rows_to_df(
-                pos,
-                [plan.psets[k] for k in pos],
-                *rest,
+                block.pos,
+                [plan.psets[k] for k in block.pos],
+                *block[1:],
                 run_id=self.run_id,
                 run_seq=self.run_seq,
                 pset_seq0=self.pset_seq0,
@@ -140,7 +135,7 @@ def _journaled_blocks(journal_dir: str | None, blocks: list) -> list:
     results had not come back when the run stopped), as one block."""
     if journal_dir is None or not os.path.isdir(journal_dir):
         return []
-    have = {pset_id for block in blocks for pset_id in block[1]}
+    have = {pset_id for block in blocks for pset_id in ResultBlock(*block).pset_ids}
     _, rows = read_journal_dir(journal_dir)
-    block = rows_to_block([row for row in rows if row[2] not in have])
+    block = ResultBlock.of_rows([row for row in rows if ResultRow._make(row).pset_id not in have])
     return [] if block is None else [block]
