@@ -272,7 +272,7 @@ def merge_run(
         df_new = df_new[~df_new.index.isin(old.index)] if merged.n_shared else df_new
         if skip_merged and len(df_new) == 0:  # nothing left: record the run only if it is not yet
             if info is not None and run_id not in recorded_runs(db_dir).index:
-                write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": merged.n_shared})
+                write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": _n_rows(old, run_id)})
             return old
         if len(df_new):
             _remove_stale_temp_files(database_fn)
@@ -295,13 +295,21 @@ def merge_run(
                 {
                     **info,
                     "end_utc": now_utc(),
-                    "n_psets": len(df_new),
+                    "n_psets": _n_rows(out, run_id),
                     "n_failed": failed,
                     "last_error": last_error or info.get("last_error"),
                 },
             )
             crash_point("run-recorded")
     return out
+
+
+def _n_rows(df: pd.DataFrame, run_id: Any) -> int:
+    """How many rows of run `run_id` the database holds (the runs table's n_psets: a
+    recovered run's journal may hold fewer, or rows merged before its crash)."""
+    if run_id is None or "_run_id" not in df.columns:
+        return 0
+    return int((df["_run_id"] == run_id).sum())
 
 
 def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> PsweepFormatError:
