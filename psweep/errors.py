@@ -26,6 +26,7 @@ __all__ = [
     "PsweepStudyError",
     "PsweepTemplateError",
     "PsweepTemplateRepoError",
+    "PsweepTerminated",
     "PsweepTimeout",
     "PsweepUpdateError",
     "PsweepWorkerError",
@@ -129,3 +130,11 @@ def error_line(exc_text: Any) -> str | None:
         return None
     lines = [line.strip() for line in exc_text.strip().splitlines() if line.strip()]
     return lines[-1][:500] if lines else None
+
+
+class PsweepTerminated(KeyboardInterrupt):
+    """A run got SIGTERM (e.g. a cluster's time limit): it saves what finished, then stops.
+
+    A ``KeyboardInterrupt``, not a :class:`PsweepError`: like Ctrl-C, it ends the
+    program unless caught.
+    """

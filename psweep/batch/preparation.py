@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from psweep.batch.templates import (
     _check_mode,
     gather_calc_templates,
 )
+from psweep.host import HOST
 from psweep.lifecycle.rows import RESERVED_COLUMNS
 from psweep.lifecycle.runner import run_local
 from psweep.store.files import file_write, pickle_write
@@ -49,7 +49,7 @@ def _template_values(pset: dict) -> dict:
     """The pset with the 0.16 names ``_pset_hash`` and ``_exec_host`` filled in."""
     values = dict(pset)
     values.setdefault("_pset_hash", pset.get("_pset_sha1"))
-    values.setdefault("_exec_host", platform.node())
+    values.setdefault("_exec_host", HOST)
     return values
 
 

@@ -10,6 +10,8 @@ import signal
 import threading
 from collections.abc import Iterator
 
+from psweep.errors import PsweepTerminated
+
 log = logging.getLogger("psweep")
 
 
@@ -37,10 +39,6 @@ def gc_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-class PsweepTerminated(KeyboardInterrupt):
-    """The run got SIGTERM (e.g. a cluster's time limit): it saves what finished, then dies."""
 
 
 @contextlib.contextmanager

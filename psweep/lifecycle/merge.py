@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ import pandas as pd
 
 from psweep.crashpoints import crash_point
 from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError, error_line
+from psweep.host import HOST
 from psweep.lifecycle.journal import (
     journal_run_dirs,
     read_journal_dir,
@@ -372,7 +372,7 @@ def _owner_gone(run_dir: str) -> bool:
     header = read_journal_header(run_dir)
     info = (header or {}).get("info") or {}
     pid, host = info.get("pid"), info.get("host")
-    return isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid)
+    return isinstance(pid, int) and host == HOST and not pid_alive(pid)
 
 
 def _recover_run(

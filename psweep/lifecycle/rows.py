@@ -3,7 +3,6 @@ executors hand to the runner (ResultBlock), and how they become database rows.""
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 from itertools import chain
 from typing import Any, NamedTuple
@@ -11,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from psweep.host import HOST
 from psweep.store.database import records_frame
 
 __all__ = [
@@ -42,7 +42,6 @@ COLUMNS_016 = ("_pset_hash", "_exec_host")
 STATUS_COLUMNS = ("_pset_status", "_exc")
 # _exec_host may come with a row (from a dask worker on another host); else it is this one
 _OWN = frozenset(RESERVED_COLUMNS) | frozenset(COLUMNS_016) | frozenset(STATUS_COLUMNS)
-_HOST = platform.node()
 
 
 class ResultRow(NamedTuple):
@@ -195,8 +194,8 @@ def rows_to_df(
         # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
         cols["_pset_hash"] = sha1
     if "_exec_host" in extra:
-        own = _text_array(np.full(n, _HOST, dtype=object))
-        cols["_exec_host"] = own if host is None else host.fillna(_HOST).astype("str").array
+        own = _text_array(np.full(n, HOST, dtype=object))
+        cols["_exec_host"] = own if host is None else host.fillna(HOST).astype("str").array
     df_own = pd.DataFrame(cols)
     parts = [df_pset, df_own, df_ret]
     tail: dict = {}

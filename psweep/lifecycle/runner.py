@@ -27,7 +27,7 @@ from typing import Any, cast
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import error_line
+from psweep.errors import PsweepTerminated, error_line
 from psweep.lifecycle.bookkeeping import (
     backup_study,
     commit_results,
@@ -37,7 +37,6 @@ from psweep.lifecycle.bookkeeping import (
 from psweep.lifecycle.capture import check_capture_logs
 from psweep.lifecycle.execute import EXEC_HOST, Job, Plan, execute
 from psweep.lifecycle.guards import (
-    PsweepTerminated,
     die_of_sigterm,
     gc_frozen,
     gc_paused,

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import shlex
-import socket
 import sys
 import time
 import warnings
@@ -35,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError, error_line
+from psweep.host import HOST
 from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read_journal_header
 from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
@@ -56,7 +56,7 @@ def _seconds(a: Any, b: Any) -> float | None:
 
 def _journal_state(info: dict, run_dir: str, newest_mtime: float) -> str:
     pid, host = info.get("pid"), info.get("host")
-    if isinstance(pid, int) and host == socket.gethostname():
+    if isinstance(pid, int) and host == HOST:
         return RUNNING if pid_alive(pid) else CRASHED
     return RUNNING if time.time() - newest_mtime < _FOREIGN_QUIET_S else CRASHED
 

@@ -7,7 +7,6 @@ import logging
 import os
 import platform
 import shlex
-import socket
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError
+from psweep.host import HOST
 from psweep.store import run_status
 from psweep.store.database import df_read, df_write, records_frame
 from psweep.store.files import remove_stale_temp_files
@@ -70,7 +70,7 @@ def run_info(run_id: str, calc_dir: str, database_basename: str) -> dict[str, An
         "status": run_status.RUNNING,
         "n_psets": 0,
         "n_failed": 0,
-        "host": socket.gethostname(),
+        "host": HOST,
         "user": _user(),
         "pid": os.getpid(),
         "cwd": os.getcwd(),
