@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 
 import git as gitpython
 import pandas as pd
 
 from psweep.errors import PsweepGitError
+from psweep.gitcmd import git
 
 __all__ = [
     "GIT_MAX_ADD_BYTES",
@@ -94,13 +94,8 @@ def _changed_paths(repo: gitpython.Repo) -> tuple[list[str], list[str]]:
 def _lfs_paths(repo: gitpython.Repo, paths: list[str]) -> set[str]:
     if not paths:
         return set()
-    proc = subprocess.run(
-        ["git", "check-attr", "-z", "filter", "--stdin"],
-        cwd=repo.working_tree_dir,
-        input="\0".join(paths),
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = git(
+        ["check-attr", "-z", "filter", "--stdin"], repo.working_tree_dir, input="\0".join(paths)
     )
     fields = proc.stdout.split("\0")
     # -z output: path NUL attribute NUL value NUL ...
@@ -182,16 +177,14 @@ def git_commit_all(repo: gitpython.Repo, message: str) -> bool:
 
 def in_git_repo() -> bool:
     """Whether the current folder is inside a git repository (``git status`` succeeds)."""
-    proc = subprocess.run(["git", "status"], capture_output=True, check=False)
+    proc = git(["status"])
     return proc.returncode == 0
 
 
 def git_clean() -> bool:
     """Whether the repository of the current folder has no changes (``git status --porcelain``
     prints nothing)."""
-    proc = subprocess.run(
-        ["git", "status", "--porcelain"], capture_output=True, text=True, check=False
-    )
+    proc = git(["status", "--porcelain"])
     return proc.returncode == 0 and not proc.stdout.strip()
 
 
@@ -214,7 +207,7 @@ def git_enter(use_git: bool, always_commit: bool = False) -> None:
                 f"git: {os.path.abspath(os.curdir)!r} is not in a git repository; create one "
                 "first (git init) or pass always_commit=True"
             )
-        subprocess.run(["git", "init", "-q"], check=True, capture_output=True)
+        git(["init", "-q"], check=True)
     if not git_clean():
         if not always_commit:
             raise PsweepGitError(

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from psweep.errors import PsweepStudyError
+from psweep.gitcmd import git
 from psweep.study.pinning import VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
 from psweep.study.template_repo import (
     make_template_repo,
@@ -40,7 +41,7 @@ _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0"
 
 
 def _git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return git(args, cwd)
 
 
 def _git_check(args: Sequence[str], cwd: Path) -> str:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 from psweep.errors import PsweepStudyError, PsweepTemplateRepoError
+from psweep.gitcmd import git
 from psweep.study.installation import PACKAGE_DIR
 
 __all__ = [
@@ -89,10 +89,7 @@ def _git(repo: Path, *args: str) -> None:
         "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
         "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
     }
-    proc = subprocess.run(
-        ["git", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", *args],
-        cwd=repo, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    proc = git(args, repo, config=("commit.gpgsign=false", "tag.gpgsign=false"), env=env)
     if proc.returncode != 0:
         raise PsweepTemplateRepoError(
             f"git {' '.join(args)} failed in {repo}: {(proc.stderr or proc.stdout).strip()}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -28,6 +27,7 @@ from typing import Any
 import yaml
 
 from psweep.errors import PsweepError, PsweepUpdateError
+from psweep.gitcmd import git
 from psweep.study.installation import DIST_NAME, WHEEL_NAME
 from psweep.study.pinning import LOCK_FILE, VENDOR_DIR, psweep_wheel, wheel_version
 from psweep.study.template_repo import (
@@ -64,10 +64,7 @@ def _answers(study: Path) -> dict[str, Any]:
 
 
 def _require_clean_git(study: Path) -> None:
-    proc = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=normal"],
-        cwd=study, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    proc = git(["status", "--porcelain", "--untracked-files=normal"], study)
     if proc.returncode != 0:
         raise PsweepUpdateError(
             f"{str(study)!r} is not a git repository: the update is a merge that git must be "
@@ -149,14 +146,8 @@ def _copier_update(study: Path, data: dict[str, Any], vcs_ref: str | None, confl
 
 
 def _conflicts(study: Path) -> list[str]:
-    proc = subprocess.run(
-        ["git", "diff", "--name-only", "-G", "^<<<<<<< "],
-        cwd=study, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    rej = subprocess.run(
-        ["git", "ls-files", "--others", "--exclude-standard", "*.rej"],
-        cwd=study, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    proc = git(["diff", "--name-only", "-G", "^<<<<<<< "], study)
+    rej = git(["ls-files", "--others", "--exclude-standard", "*.rej"], study)
     return sorted(set(proc.stdout.split()) | set(rej.stdout.split()))
 
 
@@ -222,10 +213,7 @@ def _replace_vendored(study: Path, old: str, out) -> None:
 
 
 def _summary(study: Path, old: Any, new: Any, out=sys.stdout) -> dict:
-    proc = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=study, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    proc = git(["status", "--porcelain", "--untracked-files=all"], study)
     changed = sorted(line[3:] for line in proc.stdout.splitlines())
     conflicts = _conflicts(study)
     if conflicts:
