@@ -22,7 +22,11 @@ def _dask_chunk(
     address (it needs a restart)."""
     blocks: list[Block] = []
     stuck: list[int] = []
-    task = run_task if job.timeout_s is None else functools.partial(_run_with_deadline, stuck)
+    task = (
+        run_task
+        if job.timeout_s is None
+        else functools.partial(_run_with_deadline, stuck, job.timeout_s)
+    )
     exc = None
     for item in _run_range(job, part, offset, None, None, task):
         if isinstance(item, BaseException):
@@ -38,9 +42,9 @@ def _dask_chunk(
 
 
 def _run_with_deadline(
-    stuck: list, job: Job, pos: int, pset: dict, pset_id: str, sha1: Any
+    stuck: list, timeout_s: float, job: Job, pos: int, pset: dict, pset_id: str, sha1: Any
 ) -> tuple:
-    """run_task in a thread of its own, given up after ``job.timeout_s`` seconds.
+    """run_task in a thread of its own, given up after `timeout_s` (``job.timeout_s``) seconds.
 
     A dask worker runs tasks in threads, where no signal can stop func: a pset
     that overruns is recorded as failed and left running; the caller has its
@@ -57,7 +61,7 @@ def _run_with_deadline(
     start_ns = time.time_ns()
     thread = threading.Thread(target=target, name=f"psweep-pset-{pos}", daemon=True)
     thread.start()
-    thread.join(job.timeout_s)
+    thread.join(timeout_s)
     if box:
         done, value = box[0]
         if not done:
@@ -71,10 +75,10 @@ def _run_with_deadline(
     else:  # in-process workers (processes=False): _restart_worker keeps them
         fate = "it may still run in its dask worker, which has no nanny to restart it"
     text = (
-        f"PsweepTimeout: the pset ran longer than timeout_s={job.timeout_s} s; it was "
+        f"PsweepTimeout: the pset ran longer than timeout_s={timeout_s} s; it was "
         f"given up and {fate}"
     )
     if not job.record:
         full = {**pset, "_pset_seq": job.pset_seq0 + pos, "_pset_id": pset_id}
         raise PsweepTimeout(f"{text.split(': ', 1)[1]}: {_describe(full)}")
-    return start_ns, float(job.timeout_s), {}, text
+    return start_ns, float(timeout_s), {}, text

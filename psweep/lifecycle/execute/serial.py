@@ -32,7 +32,7 @@ def _run_range(
     """
     ids = uuid4_strings(len(part))
     sha1s = part.sha1s if part.sha1s is not None else pset_hashes(part.psets)
-    cols: tuple[list, ...] = ([], [], [], [], [], [], [])
+    cols: Block = ([], [], [], [], [], [], [])
     pos, bids, bsha1s, times, runtimes, rets, excs = cols
     clock = time.perf_counter
     track = _WORKER.get("track")
@@ -70,14 +70,22 @@ def _run_range(
     except GeneratorExit:
         raise
     except BaseException as exc:
-        if journal is not None:
-            journal.flush()
-        if pos:
-            yield cols
-        yield exc
+        yield from _ended_by(exc, cols, journal)
         return
     if pos:
         yield cols
+
+
+def _ended_by(
+    exc: BaseException, cols: Block, journal: JournalWriter | None
+) -> Iterator[Block | BaseException]:
+    """The end of a part that `exc` stopped (func raised, Ctrl-C, a timeout): the
+    journal written out, then the rows not yielded yet, then `exc`."""
+    if journal is not None:
+        journal.flush()
+    if cols[0]:
+        yield cols
+    yield exc
 
 
 def _serial(job: Job, plan: Plan) -> Iterator[Block]:

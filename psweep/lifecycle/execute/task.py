@@ -24,7 +24,7 @@ import pandas as pd
 from pandas import Timestamp
 
 from psweep.errors import PsweepFuncError
-from psweep.lifecycle.capture import LOGS_COLUMN, capture
+from psweep.lifecycle.capture import LOGS_COLUMN, Captured, capture
 from psweep.store.database import df_print, unpicklable_item
 from psweep.store.files import atomic_open
 
@@ -94,7 +94,7 @@ def _describe(pset: dict) -> str:
 def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
     row = {k: _printable(v) for k, v in row.items()}
     df = pd.DataFrame([row], index=[row["_time_utc"]])
-    if verbose is True:
+    if isinstance(verbose, bool):  # True: run_task prints only if verbose
         df_print(df, index=True, special_cols=True)
     else:
         df_print(df, cols=list(verbose), index=True)
@@ -140,6 +140,8 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
     """Call ``job.func`` on one pset; return ``(time_ns, runtime_s, ret, exc)``.
 
     func gets its own copy of the pset's mutable values (:func:`_own_values`).
+    This is the hot path of a serial run (a few µs per pset): the common case runs
+    inline, the rare ones (timeout, log capture, a bad return value) in helpers.
     """
     start_ns = time.time_ns()
     full = {
@@ -160,63 +162,100 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
             del full["_pset_sha1"]
     if job.verbose:
         _print_row(full, job.verbose)
-    exc_text = None
+    exc_text = logs = None
     t0 = time.perf_counter()
-    alarm = job.timeout_s is not None and "slot" in _WORKER
-    logs = None
-    if job.simulate:
-        ret: Any = {}
-    else:
+    ret: Any
+    if job.timeout_s is None and job.capture_logs is None and not job.simulate:
         try:
-            if alarm:
-                signal.setitimer(signal.ITIMER_REAL, job.timeout_s)
-            try:
-                if job.capture_logs is None:
-                    ret = job.func(full)
-                else:
-                    with capture(job.capture_logs, job.calc_dir, pset_id) as logs:
-                        ret = job.func(full)
-            finally:
-                if alarm:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+            ret = job.func(full)
         except Exception as exc:
             if not job.record:
-                note = f"psweep: raised by func for {_describe(full)}"
-                if hasattr(exc, "add_note"):  # Python >= 3.11
-                    exc.add_note(note)
-                else:
-                    log.error(note)
+                _note_pset(exc, full)
                 raise
             ret, exc_text = {}, traceback.format_exc()
+    else:
+        ret, exc_text, logs = _call_guarded(job, full, pset_id)
     runtime = time.perf_counter() - t0
     if not isinstance(ret, dict):
+        ret, exc_text = {}, _refuse_ret(job, full, ret, None)
+    elif ret and (bad := unpicklable_item(ret)) is not None:
+        ret, exc_text = {}, _refuse_ret(job, full, ret, bad)
+    if logs is not None or job.host != EXEC_HOST:  # rare: one check on the common path
+        ret = _add_logs_and_host(job, ret, logs)
+    if job.tmpsave:
+        _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
+    return start_ns, runtime, ret, exc_text
+
+
+def _call_guarded(job: Job, full: dict, pset_id: str) -> tuple[Any, str | None, Captured | None]:
+    """``job.func(full)`` the rarer ways: not at all (``simulate``), under the alarm of
+    ``timeout_s`` (in a pool worker), with the log capture that `job` asks for; return
+    ``(ret, exc_text, logs)``.
+
+    A failure is handled as in :func:`run_task`: raised unless ``job.record``. The logs
+    are returned for a failed pset too: they say why.
+    """
+    if job.simulate:
+        return {}, None, None
+    alarm_s = job.timeout_s if "slot" in _WORKER else None  # SIGALRM: in a pool worker
+    logs = None
+    try:
+        if alarm_s is not None:
+            signal.setitimer(signal.ITIMER_REAL, alarm_s)
+        try:
+            if job.capture_logs is None:
+                ret = job.func(full)
+            else:
+                with capture(job.capture_logs, job.calc_dir, pset_id) as logs:
+                    ret = job.func(full)
+        finally:
+            if alarm_s is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    except Exception as exc:
+        if not job.record:
+            _note_pset(exc, full)
+            raise
+        return {}, traceback.format_exc(), logs
+    return ret, None, logs
+
+
+def _note_pset(exc: Exception, full: dict) -> None:
+    """Name the pset in the exception func raised, which the run then raises."""
+    note = f"psweep: raised by func for {_describe(full)}"
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(note)
+    else:
+        log.error(note)
+
+
+def _refuse_ret(job: Job, full: dict, ret: Any, bad: tuple[Any, str] | None) -> str:
+    """The failure text of a return value that is no dict, or whose item `bad` (key, why)
+    cannot be stored (pickled); raise it as :class:`PsweepFuncError` unless ``job.record``."""
+    if bad is None:
         err = PsweepFuncError(
             f"func must return a dict (may be empty), got {type(ret).__name__} "
             f"{ret!r:.200} for {_describe(full)}"
         )
-        if not job.record:
-            raise err
-        ret, exc_text = {}, f"{type(err).__name__}: {err}"
-    if ret:
-        bad = unpicklable_item(ret)
-        if bad is not None:
-            key, why = bad
-            err = PsweepFuncError(
-                f"func returned a value that cannot be stored: key {key!r} holds a "
-                f"{type(ret[key]).__name__} that cannot be pickled ({why}); return plain data "
-                f"(numbers, text, arrays) or write it to a file in _calc_dir, for {_describe(full)}"
-            )
-            if not job.record:
-                raise err
-            ret, exc_text = {}, f"{type(err).__name__}: {err}"
-    if logs is not None or job.host != EXEC_HOST:  # rare: one check on the common path
-        if logs is not None and "db" in job.capture_logs:
-            ret = {**ret, LOGS_COLUMN: logs.text}  # also for a failed pset: its logs say why
-        if job.host != EXEC_HOST and "_exec_host" in job.extra:
-            ret = {**ret, "_exec_host": EXEC_HOST}  # a dask worker on another host
-    if job.tmpsave:
-        _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
-    return start_ns, runtime, ret, exc_text
+    else:
+        key, why = bad
+        err = PsweepFuncError(
+            f"func returned a value that cannot be stored: key {key!r} holds a "
+            f"{type(ret[key]).__name__} that cannot be pickled ({why}); return plain data "
+            f"(numbers, text, arrays) or write it to a file in _calc_dir, for {_describe(full)}"
+        )
+    if not job.record:
+        raise err
+    return f"{type(err).__name__}: {err}"
+
+
+def _add_logs_and_host(job: Job, ret: dict, logs: Captured | None) -> dict:
+    """`ret` with the captured logs (if kept in the database) and the host that ran it
+    (a dask worker on another host than the run's)."""
+    if logs is not None and "db" in (job.capture_logs or ""):
+        ret = {**ret, LOGS_COLUMN: logs.text}  # also for a failed pset: its logs say why
+    if job.host != EXEC_HOST and "_exec_host" in job.extra:
+        ret = {**ret, "_exec_host": EXEC_HOST}  # a dask worker on another host
+    return ret
 
 
 def _tmpsave(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, res: tuple) -> None:
