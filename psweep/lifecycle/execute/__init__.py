@@ -27,7 +27,7 @@ One module per backend, as submitit splits its executors:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from psweep.lifecycle.execute.chunks import _ranges as _ranges  # tests import it from here
@@ -49,8 +49,11 @@ __all__ = [
 
 def execute(
     job: Job, plan: Plan, poolsize: int | None = None, dask_client: Any = None
-) -> Iterator[Block]:
-    """Run all psets of `plan`; yield blocks of results as they finish."""
+) -> Generator[Block, None, None]:
+    """Run all psets of `plan`; yield blocks of results as they finish.
+
+    A generator: closing it stops the run (its pool workers, its dask tasks).
+    """
     if dask_client is not None:
         return _dask(job, plan, dask_client)
     if poolsize is not None:

@@ -12,7 +12,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from psweep.errors import PsweepParamsError, PsweepWorkerError
@@ -122,107 +122,140 @@ def check_main_guard(poolsize: int) -> None:
     )
 
 
-def _pool(job: Job, plan: Plan, poolsize: int) -> Iterator[Block]:
+def _pool(job: Job, plan: Plan, poolsize: int) -> Generator[Block, None, None]:
     """Run chunks of the plan in a process pool; survive workers that die or overrun."""
-    ctx = multiprocessing.get_context()
-    stop_flag = ctx.Event()
-    slots = _Slots(ctx)
-    results: queue.Queue = queue.Queue()
-    error: BaseException | None = None
-    initargs = (job, plan, stop_flag, os.getpid(), slots.args())
-    pool = ctx.Pool(poolsize, initializer=_init_worker, initargs=initargs)
-    pending: dict[tuple[int, int], Any] = {}
-    seen: set[int] = set()  # positions yielded
-    overdue: dict[int, int] = {}  # pid -> position of a worker killed for its timeout
-    died: list[int] = []
-
-    def submit(bounds: tuple[int, int]) -> None:
-        pending[bounds] = pool.apply_async(
-            _pool_chunk, (bounds,), callback=results.put, error_callback=results.put
-        )
-
-    def emit(block: Block) -> Iterator[Block]:
-        seen.update(block[0])
-        yield block
-
+    run = _PoolRun(job, plan, poolsize)
     try:
         for bounds in _ranges(len(plan), poolsize, 16):
-            submit(bounds)
-        while pending:
-            try:
-                item = results.get(timeout=_WATCH_S)
-            except queue.Empty:
-                item = None
+            run.submit(bounds)
+        while run.pending:
+            item = run.next_result()
             if isinstance(item, tuple):
-                bounds, blocks, exc = item
-                pending.pop(bounds, None)
-                for block in blocks:
-                    yield from emit(block)
-                if exc is not None and error is None:
-                    error = exc
-                    stop_flag.set()  # workers stop at their next pset
-                continue
-            if isinstance(item, BaseException):  # the chunk could not even start
+                yield from run.take(item)
+            elif isinstance(item, BaseException):  # the chunk could not even start
                 raise item
-            now = time.time()
-            for slot, pid, lo, pos, started in slots.busy():
-                overrun = pos >= 0 and now - started > (job.timeout_s or math.inf) + _grace(job)
-                if overrun and pid not in overdue:
-                    # func does not come back (C code that holds on): end its worker
-                    overdue[pid] = pos
-                    _kill_worker(pid)
-                if pid_alive(pid):
-                    continue
-                slots.clear(slot)
-                died.append(pid)
-                bounds = next((b for b in pending if b[0] == lo), None)
-                if bounds is None:
-                    continue
-                pending.pop(bounds)
-                yield from _after_death(job, plan, pid, pos, started, bounds, overdue, seen, emit)
-                if error is None and not stop_flag.is_set():
-                    for gap in _gaps(bounds, seen, skip=pos):
-                        submit(gap)
+            else:
+                yield from run.watch()
     except BaseException:
-        stop_flag.set()
+        run.stop_flag.set()
         raise
     finally:
-        pool.close()
-        if error is None and not stop_flag.is_set() and not overdue and not died:
-            pool.join()
+        run.close()
+    if run.error is not None:
+        raise run.error
+
+
+class _PoolRun:
+    """The parent's side of a pool run: the chunks sent, the positions yielded, and the
+    workers that died or were killed for overrunning ``timeout_s``."""
+
+    def __init__(self, job: Job, plan: Plan, poolsize: int) -> None:
+        self.job, self.plan = job, plan
+        ctx = multiprocessing.get_context()
+        self.stop_flag = ctx.Event()
+        self.slots = _Slots(ctx)
+        self.results: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None  # the first exception that ended a chunk
+        initargs = (job, plan, self.stop_flag, os.getpid(), self.slots.args())
+        self.pool = ctx.Pool(poolsize, initializer=_init_worker, initargs=initargs)
+        self.pending: dict[tuple[int, int], Any] = {}
+        self.seen: set[int] = set()  # positions yielded
+        self.overdue: dict[int, int] = {}  # pid -> position of a worker killed for its timeout
+        self.died: list[int] = []
+
+    def submit(self, bounds: tuple[int, int]) -> None:
+        self.pending[bounds] = self.pool.apply_async(
+            _pool_chunk, (bounds,), callback=self.results.put, error_callback=self.results.put
+        )
+
+    def next_result(self) -> Any:
+        """What a chunk sent back (its result, or the exception that kept it from
+        starting); None after :data:`_WATCH_S` without one."""
+        try:
+            return self.results.get(timeout=_WATCH_S)
+        except queue.Empty:
+            return None
+
+    def take(self, item: tuple) -> Iterator[Block]:
+        """The blocks of a finished chunk; an exception that ended it stops the run."""
+        bounds, blocks, exc = item
+        self.pending.pop(bounds, None)
+        for block in blocks:
+            yield self._emit(block)
+        if exc is not None and self.error is None:
+            self.error = exc
+            self.stop_flag.set()  # workers stop at their next pset
+
+    def watch(self) -> Iterator[Block]:
+        """End the workers that overran ``timeout_s``; for each worker that died, yield
+        what it finished and send the rest of its chunk again."""
+        now = time.time()
+        job = self.job
+        for slot, pid, lo, pos, started in self.slots.busy():
+            overrun = pos >= 0 and now - started > (job.timeout_s or math.inf) + _grace(job)
+            if overrun and pid not in self.overdue:
+                # func does not come back (C code that holds on): end its worker
+                self.overdue[pid] = pos
+                _kill_worker(pid)
+            if pid_alive(pid):
+                continue
+            self.slots.clear(slot)
+            self.died.append(pid)
+            bounds = next((b for b in self.pending if b[0] == lo), None)
+            if bounds is None:
+                continue
+            self.pending.pop(bounds)
+            yield from self._after_death(pid, pos, started, bounds)
+            if self.error is None and not self.stop_flag.is_set():
+                for gap in _gaps(bounds, self.seen, skip=pos):
+                    self.submit(gap)
+
+    def close(self) -> None:
+        self.pool.close()
+        if (
+            self.error is None
+            and not self.stop_flag.is_set()
+            and not self.overdue
+            and not self.died
+        ):
+            self.pool.join()
         else:  # a lost chunk would keep join() waiting: end the pool when work is done
-            _stop_pool(pool, slots)
-    if error is not None:
-        raise error
+            _stop_pool(self.pool, self.slots)
+
+    def _emit(self, block: Block) -> Block:
+        self.seen.update(block[0])
+        return block
+
+    def _after_death(
+        self, pid: int, pos: int, started: float, bounds: tuple[int, int]
+    ) -> Iterator[Block]:
+        """What a dead worker had finished (from its journal), and the row of its last pset."""
+        job, plan = self.job, self.plan
+        block = _journaled(job, pid, bounds[0], bounds[1], self.seen)
+        if block is not None:
+            yield self._emit(block)
+        if pos < 0:  # it died between psets: the rest of its chunk just runs again
+            log.warning("pool worker process %d died between psets; its chunk runs again", pid)
+            return
+        pset = {**plan.psets[pos], "_pset_seq": job.pset_seq0 + pos}
+        if pid in self.overdue:
+            text = (
+                f"PsweepTimeout: the pset ran longer than timeout_s={job.timeout_s} s and did "
+                f"not stop; its worker process {pid} was killed"
+            )
+        else:
+            text = (
+                f"PsweepWorkerError: the worker process {pid} died while it ran this pset (a "
+                "crash in compiled code, os._exit or a kill); nothing of it was returned"
+            )
+        if not job.record:
+            raise PsweepWorkerError(f"{text.split(': ', 1)[1]}: {_describe(pset)}")
+        log.warning("%s: %s", _describe(pset), text)
+        yield self._emit(_failed_block(job, plan, pos, started, text))
 
 
 def _grace(job: Job) -> float:
     return max(1.0, 0.5 * (job.timeout_s or 0.0))
-
-
-def _after_death(job, plan, pid, pos, started, bounds, overdue, seen, emit) -> Iterator[Block]:
-    """What a dead worker had finished (from its journal), and the row of its last pset."""
-    block = _journaled(job, pid, bounds[0], bounds[1], seen)
-    if block is not None:
-        yield from emit(block)
-    if pos < 0:  # it died between psets: the rest of its chunk just runs again
-        log.warning("pool worker process %d died between psets; its chunk runs again", pid)
-        return
-    pset = {**plan.psets[pos], "_pset_seq": job.pset_seq0 + pos}
-    if pid in overdue:
-        text = (
-            f"PsweepTimeout: the pset ran longer than timeout_s={job.timeout_s} s and did not "
-            f"stop; its worker process {pid} was killed"
-        )
-    else:
-        text = (
-            f"PsweepWorkerError: the worker process {pid} died while it ran this pset (a crash "
-            "in compiled code, os._exit or a kill); nothing of it was returned"
-        )
-    if not job.record:
-        raise PsweepWorkerError(f"{text.split(': ', 1)[1]}: {_describe(pset)}")
-    log.warning("%s: %s", _describe(pset), text)
-    yield from emit(_failed_block(job, plan, pos, started, text))
 
 
 def _gaps(bounds: tuple[int, int], seen: set, skip: int) -> list[tuple[int, int]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from psweep.lifecycle.execute.task import _WORKER, Block, Job, Plan, run_task
@@ -88,7 +88,7 @@ def _ended_by(
     yield exc
 
 
-def _serial(job: Job, plan: Plan) -> Iterator[Block]:
+def _serial(job: Job, plan: Plan) -> Generator[Block, None, None]:
     journal = None
     if job.journal_dir is not None:
         journal = JournalWriter(os.path.join(job.journal_dir, f"{os.getpid()}.journal"), job.header)
