@@ -8,7 +8,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -69,110 +69,130 @@ _RESTART_S = 30.0  # how long a dask worker's process may take to stop
 _DASK_ATTEMPTS = 3  # a pset whose task is lost this often (alone) is at fault
 
 
-def _dask(job: Job, plan: Plan, client: Any) -> Iterator[Block]:
+def _dask(job: Job, plan: Plan, client: Any) -> Generator[Block, None, None]:
     """Run chunks of the plan as dask tasks.
 
     A task that does not come back (its worker died: a crash in compiled code,
     os._exit, out of memory) is split into one task per pset, so that the pset
     which kills its worker is found and named; the others run again.
     """
-    from distributed import as_completed
-
-    nworkers = max(1, len(client.scheduler_info().get("workers", {})))
-    journal = None
-    if job.journal_dir is not None:
-        journal = JournalWriter(os.path.join(job.journal_dir, "client.journal"), job.header)
-    # each task carries the job: a job scattered once to the workers was lost with
-    # them when they died ("lost scattered data, which can't be recovered"), and the
-    # tasks that needed it, or had to be computed again, waited for ever
-    shipped = replace(job, journal_dir=None)
-    futures: dict[Any, tuple[int, Plan]] = {}
-
-    def submit(offset: int, part: Plan) -> Any:
-        future = client.submit(_dask_chunk, shipped, part, offset, pure=False)
-        futures[future] = (offset, part)
-        return future
-
-    for a, part in _parts(plan, _ranges(len(plan), nworkers, 8)):
-        submit(a, part)
-
-    def emit(block: Block) -> Block:
-        if journal is not None:
-            for k, pset_id, sha1, t, rt, ret, ex in zip(*block, strict=True):
-                journal.add((k, plan.psets[k], pset_id, sha1, t, rt, ret, ex))
-        return block
-
+    run = _DaskRun(job, plan, client)
     error = None
-    lost: dict[int, int] = {}  # position -> times its task was lost
-    # psets of lost tasks run alone, one at a time, so that a pset which kills its
-    # worker takes no other suspect with it: one that dies alone again and again is it
-    suspects: collections.deque[int] = collections.deque()
-    suspect: list = [None]  # the future of the suspect in flight
-    running = as_completed(list(futures))
-    watch = _DaskWatch(client)
-
-    def next_suspect() -> None:
-        if suspect[0] is None and suspects:
-            k = suspects.popleft()
-            suspect[0] = submit(k, plan.part(k, k + 1))
-            running.add(suspect[0])
-
     try:
-        for future in watch.finished(running):
+        for future in run.watch.finished(run.running):
             if future is None:  # lost on an idle cluster: cancelled, they are sent again
-                log.warning(
-                    "%d dask tasks of this run were lost (the workers idled for %g s); "
-                    "sending them again",
-                    len(futures),
-                    _STALL_S,
-                )
-                client.cancel(list(futures))
+                run.send_again()
                 continue
-            offset, part = futures.pop(future)
-            if future is suspect[0]:
-                suspect[0] = None
+            offset, part = run.futures.pop(future)
+            if future is run.suspect:
+                run.suspect = None
             try:
                 # a result lost with its worker is computed again, or never (a gather
                 # that waits for ever): after a while the task counts as lost
                 blocks, exc, stuck_at = future.result(timeout=_GATHER_S)
             except Exception as crash:
-                if isinstance(crash, TimeoutError):
-                    future.cancel()
-                split = len(part) > 1 and type(crash).__name__ == "KilledWorker"
-                lost[offset] = lost.get(offset, 0) + (not split)
-                if split:
-                    log.warning(
-                        "a dask task of %d psets did not come back (%s: %s); running them "
-                        "one by one to find the pset at fault",
-                        len(part),
-                        type(crash).__name__,
-                        crash,
-                    )
-                    suspects.extend(range(offset, offset + len(part)))
-                elif lost[offset] < _DASK_ATTEMPTS:
-                    if len(part) > 1:  # cancelled, not killed: send it again as it is
-                        running.add(submit(offset, part))
-                    else:
-                        suspects.appendleft(offset)
-                else:
-                    for k in range(offset, offset + len(part)):
-                        yield emit(_dask_lost(job, plan, k, crash))
-                next_suspect()
+                yield from run.lost_task(future, offset, part, crash)
                 continue
-            next_suspect()
+            run.next_suspect()
             if stuck_at is not None:
                 _restart_worker(client, stuck_at)
             for block in blocks:
-                yield emit(block)
+                yield run.emit(block)
             if exc is not None:
                 error = exc
                 break
     finally:
-        client.cancel(list(futures))
-        if journal is not None:
-            journal.close()
+        client.cancel(list(run.futures))
+        if run.journal is not None:
+            run.journal.close()
     if error is not None:
         raise error
+
+
+class _DaskRun:
+    """The client's side of a dask run: the tasks in flight, and the psets of lost
+    tasks run again, alone, to find the one that kills its worker."""
+
+    def __init__(self, job: Job, plan: Plan, client: Any) -> None:
+        from distributed import as_completed
+
+        self.job, self.plan, self.client = job, plan, client
+        nworkers = max(1, len(client.scheduler_info().get("workers", {})))
+        self.journal = None
+        if job.journal_dir is not None:
+            self.journal = JournalWriter(
+                os.path.join(job.journal_dir, "client.journal"), job.header
+            )
+        # each task carries the job: a job scattered once to the workers was lost with
+        # them when they died ("lost scattered data, which can't be recovered"), and the
+        # tasks that needed it, or had to be computed again, waited for ever
+        self.shipped = replace(job, journal_dir=None)
+        self.futures: dict[Any, tuple[int, Plan]] = {}
+        for a, part in _parts(plan, _ranges(len(plan), nworkers, 8)):
+            self.submit(a, part)
+        self.lost: dict[int, int] = {}  # position -> times its task was lost
+        # psets of lost tasks run alone, one at a time, so that a pset which kills its
+        # worker takes no other suspect with it: one that dies alone again and again is it
+        self.suspects: collections.deque[int] = collections.deque()
+        self.suspect: Any = None  # the future of the suspect in flight
+        self.running = as_completed(list(self.futures))
+        self.watch = _DaskWatch(client)
+
+    def submit(self, offset: int, part: Plan) -> Any:
+        future = self.client.submit(_dask_chunk, self.shipped, part, offset, pure=False)
+        self.futures[future] = (offset, part)
+        return future
+
+    def emit(self, block: Block) -> Block:
+        """`block`, written to the run's journal first."""
+        if self.journal is not None:
+            psets = self.plan.psets
+            for k, pset_id, sha1, t, rt, ret, ex in zip(*block, strict=True):
+                self.journal.add((k, psets[k], pset_id, sha1, t, rt, ret, ex))
+        return block
+
+    def next_suspect(self) -> None:
+        if self.suspect is None and self.suspects:
+            k = self.suspects.popleft()
+            self.suspect = self.submit(k, self.plan.part(k, k + 1))
+            self.running.add(self.suspect)
+
+    def send_again(self) -> None:
+        """Cancel the tasks in flight, which sends them again."""
+        log.warning(
+            "%d dask tasks of this run were lost (the workers idled for %g s); sending them again",
+            len(self.futures),
+            _STALL_S,
+        )
+        self.client.cancel(list(self.futures))
+
+    def lost_task(
+        self, future: Any, offset: int, part: Plan, crash: BaseException
+    ) -> Iterator[Block]:
+        """A task that did not come back: its psets run again one by one (its worker
+        died), or it is sent again, or, lost too often, its psets fail (or raise)."""
+        if isinstance(crash, TimeoutError):
+            future.cancel()
+        split = len(part) > 1 and type(crash).__name__ == "KilledWorker"
+        self.lost[offset] = self.lost.get(offset, 0) + (not split)
+        if split:
+            log.warning(
+                "a dask task of %d psets did not come back (%s: %s); running them "
+                "one by one to find the pset at fault",
+                len(part),
+                type(crash).__name__,
+                crash,
+            )
+            self.suspects.extend(range(offset, offset + len(part)))
+        elif self.lost[offset] < _DASK_ATTEMPTS:
+            if len(part) > 1:  # cancelled, not killed: send it again as it is
+                self.running.add(self.submit(offset, part))
+            else:
+                self.suspects.appendleft(offset)
+        else:
+            for k in range(offset, offset + len(part)):
+                yield self.emit(_dask_lost(self.job, self.plan, k, crash))
+        self.next_suspect()
 
 
 _DASK_WATCH_S = 1.0  # how often a waiting run looks at the dask cluster's workers
