@@ -243,12 +243,13 @@ def slow(pset):
 @pytest.mark.timeout(60)
 def test_a_cluster_without_workers_for_good_ends_the_run(study, monkeypatch):
     """A LocalCluster scaled to no workers during a run (none will ever come) ends the
-    run with an error after psweep.lifecycle.execute._NO_WORKER_S, instead of waiting for ever."""
+    run with an error after psweep.lifecycle.execute.dask._NO_WORKER_S, instead of waiting for
+    ever."""
     import threading
 
-    from psweep.lifecycle import execute
+    from psweep.lifecycle.execute import dask as dask_backend
 
-    monkeypatch.setattr(execute, "_NO_WORKER_S", 2.0)
+    monkeypatch.setattr(dask_backend, "_NO_WORKER_S", 2.0)
     with (
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None

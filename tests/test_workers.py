@@ -92,7 +92,7 @@ def test_timeout_needs_a_pool(study):
 
 STUCK_POOL = """
 import multiprocessing, signal, time
-from psweep.lifecycle import execute
+from psweep.lifecycle.execute import pool as pool_backend
 def stuck(_):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a worker that lost the signal
     time.sleep(600)
@@ -102,12 +102,12 @@ class NoneBusy:
         return []
 
 if __name__ == "__main__":
-    execute._TERMINATE_S = 1.0  # how long terminate() may take before workers are killed
+    pool_backend._TERMINATE_S = 1.0  # how long terminate() may take before workers are killed
     pool = multiprocessing.get_context("fork").Pool(1)
     pool.apply_async(stuck, (0,))
     time.sleep(0.5)
     t0 = time.monotonic()
-    execute._stop_pool(pool, NoneBusy())
+    pool_backend._stop_pool(pool, NoneBusy())
     print(f"ended after {time.monotonic() - t0:.1f} s")
 """
 
