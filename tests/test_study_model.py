@@ -81,11 +81,6 @@ NEW_DEFECTS = {
     # without folders or job scripts; the submit script then runs `sh jobscript_<m>` and
     # psweep_record in calc/ itself
     "prep_batch_recovered_rows_get_job_lines",
-    # pool workers end without writing the rows still queued in their journal (the last
-    # < 10 ms of work each); a run killed after all its psets finished, while it writes the
-    # database (crash point temp-file-written, also executed), loses them: 19 of 20 fast
-    # psets in a try. A serial run closes its journal first and loses none
-    "pool_journal_tail_unflushed",
     # prep_batch killed while it writes a pset's files leaves <calc>/<pset_id>/.run.py.*.tmp
     # (the pset was not journaled, so its folder belongs to no row); nothing removes it
     "prep_batch_kill_leaves_temp_files",

@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from psweep.errors import PsweepDatabaseError, PsweepJournalWarning
-from psweep.lifecycle.rows import ResultBlock, ResultRow
+from psweep.lifecycle.rows import ResultRow
 from psweep.store.paths import StudyPaths
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "read_journal_dir",
     "read_journal_header",
     "remove_run_dir",
-    "rows_to_block",
     "run_journal_dir",
 ]
 
@@ -361,11 +360,6 @@ def read_journal_header(run_dir: str) -> dict | None:
             except Exception:
                 continue
     return None
-
-
-def rows_to_block(rows: list) -> ResultBlock | None:
-    """Journal rows as one :class:`~psweep.lifecycle.rows.ResultBlock` (see there)."""
-    return ResultBlock.of_rows(rows)
 
 
 def remove_run_dir(run_dir: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from psweep.errors import PsweepError
 from psweep.lifecycle.execute.task import Block, Job, Plan
+from psweep.lifecycle.rows import ResultBlock
 from psweep.params.hashing import pset_hashes, uuid4_strings
 
 
@@ -51,4 +52,6 @@ def _failed_block(job: Job, plan: Plan, pos: int, started: float, text: str) -> 
         plan.sha1s[pos : pos + 1] if plan.sha1s is not None else pset_hashes([plan.psets[pos]])
     )
     runtime = max(0.0, time.time() - started)
-    return ([pos], uuid4_strings(1), [sha1], [int(started * 1e9)], [runtime], [{}], [text])
+    return ResultBlock(
+        [pos], uuid4_strings(1), [sha1], [int(started * 1e9)], [runtime], [{}], [text]
+    )

@@ -25,7 +25,8 @@ from psweep.lifecycle.execute.pool_worker import (
 )
 from psweep.lifecycle.execute.serial import _STOP_CHECK_S
 from psweep.lifecycle.execute.task import Block, Job, Plan, _describe
-from psweep.lifecycle.journal import read_journal_dir, rows_to_block
+from psweep.lifecycle.journal import read_journal_dir
+from psweep.lifecycle.rows import ResultBlock
 from psweep.store.locking import pid_alive
 
 __all__ = ["check_main_guard"]
@@ -71,7 +72,7 @@ def _journaled(job: Job, pid: int, lo: int, hi: int, seen: set) -> Block | None:
     if not os.path.exists(os.path.join(job.journal_dir, name)):
         return None
     _, rows = read_journal_dir(job.journal_dir, only=name)
-    return rows_to_block([r for r in rows if lo <= r[0] < hi and r[0] not in seen])
+    return ResultBlock.of_rows([r for r in rows if lo <= r[0] < hi and r[0] not in seen])
 
 
 def _has_main_guard(source: str) -> bool:

@@ -141,7 +141,10 @@ def _pool_chunk(
             if isinstance(item, BaseException):
                 return bounds, blocks, _picklable(item)
             blocks.append(item)
-        if journal is not None and stop_flag.is_set():
+        if journal is not None:
+            # what the run gets back is on disk first: the pool's end terminates this
+            # process (no time to write), and a run killed before its merge recovers
+            # every row it was handed from the journals
             journal.flush()
         return bounds, blocks, None
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from psweep.lifecycle.execute.task import _WORKER, Block, Job, Plan, run_task
 from psweep.lifecycle.journal import JournalWriter
+from psweep.lifecycle.rows import ResultBlock
 from psweep.params.hashing import pset_hashes, uuid4_strings
 
 _BLOCK_ROWS = 1000
@@ -32,7 +33,7 @@ def _run_range(
     """
     ids = uuid4_strings(len(part))
     sha1s = part.sha1s if part.sha1s is not None else pset_hashes(part.psets)
-    cols: Block = ([], [], [], [], [], [], [])
+    cols: Block = ResultBlock.new()
     pos, bids, bsha1s, times, runtimes, rets, excs = cols
     clock = time.perf_counter
     track = _WORKER.get("track")
@@ -65,7 +66,7 @@ def _run_range(
             if len(pos) >= _BLOCK_ROWS or clock() >= next_yield:
                 next_yield = clock() + _YIELD_S
                 yield cols
-                cols = ([], [], [], [], [], [], [])
+                cols = ResultBlock.new()
                 pos, bids, bsha1s, times, runtimes, rets, excs = cols
     except GeneratorExit:
         raise

@@ -11,7 +11,6 @@ import copy
 import logging
 import os
 import pickle
-import platform
 import signal
 import time
 import traceback
@@ -24,7 +23,9 @@ import pandas as pd
 from pandas import Timestamp
 
 from psweep.errors import PsweepFuncError
+from psweep.host import HOST
 from psweep.lifecycle.capture import LOGS_COLUMN, Captured, capture
+from psweep.lifecycle.rows import ResultBlock
 from psweep.store.database import df_print, unpicklable_item
 from psweep.store.files import atomic_open
 
@@ -32,10 +33,10 @@ __all__ = ["EXEC_HOST", "Block", "Job", "Plan", "run_task"]
 
 log = logging.getLogger("psweep")
 
-Block = tuple[list, list, list, list, list, list, list]
+Block = ResultBlock  # the finished psets an executor yields, in columns
 
 # the host that runs psets in this process (on dask: the worker's)
-EXEC_HOST = platform.node()
+EXEC_HOST = HOST
 
 # State of a pool worker process, set by pool_worker._init_worker (run_task and
 # serial._run_range read it). Under the fork start method the plan is inherited, not pickled.
