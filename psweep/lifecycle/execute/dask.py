@@ -87,9 +87,7 @@ def _dask(job: Job, plan: Plan, client: Any) -> Generator[Block, None, None]:
             if future is run.suspect:
                 run.suspect = None
             try:
-                # a result lost with its worker is computed again, or never (a gather
-                # that waits for ever): after a while the task counts as lost
-                blocks, exc, stuck_at = future.result(timeout=_GATHER_S)
+                blocks, exc, stuck_at = run.result_of(future)
             except Exception as crash:
                 yield from run.lost_task(future, offset, part, crash)
                 continue
@@ -193,6 +191,19 @@ class _DaskRun:
             for k in range(offset, offset + len(part)):
                 yield self.emit(_dask_lost(self.job, self.plan, k, crash))
         self.next_suspect()
+
+    def result_of(self, future: Any) -> Any:
+        """The result of a finished task. One lost with its worker is computed again,
+        or never (a gather that waits for ever): after :data:`_GATHER_S` the task counts
+        as lost. Meanwhile closed workers are started again, as while tasks wait."""
+        deadline = time.monotonic() + _GATHER_S
+        while True:
+            try:
+                return future.result(timeout=_DASK_WATCH_S)
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                self.watch.check(len(self.futures))
 
 
 _DASK_WATCH_S = 1.0  # how often a waiting run looks at the dask cluster's workers
