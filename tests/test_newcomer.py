@@ -171,8 +171,8 @@ def test_newcomer_study(newcomer, tracking):
     code = "import psweep, sys; print(psweep.__file__); print(hasattr(psweep, 'run_local'))"
     where, has_run_local = _bash(f".venv/bin/python -c {code!r}", study, env).stdout.split()
     assert where.startswith(str(study / ".venv")) and has_run_local == "True"
-    installed = Path(where).parent / "runner.py"
-    assert installed.read_bytes() == (ROOT / "psweep" / "runner.py").read_bytes()
+    installed = Path(where).parent / "lifecycle" / "runner.py"
+    assert installed.read_bytes() == (ROOT / "psweep" / "lifecycle" / "runner.py").read_bytes()
 
     # run twice, extend, evaluate, batch twice: the README's commands in the study's venv
     act = ". .venv/bin/activate\n"
