@@ -33,6 +33,7 @@ __all__ = [
     "home_relative_basedir",
     "host_commands",
     "is_dry_run",
+    "not_pulled",
     "pull_database",
 ]
 
@@ -69,6 +70,13 @@ def _rsync_options(direction: str, extra: Sequence[str]) -> list[str]:
     return opts
 
 
+def not_pulled(database_basename: str) -> list[str]:
+    """What a pull leaves alone, relative to the calc dir (rsync patterns): psweep's
+    running state, the databases and runs table (merged instead, :func:`pull_database`)
+    and the submit files prepared here (:data:`~psweep.batch.layout.SUBMIT_FILES`)."""
+    return [*StudyPaths("calc", database_basename).kept_on_pull(), *SUBMIT_FILES]
+
+
 def host_commands(
     direction: str, host: str, extra: Sequence[str], basedir: str, database_basename: str
 ) -> list[list[str]]:
@@ -91,7 +99,7 @@ def host_commands(
             ["ssh", host, "mkdir", "-pv", shlex.quote(f"{basedir}/calc")],
             ["rsync", *opts, f"--exclude=/{PSWEEP_DIRNAME}/", "calc/", remote + "/"],
         ]
-    kept = [*StudyPaths("calc", database_basename).kept_on_pull(), *SUBMIT_FILES]
+    kept = not_pulled(database_basename)
     return [["rsync", *opts, *[f"--exclude=/calc/{name}" for name in kept], remote, "./"]]
 
 

@@ -8,9 +8,8 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from psweep.batch.layout import SUBMIT_FILES
 from psweep.errors import PsweepError
-from psweep.store.paths import DATABASE_BASENAME, DATABASE_BASENAMES, StudyPaths
+from psweep.store.paths import DATABASE_BASENAME, DATABASE_BASENAMES, PSWEEP_DIRNAME
 
 __all__ = ["pull", "push"]
 
@@ -178,7 +177,7 @@ def _machine_remote(
 
 def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     """``psweep-push MACHINE``: host and path from the machine's info.yaml."""
-    from psweep.batch.transfers import pull_database, run_command
+    from psweep.batch.transfers import not_pulled, pull_database, run_command
 
     parser = _machine_parser(prog, direction)
     args = parser.parse_args(argv)
@@ -193,9 +192,9 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
         os.makedirs(remote, exist_ok=True)
     # a pull merges the databases and the runs table, not copies them over: rows and runs
     # added here since the push stay
-    kept = StudyPaths(local, args.database_basename).kept_on_pull()
+    kept = not_pulled(args.database_basename) if direction == "pull" else [PSWEEP_DIRNAME + "/"]
     cmd = ["rsync", "-a", "-s", "-i"]
-    for name in [*kept, *SUBMIT_FILES] if direction == "pull" else kept[:1]:
+    for name in kept:
         cmd += ["--exclude", f"/{name}"]
     if args.dry_run:
         cmd.append("--dry-run")
