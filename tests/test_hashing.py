@@ -287,3 +287,19 @@ def test_timestamp_hashes_like_the_datetime_it_equals():
     assert ps.pset_hash({"t": pd.Timestamp(when)}) == ps.pset_hash({"t": when})
     assert ps.pset_hash({"t": when}) != ps.pset_hash({"t": when.date()})
     assert ps.pset_hash({"t": when.time()}) != ps.pset_hash({"t": when.isoformat()})
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1000])
+def test_uuid4_strings_are_random_version4_uuids(n):
+    """Each is the text ``str(uuid.UUID(...))`` gives for a version 4 UUID of the
+    RFC 4122 variant; none repeats."""
+    import uuid
+
+    from psweep.params.hashing import uuid4_strings
+
+    ids = uuid4_strings(n)
+    assert len(ids) == n == len(set(ids))
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)

@@ -266,22 +266,27 @@ def pset_hashes(params: list[dict]) -> list[str | float]:
     return out
 
 
+# positions of the 32 hex digits in the 36 characters of a UUID's text (the others are "-")
+_UUID_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
 def uuid4_strings(n: int) -> list[str]:
     """Return `n` random (version 4) UUIDs as strings, made in one go.
 
-    The same as ``str(uuid.uuid4())`` `n` times, several times faster.
+    The same as ``str(uuid.uuid4())`` `n` times, several times faster: the text
+    of all of them is made as one array of characters.
     """
     if n <= 0:
         return []
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.tobytes().hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-"
-        f"{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
-        for i in range(0, 32 * n, 32)
-    ]
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_DIGITS[0::2]] = _HEX_DIGITS[raw >> 4]
+    text[:, _UUID_DIGITS[1::2]] = _HEX_DIGITS[raw & 0x0F]
+    chars = text.tobytes().decode("ascii")
+    return [chars[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
 def get_many_uuids(num: int, retry: int = 10, existing: Iterable[str] = ()) -> list[str]:
