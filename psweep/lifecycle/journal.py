@@ -6,9 +6,12 @@ rows are merged into the database and the folder is removed; after a crash the
 folder is left, and the next run (or :func:`psweep.recover`) merges it.
 
 File layout: the magic bytes, then frames of ``<u32 length><u32 crc32>`` plus
-a pickle. The first frame is the run's header (a dict), each further frame a
-list of rows. A frame cut short or with a wrong checksum (a crash in the
-middle of a write) ends the readable part: it is skipped with a warning.
+a pickle. The first frame is the run's header (a dict), each further frame
+rows: ``{"psweep-rows-in-columns": (pos, psets, ...)}``, the :class:`ResultRow` fields as one
+tuple per field (pickled faster than a tuple per row), or a list of rows (as
+older journals, and the rows written one by one, have it). A frame cut short or
+with a wrong checksum (a crash in the middle of a write) ends the readable part:
+it is skipped with a warning.
 
 Durability: a finished pset's row reaches the operating system (one
 ``write(2)``, where it survives the death of the process) before the next pset
@@ -90,6 +93,9 @@ def journal_run_dirs(calc_dir: str) -> list[str]:
 def run_journal_dir(calc_dir: str, run_id: str) -> str:
     """The journal folder of run `run_id` in `calc_dir` (:meth:`StudyPaths.run_journal`)."""
     return StudyPaths(calc_dir).run_journal(run_id)
+
+
+_COLUMNS = "psweep-rows-in-columns"  # the key of a frame of rows in columns
 
 
 def _frame(obj: Any) -> bytes:
@@ -194,7 +200,7 @@ class JournalWriter:
     def _frames(self, rows: list) -> bytes:
         """The rows as one frame; if one of them cannot be pickled, the others one by one."""
         try:
-            return _frame(rows)
+            return _frame({_COLUMNS: tuple(zip(*rows, strict=True))})
         except OSError:
             raise
         except Exception:
@@ -313,6 +319,9 @@ def _read_frames(path: str, offset: int | None = None) -> Iterator[Any]:
                 ) from exc
             except Exception:
                 bad = True
+            else:
+                if isinstance(obj, dict) and _COLUMNS in obj:  # rows in columns: as rows
+                    obj = list(zip(*obj[_COLUMNS], strict=True))
         if bad:
             warnings.warn(
                 f"journal {path!r}: skipped a damaged tail of {len(data) - pos} bytes at "

@@ -234,36 +234,96 @@ def _joblib_hash(pset: dict, method: str, raise_error: bool) -> str | float:
         return np.nan
 
 
+def _flat_layout(keys: tuple) -> tuple[str, tuple] | None:
+    """How the JSON text of a pset with exactly these keys (in this order) and scalar
+    values looks: the text with ``%s`` where the values go, and the keys in the order
+    of the text (sorted). None if a key is not a plain string of the pset's own."""
+    for key in keys:
+        if key.__class__ is not str or key[:1] == "_" or key[-1:] == "_":
+            return None
+    order = tuple(sorted(keys))
+    esc = json.encoder.encode_basestring_ascii
+    return "{" + ", ".join(esc(k).replace("%", "%%") + ": %s" for k in order) + "}", order
+
+
+_CONST_TEXT = {None: "null", True: "true", False: "false"}
+
+
+def _flat_text(pset: Any, layouts: dict) -> str | None:
+    """The JSON text that :func:`pset_hash` hashes, for a dict whose values are all ints,
+    strings, finite floats, bools or None (the common case), put together from the
+    layout of its keys (kept in `layouts`); None for any other pset."""
+    if pset.__class__ is not dict:
+        return None
+    keys = tuple(pset)
+    layout = layouts.get(keys, False)
+    if layout is False:
+        layout = _flat_layout(keys)
+        if len(layouts) < 1000:  # psets of a run share a few sets of keys
+            layouts[keys] = layout
+    if layout is None:
+        return None
+    texts = []
+    for key in layout[1]:
+        val = pset[key]
+        cls = val.__class__
+        if cls is int:
+            texts.append(int.__repr__(val))
+        elif cls is str:
+            texts.append(_encode_str(val))
+        elif cls is float and val - val == 0:  # not NaN, not infinite
+            texts.append(float.__repr__(val))
+        elif val is None or cls is bool:
+            texts.append(_CONST_TEXT[val])
+        else:
+            return None
+    return layout[0] % tuple(texts)
+
+
+_encode_str = json.encoder.encode_basestring_ascii
+
+
 def pset_hashes(params: list[dict]) -> list[str | float]:
     """Return ``pset_hash(pset, raise_error=False)`` for each pset, faster."""
-    enc = _make_c_encoder()
+    enc: Any = False  # the JSON encoder of psets with nested values, made when needed
     sha1 = hashlib.sha1
-    join = "".join
+    layouts: dict = {}
     out: list[str | float] = []
-    scalars = frozenset(_PLAIN_SCALARS)
     for pset in params:
-        slow = enc is None or pset.__class__ is not dict
-        if not slow:
-            for key, val in pset.items():
-                # a bookkeeping key, a key JSON would turn into a string, or a value
-                # that is not a plain scalar and not plain JSON: the careful way
-                if (
-                    key.__class__ is not str
-                    or key[:1] == "_"
-                    or key[-1:] == "_"
-                    or (val.__class__ not in scalars and not _plain(val))
-                ):
-                    slow = True
-                    break
-        if slow:
-            out.append(pset_hash(pset, raise_error=False))
+        text = _flat_text(pset, layouts)
+        if text is not None:
+            out.append(sha1(text.encode()).hexdigest())
             continue
-        try:
-            out.append(sha1(join(enc(pset, 0)).encode()).hexdigest())
-        except (TypeError, ValueError, RecursionError):
-            out.append(np.nan)
-            enc = _make_c_encoder()  # its cycle markers may be stale now
+        if enc is False:
+            enc = _make_c_encoder()
+        digest, enc = _nested_hash(pset, enc)
+        out.append(digest)
     return out
+
+
+def _nested_hash(pset: Any, enc: Any) -> tuple[str | float, Any]:
+    """``pset_hash(pset, raise_error=False)`` with the C JSON encoder `enc` where the
+    pset is plain JSON; return it and the encoder to use next."""
+    slow = enc is None or pset.__class__ is not dict
+    if not slow:
+        scalars = _PLAIN_SCALARS
+        for key, val in pset.items():
+            # a bookkeeping key, a key JSON would turn into a string, or a value
+            # that is not a plain scalar and not plain JSON: the careful way
+            if (
+                key.__class__ is not str
+                or key[:1] == "_"
+                or key[-1:] == "_"
+                or (val.__class__ not in scalars and not _plain(val))
+            ):
+                slow = True
+                break
+    if slow:
+        return pset_hash(pset, raise_error=False), enc
+    try:
+        return hashlib.sha1("".join(enc(pset, 0)).encode()).hexdigest(), enc
+    except (TypeError, ValueError, RecursionError):
+        return np.nan, _make_c_encoder()  # its cycle markers may be stale now
 
 
 # positions of the 32 hex digits in the 36 characters of a UUID's text (the others are "-")

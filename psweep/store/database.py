@@ -338,6 +338,18 @@ def _aligned(cond: pd.Series, df: pd.DataFrame, pos: int) -> pd.Series:
     return cond.reindex(df.index)
 
 
+def _shared_keys(records: list) -> list | None:
+    """The keys of the first record if every record is a dict with just these keys (the
+    columns pandas would find, in its order, but found in half the time); else None."""
+    if not records or records[0].__class__ is not dict or not records[0]:
+        return None
+    first = records[0].keys()
+    for record in records:
+        if record.__class__ is not dict or record.keys() != first:
+            return None
+    return list(first)
+
+
 def records_frame(records: Sequence[dict]) -> pd.DataFrame:
     """``pd.DataFrame(records)``, also for text that is not valid Unicode.
 
@@ -346,11 +358,12 @@ def records_frame(records: Sequence[dict]) -> pd.DataFrame:
     dtype (pyarrow) cannot hold it and raises UnicodeEncodeError; columns with
     such text stay ``object`` instead, so a pickle database keeps them exactly.
     """
+    records = list(records)
     try:
-        return pd.DataFrame(list(records))
+        return pd.DataFrame(records, columns=_shared_keys(records))
     except UnicodeEncodeError:
         pass
-    df = pd.DataFrame(list(records), dtype=object)
+    df = pd.DataFrame(records, dtype=object)
     for col in df.columns:
         with contextlib.suppress(UnicodeEncodeError):  # such a column stays object
             df[col] = pd.Series(df[col].tolist(), index=df.index)  # the dtype pandas infers
