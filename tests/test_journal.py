@@ -33,6 +33,30 @@ def test_writer_reader_roundtrip(tmp_path):
     assert sorted(got) == rows
 
 
+def test_journal_of_rows_one_tuple_each_is_read(tmp_path):
+    """A journal whose frames hold a list of row tuples (as psweep wrote them before
+    frames held columns, and as rows are written one by one) is read as well, also
+    when such frames and frames in columns follow each other in one file."""
+    import pickle
+    import struct
+    import zlib
+
+    def frame(obj):
+        payload = pickle.dumps(obj)
+        return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    rows = [(k, {"a": k}, f"id{k}", "h", 0, 0.0, {"r": k}, None) for k in range(4)]
+    columns = {"psweep-rows-in-columns": tuple(zip(*rows[2:], strict=True))}
+    (run_dir / "1.journal").write_bytes(
+        b"PSWEEP-JOURNAL-1\n" + frame({"run_id": "r"}) + frame(rows[:2]) + frame(columns)
+    )
+    header, got = read_journal_dir(str(run_dir))
+    assert header == {"run_id": "r"}
+    assert got == rows
+
+
 def test_rows_reach_the_os_within_the_flush_interval(tmp_path):
     """It writes a queued row to the file within JOURNAL_FLUSH_S, without close."""
     run_dir = tmp_path / "run"
