@@ -162,7 +162,7 @@ def merge_rows(
             f"cannot merge {source}: _pset_id {dup!r} is in more than one row; nothing was merged"
         )
     in_old = new.index.isin(old.index) if len(old) else np.zeros(len(new), dtype=bool)
-    shared, fresh = new[in_old], new[~in_old]
+    shared, fresh = (new[in_old], new[~in_old]) if in_old.any() else (new.iloc[:0], new)
     if len(shared) and on_shared == "error":
         raise PsweepDatabaseError(
             f"_pset_id {shared.index[0]!r} of {source} is already in the database; "
@@ -210,11 +210,13 @@ def _renumber(rows: pd.DataFrame, base: pd.DataFrame, source: str) -> pd.DataFra
     run_seqs = seq_of_run[codes]
     seq0 = _seq_max(base, "_pset_seq") + 1
     pset_seqs = seq0 + np.arange(len(rows), dtype=np.int64)
-    same = np.array_equal(pd.to_numeric(rows["_run_seq"], errors="coerce"), run_seqs) and (
-        np.array_equal(pd.to_numeric(rows["_pset_seq"], errors="coerce"), pset_seqs)
-    )
-    if same and rows["_run_seq"].dtype == np.int64 and rows["_pset_seq"].dtype == np.int64:
-        return rows
+    if (
+        rows["_run_seq"].dtype == np.int64
+        and rows["_pset_seq"].dtype == np.int64
+        and np.array_equal(rows["_run_seq"].to_numpy(), run_seqs)
+        and np.array_equal(rows["_pset_seq"].to_numpy(), pset_seqs)
+    ):
+        return rows  # numbered as they follow already (a run's own rows, as a rule)
     log.info(
         "%s: %d rows numbered _pset_seq from %d to follow the database (runs: _run_seq %s)",
         source,

@@ -173,42 +173,46 @@ def rows_to_df(
         )
     df_pset = _keep_ints(records_frame(psets), psets)
     df_ret = records_frame(rets)
-    df_ret = df_ret.drop(columns=[c for c in df_ret.columns if c in _OWN])
-    for col in [c for c in df_ret.columns if c in df_pset.columns]:
-        given = df_ret.pop(col)
-        has = np.fromiter((col in ret for ret in rets), bool, n)
-        df_pset[col] = given if has.all() else df_pset[col].where(~has, given)
+    data: dict = {col: df_pset[col] for col in df_pset.columns}
+    returned: dict = {}  # columns that only func's return values have
+    for col in df_ret.columns:
+        if col in _OWN:
+            continue
+        given = df_ret[col]
+        if col in data:  # func's value overrides the pset's, where it gave one
+            has = np.fromiter((col in ret for ret in rets), bool, n)
+            data[col] = given if has.all() else data[col].where(~has, given)
+        else:
+            returned[col] = given
     sha1 = pd.Series(sha1s, dtype=object)
     sha1 = sha1 if sha1.isna().any() else pd.array(sha1s, dtype="str")
-    host = df_ret.pop("_exec_host") if "_exec_host" in df_ret.columns else None
-    cols: dict = {
-        "_run_id": pd.array(np.full(n, run_id, dtype=object), dtype="str"),
-        "_pset_id": pd.array(ids, dtype="str"),
-        "_run_seq": np.full(n, run_seq, dtype=np.int64),
-        "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
-        "_pset_sha1": sha1,
-        "_calc_dir": _text_array(np.full(n, calc_dir, dtype=object)),
-        "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
-    }
+    ids_array = pd.array(ids, dtype="str")
+    data.update(
+        {
+            "_run_id": pd.array(np.full(n, run_id, dtype=object), dtype="str"),
+            "_pset_id": ids_array,
+            "_run_seq": np.full(n, run_seq, dtype=np.int64),
+            "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
+            "_pset_sha1": sha1,
+            "_calc_dir": _text_array(np.full(n, calc_dir, dtype=object)),
+            "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
+        }
+    )
     if "_pset_hash" in extra:
         # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
-        cols["_pset_hash"] = sha1
+        data["_pset_hash"] = sha1
     if "_exec_host" in extra:
         own = _text_array(np.full(n, HOST, dtype=object))
-        cols["_exec_host"] = own if host is None else host.fillna(HOST).astype("str").array
-    df_own = pd.DataFrame(cols)
-    parts = [df_pset, df_own, df_ret]
-    tail: dict = {}
+        host = df_ret["_exec_host"] if "_exec_host" in df_ret.columns else None
+        data["_exec_host"] = own if host is None else host.fillna(HOST).astype("str").array
+    data.update(returned)
     if record:
         failed = np.fromiter((exc is not None for exc in excs), bool, n)
-        tail["_pset_status"] = np.where(failed, "failed", "ok").astype(object)
-        tail["_exc"] = _text_array(np.asarray(excs, dtype=object))
-    tail["_pset_runtime"] = np.asarray(runtimes, dtype=np.float64)
-    parts.append(pd.DataFrame(tail))
-    df = pd.concat(parts, axis=1)
-    if record:
-        df["_pset_status"] = df["_pset_status"].astype("str")
-    df.index = pd.Index(cols["_pset_id"])
+        data["_pset_status"] = pd.array(np.where(failed, "failed", "ok").astype(object), dtype="str")
+        data["_exc"] = _text_array(np.asarray(excs, dtype=object))
+    data["_pset_runtime"] = np.asarray(runtimes, dtype=np.float64)
+    df = pd.DataFrame(data)
+    df.index = pd.Index(ids_array)
     return df
 
 
