@@ -85,6 +85,13 @@ class ResultBlock(NamedTuple):
         return cls(pos, *cols)
 
     @classmethod
+    def of_run(cls, rows: Sequence[tuple]) -> ResultBlock:
+        """The rows (:class:`ResultRow` fields) of consecutive psets, as they ran, in
+        columns (one row per pset: no sorting, no de-duplication)."""
+        pos, _psets, *cols = (list(col) for col in zip(*rows, strict=True))
+        return cls(pos, *cols)
+
+    @classmethod
     def joined(cls, blocks: Sequence[ResultBlock]) -> ResultBlock:
         """The blocks of a run as one, in run order (each block is in order, and the
         blocks of a chunk follow each other)."""
@@ -208,7 +215,9 @@ def rows_to_df(
     data.update(returned)
     if record:
         failed = np.fromiter((exc is not None for exc in excs), bool, n)
-        data["_pset_status"] = pd.array(np.where(failed, "failed", "ok").astype(object), dtype="str")
+        data["_pset_status"] = pd.array(
+            np.where(failed, "failed", "ok").astype(object), dtype="str"
+        )
         data["_exc"] = _text_array(np.asarray(excs, dtype=object))
     data["_pset_runtime"] = np.asarray(runtimes, dtype=np.float64)
     df = pd.DataFrame(data)

@@ -81,4 +81,4 @@ def _run_with_deadline(
     if not job.record:
         full = {**pset, "_pset_seq": job.pset_seq0 + pos, "_pset_id": pset_id}
         raise PsweepTimeout(f"{text.split(': ', 1)[1]}: {_describe(full)}")
-    return start_ns, float(timeout_s), {}, text
+    return pos, pset, pset_id, sha1, start_ns, float(timeout_s), {}, text

@@ -29,12 +29,15 @@ def _run_range(
 ) -> Iterator[Block | BaseException]:
     """Run the psets of `part`, which start at position `offset` of the run.
 
-    Yields blocks, then the exception that ended the part, if any.
+    Yields blocks, then the exception that ended the part, if any. `task` runs
+    one pset and returns its :class:`ResultRow` fields (:func:`run_task`); the rows
+    are journaled one by one and handed on in blocks of columns.
     """
     ids = uuid4_strings(len(part))
     sha1s = part.sha1s if part.sha1s is not None else pset_hashes(part.psets)
-    cols: Block = ResultBlock.new()
-    pos, bids, bsha1s, times, runtimes, rets, excs = cols
+    rows: list[tuple] = []
+    add_row = rows.append
+    add_to_journal = journal.add if journal is not None else None
     clock = time.perf_counter
     track = _WORKER.get("track")
     # a stopping run starts no new pset: look at the flag before the first one, too
@@ -44,48 +47,43 @@ def _run_range(
         for k, pset, pset_id, sha1 in zip(
             range(offset, offset + len(part)), part.psets, ids, sha1s, strict=True
         ):
-            if clock() >= next_check:  # asking the shared flag costs a lock
+            now = clock()
+            if rows and (len(rows) >= _BLOCK_ROWS or now >= next_yield):
+                next_yield = now + _YIELD_S
+                yield ResultBlock.of_run(rows)
+                rows = []
+                add_row = rows.append
+            if now >= next_check:  # asking the shared flag costs a lock
                 if stop_flag.is_set() or os.getppid() != _WORKER.get("parent", os.getppid()):
                     break  # the run stops, or its process is gone: stop with it
-                next_check = clock() + _STOP_CHECK_S
+                next_check = now + _STOP_CHECK_S
             if track is not None:
                 track[0][track[2]] = k  # the parent sees which pset this worker runs
                 track[1][track[2]] = time.time()
-            t, rt, ret, exc = task(job, k, pset, pset_id, sha1)
+            row = task(job, k, pset, pset_id, sha1)
             if track is not None:
                 track[0][track[2]] = -1
-            if journal is not None:
-                journal.add((k, pset, pset_id, sha1, t, rt, ret, exc))
-            pos.append(k)
-            bids.append(pset_id)
-            bsha1s.append(sha1)
-            times.append(t)
-            runtimes.append(rt)
-            rets.append(ret)
-            excs.append(exc)
-            if len(pos) >= _BLOCK_ROWS or clock() >= next_yield:
-                next_yield = clock() + _YIELD_S
-                yield cols
-                cols = ResultBlock.new()
-                pos, bids, bsha1s, times, runtimes, rets, excs = cols
+            if add_to_journal is not None:
+                add_to_journal(row)
+            add_row(row)
     except GeneratorExit:
         raise
     except BaseException as exc:
-        yield from _ended_by(exc, cols, journal)
+        yield from _ended_by(exc, rows, journal)
         return
-    if pos:
-        yield cols
+    if rows:
+        yield ResultBlock.of_run(rows)
 
 
 def _ended_by(
-    exc: BaseException, cols: Block, journal: JournalWriter | None
+    exc: BaseException, rows: list[tuple], journal: JournalWriter | None
 ) -> Iterator[Block | BaseException]:
     """The end of a part that `exc` stopped (func raised, Ctrl-C, a timeout): the
     journal written out, then the rows not yielded yet, then `exc`."""
     if journal is not None:
         journal.flush()
-    if cols[0]:
-        yield cols
+    if rows:
+        yield ResultBlock.of_run(rows)
     yield exc
 
 

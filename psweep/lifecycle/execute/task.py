@@ -166,7 +166,8 @@ def _printable(value: Any) -> Any:
 
 
 def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
-    """Call ``job.func`` on one pset; return ``(time_ns, runtime_s, ret, exc)``.
+    """Call ``job.func`` on one pset; return its row: the :class:`ResultRow` fields
+    ``(pos, pset, pset_id, sha1, time_ns, runtime_s, ret, exc)`` as a plain tuple.
 
     func gets its own copy of the pset's mutable values (:func:`_own_values`).
     This is the hot path of a serial run (a few µs per pset): the common case runs
@@ -213,7 +214,7 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
         ret = _add_logs_and_host(job, ret, logs)
     if job.tmpsave:
         _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
-    return start_ns, runtime, ret, exc_text
+    return pos, pset, pset_id, sha1, start_ns, runtime, ret, exc_text
 
 
 def _call_guarded(job: Job, full: dict, pset_id: str) -> tuple[Any, str | None, Captured | None]:
