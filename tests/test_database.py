@@ -54,6 +54,21 @@ def test_pickle_round_trip(df, tmp_path):
     assert back["_time_utc"].dtype == "datetime64[ns]"
 
 
+def test_pickle_stores_the_ids_once(tmp_path):
+    """A database's index is its _pset_id column: the pickle holds those ids once, and
+    plain pandas reads back the same frame (values, dtypes, index and its name)."""
+    func = lambda pset: {"r": pset["a"]}  # noqa: E731
+    df = ps.run_local(func, ps.plist("a", range(2000)), calc_dir=str(tmp_path / "calc"))
+    df.index.name = "who"
+    ps.df_write(df, tmp_path / "db.pk")
+    with_both = len(pickle.dumps(df, protocol=pickle.HIGHEST_PROTOCOL))
+    assert os.path.getsize(tmp_path / "db.pk") < with_both - 2000 * 36
+    back = pd.read_pickle(tmp_path / "db.pk")
+    pd.testing.assert_frame_equal(back, df)
+    assert back.index.name == "who"
+    assert (back.index == back["_pset_id"]).all()
+
+
 def test_write_accepts_newer_argument_order(df):
     """It takes df_write(fn, df), the argument order of newer psweep."""
     ps.df_write("database.pk", df)

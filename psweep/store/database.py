@@ -128,6 +128,20 @@ def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
     return df.to_json(**{**JSON_DEFAULTS, **kwds})
 
 
+def _index_shares_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """`df`, or a shallow copy whose index holds the very array of its ``_pset_id`` column
+    where both hold the same ids (a database's index is its ``_pset_id``): a pickle
+    then stores the ids once, not twice. The values, dtypes and names stay as they are."""
+    if "_pset_id" not in df.columns or not df.columns.is_unique:
+        return df
+    ids = df["_pset_id"]
+    if ids.dtype != df.index.dtype or not df.index.equals(pd.Index(ids.array)):
+        return df
+    out = df.copy(deep=False)
+    out.index = pd.Index(out["_pset_id"].array, name=df.index.name, copy=False)
+    return out
+
+
 def df_write(
     df: pd.DataFrame | str | os.PathLike, fn: Any, fmt: str | None = None, **kwds: Any
 ) -> None:
@@ -163,6 +177,7 @@ def df_write(
         write_parquet(df, fn, **kwds)
     elif fmt == "pickle":
         kwds.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
+        df = _index_shares_ids(df)
         with atomic_open(fn, "wb") as fh:
             pickle.dump(df, fh, **kwds)
     elif kwds or order_016:
