@@ -297,7 +297,9 @@ def merge_run(
                 {
                     **info,
                     "end_utc": now_utc(),
-                    "n_psets": _n_rows(out, run_id),
+                    # the run's rows: those it had in the database (a recovered run
+                    # may have some) and its new ones (df_new holds this run's rows only)
+                    "n_psets": _n_rows(old, run_id) + merged.n_new,
                     "n_failed": failed,
                     "last_error": last_error or info.get("last_error"),
                 },
