@@ -35,7 +35,7 @@ from psweep.lifecycle.bookkeeping import (
     require_writable,
 )
 from psweep.lifecycle.capture import check_capture_logs
-from psweep.lifecycle.execute import EXEC_HOST, Job, Plan, execute
+from psweep.lifecycle.execute import EXEC_HOST, Job, Plan, all_plain, execute
 from psweep.lifecycle.guards import (
     die_of_sigterm,
     gc_frozen,
@@ -232,7 +232,7 @@ def run_local(
     job = Job(
         func, run.run_id, run.run_seq, run.pset_seq0, where.work.calc_dir, simulate, tmpsave,
         verbose, run.record, run.journal_dir, run.header, timeout_s, capture_logs, EXEC_HOST,
-        extra, _api016,
+        extra, _api016, not all_plain(plan.psets),
     )  # fmt: skip
     try:
         blocks = _execute(run, job, plan, poolsize, dask_client, progress)

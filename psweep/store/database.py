@@ -39,6 +39,7 @@ from psweep.store.parquetformat import check_parquet, read_parquet, write_parque
 
 __all__ = [
     "DATABASE_FORMATS",
+    "PLAIN_TYPES",
     "check_storable",
     "database_format",
     "df_filter_conds",
@@ -71,8 +72,10 @@ def database_format(fn: Any, fmt: str | None = None) -> str:
     return fmt
 
 
-# values that always pickle; others are tried
-_PLAIN = frozenset({int, float, str, bool, type(None), complex, bytes, np.float64, np.int64})
+# plain values: immutable scalars that always pickle (others are tried; a run gives
+# func a copy of the others, see psweep.lifecycle.execute.task)
+PLAIN_TYPES = frozenset({int, float, str, bool, type(None), complex, bytes, np.float64, np.int64})
+_PLAIN = PLAIN_TYPES
 
 
 def unpicklable_item(dct: dict) -> tuple[Any, str] | None:

@@ -34,13 +34,14 @@ from psweep.lifecycle.execute.chunks import _ranges as _ranges  # tests import i
 from psweep.lifecycle.execute.dask import _dask
 from psweep.lifecycle.execute.pool import _pool, check_main_guard
 from psweep.lifecycle.execute.serial import _serial
-from psweep.lifecycle.execute.task import EXEC_HOST, Block, Job, Plan, run_task
+from psweep.lifecycle.execute.task import EXEC_HOST, Block, Job, Plan, all_plain, run_task
 
 __all__ = [
     "EXEC_HOST",
     "Block",
     "Job",
     "Plan",
+    "all_plain",
     "check_main_guard",
     "execute",
     "run_task",

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pandas import Timestamp
 
@@ -26,10 +25,10 @@ from psweep.errors import PsweepFuncError
 from psweep.host import HOST
 from psweep.lifecycle.capture import LOGS_COLUMN, Captured, capture
 from psweep.lifecycle.rows import ResultBlock
-from psweep.store.database import df_print, unpicklable_item
+from psweep.store.database import PLAIN_TYPES, df_print, unpicklable_item
 from psweep.store.files import atomic_open
 
-__all__ = ["EXEC_HOST", "Block", "Job", "Plan", "run_task"]
+__all__ = ["EXEC_HOST", "Block", "Job", "Plan", "all_plain", "run_task"]
 
 log = logging.getLogger("psweep")
 
@@ -82,6 +81,7 @@ class Job:
     host: str = EXEC_HOST  # the run's host: rows of psets that ran elsewhere say where
     extra: tuple[str, ...] = ()  # the 0.16 columns the rows get (assemble.extra_columns)
     api016: bool = False  # run by ps.run: tmpsave writes a row dict, as psweep 0.16
+    copy_values: bool = True  # False if all values of the psets are plain (all_plain)
 
 
 def _describe(pset: dict) -> str:
@@ -130,7 +130,14 @@ def _timestamp_maker() -> Callable[[int], Timestamp]:
 _timestamp = _timestamp_maker()
 
 # values func cannot change in place: given to it as they are, all others as a deep copy
-_IMMUTABLE = frozenset({int, float, str, bool, type(None), complex, bytes, np.int64, np.float64})
+_IMMUTABLE = PLAIN_TYPES
+
+
+def all_plain(psets: Sequence[dict]) -> bool:
+    """Whether every value of every pset is plain (immutable): then func can get the
+    psets as they are, and a run need not look at each again (:attr:`Job.copy_values`)."""
+    immutable = _IMMUTABLE
+    return all(value.__class__ in immutable for pset in psets for value in pset.values())
 
 
 def _own_values(pset: dict) -> dict:
@@ -175,7 +182,7 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
     """
     start_ns = time.time_ns()
     full = {
-        **_own_values(pset),
+        **(_own_values(pset) if job.copy_values else pset),
         "_run_id": job.run_id,
         "_pset_id": pset_id,
         "_run_seq": job.run_seq,
