@@ -15,7 +15,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -82,6 +82,15 @@ class Job:
     extra: tuple[str, ...] = ()  # the 0.16 columns the rows get (assemble.extra_columns)
     api016: bool = False  # run by ps.run: tmpsave writes a row dict, as psweep 0.16
     copy_values: bool = True  # False if all values of the psets are plain (all_plain)
+    # run_task's common case: func called as it is, nothing else to do (set from the above;
+    # the host is not part of it: a dask worker on another host knows that only there)
+    simple: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        simple = not (self.extra or self.verbose or self.simulate or self.tmpsave) and (
+            self.timeout_s is None and self.capture_logs is None
+        )
+        object.__setattr__(self, "simple", simple)
 
 
 def _describe(pset: dict) -> str:
@@ -177,8 +186,8 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
     ``(pos, pset, pset_id, sha1, time_ns, runtime_s, ret, exc)`` as a plain tuple.
 
     func gets its own copy of the pset's mutable values (:func:`_own_values`).
-    This is the hot path of a serial run (a few µs per pset): the common case runs
-    inline, the rare ones (timeout, log capture, a bad return value) in helpers.
+    This is the hot path of a serial run (a few µs per pset): the common case
+    (:attr:`Job.simple`) runs inline, all others in :func:`_run_task_fully`.
     """
     start_ns = time.time_ns()
     full = {
@@ -192,6 +201,39 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
         # the very value the database stores (psweep 0.7.0 and 0.16 pass a Timestamp too)
         "_time_utc": _timestamp(start_ns),
     }
+    if not job.simple:
+        return _run_task_fully(job, pos, pset, pset_id, sha1, start_ns, full)
+    t0 = time.perf_counter()
+    try:
+        ret = job.func(full)
+    except Exception as exc:
+        if not job.record:
+            _note_pset(exc, full)
+            raise
+        runtime = time.perf_counter() - t0
+        return pos, pset, pset_id, sha1, start_ns, runtime, {}, traceback.format_exc()
+    runtime = time.perf_counter() - t0
+    ret, exc_text = _checked(job, full, ret)
+    if job.host != EXEC_HOST:  # a dask worker on another host (known only where it runs)
+        ret = _add_logs_and_host(job, ret, None)
+    return pos, pset, pset_id, sha1, start_ns, runtime, ret, exc_text
+
+
+def _checked(job: Job, full: dict, ret: Any) -> tuple[dict, str | None]:
+    """``(ret, None)`` for a dict whose values all pickle (the rule); else ``({}, why)``
+    (:func:`_refuse_ret`: an error unless ``job.record``)."""
+    if ret.__class__ is not dict and not isinstance(ret, dict):
+        return {}, _refuse_ret(job, full, ret, None)
+    if ret and (bad := unpicklable_item(ret)) is not None:
+        return {}, _refuse_ret(job, full, ret, bad)
+    return ret, None
+
+
+def _run_task_fully(
+    job: Job, pos: int, pset: dict, pset_id: str, sha1: Any, start_ns: int, full: dict
+) -> tuple:
+    """:func:`run_task` for a job that is not simple: the 0.16 columns, printing,
+    timeouts, log capture, a dry run, rows of another host, tmpsave."""
     if job.extra:
         full["_pset_hash"] = sha1
         full["_exec_host"] = EXEC_HOST
@@ -199,25 +241,12 @@ def run_task(job: Job, pos: int, pset: dict, pset_id: str, sha1: Any) -> tuple:
             del full["_pset_sha1"]
     if job.verbose:
         _print_row(full, job.verbose)
-    exc_text = logs = None
     t0 = time.perf_counter()
-    ret: Any
-    if job.timeout_s is None and job.capture_logs is None and not job.simulate:
-        try:
-            ret = job.func(full)
-        except Exception as exc:
-            if not job.record:
-                _note_pset(exc, full)
-                raise
-            ret, exc_text = {}, traceback.format_exc()
-    else:
-        ret, exc_text, logs = _call_guarded(job, full, pset_id)
+    ret, exc_text, logs = _call_guarded(job, full, pset_id)
     runtime = time.perf_counter() - t0
-    if not isinstance(ret, dict):
-        ret, exc_text = {}, _refuse_ret(job, full, ret, None)
-    elif ret and (bad := unpicklable_item(ret)) is not None:
-        ret, exc_text = {}, _refuse_ret(job, full, ret, bad)
-    if logs is not None or job.host != EXEC_HOST:  # rare: one check on the common path
+    if exc_text is None:
+        ret, exc_text = _checked(job, full, ret)
+    if logs is not None or job.host != EXEC_HOST:
         ret = _add_logs_and_host(job, ret, logs)
     if job.tmpsave:
         _tmpsave(job, pos, pset, pset_id, sha1, (start_ns, runtime, ret, exc_text))
