@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from psweep.errors import PsweepParamsError
@@ -20,6 +21,7 @@ from psweep.lifecycle.merge import (
 )
 from psweep.params.hashing import pset_hashes
 from psweep.store.legacy import adopt_database
+from psweep.store.lookup import isin_text
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import check_runs_table
 
@@ -101,7 +103,7 @@ def combine_given_df(
     on_disk = snapshot.df
     if len(on_disk) == len(df) and on_disk.index.equals(df.index) and on_disk.equals(df):
         return snapshot
-    missing = int((~on_disk.index.isin(df.index)).sum()) if len(on_disk) else 0
+    missing = int((~isin_text(on_disk.index, df.index)).sum()) if len(on_disk) else 0
     if missing:
         log.info(
             "df lacks %d rows of %s (another run, or recovered); they are kept", missing, db_src
@@ -123,8 +125,7 @@ def plan_psets(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
     ok = df["_pset_sha1"]
     if "_pset_status" in df.columns:
         ok = ok[df["_pset_status"].ne("failed").to_numpy()]
-    have = set(ok.dropna().to_numpy())
-    todo = [i for i, h in enumerate(hashes) if h not in have]
+    todo = np.flatnonzero(~isin_text(hashes, ok)).tolist()
     nohash = [i for i in todo if not isinstance(hashes[i], str)]
     if nohash:
         log.warning(

@@ -1,0 +1,43 @@
+"""Tests of psweep.store.lookup: membership of many texts in many others."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from psweep.store.lookup import isin_text
+
+TEXTS = st.one_of(st.text(max_size=3), st.none(), st.just(math.nan))
+
+
+def _expected(values, known):
+    have = {k for k in known if isinstance(k, str)}
+    return [isinstance(v, str) and v in have for v in values]
+
+
+@given(st.lists(TEXTS, max_size=30), st.lists(TEXTS, max_size=30))
+def test_isin_text_is_membership_and_missing_is_never_found(values, known):
+    """Whatever the lengths and containers (lists, str Series, Indexes), each value
+    is found if it is one of `known`; NaN and None are never found."""
+    want = _expected(values, known)
+    assert isin_text(values, known).tolist() == want
+    as_str = pd.Series(known, dtype="str") if known else pd.Series([], dtype="str")
+    assert isin_text(pd.Index(pd.Series(values, dtype=object)), as_str).tolist() == want
+
+
+def test_isin_text_other_values_compare_as_objects():
+    """Values that are not text (an int, a list) are compared as Python objects."""
+    got = isin_text([1, "a", [2], None], [1, "b", None])
+    assert got.tolist() == [True, False, False, False]
+
+
+def test_isin_text_long_sides():
+    """A million ids against a million: answered through arrow, as a bool array."""
+    known = pd.Series(pd.array([f"{i:036d}" for i in range(1_000_000)], dtype="str"))
+    values = [f"{i:036d}" for i in range(999_000, 1_001_000)]
+    got = isin_text(values, known)
+    assert got.dtype == np.bool_ and got.sum() == 1000 and got[:1000].all()
