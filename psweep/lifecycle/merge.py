@@ -31,6 +31,7 @@ from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.legacy import adopt_copy, adopt_database, in_layout, layout_of
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
+from psweep.store.lookup import isin_text
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import now_utc, recorded_runs, write_run
 
@@ -161,7 +162,7 @@ def merge_rows(
         raise PsweepDatabaseError(
             f"cannot merge {source}: _pset_id {dup!r} is in more than one row; nothing was merged"
         )
-    in_old = new.index.isin(old.index) if len(old) else np.zeros(len(new), dtype=bool)
+    in_old = isin_text(new.index, old.index) if len(old) else np.zeros(len(new), dtype=bool)
     shared, fresh = (new[in_old], new[~in_old]) if in_old.any() else (new.iloc[:0], new)
     if len(shared) and on_shared == "error":
         raise PsweepDatabaseError(
@@ -271,7 +272,7 @@ def merge_run(
         out = merged.df
         if merged.n_shared:
             log.info("run %s: %d journaled rows were merged already", run_id, merged.n_shared)
-        df_new = df_new[~df_new.index.isin(old.index)] if merged.n_shared else df_new
+        df_new = df_new[~isin_text(df_new.index, old.index)] if merged.n_shared else df_new
         if skip_merged and len(df_new) == 0:  # nothing left: record the run only if it is not yet
             if info is not None and run_id not in recorded_runs(db_dir).index:
                 write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": _n_rows(old, run_id)})
@@ -342,11 +343,21 @@ def remove_partial_backups(paths: StudyPaths) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_half_made_journals(paths: StudyPaths) -> None:
+    """Remove journal folders that a run killed while it made them left behind (their
+    maker is gone; they hold no rows yet: the run had not started a pset)."""
+    for path, pid in paths.journals_being_made():
+        if pid is not None and not pid_alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def recover_journals(
     calc_dir: str, database_basename: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
 ) -> int:
     """Merge leftover journals of `calc_dir` (see :func:`recover`); return the run count."""
-    database_fn = StudyPaths(calc_dir, database_basename).database
+    paths = StudyPaths(calc_dir, database_basename)
+    remove_half_made_journals(paths)
+    database_fn = paths.database
     merged = 0
     for run_dir in journal_run_dirs(calc_dir):
         name = os.path.basename(run_dir)
