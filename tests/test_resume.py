@@ -484,3 +484,24 @@ def test_a_stray_file_in_the_journal_folder_is_left_alone(tmp_path, monkeypatch)
     assert len(ps.recover("calc")) == 2
     assert [r["state"] for r in ps.status("calc")["runs"]] == ["finished", "finished"]
     assert (tmp_path / "calc" / ".psweep" / "journal" / ".DS_Store").read_text() == "x"
+
+
+def test_recovery_leaves_a_journal_being_made_alone(study):
+    """A run makes its journal folder under a hidden name, locks it, then renames it:
+    another process's recovery never sees it unlocked (it once took such a folder for a
+    crashed run and removed it under the run's feet). One left by a killed maker goes."""
+    from psweep.lifecycle.journal import journal_run_dirs
+    from psweep.store.paths import StudyPaths
+
+    ps.run_local(func, ps.plist("a", [1]))
+    paths = StudyPaths("calc")
+    mine = paths.run_journal_making("run-a", os.getpid())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone = paths.run_journal_making("run-b", int(dead.stdout))
+    for path in (mine, gone):
+        os.makedirs(path)
+    assert journal_run_dirs("calc") == []
+    df = ps.run_local(func, ps.plist("a", [2]))  # recovers first
+    assert df["a"].tolist() == [1, 2]
+    assert os.path.isdir(mine) and not os.path.exists(gone)

@@ -282,7 +282,7 @@ def _begin(
         run.journal_dir = work.run_journal(run.run_id)
         # made under another name and locked before it appears: another process's
         # recovery must never see this run's folder unlocked (and take it for a crash)
-        making = f"{run.journal_dir}.new-{os.getpid()}"
+        making = work.run_journal_making(run.run_id, os.getpid())
         os.makedirs(making)
         run.lock = try_lock(StudyPaths.run_lock(making))
         os.rename(making, run.journal_dir)

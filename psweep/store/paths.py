@@ -44,6 +44,7 @@ PULL_DIRNAME = "pull"
 SIMULATE_SUFFIX = ".simulate"
 BACKUP_INFIX = ".bak_"
 _PARTIAL_INFIX = ".partial-"
+_MAKING_INFIX = ".new-"  # a journal folder being made: .<run_id>.new-<pid>
 _GITIGNORE = "# locks and journals of running psweep studies\n*\n"
 
 
@@ -154,6 +155,22 @@ class StudyPaths:
     def run_journal(self, run_id: str) -> str:
         """The journal folder of run `run_id`."""
         return os.path.join(self.journal_root, run_id)
+
+    def run_journal_making(self, run_id: str, pid: int) -> str:
+        """The name under which process `pid` makes and locks the journal folder of run
+        `run_id` before it renames it to :meth:`run_journal`. Hidden (a leading dot), so
+        that another process's recovery never takes it for a crashed run."""
+        return os.path.join(self.journal_root, f".{run_id}{_MAKING_INFIX}{pid}")
+
+    def journals_being_made(self) -> list[tuple[str, int | None]]:
+        """The journal folders being made (or left half made by a kill) and the pid of
+        each one's maker."""
+        pattern = os.path.join(glob.escape(self.journal_root), f".*{_MAKING_INFIX}*")
+        out = []
+        for path in glob.glob(pattern):
+            pid = path.rsplit(_MAKING_INFIX, 1)[1]
+            out.append((path, int(pid) if pid.isdigit() else None))
+        return out
 
     @staticmethod
     def run_lock(run_journal: str) -> str:
