@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError, PsweepFormatError
+from psweep.store import picklefmt
 from psweep.store.files import atomic_open
 from psweep.store.jsonformat import (
     JSON_DEFAULTS,
@@ -41,6 +42,7 @@ __all__ = [
     "DATABASE_FORMATS",
     "PLAIN_TYPES",
     "check_storable",
+    "columns_frame",
     "database_format",
     "df_filter_conds",
     "df_print",
@@ -131,20 +133,6 @@ def df_to_json(df: pd.DataFrame, **kwds: Any) -> str:
     return df.to_json(**{**JSON_DEFAULTS, **kwds})
 
 
-def _index_shares_ids(df: pd.DataFrame) -> pd.DataFrame:
-    """`df`, or a shallow copy whose index holds the very array of its ``_pset_id`` column
-    where both hold the same ids (a database's index is its ``_pset_id``): a pickle
-    then stores the ids once, not twice. The values, dtypes and names stay as they are."""
-    if "_pset_id" not in df.columns or not df.columns.is_unique:
-        return df
-    ids = df["_pset_id"]
-    if ids.dtype != df.index.dtype or not df.index.equals(pd.Index(ids.array)):
-        return df
-    out = df.copy(deep=False)
-    out.index = pd.Index(out["_pset_id"].array, name=df.index.name, copy=False)
-    return out
-
-
 def df_write(
     df: pd.DataFrame | str | os.PathLike, fn: Any, fmt: str | None = None, **kwds: Any
 ) -> None:
@@ -179,10 +167,8 @@ def df_write(
     if fmt == "parquet":
         write_parquet(df, fn, **kwds)
     elif fmt == "pickle":
-        kwds.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
-        df = _index_shares_ids(df)
         with atomic_open(fn, "wb") as fh:
-            pickle.dump(df, fh, **kwds)
+            picklefmt.dump(df, fh, **kwds)
     elif kwds or order_016:
         # pandas' JSON, as psweep 0.7.0 writes it with options and 0.16 always
         # (the 0.16 argument order, df_write(fn, df), gets 0.16's records)
@@ -366,6 +352,24 @@ def _shared_keys(records: list) -> list | None:
         if record.__class__ is not dict or record.keys() != first:
             return None
     return list(first)
+
+
+def columns_frame(columns: dict) -> pd.DataFrame:
+    """``pd.DataFrame(columns)`` for a dict of equally long lists of Python values, also
+    for text that is not valid Unicode (such a column stays ``object``, as in
+    :func:`records_frame`). Missing values are NaN, as pandas fills them in records;
+    the columns then have the dtypes that :func:`records_frame` gives the records."""
+    try:
+        return pd.DataFrame(columns)
+    except UnicodeEncodeError:
+        pass
+    out = {}
+    for col, values in columns.items():
+        try:
+            out[col] = pd.Series(values)
+        except UnicodeEncodeError:
+            out[col] = pd.Series(values, dtype=object)
+    return pd.DataFrame(out)
 
 
 def records_frame(records: Sequence[dict]) -> pd.DataFrame:
