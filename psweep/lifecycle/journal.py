@@ -45,6 +45,7 @@ from typing import Any
 
 from psweep.errors import PsweepDatabaseError, PsweepJournalWarning
 from psweep.lifecycle.rows import ResultRow
+from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "read_journal_counts",
     "read_journal_dir",
     "read_journal_header",
+    "remove_half_made_journals",
     "remove_run_dir",
     "run_journal_dir",
 ]
@@ -369,6 +371,14 @@ def read_journal_header(run_dir: str) -> dict | None:
             except Exception:
                 continue
     return None
+
+
+def remove_half_made_journals(paths: StudyPaths) -> None:
+    """Remove journal folders that a run killed while it made them left behind (their
+    maker is gone; they hold no rows yet: the run had not started a pset)."""
+    for path, pid in paths.journals_being_made():
+        if pid is not None and not pid_alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_run_dir(run_dir: str) -> None:

@@ -11,17 +11,19 @@ import numpy as np
 import pandas as pd
 
 from psweep.host import HOST
-from psweep.store.database import records_frame
+from psweep.store.database import columns_frame, records_frame
 
 __all__ = [
     "COLUMNS_016",
     "RESERVED_COLUMNS",
     "STATUS_COLUMNS",
     "ResultBlock",
+    "ResultColumns",
     "ResultRow",
     "append_rows",
     "extra_columns",
     "result_rows_frame",
+    "results_frame",
     "rows_to_df",
 ]
 
@@ -101,12 +103,119 @@ class ResultBlock(NamedTuple):
         return cls(*(list(chain.from_iterable(col)) for col in zip(*ordered, strict=True)))
 
 
+_MISSING = np.nan  # what a row has for a key that func did not return (as pandas fills it)
+
+
+class ResultColumns:
+    """The finished psets of a run in compact columns, filled block by block as the
+    executors hand them on (in any order: a pool's blocks come as they finish).
+
+    Ids and hashes are kept as arrow text, times as arrays, and what func returned
+    as one list per key, not as a dict per pset: a million finished psets take some
+    100 bytes each. :func:`rows_to_df` makes the database rows of them.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._pos: list[np.ndarray] = []
+        self._ids: list = []  # per block: an arrow array, or a list (text arrow refuses)
+        self._sha1s: list = []
+        self._times: list[np.ndarray] = []
+        self._runtimes: list[np.ndarray] = []
+        self._excs: list = []  # per block: None if no pset failed, else the list
+        self.rets: dict[Any, list] = {}  # key -> one value per row (NaN where absent)
+        self.absent: dict[Any, list[int]] = {}  # key -> the rows (in arrival order) without it
+
+    def __len__(self) -> int:
+        return self.n
+
+    def add(self, block: ResultBlock) -> None:
+        """Take the rows of `block` (which the caller may then drop)."""
+        pos, ids, sha1s, times, runtimes, rets, excs = block
+        if not pos:
+            return
+        self._pos.append(np.asarray(pos, dtype=np.int64))
+        self._ids.append(_text_chunk(ids))
+        self._sha1s.append(_text_chunk(sha1s))
+        self._times.append(np.asarray(times, dtype=np.int64))
+        self._runtimes.append(np.asarray(runtimes, dtype=np.float64))
+        self._excs.append(None if all(exc is None for exc in excs) else list(excs))
+        self._add_rets(rets)
+        self.n += len(pos)
+
+    def _add_rets(self, rets: Sequence[dict]) -> None:
+        cols, first = self.rets, rets[0].keys()
+        if cols.keys() == first and all(ret.keys() == first for ret in rets):
+            for key, values in cols.items():  # the rule: every pset returns the same keys
+                values.extend([ret[key] for ret in rets])
+            return
+        for row, ret in enumerate(rets, start=self.n):
+            for key in [key for key in ret if key not in cols]:  # new: the rows before lack it
+                cols[key] = [_MISSING] * row
+                self.absent[key] = list(range(row))
+            for key, values in cols.items():
+                if key in ret:
+                    values.append(ret[key])
+                else:
+                    values.append(_MISSING)
+                    self.absent.setdefault(key, []).append(row)
+
+    def pset_ids(self) -> list[str]:
+        """The ``_pset_id`` of every row, in arrival order."""
+        return [pset_id for chunk in self._ids for pset_id in _as_list(chunk)]
+
+    def in_order(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The positions in the run of the rows, sorted, and the order that sorts the
+        rows (None if they came in order)."""
+        pos = np.concatenate(self._pos) if self._pos else np.zeros(0, dtype=np.int64)
+        order = np.argsort(pos, kind="stable")
+        if (order == np.arange(len(pos))).all():
+            return pos, None
+        return pos[order], order
+
+
+def _text_chunk(values: Sequence) -> Any:
+    """Text (NaN for none) as an arrow array, or the list itself where arrow refuses it
+    (not valid Unicode, not text)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError, TypeError, ValueError):
+        return list(values)
+
+
+def _as_list(chunk: Any) -> list:
+    return chunk if isinstance(chunk, list) else chunk.to_pylist()
+
+
+def _text_column(chunks: list, order: np.ndarray | None, nan_stays: bool = False) -> Any:
+    """The text of `chunks` in `order` as pandas' ``str`` array (sharing arrow's
+    buffers); as ``object`` where arrow refused a chunk, and with `nan_stays` where some
+    value is missing (NaN in an object Series, as the database keeps a missing hash)."""
+    import pyarrow as pa
+
+    if chunks and all(isinstance(c, pa.Array) for c in chunks):
+        arr = pa.chunked_array(chunks)  # the blocks' arrays as they are: no copy
+        if order is not None:
+            arr = arr.take(pa.array(order))
+        if not (nan_stays and arr.null_count):
+            return pd.array(arr, dtype="str")
+    values = np.array([v for c in chunks for v in _as_list(c)], dtype=object)
+    values = values if order is None else values[order]
+    if nan_stays:
+        values[pd.isna(values)] = np.nan
+        series = pd.Series(values, dtype=object)
+        return series if series.isna().any() else _text_array(values)
+    return _text_array(values)
+
+
 def result_rows_frame(rows: Sequence[tuple], **kwds: Any) -> pd.DataFrame:
     """The database rows of journal rows (:class:`ResultRow` fields); `kwds` as for
     :func:`rows_to_df`."""
     if rows:
         return rows_to_df(*(list(col) for col in zip(*rows, strict=True)), **kwds)
-    return rows_to_df(*([] for _ in ResultRow._fields), **kwds)
+    return pd.DataFrame()
 
 
 def extra_columns(df: pd.DataFrame, api016: bool) -> tuple[str, ...]:
@@ -155,6 +264,21 @@ def rows_to_df(
     runtimes: Sequence[float],
     rets: Sequence[dict],
     excs: Sequence,
+    **kwds: Any,
+) -> pd.DataFrame:
+    """Build the database rows of one run from the columns of its results (lists
+    aligned with each other; `psets` are the rows' psets); `kwds` as for
+    :func:`results_frame`, which this asks."""
+    results = ResultColumns()
+    results.add(ResultBlock(list(pos), list(ids), list(sha1s), list(times),
+                            list(runtimes), list(rets), list(excs)))  # fmt: skip
+    by_pos = dict(zip(pos, psets, strict=True))
+    return results_frame(results, by_pos.__getitem__, **kwds)
+
+
+def results_frame(
+    results: ResultColumns,
+    pset_at: Any,
     *,
     run_id: str,
     run_seq: int,
@@ -163,46 +287,33 @@ def rows_to_df(
     record: bool,
     extra: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Build the database rows of one run from the columns of its results.
+    """The database rows of a run's finished psets, sorted by their position in the run.
 
-    All sequences are aligned; `pos` is each pset's position in the run and
-    gives ``_pset_seq = pset_seq0 + pos``; rows are sorted by it. Values that
-    `func` returned override the pset's; the reserved columns are psweep's own.
-    `extra` names the columns of :data:`COLUMNS_016` that the rows get too.
+    ``pset_at(pos)`` is the pset at position `pos` of the run, which also gives
+    ``_pset_seq = pset_seq0 + pos``. Values that `func` returned override the
+    pset's; the reserved columns are psweep's own. `extra` names the columns of
+    :data:`COLUMNS_016` that the rows get too.
     """
-    n = len(pos)
+    n = len(results)
     if n == 0:
         return pd.DataFrame()
-    order = np.argsort(np.asarray(pos, dtype=np.int64), kind="stable")
-    if not (order == np.arange(n)).all():
-        pos, psets, ids, sha1s, times, runtimes, rets, excs = (
-            [col[k] for k in order] for col in (pos, psets, ids, sha1s, times, runtimes, rets, excs)
-        )
+    pos, order = results.in_order()
+    psets = [pset_at(k) for k in pos.tolist()]
     df_pset = _keep_ints(records_frame(psets), psets)
-    df_ret = records_frame(rets)
     data: dict = {col: df_pset[col] for col in df_pset.columns}
-    returned: dict = {}  # columns that only func's return values have
-    for col in df_ret.columns:
-        if col in _OWN:
-            continue
-        given = df_ret[col]
-        if col in data:  # func's value overrides the pset's, where it gave one
-            has = np.fromiter((col in ret for ret in rets), bool, n)
-            data[col] = given if has.all() else data[col].where(~has, given)
-        else:
-            returned[col] = given
-    sha1 = pd.Series(sha1s, dtype=object)
-    sha1 = sha1 if sha1.isna().any() else pd.array(sha1s, dtype="str")
-    ids_array = pd.array(ids, dtype="str")
+    returned, host = _returned_columns(results, order, data)
+    sha1 = _text_column(results._sha1s, order, nan_stays=True)
+    ids_array = _text_column(results._ids, order)
+    times = np.concatenate(results._times)
     data.update(
         {
             "_run_id": pd.array(np.full(n, run_id, dtype=object), dtype="str"),
             "_pset_id": ids_array,
             "_run_seq": np.full(n, run_seq, dtype=np.int64),
-            "_pset_seq": pset_seq0 + np.asarray(pos, dtype=np.int64),
+            "_pset_seq": pset_seq0 + pos,
             "_pset_sha1": sha1,
             "_calc_dir": _text_array(np.full(n, calc_dir, dtype=object)),
-            "_time_utc": pd.to_datetime(np.asarray(times, dtype=np.int64), unit="ns"),
+            "_time_utc": pd.to_datetime(times if order is None else times[order], unit="ns"),
         }
     )
     if "_pset_hash" in extra:
@@ -210,19 +321,53 @@ def rows_to_df(
         data["_pset_hash"] = sha1
     if "_exec_host" in extra:
         own = _text_array(np.full(n, HOST, dtype=object))
-        host = df_ret["_exec_host"] if "_exec_host" in df_ret.columns else None
         data["_exec_host"] = own if host is None else host.fillna(HOST).astype("str").array
     data.update(returned)
+    runtimes = np.concatenate(results._runtimes)
     if record:
+        excs = np.array(_excs(results), dtype=object)
+        excs = excs if order is None else excs[order]
         failed = np.fromiter((exc is not None for exc in excs), bool, n)
         data["_pset_status"] = pd.array(
             np.where(failed, "failed", "ok").astype(object), dtype="str"
         )
-        data["_exc"] = _text_array(np.asarray(excs, dtype=object))
-    data["_pset_runtime"] = np.asarray(runtimes, dtype=np.float64)
-    df = pd.DataFrame(data)
-    df.index = pd.Index(ids_array)
+        data["_exc"] = _text_array(excs)
+    data["_pset_runtime"] = runtimes if order is None else runtimes[order]
+    df = pd.DataFrame(data, copy=False)
+    df.index = pd.Index(ids_array, copy=False)
     return df
+
+
+def _excs(results: ResultColumns) -> list:
+    out: list = []
+    for chunk, pos in zip(results._excs, results._pos, strict=True):
+        out.extend([None] * len(pos) if chunk is None else chunk)
+    return out
+
+
+def _returned_columns(
+    results: ResultColumns, order: np.ndarray | None, data: dict
+) -> tuple[dict, Any]:
+    """The columns of what func returned, in row order: those that only func gave (as
+    a dict), and ``_exec_host`` where rows came from elsewhere. A value that func gave
+    for a pset key overrides the pset's in `data` (in place), where it gave one."""
+    df_ret = columns_frame(results.rets)
+    if order is not None and len(df_ret.columns):
+        df_ret = df_ret.take(order).reset_index(drop=True)
+    returned: dict = {}
+    for col in df_ret.columns:
+        if col in _OWN:
+            continue
+        given = df_ret[col]
+        if col not in data:
+            returned[col] = given
+            continue
+        has = np.ones(len(results), dtype=bool)
+        has[results.absent.get(col, [])] = False
+        has = has if order is None else has[order]
+        data[col] = given if has.all() else data[col].where(~has, given)
+    host = df_ret["_exec_host"] if "_exec_host" in df_ret.columns else None
+    return returned, host
 
 
 def append_rows(df_old: pd.DataFrame, df_new: pd.DataFrame) -> pd.DataFrame:

@@ -16,8 +16,15 @@ from psweep.lifecycle.guards import gc_paused
 from psweep.lifecycle.journal import read_journal_dir, remove_run_dir
 from psweep.lifecycle.merge import DbSnapshot, merge_run
 from psweep.lifecycle.opening import RunPaths
-from psweep.lifecycle.rows import ResultBlock, ResultRow, append_rows, rows_to_df
+from psweep.lifecycle.rows import (
+    ResultBlock,
+    ResultColumns,
+    ResultRow,
+    append_rows,
+    results_frame,
+)
 from psweep.store import run_status
+from psweep.store.lookup import isin_text
 
 log = logging.getLogger("psweep")
 
@@ -61,18 +68,16 @@ class RunInfo:
             "info": self.runs_row,
         }
 
-    def merge(self, plan: Plan, blocks: list, status: str) -> pd.DataFrame:
+    def merge(self, plan: Plan, results: ResultColumns, status: str) -> pd.DataFrame:
         """Step 5: append the finished rows to the database, record the run, drop the journal.
 
         Each part can be cut short by a crash: the next run's recovery merges
         the journal again and skips the rows that made it (see merge_run).
         """
-        block = ResultBlock.joined(blocks)
         with gc_paused():
-            df_new = rows_to_df(
-                block.pos,
-                [plan.psets[k] for k in block.pos],
-                *block[1:],
+            df_new = results_frame(
+                results,
+                plan.psets.__getitem__,
                 run_id=self.run_id,
                 run_seq=self.run_seq,
                 pset_seq0=self.pset_seq0,
@@ -97,18 +102,18 @@ class RunInfo:
         crash_point("journal-removed")
         return out
 
-    def save_stopped(self, exc: BaseException, plan: Plan, blocks: list) -> None:
+    def save_stopped(self, exc: BaseException, plan: Plan, results: ResultColumns) -> None:
         """Save every finished pset of a run that an exception or a signal stopped."""
         status = run_status.stopped_status(exc)
         if self.runs_row is not None and status == run_status.FAILED:
             self.runs_row["last_error"] = f"{type(exc).__name__}: {exc}"[:500]
         if self.save:
-            blocks.extend(_journaled_blocks(self.journal_dir, blocks))
-        ndone = sum(len(block[0]) for block in blocks)
+            _add_journaled(self.journal_dir, results)
+        ndone = len(results)
         if not (self.save or ndone):
             return
         try:
-            self.merge(plan, blocks, status)
+            self.merge(plan, results, status)
         except Exception as save_exc:
             log.error("could not save the finished rows of run %s: %s", self.run_id, save_exc)
             return
@@ -130,12 +135,14 @@ class RunInfo:
             self.lock = None
 
 
-def _journaled_blocks(journal_dir: str | None, blocks: list) -> list:
-    """Rows that the journals hold but `blocks` do not (psets finished in workers whose
-    results had not come back when the run stopped), as one block."""
+def _add_journaled(journal_dir: str | None, results: ResultColumns) -> None:
+    """Add the rows that the journals hold but `results` do not (psets finished in
+    workers whose results had not come back when the run stopped)."""
     if journal_dir is None or not os.path.isdir(journal_dir):
-        return []
-    have = {pset_id for block in blocks for pset_id in ResultBlock(*block).pset_ids}
+        return
     _, rows = read_journal_dir(journal_dir)
-    block = ResultBlock.of_rows([row for row in rows if ResultRow._make(row).pset_id not in have])
-    return [] if block is None else [block]
+    ids = [ResultRow._make(row).pset_id for row in rows]
+    have = isin_text(ids, results.pset_ids())
+    block = ResultBlock.of_rows([row for row, known in zip(rows, have, strict=True) if not known])
+    if block is not None:
+        results.add(block)

@@ -54,7 +54,7 @@ from psweep.lifecycle.options import (
     fill_template,
 )
 from psweep.lifecycle.progress import Progress, want_progress
-from psweep.lifecycle.rows import RESERVED_COLUMNS, extra_columns
+from psweep.lifecycle.rows import RESERVED_COLUMNS, ResultColumns, extra_columns
 from psweep.lifecycle.runinfo import RunInfo
 from psweep.store import run_status
 from psweep.store.database import check_picklable_psets, check_storable, records_frame
@@ -235,9 +235,9 @@ def run_local(
         extra, _api016, not all_plain(plan.psets),
     )  # fmt: skip
     try:
-        blocks = _execute(run, job, plan, poolsize, dask_client, progress)
+        results = _execute(run, job, plan, poolsize, dask_client, progress)
         crash_point("executed")
-        out = run.merge(plan, blocks, run_status.OK)
+        out = run.merge(plan, results, run_status.OK)
     finally:
         run.release()  # also when the save failed: the run is not going on
     if _after_save is not None:  # internal: prep_batch writes its submit scripts here
@@ -292,13 +292,13 @@ def _begin(
 
 def _execute(
     run: RunInfo, job: Job, plan: Plan, poolsize: int | None, dask_client: Any, progress: Any
-) -> list:
-    """Step 4: run the psets; return their result blocks.
+) -> ResultColumns:
+    """Step 4: run the psets; return their results (:class:`ResultColumns`).
 
     A stop (an exception in func, Ctrl-C, SIGTERM) saves every finished pset
     first, then propagates; SIGTERM then ends the process as SIGTERM does.
     """
-    blocks: list = []  # of (pos, ids, sha1s, times, runtimes, rets, excs)
+    results = ResultColumns()  # the finished psets, in compact columns
     bar = Progress(len(plan), want_progress(progress))
     # With a pool or dask this process runs no user code: pause the collector.
     # Serially, func runs here: only hide the objects that exist now from it.
@@ -307,7 +307,7 @@ def _execute(
     try:
         with quiet_gc, sigterm_as_interrupt():
             for block in running:
-                blocks.append(block)
+                results.add(block)
                 crash_point("block-done")
                 if bar.enabled:
                     bar.update(len(block[0]), failed=sum(e is not None for e in block[-1]))
@@ -317,14 +317,14 @@ def _execute(
         finally:
             bar.close()
             try:
-                run.save_stopped(exc, plan, blocks)
+                run.save_stopped(exc, plan, results)
             finally:
                 run.release()
         if isinstance(exc, PsweepTerminated):
             die_of_sigterm()
         raise
     bar.close()
-    return blocks
+    return results
 
 
 def _warn_failures(df: pd.DataFrame, run_id: str, n_run: int) -> None:
