@@ -41,3 +41,25 @@ def test_isin_text_long_sides():
     values = [f"{i:036d}" for i in range(999_000, 1_001_000)]
     got = isin_text(values, known)
     assert got.dtype == np.bool_ and got.sum() == 1000 and got[:1000].all()
+
+
+@given(st.lists(st.one_of(st.text(max_size=3), st.text(min_size=3, max_size=3)), max_size=40))
+def test_first_repeated_is_a_value_held_twice(values):
+    """It names a value that is there more than once, or None if none is (text of one
+    length takes the fixed-width way, mixed lengths pandas')."""
+    from psweep.store.lookup import first_repeated
+
+    got = first_repeated(values)
+    if len(set(values)) == len(values):
+        assert got is None
+    else:
+        assert values.count(got) > 1
+
+
+def test_first_repeated_in_a_million_ids():
+    from psweep.store.lookup import first_repeated
+
+    ids = pd.Series(pd.array([f"{i:036d}" for i in range(1_000_000)], dtype="str"))
+    assert first_repeated(ids) is None
+    ids.iloc[-1] = f"{77:036d}"
+    assert first_repeated(pd.Index(ids.array)) == f"{77:036d}"

@@ -23,6 +23,7 @@ from psweep.lifecycle.journal import (
     journal_run_dirs,
     read_journal_dir,
     read_journal_header,
+    remove_half_made_journals,
     remove_run_dir,
 )
 from psweep.lifecycle.rows import COLUMNS_016, ResultRow, append_rows, result_rows_frame
@@ -31,7 +32,7 @@ from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.legacy import adopt_copy, adopt_database, in_layout, layout_of
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
-from psweep.store.lookup import isin_text
+from psweep.store.lookup import first_repeated, isin_text
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import now_utc, recorded_runs, write_run
 
@@ -157,8 +158,7 @@ def merge_rows(
         )
     if len(new) == 0:
         return Merged(old, 0, 0)
-    if not new.index.is_unique:
-        dup = new.index[new.index.duplicated()][0]
+    if (dup := first_repeated(new.index)) is not None:
         raise PsweepDatabaseError(
             f"cannot merge {source}: _pset_id {dup!r} is in more than one row; nothing was merged"
         )
@@ -340,14 +340,6 @@ def remove_partial_backups(paths: StudyPaths) -> None:
     for path, pid in paths.partial_backups():
         if pid is not None and not pid_alive(pid):
             log.warning("removing %s, a backup that a killed run left unfinished", path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def remove_half_made_journals(paths: StudyPaths) -> None:
-    """Remove journal folders that a run killed while it made them left behind (their
-    maker is gone; they hold no rows yet: the run had not started a pset)."""
-    for path, pid in paths.journals_being_made():
-        if pid is not None and not pid_alive(pid):
             shutil.rmtree(path, ignore_errors=True)
 
 

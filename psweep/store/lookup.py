@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["isin_text"]
+__all__ = ["first_repeated", "isin_text"]
 
 
 def _as_arrow(values: Any) -> Any:
@@ -48,6 +49,31 @@ def isin_text(values: Any, known: Any) -> np.ndarray:
         have = have.filter(pc.fill_null(pc.is_in(have, value_set=want, skip_nulls=True), False))
     found = pc.is_in(want, value_set=have, skip_nulls=True)
     return np.asarray(pc.fill_null(found, False), dtype=bool)
+
+
+def first_repeated(values: Any) -> Any:
+    """A value that `values` (text, such as the ids of new rows) holds more than once,
+    or None if each is there once.
+
+    pandas would answer by making a Python string of each value and keeping them in
+    the index's cache (a million ids: 130 MiB); text of one length (ids, hashes) is
+    sorted as fixed-width bytes instead, in arrow's own buffer."""
+    arr = _as_arrow(values)
+    if arr is not None and not arr.null_count and len(arr) > 1:
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[
+            arr.offset : arr.offset + len(arr) + 1
+        ]
+        width = int(offsets[1] - offsets[0])
+        if width > 0 and (np.diff(offsets) == width).all():
+            chars = np.frombuffer(
+                arr.buffers()[2], dtype=f"S{width}", count=len(arr), offset=int(offsets[0])
+            )
+            ordered = np.sort(chars)
+            same = ordered[1:] == ordered[:-1]
+            return ordered[1:][same][0].decode("utf-8", "surrogateescape") if same.any() else None
+    index = pd.Index(values)
+    repeated = index[index.duplicated()]
+    return repeated[0] if len(repeated) else None
 
 
 def _isin_objects(values: Any, known: Any) -> np.ndarray:
