@@ -125,6 +125,9 @@ class ResultColumns:
         self._excs: list = []  # per block: None if no pset failed, else the list
         self.rets: dict[Any, list] = {}  # key -> one value per row (NaN where absent)
         self.absent: dict[Any, list[int]] = {}  # key -> the rows (in arrival order) without it
+        # key -> where it first shows in run order: (position, place in that pset's dict),
+        # which orders the columns as pandas orders those of records in run order
+        self.first: dict[Any, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return self.n
@@ -140,16 +143,19 @@ class ResultColumns:
         self._times.append(np.asarray(times, dtype=np.int64))
         self._runtimes.append(np.asarray(runtimes, dtype=np.float64))
         self._excs.append(None if all(exc is None for exc in excs) else list(excs))
-        self._add_rets(rets)
+        self._add_rets(pos, rets)
         self.n += len(pos)
 
-    def _add_rets(self, rets: Sequence[dict]) -> None:
+    def _add_rets(self, pos: Sequence[int], rets: Sequence[dict]) -> None:
         cols, first = self.rets, rets[0].keys()
         if cols.keys() == first and all(ret.keys() == first for ret in rets):
             for key, values in cols.items():  # the rule: every pset returns the same keys
                 values.extend([ret[key] for ret in rets])
+            earliest = min(range(len(pos)), key=pos.__getitem__)
+            self._seen(pos[earliest], rets[earliest])
             return
-        for row, ret in enumerate(rets, start=self.n):
+        for at, row, ret in zip(pos, range(self.n, self.n + len(pos)), rets, strict=True):
+            self._seen(at, ret)
             for key in [key for key in ret if key not in cols]:  # new: the rows before lack it
                 cols[key] = [_MISSING] * row
                 self.absent[key] = list(range(row))
@@ -159,6 +165,11 @@ class ResultColumns:
                 else:
                     values.append(_MISSING)
                     self.absent.setdefault(key, []).append(row)
+
+    def _seen(self, at: int, ret: dict) -> None:
+        for place, key in enumerate(ret):
+            if (at, place) < self.first.get(key, (at + 1, 0)):
+                self.first[key] = (at, place)
 
     def pset_ids(self) -> list[str]:
         """The ``_pset_id`` of every row, in arrival order."""
@@ -351,7 +362,9 @@ def _returned_columns(
     """The columns of what func returned, in row order: those that only func gave (as
     a dict), and ``_exec_host`` where rows came from elsewhere. A value that func gave
     for a pset key overrides the pset's in `data` (in place), where it gave one."""
-    df_ret = columns_frame(results.rets)
+    df_ret = columns_frame(
+        {key: results.rets[key] for key in sorted(results.rets, key=results.first.__getitem__)}
+    )
     if order is not None and len(df_ret.columns):
         df_ret = df_ret.take(order).reset_index(drop=True)
     returned: dict = {}
