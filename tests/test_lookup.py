@@ -63,3 +63,28 @@ def test_first_repeated_in_a_million_ids():
     assert first_repeated(ids) is None
     ids.iloc[-1] = f"{77:036d}"
     assert first_repeated(pd.Index(ids.array)) == f"{77:036d}"
+
+
+HEXES = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16)
+
+
+@given(
+    st.lists(st.one_of(HEXES, st.just(math.nan)), max_size=30),
+    st.lists(st.one_of(HEXES, st.just(math.nan), st.just("0" * 16)), max_size=30),
+)
+def test_text_set_finds_exactly_the_known(known, values):
+    """Hashes of one width take the way of sorted keys (repeated hashes too, values
+    that share a key but not all characters); others arrow's. Either: membership."""
+    from psweep.store.lookup import TextSet
+
+    known_set = TextSet(pd.Series(known, dtype=object))
+    assert known_set.contains(values).tolist() == _expected(values, known)
+
+
+def test_text_set_keys_that_collide_are_told_apart():
+    """Texts whose first 16 characters are equal share a key; the rest tells them apart."""
+    from psweep.store.lookup import TextSet
+
+    known = ["a" * 16 + "x" * 24, "a" * 16 + "y" * 24, "b" * 40]
+    got = TextSet(known).contains(["a" * 16 + "y" * 24, "a" * 16 + "z" * 24, "b" * 40, "c" * 8])
+    assert got.tolist() == [True, False, True, False]

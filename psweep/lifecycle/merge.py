@@ -199,8 +199,10 @@ def _renumber(rows: pd.DataFrame, base: pd.DataFrame, source: str) -> pd.DataFra
     codes, runs = pd.factorize(run_ids, use_na_sentinel=False)
     known: dict = {}
     if len(base) and "_run_id" in base.columns and "_run_seq" in base.columns:
-        theirs = base[base["_run_id"].isin(runs)].drop_duplicates("_run_id")
-        known = dict(zip(theirs["_run_id"], theirs["_run_seq"], strict=True))
+        # the rows of these runs that base has: looked up by position (a mask on all of
+        # base would copy a million-row database to find none)
+        where = np.flatnonzero(base["_run_id"].isin(runs).to_numpy())
+        known = dict(zip(base["_run_id"].iloc[where], base["_run_seq"].iloc[where], strict=True))
     next_run = _seq_max(base, "_run_seq") + 1
     seq_of_run = np.empty(len(runs), dtype=np.int64)
     for k, run_id in enumerate(runs):

@@ -21,7 +21,7 @@ from psweep.lifecycle.merge import (
 )
 from psweep.params.hashing import pset_hashes
 from psweep.store.legacy import adopt_database
-from psweep.store.lookup import isin_text
+from psweep.store.lookup import TextSet, isin_text
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import check_runs_table
 
@@ -113,6 +113,9 @@ def combine_given_df(
     return DbSnapshot(db_src)
 
 
+_HASH_CHUNK = 65536  # psets hashed at a time by skip_dups
+
+
 def plan_psets(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
     """The psets to run: all, or with skip_dups those without a successful row in `df`.
 
@@ -121,12 +124,18 @@ def plan_psets(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
     """
     if not (skip_dups and len(df) and "_pset_sha1" in df.columns):
         return Plan(params)
-    hashes = pset_hashes(params)
     ok = df["_pset_sha1"]
     if "_pset_status" in df.columns:
         ok = ok[df["_pset_status"].ne("failed").to_numpy()]
-    todo = np.flatnonzero(~isin_text(hashes, ok)).tolist()
-    nohash = [i for i in todo if not isinstance(hashes[i], str)]
+    done = TextSet(ok)
+    todo: list[int] = []
+    sha1s: list = []
+    for start in range(0, len(params), _HASH_CHUNK):  # a chunk at a time: no million strings
+        hashes = pset_hashes(params[start : start + _HASH_CHUNK])
+        new = np.flatnonzero(~done.contains(hashes))
+        todo.extend((start + new).tolist())
+        sha1s.extend(hashes[k] for k in new)
+    nohash = [i for i, h in zip(todo, sha1s, strict=True) if not isinstance(h, str)]
     if nohash:
         log.warning(
             "skip_dups: %d psets have no hash, so they run whether they ran before or not "
@@ -135,7 +144,7 @@ def plan_psets(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
             params[nohash[0]],
         )
     log.info("skip_dups: %d of %d psets are done already", len(params) - len(todo), len(params))
-    return Plan([params[i] for i in todo], [hashes[i] for i in todo])
+    return Plan([params[i] for i in todo], sha1s)
 
 
 def with_pset_hash(

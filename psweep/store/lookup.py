@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["first_repeated", "isin_text"]
+__all__ = ["TextSet", "first_repeated", "isin_text"]
 
 
 def _as_arrow(values: Any) -> Any:
@@ -49,6 +49,81 @@ def isin_text(values: Any, known: Any) -> np.ndarray:
         have = have.filter(pc.fill_null(pc.is_in(have, value_set=want, skip_nulls=True), False))
     found = pc.is_in(want, value_set=have, skip_nulls=True)
     return np.asarray(pc.fill_null(found, False), dtype=bool)
+
+
+class TextSet:
+    """The texts `known` (a database's hashes), to ask of many values in turn which are
+    among them: skip_dups asks so of a million psets' hashes, a chunk at a time.
+
+    Text of one width (hashes) is kept as a sorted array of 64-bit keys of its
+    characters, in arrow's buffer as it is: a few MiB for a million hashes, where a
+    hash set takes a hundred. A key found is checked character by character, so a
+    value is found exactly when it is one of `known`. Other text takes arrow's hash
+    sets (:func:`isin_text`).
+    """
+
+    def __init__(self, known: Any) -> None:
+        self._known = known
+        arr = _as_arrow(known)
+        rows = _fixed_rows(arr) if arr is not None else None
+        self._chars = None
+        if rows is not None and len(rows[0]):
+            self._chars = rows[0]
+            keys = _keys(self._chars)
+            self._order = np.argsort(keys, kind="stable")
+            self._keys = keys[self._order]
+
+    def contains(self, values: Any) -> np.ndarray:
+        """For each of `values`, whether it is one of the known texts (missing: never)."""
+        if self._chars is None:
+            return isin_text(values, self._known)
+        arr = _as_arrow(values)
+        rows = _fixed_rows(arr) if arr is not None else None
+        if rows is None or (len(rows[0]) and rows[0].shape[1] != self._chars.shape[1]):
+            return isin_text(values, self._known)
+        chars, where = rows
+        found = np.zeros(len(arr), dtype=bool)
+        if len(chars) == 0:  # all missing
+            return found
+        keys = _keys(chars)
+        lo = np.searchsorted(self._keys, keys, "left")
+        hi = np.searchsorted(self._keys, keys, "right")
+        one = np.flatnonzero(hi - lo == 1)
+        same = (self._chars[self._order[lo[one]]] == chars[one]).all(axis=1)
+        found[where[one[same]]] = True
+        for k in np.flatnonzero(hi - lo > 1):  # keys shared by several known texts: rare
+            candidates = self._chars[self._order[lo[k] : hi[k]]]
+            found[where[k]] = bool((candidates == chars[k]).all(axis=1).any())
+        return found
+
+
+def _fixed_rows(arr: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The characters (bytes) of the texts in `arr` that are there, as an (n, width)
+    array, and where each is in `arr`; None unless all have one width of 16 or more."""
+    import pyarrow.compute as pc
+
+    where = np.flatnonzero(~np.asarray(arr.is_null().to_numpy(zero_copy_only=False)))
+    if len(where) < len(arr):
+        arr = arr.filter(pc.is_valid(arr))
+    if len(arr) == 0:
+        return np.zeros((0, 16), dtype=np.uint8), where
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[
+        arr.offset : arr.offset + len(arr) + 1
+    ]
+    width = int(offsets[1] - offsets[0])
+    if width < 16 or not (np.diff(offsets) == width).all():
+        return None
+    data = np.frombuffer(
+        arr.buffers()[2], dtype=np.uint8, count=width * len(arr), offset=int(offsets[0])
+    )
+    return data.reshape(len(arr), width), where
+
+
+def _keys(chars: np.ndarray) -> np.ndarray:
+    """A 64-bit key of the first 16 characters of each row (of hex digits: all their bits)."""
+    words = np.ascontiguousarray(chars[:, :16]).view("<u8")
+    with np.errstate(over="ignore"):
+        return (words[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ words[:, 1]
 
 
 def first_repeated(values: Any) -> Any:
