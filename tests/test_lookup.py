@@ -88,3 +88,14 @@ def test_text_set_keys_that_collide_are_told_apart():
     known = ["a" * 16 + "x" * 24, "a" * 16 + "y" * 24, "b" * 40]
     got = TextSet(known).contains(["a" * 16 + "y" * 24, "a" * 16 + "z" * 24, "b" * 40, "c" * 8])
     assert got.tolist() == [True, False, True, False]
+
+
+def test_text_set_of_a_million_with_repeats_and_shared_prefixes():
+    """Known texts that share their first characters and repeat (psets that ran twice)
+    are looked up at once, exactly."""
+    from psweep.store.lookup import TextSet
+
+    known = [f"{i:040d}" for i in range(500_000)] * 2
+    values = [f"{i:040d}" for i in range(499_000, 501_000)]
+    got = TextSet(pd.Series(pd.array(known, dtype="str"))).contains(values)
+    assert got.sum() == 1000 and got[:1000].all()

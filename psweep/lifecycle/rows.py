@@ -236,6 +236,16 @@ def extra_columns(df: pd.DataFrame, api016: bool) -> tuple[str, ...]:
     return tuple(col for col in COLUMNS_016 if col in df.columns)
 
 
+def _repeated_text(text: str, n: int) -> Any:
+    """`text` `n` times, as pandas' ``str`` array made by arrow (as :func:`_text_array`)."""
+    import pyarrow as pa
+
+    try:
+        return pd.array(pa.repeat(pa.scalar(text, pa.large_string()), n), dtype="str")
+    except (pa.ArrowInvalid, UnicodeEncodeError):  # not valid Unicode
+        return _text_array(np.full(n, text, dtype=object))
+
+
 def _text_array(values: np.ndarray) -> Any:
     """`values` as pandas' ``str`` dtype, or ``object`` if some text is not valid Unicode."""
     try:
@@ -318,12 +328,12 @@ def results_frame(
     times = np.concatenate(results._times)
     data.update(
         {
-            "_run_id": pd.array(np.full(n, run_id, dtype=object), dtype="str"),
+            "_run_id": _repeated_text(run_id, n),
             "_pset_id": ids_array,
             "_run_seq": np.full(n, run_seq, dtype=np.int64),
             "_pset_seq": pset_seq0 + pos,
             "_pset_sha1": sha1,
-            "_calc_dir": _text_array(np.full(n, calc_dir, dtype=object)),
+            "_calc_dir": _repeated_text(calc_dir, n),
             "_time_utc": pd.to_datetime(times if order is None else times[order], unit="ns"),
         }
     )
@@ -331,7 +341,7 @@ def results_frame(
         # psweep 0.16's name of the same hash (one hash per database; README: _pset_hash)
         data["_pset_hash"] = sha1
     if "_exec_host" in extra:
-        own = _text_array(np.full(n, HOST, dtype=object))
+        own = _repeated_text(HOST, n)
         data["_exec_host"] = own if host is None else host.fillna(HOST).astype("str").array
     data.update(returned)
     runtimes = np.concatenate(results._runtimes)

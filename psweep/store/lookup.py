@@ -70,8 +70,15 @@ class TextSet:
         if rows is not None and len(rows[0]):
             self._chars = rows[0]
             keys = _keys(self._chars)
-            self._order = np.argsort(keys, kind="stable")
-            self._keys = keys[self._order]
+            order = np.argsort(keys, kind="stable")
+            keys = keys[order]
+            # a text known twice (a pset that ran twice) once: equal keys are then
+            # (almost) only texts that are the same
+            again = np.flatnonzero(keys[1:] == keys[:-1]) + 1
+            same = (self._chars[order[again]] == self._chars[order[again - 1]]).all(axis=1)
+            keep = np.ones(len(keys), dtype=bool)
+            keep[again[same]] = False
+            self._order, self._keys = order[keep], keys[keep]
 
     def contains(self, values: Any) -> np.ndarray:
         """For each of `values`, whether it is one of the known texts (missing: never)."""
@@ -120,10 +127,16 @@ def _fixed_rows(arr: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _keys(chars: np.ndarray) -> np.ndarray:
-    """A 64-bit key of the first 16 characters of each row (of hex digits: all their bits)."""
-    words = np.ascontiguousarray(chars[:, :16]).view("<u8")
+    """A 64-bit key of all the characters of each row (equal rows: equal keys)."""
+    n, width = chars.shape
+    if width % 8:
+        chars = np.concatenate([chars, np.zeros((n, 8 - width % 8), dtype=np.uint8)], axis=1)
+    words = np.ascontiguousarray(chars).view("<u8")
+    key = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        return (words[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ words[:, 1]
+        for j in range(words.shape[1]):
+            key = (key ^ words[:, j]) * np.uint64(0x9E3779B97F4A7C15)
+        return key ^ (key >> np.uint64(29))
 
 
 def first_repeated(values: Any) -> Any:
@@ -131,21 +144,23 @@ def first_repeated(values: Any) -> Any:
     or None if each is there once.
 
     pandas would answer by making a Python string of each value and keeping them in
-    the index's cache (a million ids: 130 MiB); text of one length (ids, hashes) is
-    sorted as fixed-width bytes instead, in arrow's own buffer."""
+    the index's cache (a million ids: 130 MiB). Text of one width (ids, hashes) is
+    looked at in arrow's buffer instead: its 64-bit keys sorted, and the characters
+    of neighbours with equal keys compared."""
     arr = _as_arrow(values)
-    if arr is not None and not arr.null_count and len(arr) > 1:
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[
-            arr.offset : arr.offset + len(arr) + 1
-        ]
-        width = int(offsets[1] - offsets[0])
-        if width > 0 and (np.diff(offsets) == width).all():
-            chars = np.frombuffer(
-                arr.buffers()[2], dtype=f"S{width}", count=len(arr), offset=int(offsets[0])
-            )
-            ordered = np.sort(chars)
-            same = ordered[1:] == ordered[:-1]
-            return ordered[1:][same][0].decode("utf-8", "surrogateescape") if same.any() else None
+    rows = _fixed_rows(arr) if arr is not None and not arr.null_count else None
+    if rows is not None and len(rows[0]) > 1:
+        chars = rows[0]
+        keys = _keys(chars)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        again = np.flatnonzero(keys[1:] == keys[:-1]) + 1
+        same = (chars[order[again]] == chars[order[again - 1]]).all(axis=1)
+        if same.any():
+            return bytes(chars[order[again[same][0]]]).decode("utf-8", "surrogateescape")
+        if not len(again):
+            return None
+        # keys equal, texts not (a 64-bit collision, all but never): ask pandas
     index = pd.Index(values)
     repeated = index[index.duplicated()]
     return repeated[0] if len(repeated) else None
