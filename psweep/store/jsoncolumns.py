@@ -1,0 +1,319 @@
+"""One column of the JSON database: its dtype as written in the file, and its values
+as the text of one JSON array, and back (see :mod:`psweep.store.jsonformat`).
+
+Columns of plain dtypes are done in bulk with pyarrow: ints, bools and floats
+are formatted, text is quoted and escaped, and times are formatted as whole
+arrays; and text that needs no escapes is read back by splitting the array
+text. Floats are formatted in a shortest form that reads back to the same bits
+(not always Python's ``repr``, e.g. ``1e-7`` for ``1e-07``). Everything else
+(object columns, nullable dtypes, time zones, time deltas, times outside the
+years 1 to 9999, text with control characters) goes through Python's
+:mod:`json`, one value at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from psweep.store.jsonvalues import Unstorable, plain_objects, type_name
+
+try:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError:  # pragma: no cover - pyarrow is a dependency; without it, all in Python
+    pa = pc = None
+
+__all__ = [
+    "column_json",
+    "decode_values",
+    "dtype_from_spec",
+    "dtype_spec",
+    "json_bytes",
+    "values_from_json",
+]
+
+_NUMPY_SPECS = frozenset(
+    ["bool", "float16", "float32", "float64"]
+    + [f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)]
+)
+_MASKED_SPECS = frozenset(
+    ["boolean", "Float32", "Float64"]
+    + [f"{sign}Int{bits}" for sign in ("", "U") for bits in (8, 16, 32, 64)]
+)
+_TIME_SPEC_RE = re.compile(r"(datetime64|timedelta64)\[(s|ms|us|ns)(?:, (.+))?\]\Z")
+_STRING_SPEC_RE = re.compile(r"(str|string)\[(python|pyarrow)\]\Z")
+_NAT_INT = np.iinfo(np.int64).min
+_CONTROL_RE = re.compile(rb"[\x00-\x1f]")
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+_ENCODE_ASCII = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
+
+
+def dtype_spec(dtype: Any) -> str | None:
+    """The dtype as written in the file, or None if the JSON database cannot keep it."""
+    if isinstance(dtype, np.dtype):
+        if dtype.name in _NUMPY_SPECS or dtype.kind == "O":
+            spec = "object" if dtype.kind == "O" else dtype.name
+            return spec if dtype == np.dtype(spec) else None  # also refuses byte-swapped
+        if dtype.kind in "mM":
+            unit, count = np.datetime_data(dtype)
+            ok = count == 1 and unit in ("s", "ms", "us", "ns") and dtype.isnative
+            return f"{dtype.name.split('[')[0]}[{unit}]" if ok else None
+        return None
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        spec = f"datetime64[{dtype.unit}, {dtype.tz}]"
+        try:
+            same = dtype_from_spec(spec)[1] == dtype
+        except (ValueError, TypeError, KeyError):  # a time zone known by no name
+            same = False
+        return spec if same else None
+    if isinstance(dtype, pd.StringDtype) and dtype.storage in ("python", "pyarrow"):
+        return f"{'string' if dtype.na_value is pd.NA else 'str'}[{dtype.storage}]"
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.name in _MASKED_SPECS:
+        return dtype.name if pd.api.types.pandas_dtype(dtype.name) == dtype else None
+    return None
+
+
+def _string_dtype(spec: str, storage: str) -> Any:
+    if storage == "pyarrow" and pa is None:  # read it anyway, as pandas keeps text without pyarrow
+        storage = "python"
+    if spec == "string":
+        return pd.StringDtype(storage)
+    try:
+        return pd.StringDtype(storage, na_value=np.nan)
+    except TypeError:  # pandas < 2.3 keeps such text in object columns
+        return np.dtype(object)
+
+
+def dtype_from_spec(spec: Any) -> tuple[str, Any]:
+    """The kind of codec and the dtype for a dtype as written in the file."""
+    if not isinstance(spec, str):
+        raise ValueError(f"a dtype must be text, not {spec!r}")
+    if spec in _NUMPY_SPECS:
+        return "number", np.dtype(spec)
+    if spec == "object":
+        return "object", np.dtype(object)
+    if spec in _MASKED_SPECS:
+        return "masked", pd.api.types.pandas_dtype(spec)
+    match = _TIME_SPEC_RE.match(spec)
+    if match:
+        kind, unit, tz = match.groups()
+        if kind == "timedelta64":
+            if tz is None:
+                return "timedelta", np.dtype(f"timedelta64[{unit}]")
+        elif tz is None:
+            return "datetime", np.dtype(f"datetime64[{unit}]")
+        else:
+            return "datetimetz", pd.DatetimeTZDtype(unit, tz=tz)
+    match = _STRING_SPEC_RE.match(spec)
+    if match:
+        return "string", _string_dtype(*match.groups())
+    raise ValueError(f"unknown dtype {spec!r}")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def encode_values(values: pd.Series | pd.Index, spec: str, where: Any) -> list:
+    """The values of a column or index as a list of plain JSON data."""
+    kind, _ = dtype_from_spec(spec)
+    if kind == "number":
+        return values.to_numpy().tolist()
+    if kind == "object":
+        return plain_objects(values.to_numpy().tolist(), where)
+    if kind in ("string", "masked"):
+        return values.array.to_numpy(dtype=object, na_value=None).tolist()
+    arr = values.array
+    if kind == "datetimetz":
+        arr = arr.tz_convert(None)
+    arr = np.asarray(arr.to_numpy())
+    if kind == "timedelta":
+        out = arr.view(np.int64).tolist()
+    else:
+        unit: Any = np.datetime_data(arr.dtype)[0]  # one of the units numpy's stubs list
+        times = cast("npt.NDArray[np.datetime64]", arr)
+        text = np.datetime_as_string(
+            times, unit=unit, timezone="UTC" if kind == "datetimetz" else "naive"
+        )
+        out = text.tolist()
+    for pos in np.flatnonzero(np.isnat(arr)).tolist():
+        out[pos] = None
+    return out
+
+
+def json_bytes(values: Any) -> bytes:
+    """Plain JSON data as UTF-8 JSON text; with a lone surrogate in some text
+    (which UTF-8 cannot encode), all of it as ASCII with ``\\uXXXX`` escapes."""
+    try:
+        text = _ENCODE(values)
+    except ValueError as exc:  # an int of more digits than Python converts
+        raise Unstorable(f"a value cannot be written as JSON ({exc})") from None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _ENCODE_ASCII(values).encode("ascii")
+
+
+def column_json(values: pd.Series | pd.Index, spec: str, where: Any) -> Any:
+    """The values of a column or index as the UTF-8 text of a JSON array (bytes or a
+    pyarrow buffer); `where(pos)` names the row of a value that cannot be written."""
+    if pa is not None and len(values):
+        kind = dtype_from_spec(spec)[0]
+        texts = None
+        if kind == "number":
+            texts = _number_texts(values.to_numpy())
+        elif kind == "string":
+            texts = _string_texts(values)
+        elif kind == "datetime":
+            texts = _time_texts(np.asarray(values.to_numpy()))
+        if texts is not None:
+            sep = pa.scalar(", ", pa.large_string())
+            joined = pc.binary_join(pa.LargeListArray.from_arrays([0, len(texts)], texts), sep)
+            return b"[" + joined[0].as_buffer().to_pybytes() + b"]"
+    return json_bytes(encode_values(values, spec, where))
+
+
+def _lit(text: str) -> Any:
+    return pa.scalar(text, pa.large_string())
+
+
+def _number_texts(arr: np.ndarray) -> Any:
+    """Ints, bools and floats as JSON numbers and true/false, in a pyarrow array."""
+    if arr.dtype.kind != "f":
+        return pc.cast(pa.array(arr), pa.large_string())
+    arr = arr.astype(np.float64, copy=False)  # float16/32: the value as a float64, as before
+    texts = pc.cast(pa.array(arr), pa.large_string())
+    # "1" and "-0" would read back as ints (-0 as 0): floats get their ".0"
+    whole = pc.match_substring_regex(texts, r"^-?[0-9]+$")
+    texts = pc.if_else(whole, pc.binary_join_element_wise(texts, _lit(".0"), _lit("")), texts)
+    if not np.isfinite(arr).all():  # spelled as Python's json spells them
+        words = {"NaN": np.isnan(arr), "Infinity": arr == np.inf, "-Infinity": arr == -np.inf}
+        for word, mask in words.items():
+            texts = pc.if_else(pa.array(mask), _lit(word), texts)
+    return texts
+
+
+def _quoted(texts: Any) -> Any:
+    """Text as JSON strings, missing values as null."""
+    quote = _lit('"')
+    return pc.binary_join_element_wise(quote, texts, quote, _lit("")).fill_null(_lit("null"))
+
+
+def _string_texts(values: pd.Series | pd.Index) -> Any:
+    """Text as JSON strings in a pyarrow array, or None if it holds control characters
+    (or lone surrogates, which pyarrow cannot hold)."""
+    try:
+        texts = pa.array(values.array, from_pandas=True)
+    except (UnicodeEncodeError, pa.ArrowException):
+        return None
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    texts = pc.cast(texts, pa.large_string())
+    if pc.any(pc.match_substring_regex(texts, r"[\x00-\x1f]")).as_py():
+        return None
+    if pc.any(pc.match_substring_regex(texts, r'["\\]')).as_py():
+        texts = pc.replace_substring(texts, "\\", "\\\\")
+        texts = pc.replace_substring(texts, '"', '\\"')
+    return _quoted(texts)
+
+
+def _time_texts(arr: np.ndarray) -> Any:
+    """Times as ISO 8601 text in a pyarrow array, as numpy writes them, or None for
+    times outside the years 1 to 9999 (which pyarrow writes otherwise)."""
+    valid = arr[~np.isnat(arr)]
+    if len(valid):
+        first, last = np.array([valid.min(), valid.max()]).astype("M8[Y]").astype(np.int64)
+        if first + 1970 < 1 or last + 1970 > 9999:
+            return None
+    texts = pc.cast(pa.array(arr, from_pandas=True), pa.large_string())  # NaT: null
+    return _quoted(pc.replace_substring(texts, " ", "T", max_replacements=1))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_JSON_TYPES = {"b": (bool,), "i": (int,), "u": (int,), "f": (float, int)}
+
+
+def _typed(values: list, dtype: np.dtype) -> np.ndarray:
+    """`values` as an array of numpy `dtype`; values of another JSON type are an error."""
+    types = _JSON_TYPES[dtype.kind]
+    if not all(type(v) in types for v in values):
+        bad = next(v for v in values if type(v) not in types)
+        raise ValueError(f"a {dtype} column holds {bad!r}")
+    try:
+        return np.array(values, dtype=dtype)
+    except OverflowError as exc:
+        raise ValueError(f"a {dtype} column holds a value out of range ({exc})") from None
+
+
+def decode_values(values: list, spec: str) -> Any:
+    """An array of dtype `spec` from the JSON data written by :func:`encode_values`."""
+    kind, dtype = dtype_from_spec(spec)
+    if not isinstance(values, list):
+        raise ValueError(f"values must be a list, not {type_name(values)}")
+    if kind == "number":
+        return _typed(values, dtype)
+    if kind == "object":
+        return np.fromiter(values, dtype=object, count=len(values))
+    if kind == "string":
+        if not all(type(v) is str or v is None for v in values):
+            raise ValueError("a text column holds values that are not text")
+        return pd.array(values, dtype=dtype)
+    if kind == "masked":
+        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        fill = False if dtype.kind == "b" else 0
+        data = _typed([fill if v is None else v for v in values], dtype.numpy_dtype)
+        return dtype.construct_array_type()(data, mask)
+    if kind == "timedelta":
+        ints = _typed([_NAT_INT if v is None else v for v in values], np.dtype(np.int64))
+        return ints.view(dtype)
+    if not all(type(v) is str or v is None for v in values):
+        raise ValueError("a time column holds values that are not text")
+    if kind == "datetime":
+        return np.array(values, dtype=dtype)
+    naive = np.array(
+        [v[:-1] if v is not None and v.endswith("Z") else v for v in values],
+        dtype=f"datetime64[{dtype.unit}]",
+    )
+    return pd.DatetimeIndex(naive).tz_localize("UTC").tz_convert(dtype.tz).array
+
+
+def values_from_json(text: bytes, spec: str, rows: int) -> Any:
+    """An array of dtype `spec` and length `rows` from the JSON array `text`."""
+    kind, dtype = dtype_from_spec(spec)
+    out = None
+    if kind == "string" and pa is not None and isinstance(dtype, pd.StringDtype):
+        out = _split_strings(text, rows)
+        if out is not None:
+            out = dtype.__from_arrow__(out)
+    if out is None:
+        try:
+            values = json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"the file is not UTF-8 ({exc})") from None
+        out = decode_values(values, spec)
+    if len(out) != rows:
+        raise ValueError(f"a column holds {len(out)} values, not {rows}")
+    return out
+
+
+def _split_strings(text: bytes, rows: int) -> Any:
+    """The strings of a JSON array of `rows` strings without escapes (and without null)
+    as a pyarrow array, or None for any other array (left to :mod:`json`)."""
+    if not rows or not (text.startswith(b'["') and text.endswith(b'"]')):
+        return None
+    if text.count(b'"') != 2 * rows or b"\\" in text or _CONTROL_RE.search(text):
+        return None
+    # no quote within a string: each '", "' ends one and starts the next
+    parts = pc.split_pattern(pa.array([text[2:-2]], pa.large_binary()), '", "').flatten()
+    if len(parts) != rows:
+        return None
+    try:
+        return pc.cast(parts, pa.large_string())
+    except pa.ArrowInvalid:  # not UTF-8
+        return None
