@@ -49,7 +49,6 @@ _MASKED_SPECS = frozenset(
 _TIME_SPEC_RE = re.compile(r"(datetime64|timedelta64)\[(s|ms|us|ns)(?:, (.+))?\]\Z")
 _STRING_SPEC_RE = re.compile(r"(str|string)\[(python|pyarrow)\]\Z")
 _NAT_INT = np.iinfo(np.int64).min
-_CONTROL_RE = re.compile(rb"[\x00-\x1f]")
 _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 _ENCODE_ASCII = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
 
@@ -159,27 +158,38 @@ def json_bytes(values: Any) -> bytes:
         return _ENCODE_ASCII(values).encode("ascii")
 
 
-def column_json(values: pd.Series | pd.Index, spec: str, where: Any) -> Any:
-    """The values of a column or index as the UTF-8 text of a JSON array (bytes or a
-    pyarrow buffer); `where(pos)` names the row of a value that cannot be written."""
+def column_json(values: pd.Series | pd.Index, spec: str, where: Any) -> list:
+    """The values of a column or index as the UTF-8 text of a JSON array, in pieces
+    (bytes-like); `where(pos)` names the row of a value that cannot be written."""
     if pa is not None and len(values):
         kind = dtype_from_spec(spec)[0]
-        texts = None
+        texts, quote = None, False
         if kind == "number":
             texts = _number_texts(values.to_numpy())
         elif kind == "string":
-            texts = _string_texts(values)
+            texts, quote = _string_texts(values), True
         elif kind == "datetime":
-            texts = _time_texts(np.asarray(values.to_numpy()))
+            texts, quote = _time_texts(np.asarray(values.to_numpy())), True
         if texts is not None:
-            sep = pa.scalar(", ", pa.large_string())
-            joined = pc.binary_join(pa.LargeListArray.from_arrays([0, len(texts)], texts), sep)
-            return b"[" + joined[0].as_buffer().to_pybytes() + b"]"
-    return json_bytes(encode_values(values, spec, where))
+            return _joined(texts, quote)
+    return [json_bytes(encode_values(values, spec, where))]
 
 
 def _lit(text: str) -> Any:
     return pa.scalar(text, pa.large_string())
+
+
+def _joined(texts: Any, quote: bool) -> list:
+    """The JSON array of pyarrow texts (quoted as JSON strings if `quote`), in pieces."""
+    if quote and not texts.null_count:  # all of it at once: '", "' between the texts
+        start, sep, end = b'["', '", "', b'"]'
+    else:
+        if quote:
+            texts = pc.binary_join_element_wise(_lit('"'), texts, _lit('"'), _lit(""))
+            texts = texts.fill_null(_lit("null"))
+        start, sep, end = b"[", ", ", b"]"
+    lists = pa.LargeListArray.from_arrays(pa.array([0, len(texts)], pa.int64()), texts)
+    return [start, pc.binary_join(lists, _lit(sep))[0].as_buffer(), end]
 
 
 def _number_texts(arr: np.ndarray) -> Any:
@@ -188,25 +198,28 @@ def _number_texts(arr: np.ndarray) -> Any:
         return pc.cast(pa.array(arr), pa.large_string())
     arr = arr.astype(np.float64, copy=False)  # float16/32: the value as a float64, as before
     texts = pc.cast(pa.array(arr), pa.large_string())
-    # "1" and "-0" would read back as ints (-0 as 0): floats get their ".0"
-    whole = pc.match_substring_regex(texts, r"^-?[0-9]+$")
-    texts = pc.if_else(whole, pc.binary_join_element_wise(texts, _lit(".0"), _lit("")), texts)
-    if not np.isfinite(arr).all():  # spelled as Python's json spells them
+    finite = np.isfinite(arr)
+    if (finite & (arr == np.trunc(arr))).any():
+        # "1" and "-0" would read back as ints (-0 as 0): floats get their ".0"
+        whole = pc.match_substring_regex(texts, r"^-?[0-9]+$")
+        texts = pc.if_else(whole, pc.binary_join_element_wise(texts, _lit(".0"), _lit("")), texts)
+    if not finite.all():  # spelled as Python's json spells them
         words = {"NaN": np.isnan(arr), "Infinity": arr == np.inf, "-Infinity": arr == -np.inf}
         for word, mask in words.items():
             texts = pc.if_else(pa.array(mask), _lit(word), texts)
     return texts
 
 
-def _quoted(texts: Any) -> Any:
-    """Text as JSON strings, missing values as null."""
-    quote = _lit('"')
-    return pc.binary_join_element_wise(quote, texts, quote, _lit("")).fill_null(_lit("null"))
+def _utf8(texts: Any) -> np.ndarray:
+    """The bytes of all values of a pyarrow large_string array, as one numpy array."""
+    offsets = np.frombuffer(texts.buffers()[1], np.int64)
+    first, last = offsets[texts.offset], offsets[texts.offset + len(texts)]
+    return np.frombuffer(texts.buffers()[2], np.uint8)[first:last]
 
 
 def _string_texts(values: pd.Series | pd.Index) -> Any:
-    """Text as JSON strings in a pyarrow array, or None if it holds control characters
-    (or lone surrogates, which pyarrow cannot hold)."""
+    """Text in a pyarrow array, escaped for JSON strings, or None if it holds control
+    characters (or lone surrogates, which pyarrow cannot hold)."""
     try:
         texts = pa.array(values.array, from_pandas=True)
     except (UnicodeEncodeError, pa.ArrowException):
@@ -214,12 +227,14 @@ def _string_texts(values: pd.Series | pd.Index) -> Any:
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     texts = pc.cast(texts, pa.large_string())
-    if pc.any(pc.match_substring_regex(texts, r"[\x00-\x1f]")).as_py():
+    utf8 = _utf8(texts)
+    if len(utf8) and utf8.min() < 0x20:
         return None
-    if pc.any(pc.match_substring_regex(texts, r'["\\]')).as_py():
+    raw = utf8.tobytes()
+    if b"\\" in raw or b'"' in raw:
         texts = pc.replace_substring(texts, "\\", "\\\\")
         texts = pc.replace_substring(texts, '"', '\\"')
-    return _quoted(texts)
+    return texts
 
 
 def _time_texts(arr: np.ndarray) -> Any:
@@ -231,18 +246,28 @@ def _time_texts(arr: np.ndarray) -> Any:
         if first + 1970 < 1 or last + 1970 > 9999:
             return None
     texts = pc.cast(pa.array(arr, from_pandas=True), pa.large_string())  # NaT: null
-    return _quoted(pc.replace_substring(texts, " ", "T", max_replacements=1))
+    # "YYYY-MM-DD hh:mm:ss...": the space between date and time (byte 10) becomes a T
+    offsets = np.frombuffer(texts.buffers()[1], np.int64)[: len(texts) + 1]
+    utf8 = np.frombuffer(texts.buffers()[2], np.uint8)[: offsets[-1]].copy()
+    starts = offsets[:-1][np.diff(offsets) > 10]
+    if texts.offset or not (utf8[starts + 10] == ord(" ")).all():  # another layout
+        return pc.replace_substring(texts, " ", "T", max_replacements=1)
+    utf8[starts + 10] = ord("T")
+    nulls = texts.buffers()[0]
+    return pa.LargeStringArray.from_buffers(
+        len(texts), pa.py_buffer(offsets), pa.py_buffer(utf8), nulls
+    )
 
 
 # --- reading ---------------------------------------------------------------------------------
 
-_JSON_TYPES = {"b": (bool,), "i": (int,), "u": (int,), "f": (float, int)}
+_JSON_TYPES = {"b": {bool}, "i": {int}, "u": {int}, "f": {float, int}}
 
 
 def _typed(values: list, dtype: np.dtype) -> np.ndarray:
     """`values` as an array of numpy `dtype`; values of another JSON type are an error."""
     types = _JSON_TYPES[dtype.kind]
-    if not all(type(v) in types for v in values):
+    if not set(map(type, values)) <= types:
         bad = next(v for v in values if type(v) not in types)
         raise ValueError(f"a {dtype} column holds {bad!r}")
     try:
@@ -287,10 +312,12 @@ def values_from_json(text: bytes, spec: str, rows: int) -> Any:
     """An array of dtype `spec` and length `rows` from the JSON array `text`."""
     kind, dtype = dtype_from_spec(spec)
     out = None
-    if kind == "string" and pa is not None and isinstance(dtype, pd.StringDtype):
-        out = _split_strings(text, rows)
-        if out is not None:
-            out = dtype.__from_arrow__(out)
+    if pa is not None and rows:
+        if kind == "string" and isinstance(dtype, pd.StringDtype):
+            texts = _split_strings(text, rows)
+            out = None if texts is None else dtype.__from_arrow__(texts)
+        elif kind == "number" and dtype.kind in "iuf":
+            out = _parsed_numbers(text, rows, dtype)
     if out is None:
         try:
             values = json.loads(text)
@@ -302,15 +329,40 @@ def values_from_json(text: bytes, spec: str, rows: int) -> Any:
     return out
 
 
+def _split(text: bytes, sep: str) -> Any:
+    """The parts of `text` between the `sep` as a pyarrow binary array."""
+    return pc.split_pattern(pa.array([text], pa.large_binary()), sep).flatten()
+
+
+def _parsed_numbers(text: bytes, rows: int, dtype: np.dtype) -> Any:
+    """The ints or floats of a JSON array of numbers parsed by pyarrow, or None for any
+    other array (left to :mod:`json`, which names the value that is no number)."""
+    if not (text.startswith(b"[") and text.endswith(b"]")):
+        return None
+    parts = _split(text[1:-1], ", ")
+    if len(parts) != rows:
+        return None
+    try:
+        if dtype.kind == "f":  # NaN, Infinity, -Infinity too; as float64, as json reads them
+            floats = pc.cast(parts, pa.float64()).to_numpy(zero_copy_only=False, writable=True)
+            return floats.astype(dtype, copy=False)
+        ints = pc.cast(parts, pa.from_numpy_dtype(dtype))
+        return ints.to_numpy(zero_copy_only=False, writable=True)
+    except pa.ArrowException:  # pyarrow.ArrowInvalid, or ArrowNotImplementedError
+        return None
+
+
 def _split_strings(text: bytes, rows: int) -> Any:
     """The strings of a JSON array of `rows` strings without escapes (and without null)
     as a pyarrow array, or None for any other array (left to :mod:`json`)."""
-    if not rows or not (text.startswith(b'["') and text.endswith(b'"]')):
+    if not (text.startswith(b'["') and text.endswith(b'"]')):
         return None
-    if text.count(b'"') != 2 * rows or b"\\" in text or _CONTROL_RE.search(text):
+    if text.count(b'"') != 2 * rows or b"\\" in text:
+        return None
+    if np.frombuffer(text, np.uint8).min() < 0x20:  # JSON has no raw control characters
         return None
     # no quote within a string: each '", "' ends one and starts the next
-    parts = pc.split_pattern(pa.array([text[2:-2]], pa.large_binary()), '", "').flatten()
+    parts = _split(text[2:-2], '", "')
     if len(parts) != rows:
         return None
     try:

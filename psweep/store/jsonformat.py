@@ -89,6 +89,7 @@ import json
 import operator
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -196,7 +197,7 @@ def _index_line(df: pd.DataFrame, specs: list[list[str]]) -> bytes:
     if "range" not in head and "column" not in head:
         where = lambda pos: f"the index at position {pos}"  # noqa: E731
         values = column_json(labels, head["dtype"], where)
-        text = text[:-1] + b', "values": ' + values + b"}"
+        text = b"".join([text[:-1], b', "values": ', *values, b"}"])
     return b' "index": ' + text + b",\n"
 
 
@@ -220,7 +221,8 @@ def _write_document(df: pd.DataFrame, head: bytes, specs: list, fh: Any) -> None
     labels = df.index
     for pos, (name, spec) in enumerate(specs):
         where = lambda p, name=name: f"column {name!r} at row {labels[p]!r}"  # noqa: E731
-        fh.write(column_json(df.iloc[:, pos], spec, where))
+        for piece in column_json(df.iloc[:, pos], spec, where):
+            fh.write(piece)
         fh.write(b",\n" if pos < len(specs) - 1 else b"\n")
     fh.write(_END_LINE)
 
@@ -351,28 +353,45 @@ def _rows(head: dict) -> int:
     return rows
 
 
+def _lines(fh: Any, size: int = 1 << 24) -> Iterator[bytes]:
+    """The lines of binary file `fh`, read in chunks of `size` bytes (faster than a
+    buffered file's readline for lines of many megabytes)."""
+    parts: list[bytes] = []
+    while chunk := fh.read(size):
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            parts.append(chunk[start : end + 1])
+            yield b"".join(parts)
+            parts, start = [], end + 1
+        parts.append(chunk[start:])
+    if any(parts):
+        yield b"".join(parts)
+
+
 def _read_lines(fh: Any) -> pd.DataFrame | None:
     """Read the file as :func:`write_json_database` lays it out, after its first line:
     the head, then a column a line. None if it is laid out otherwise (reformatted)."""
-    lines = [_FIRST_LINE]
-    for line in fh:
+    lines = _lines(fh)
+    head_lines = [_FIRST_LINE]
+    for line in lines:
         if line == _DATA_LINE:
             break
-        lines.append(line)
+        head_lines.append(line)
     else:
         return None
-    head = json.loads(b"".join(lines) + b' "data": []}')
+    head = json.loads(b"".join(head_lines) + b' "data": []}')
     rows, columns = _rows(head), head["columns"]
     if not isinstance(columns, list):
         raise ValueError(f'"columns" must be a list, not {type_name(columns)}')
     arrays = []
     for pos, (_, spec) in enumerate(columns):
-        line = fh.readline()
+        line = next(lines, b"")
         end = b",\n" if pos < len(columns) - 1 else b"\n"
         if not line.endswith(end):
             return None
         arrays.append(values_from_json(line[: -len(end)], spec, rows))
-    if fh.readline() != _END_LINE or fh.read(1):
+        del line
+    if next(lines, b"") != _END_LINE or next(lines, b""):
         return None
     return _frame(head, arrays, rows)
 
@@ -381,7 +400,7 @@ def read_json_database(fn: str | os.PathLike, kwds: dict) -> pd.DataFrame:
     """Read JSON database `fn`; with pandas options `kwds`, pandas reads it."""
     try:
         with open(fn, "rb") as fh:
-            first = fh.readline()
+            first = fh.read(len(_FIRST_LINE))
             if first == _FIRST_LINE and not kwds:
                 df = _malformed_is_value_error(_read_lines, fh)
                 if df is not None:
