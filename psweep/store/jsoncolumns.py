@@ -261,7 +261,7 @@ def _time_texts(arr: np.ndarray) -> Any:
 
 # --- reading ---------------------------------------------------------------------------------
 
-_JSON_TYPES = {"b": {bool}, "i": {int}, "u": {int}, "f": {float, int}}
+_JSON_TYPES: dict[str, set[type]] = {"b": {bool}, "i": {int}, "u": {int}, "f": {float, int}}
 
 
 def _typed(values: list, dtype: np.dtype) -> np.ndarray:

@@ -273,7 +273,7 @@ def write_json_database(df: pd.DataFrame, fn: Any) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _decode_index(head: Any, names: list, arrays: list) -> pd.Index:
+def _decode_index(head: Any, names: list, arrays: list | None) -> pd.Index:
     """The row index or the column labels (`arrays` None) from the head."""
     if not isinstance(head, dict):
         raise ValueError(f"an index must be an object, not {type_name(head)}")
@@ -281,10 +281,10 @@ def _decode_index(head: Any, names: list, arrays: list) -> pd.Index:
     if "range" in head:
         return pd.RangeIndex(*head["range"], name=name)
     dtype = dtype_from_spec(head["dtype"])[1]
-    if "column" in head:
-        arr = arrays[names.index(head["column"])]
-    elif arrays is None:
+    if arrays is None:
         arr = decode_values(names, head["dtype"])
+    elif "column" in head:
+        arr = arrays[names.index(head["column"])]
     else:
         arr = decode_values(head["values"], head["dtype"])
     return pd.Index(arr, dtype=dtype, name=name, copy=False)
