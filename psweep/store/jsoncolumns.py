@@ -261,6 +261,7 @@ def _time_texts(arr: np.ndarray) -> Any:
 
 # --- reading ---------------------------------------------------------------------------------
 
+_TEXT_TYPES = {str, type(None)}
 _JSON_TYPES: dict[str, set[type]] = {"b": {bool}, "i": {int}, "u": {int}, "f": {float, int}}
 
 
@@ -286,7 +287,7 @@ def decode_values(values: list, spec: str) -> Any:
     if kind == "object":
         return np.fromiter(values, dtype=object, count=len(values))
     if kind == "string":
-        if not all(type(v) is str or v is None for v in values):
+        if not set(map(type, values)) <= _TEXT_TYPES:
             raise ValueError("a text column holds values that are not text")
         return pd.array(values, dtype=dtype)
     if kind == "masked":
@@ -297,7 +298,7 @@ def decode_values(values: list, spec: str) -> Any:
     if kind == "timedelta":
         ints = _typed([_NAT_INT if v is None else v for v in values], np.dtype(np.int64))
         return ints.view(dtype)
-    if not all(type(v) is str or v is None for v in values):
+    if not set(map(type, values)) <= _TEXT_TYPES:
         raise ValueError("a time column holds values that are not text")
     if kind == "datetime":
         return np.array(values, dtype=dtype)
@@ -308,11 +309,12 @@ def decode_values(values: list, spec: str) -> Any:
     return pd.DatetimeIndex(naive).tz_localize("UTC").tz_convert(dtype.tz).array
 
 
-def values_from_json(text: bytes, spec: str, rows: int) -> Any:
-    """An array of dtype `spec` and length `rows` from the JSON array `text`."""
+def values_from_json(text: Any, spec: str, rows: int) -> Any:
+    """An array of dtype `spec` and length `rows` from the JSON array `text` (bytes or a
+    memoryview of them)."""
     kind, dtype = dtype_from_spec(spec)
     out = None
-    if pa is not None and rows:
+    if pa is not None and rows and len(text) > 1 and text[0] == ord("[") and text[-1] == ord("]"):
         if kind == "string" and isinstance(dtype, pd.StringDtype):
             texts = _split_strings(text, rows)
             out = None if texts is None else dtype.__from_arrow__(texts)
@@ -320,7 +322,7 @@ def values_from_json(text: bytes, spec: str, rows: int) -> Any:
             out = _parsed_numbers(text, rows, dtype)
     if out is None:
         try:
-            values = json.loads(text)
+            values = json.loads(bytes(text))
         except UnicodeDecodeError as exc:
             raise ValueError(f"the file is not UTF-8 ({exc})") from None
         out = decode_values(values, spec)
@@ -329,16 +331,16 @@ def values_from_json(text: bytes, spec: str, rows: int) -> Any:
     return out
 
 
-def _split(text: bytes, sep: str) -> Any:
-    """The parts of `text` between the `sep` as a pyarrow binary array."""
-    return pc.split_pattern(pa.array([text], pa.large_binary()), sep).flatten()
+def _split(text: Any, sep: str) -> Any:
+    """The parts of `text` (bytes-like, not copied) between the `sep`, in pyarrow."""
+    offsets = pa.py_buffer(np.array([0, len(text)], np.int64))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(text)])
+    return pc.split_pattern(whole, sep).flatten()
 
 
-def _parsed_numbers(text: bytes, rows: int, dtype: np.dtype) -> Any:
+def _parsed_numbers(text: Any, rows: int, dtype: np.dtype) -> Any:
     """The ints or floats of a JSON array of numbers parsed by pyarrow, or None for any
     other array (left to :mod:`json`, which names the value that is no number)."""
-    if not (text.startswith(b"[") and text.endswith(b"]")):
-        return None
     parts = _split(text[1:-1], ", ")
     if len(parts) != rows:
         return None
@@ -352,14 +354,13 @@ def _parsed_numbers(text: bytes, rows: int, dtype: np.dtype) -> Any:
         return None
 
 
-def _split_strings(text: bytes, rows: int) -> Any:
+def _split_strings(text: Any, rows: int) -> Any:
     """The strings of a JSON array of `rows` strings without escapes (and without null)
     as a pyarrow array, or None for any other array (left to :mod:`json`)."""
-    if not (text.startswith(b'["') and text.endswith(b'"]')):
-        return None
-    if text.count(b'"') != 2 * rows or b"\\" in text:
-        return None
-    if np.frombuffer(text, np.uint8).min() < 0x20:  # JSON has no raw control characters
+    utf8 = np.frombuffer(text, np.uint8)
+    if utf8[1] != ord('"') or utf8[-2] != ord('"') or utf8.min() < 0x20:
+        return None  # JSON has no raw control characters
+    if np.count_nonzero(utf8 == ord('"')) != 2 * rows or (utf8 == ord("\\")).any():
         return None
     # no quote within a string: each '", "' ends one and starts the next
     parts = _split(text[2:-2], '", "')

@@ -353,18 +353,20 @@ def _rows(head: dict) -> int:
     return rows
 
 
-def _lines(fh: Any, size: int = 1 << 24) -> Iterator[bytes]:
+def _lines(fh: Any, size: int = 1 << 24) -> Iterator[Any]:
     """The lines of binary file `fh`, read in chunks of `size` bytes (faster than a
-    buffered file's readline for lines of many megabytes)."""
-    parts: list[bytes] = []
+    buffered file's readline for lines of many megabytes); a line within one chunk is
+    a memoryview of it, not a copy."""
+    parts: list[Any] = []
     while chunk := fh.read(size):
-        start = 0
+        view, start = memoryview(chunk), 0
         while (end := chunk.find(b"\n", start)) >= 0:
-            parts.append(chunk[start : end + 1])
-            yield b"".join(parts)
+            line = view[start : end + 1]
+            yield b"".join([*parts, line]) if parts else line
             parts, start = [], end + 1
-        parts.append(chunk[start:])
-    if any(parts):
+        if start < len(chunk):
+            parts.append(view[start:])
+    if parts:
         yield b"".join(parts)
 
 
@@ -387,9 +389,9 @@ def _read_lines(fh: Any) -> pd.DataFrame | None:
     for pos, (_, spec) in enumerate(columns):
         line = next(lines, b"")
         end = b",\n" if pos < len(columns) - 1 else b"\n"
-        if not line.endswith(end):
+        if line[-len(end) :] != end:
             return None
-        arrays.append(values_from_json(line[: -len(end)], spec, rows))
+        arrays.append(values_from_json(memoryview(line)[: -len(end)], spec, rows))
         del line
     if next(lines, b"") != _END_LINE or next(lines, b""):
         return None
