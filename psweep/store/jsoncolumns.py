@@ -1,14 +1,16 @@
 """One column of the JSON database: its dtype as written in the file, and its values
 as the text of one JSON array, and back (see :mod:`psweep.store.jsonformat`).
 
-Columns of plain dtypes are done in bulk with pyarrow: ints, bools and floats
-are formatted, text is quoted and escaped, and times are formatted as whole
-arrays; and text that needs no escapes is read back by splitting the array
-text. Floats are formatted in a shortest form that reads back to the same bits
-(not always Python's ``repr``, e.g. ``1e-7`` for ``1e-07``). Everything else
-(object columns, nullable dtypes, time zones, time deltas, times outside the
-years 1 to 9999, text with control characters) goes through Python's
-:mod:`json`, one value at a time.
+Columns of plain dtypes are done in bulk with pyarrow, without a Python object
+per value: ints, bools and floats are formatted, text is quoted and escaped,
+and times are formatted as whole arrays; reading, ints and floats are parsed
+by pyarrow, and text without escapes or nulls is split at the ``", "`` between
+its strings. Floats are formatted in the fewest digits that read back to the
+same bits (not always as Python's ``repr``: ``1e-7`` for ``1e-07``). Everything
+else (object columns, nullable dtypes, time zones, time deltas, times outside
+the years 1 to 9999, text with control characters or lone surrogates, and
+whatever pyarrow will not parse) goes through Python's :mod:`json`, one value
+at a time, which also names a value of the wrong type.
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ how a value is written:
 
 * ``bool``, ``int8`` ... ``int64``, ``uint8`` ... ``uint64``, ``float16``,
   ``float32``, ``float64``: JSON numbers and ``true``/``false``; floats in
-  a short form that reads back to the same bits (as float64; version 1 used
-  Python's ``repr``, version 2 pyarrow's shortest form), ``NaN``, ``Infinity`` and
+  the fewest digits that read back to the same bits (as float64; version 1
+  used Python's ``repr``, version 2 pyarrow's formatting, which may write
+  ``0.00001`` for ``1e-05``; whole floats as ``1.0``), ``NaN``, ``Infinity`` and
   ``-Infinity`` as Python's :mod:`json` writes them (strict JSON parsers
   refuse these three; Python's and pandas' read them).
 * ``datetime64[U]`` (``U`` one of ``s``, ``ms``, ``us``, ``ns``): ISO 8601 text
