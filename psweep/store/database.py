@@ -32,7 +32,7 @@ from psweep.store import picklefmt
 from psweep.store.files import atomic_open
 from psweep.store.jsonformat import (
     JSON_DEFAULTS,
-    encode_json_database,
+    check_json_database,
     read_json_database,
     write_json_database,
 )
@@ -119,7 +119,7 @@ def check_storable(df: pd.DataFrame, fn: Any, fmt: str | None = None) -> None:
     cannot hold `df` (JSON and Parquet hold data only; a pickle holds anything)."""
     fmt = database_format(fn, fmt)
     if fmt == "json":
-        encode_json_database(df, fn)
+        check_json_database(df, fn)
     elif fmt == "parquet":
         check_parquet(df, fn)
 

@@ -3,17 +3,37 @@
 :func:`df_write` without extra keywords writes a JSON file that
 :func:`df_read` turns back into an equal DataFrame: the same columns in the
 same order, the same dtypes, the same index, the same values (floats to the
-last bit, ``inf`` and ``nan`` included). It is one JSON object, with one record
-per line::
+last bit, ``inf`` and ``nan`` included). It is one JSON object; version 2 of
+the layout (psweep writes it since the JSON database was made to stream) holds
+the head, then the values of each column as one array on one line::
 
-    {"format": "psweep-database", "version": 1,
+    {"format": "psweep-database", "version": 2,
+     "rows": 2,
      "columns": [["a", "int64"], ["_pset_id", "str[pyarrow]"], ...],
      "columns_index": {"name": null, "dtype": "str[pyarrow]"},
-     "index": {"name": null, "dtype": "str[pyarrow]", "values": ["1f0c...", ...]},
-     "records": [
-    {"a": 1, "_pset_id": "1f0c...", ...},
+     "index": {"name": null, "dtype": "str[pyarrow]", "column": "_pset_id"},
+     "data": [
+    [1, 2],
+    ["1f0c...", "9a3b..."],
     ...
     ]}
+
+It is written and read a column at a time, so neither keeps the whole text
+(nor a Python object for every value of the frame) in memory; the file is
+written to a temporary file and moved into place, so an interrupted write
+leaves the old file as it was. :func:`df_read` reads the lines as written, and
+a file laid out otherwise (say, reformatted by a tool) as a whole.
+
+``rows`` is the number of rows; ``columns`` lists ``[name, dtype]`` in column
+order, and ``data`` holds one array of ``rows`` values for each, in the same
+order. ``index`` holds the row labels: ``"column"`` names the text column that
+holds the same labels (``_pset_id`` in a psweep database), else ``"values"``
+holds them, or ``"range": [start, stop, step]`` stands for a
+:class:`pandas.RangeIndex`; ``columns_index`` is the name and dtype of the
+column labels. Version 1 (psweep before the streaming layout) held the same
+head without ``rows`` and with the index values, then ``"records"``: one object
+per row, ``{"a": 1, "_pset_id": "1f0c...", ...}``, one a line; :func:`df_read`
+still reads it. The dtypes and how a value is written:
 
 ``columns`` lists ``[name, dtype]`` in column order; every record holds every
 column. ``index`` holds the row labels (``_pset_id`` in a psweep database), or
@@ -23,7 +43,9 @@ how a value is written:
 
 * ``bool``, ``int8`` ... ``int64``, ``uint8`` ... ``uint64``, ``float16``,
   ``float32``, ``float64``: JSON numbers and ``true``/``false``; floats in
-  their shortest exact form (Python's ``repr``), ``NaN``, ``Infinity`` and
+  the fewest digits that read back to the same bits (as float64; version 1
+  used Python's ``repr``, version 2 pyarrow's formatting, which may write
+  ``0.00001`` for ``1e-05``; whole floats as ``1.0``), ``NaN``, ``Infinity`` and
   ``-Infinity`` as Python's :mod:`json` writes them (strict JSON parsers
   refuse these three; Python's and pandas' read them).
 * ``datetime64[U]`` (``U`` one of ``s``, ``ms``, ``us``, ``ns``): ISO 8601 text
@@ -41,7 +63,7 @@ how a value is written:
   equal, and so read back.
 
 Anything else cannot be kept exactly and is refused with a
-:class:`~psweep.errors.PsweepDatabaseError` before the file is touched: other
+:class:`~psweep.errors.PsweepDatabaseError`, and the file is left as it was: other
 dtypes (``category``, ``period``, ``complex``, ...), and in an object column a
 tuple, set, date or time, Decimal, bytes, numpy array, dict with a key that is
 not text, or any other object (subclasses of int, str, list or dict too: they
@@ -49,8 +71,9 @@ would come back as the base type). The error names the column, the row and
 the type; use a pickle (``database.pk``) or Parquet file for such values.
 Column and index names must be text (or ``None`` for the index); others are
 refused too, as are duplicate column names and a MultiIndex. The file is
-UTF-8; if some text holds a lone surrogate, which UTF-8 cannot encode, all of
-it is written with ASCII ``\\uXXXX`` escapes.
+UTF-8; if some text of a column (or of the head) holds a lone surrogate, which
+UTF-8 cannot encode, all of that column (or head line) is written with ASCII
+``\\uXXXX`` escapes (in version 1: all of the file).
 
 :func:`df_read` also reads JSON that is a list of records, as written by
 psweep 0.7.0 and by ``DataFrame.to_json(orient="records")``. Without dtypes in
@@ -67,17 +90,31 @@ import json
 import operator
 import os
 import re
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from psweep.errors import PsweepDatabaseError, PsweepFormatError
 from psweep.store.files import atomic_open
-from psweep.store.jsonvalues import Unstorable, plain_objects, type_name
+from psweep.store.jsoncolumns import (
+    column_json,
+    decode_values,
+    dtype_from_spec,
+    dtype_spec,
+    json_bytes,
+    values_from_json,
+)
+from psweep.store.jsonvalues import Unstorable, type_name
 
-__all__ = ["JSON_DEFAULTS", "encode_json_database", "read_json_database", "write_json_database"]
+__all__ = [
+    "JSON_DEFAULTS",
+    "check_json_database",
+    "encode_json_database",
+    "read_json_database",
+    "write_json_database",
+]
 
 # pandas' to_json options of psweep 0.7.0 (df_to_json, psweep-db2json)
 JSON_DEFAULTS = {
@@ -90,162 +127,16 @@ JSON_DEFAULTS = {
 # --- --------------------------------------------------------
 
 _JSON_FORMAT = "psweep-database"
-_JSON_VERSION = 1
+_JSON_VERSION = 2
+_READS = (1, 2)  # the versions this psweep reads
+_FIRST_LINE = b'{"format": "psweep-database", "version": 2,\n'
+_DATA_LINE = b' "data": [\n'
+_END_LINE = b"]}\n"
 _JSON_MAGIC = '{"format": "psweep-database"'
 _USE_INSTEAD = "use a pickle (e.g. database.pk) or Parquet file (database.parquet) for such data"
 
-_NUMPY_SPECS = frozenset(
-    ["bool", "float16", "float32", "float64"]
-    + [f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)]
-)
-_MASKED_SPECS = frozenset(
-    ["boolean", "Float32", "Float64"]
-    + [f"{sign}Int{bits}" for sign in ("", "U") for bits in (8, 16, 32, 64)]
-)
-_TIME_SPEC_RE = re.compile(r"(datetime64|timedelta64)\[(s|ms|us|ns)(?:, (.+))?\]\Z")
-_STRING_SPEC_RE = re.compile(r"(str|string)\[(python|pyarrow)\]\Z")
-_NAT_INT = np.iinfo(np.int64).min
 _SPACE_RE = re.compile(r"\s*")
 _PANDAS_VERSION = tuple(int(part) for part in re.findall(r"\d+", pd.__version__)[:2])
-
-
-def _dtype_spec(dtype: Any) -> str | None:
-    """The dtype as written in the file, or None if the JSON database cannot keep it."""
-    if isinstance(dtype, np.dtype):
-        if dtype.name in _NUMPY_SPECS or dtype.kind == "O":
-            spec = "object" if dtype.kind == "O" else dtype.name
-            return spec if dtype == np.dtype(spec) else None  # also refuses byte-swapped
-        if dtype.kind in "mM":
-            unit, count = np.datetime_data(dtype)
-            ok = count == 1 and unit in ("s", "ms", "us", "ns") and dtype.isnative
-            return f"{dtype.name.split('[')[0]}[{unit}]" if ok else None
-        return None
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        spec = f"datetime64[{dtype.unit}, {dtype.tz}]"
-        try:
-            same = _dtype_from_spec(spec)[1] == dtype
-        except (ValueError, TypeError, KeyError):  # a time zone known by no name
-            same = False
-        return spec if same else None
-    if isinstance(dtype, pd.StringDtype) and dtype.storage in ("python", "pyarrow"):
-        return f"{'string' if dtype.na_value is pd.NA else 'str'}[{dtype.storage}]"
-    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.name in _MASKED_SPECS:
-        return dtype.name if pd.api.types.pandas_dtype(dtype.name) == dtype else None
-    return None
-
-
-def _string_dtype(spec: str, storage: str) -> Any:
-    if storage == "pyarrow":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:  # read it anyway, as pandas keeps text without pyarrow
-            storage = "python"
-    if spec == "string":
-        return pd.StringDtype(storage)
-    try:
-        return pd.StringDtype(storage, na_value=np.nan)
-    except TypeError:  # pandas < 2.3 keeps such text in object columns
-        return np.dtype(object)
-
-
-def _dtype_from_spec(spec: Any) -> tuple[str, Any]:
-    """The kind of codec and the dtype for a dtype as written in the file."""
-    if not isinstance(spec, str):
-        raise ValueError(f"a dtype must be text, not {spec!r}")
-    if spec in _NUMPY_SPECS:
-        return "number", np.dtype(spec)
-    if spec == "object":
-        return "object", np.dtype(object)
-    if spec in _MASKED_SPECS:
-        return "masked", pd.api.types.pandas_dtype(spec)
-    match = _TIME_SPEC_RE.match(spec)
-    if match:
-        kind, unit, tz = match.groups()
-        if kind == "timedelta64":
-            if tz is None:
-                return "timedelta", np.dtype(f"timedelta64[{unit}]")
-        elif tz is None:
-            return "datetime", np.dtype(f"datetime64[{unit}]")
-        else:
-            return "datetimetz", pd.DatetimeTZDtype(unit, tz=tz)
-    match = _STRING_SPEC_RE.match(spec)
-    if match:
-        return "string", _string_dtype(*match.groups())
-    raise ValueError(f"unknown dtype {spec!r}")
-
-
-def _encode(values: pd.Series | pd.Index, spec: str, where: Any) -> list:
-    """The values of a column or index as a list of plain JSON data."""
-    kind, _ = _dtype_from_spec(spec)
-    if kind == "number":
-        return values.to_numpy().tolist()
-    if kind == "object":
-        return plain_objects(values.to_numpy().tolist(), where)
-    if kind in ("string", "masked"):
-        return values.array.to_numpy(dtype=object, na_value=None).tolist()
-    arr = values.array
-    if kind == "datetimetz":
-        arr = arr.tz_convert(None)
-    arr = np.asarray(arr.to_numpy())
-    if kind == "timedelta":
-        out = arr.view(np.int64).tolist()
-    else:
-        unit: Any = np.datetime_data(arr.dtype)[0]  # one of the units numpy's stubs list
-        times = cast("npt.NDArray[np.datetime64]", arr)
-        text = np.datetime_as_string(
-            times, unit=unit, timezone="UTC" if kind == "datetimetz" else "naive"
-        )
-        out = text.tolist()
-    for pos in np.flatnonzero(np.isnat(arr)).tolist():
-        out[pos] = None
-    return out
-
-
-_JSON_TYPES = {"b": (bool,), "i": (int,), "u": (int,), "f": (float, int)}
-
-
-def _typed(values: list, dtype: np.dtype) -> np.ndarray:
-    """`values` as an array of numpy `dtype`; values of another JSON type are an error."""
-    types = _JSON_TYPES[dtype.kind]
-    if not all(type(v) in types for v in values):
-        bad = next(v for v in values if type(v) not in types)
-        raise ValueError(f"a {dtype} column holds {bad!r}")
-    try:
-        return np.array(values, dtype=dtype)
-    except OverflowError as exc:
-        raise ValueError(f"a {dtype} column holds a value out of range ({exc})") from None
-
-
-def _decode(values: list, spec: str) -> Any:
-    """An array of dtype `spec` from the JSON data written by :func:`_encode`."""
-    kind, dtype = _dtype_from_spec(spec)
-    if not isinstance(values, list):
-        raise ValueError(f"values must be a list, not {type_name(values)}")
-    if kind == "number":
-        return _typed(values, dtype)
-    if kind == "object":
-        return np.fromiter(values, dtype=object, count=len(values))
-    if kind == "string":
-        if not all(type(v) is str or v is None for v in values):
-            raise ValueError("a text column holds values that are not text")
-        return pd.array(values, dtype=dtype)
-    if kind == "masked":
-        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-        fill = False if dtype.kind == "b" else 0
-        data = _typed([fill if v is None else v for v in values], dtype.numpy_dtype)
-        return dtype.construct_array_type()(data, mask)
-    if kind == "timedelta":
-        ints = _typed([_NAT_INT if v is None else v for v in values], np.dtype(np.int64))
-        return ints.view(dtype)
-    if not all(type(v) is str or v is None for v in values):
-        raise ValueError("a time column holds values that are not text")
-    if kind == "datetime":
-        return np.array(values, dtype=dtype)
-    naive = np.array(
-        [v[:-1] if v is not None and v.endswith("Z") else v for v in values],
-        dtype=f"datetime64[{dtype.unit}]",
-    )
-    return pd.DatetimeIndex(naive).tz_localize("UTC").tz_convert(dtype.tz).array
 
 
 def _axis_name(name: Any, what: str) -> Any:
@@ -254,36 +145,23 @@ def _axis_name(name: Any, what: str) -> Any:
     raise Unstorable(f"the {what} has a name of type {type_name(name)}, not text")
 
 
-def _encode_axis(index: pd.Index, what: str, values: bool = True) -> dict:
-    """The row index (or, without its values, the column labels) for the file."""
+def _encode_axis(index: pd.Index, what: str) -> dict:
+    """The name and the range or dtype of the row index or the column labels."""
     if isinstance(index, pd.MultiIndex):
         raise Unstorable(f"the {what} is a MultiIndex, which it cannot keep")
     out = {"name": _axis_name(index.name, what)}
     if type(index) is pd.RangeIndex:
         out["range"] = [index.start, index.stop, index.step]
         return out
-    spec = _dtype_spec(index.dtype)
+    spec = dtype_spec(index.dtype)
     if spec is None:
         raise Unstorable(f"the {what} has dtype {index.dtype}, which it cannot keep")
     out["dtype"] = spec
-    if values:
-        out["values"] = _encode(index, spec, lambda pos: f"the {what} at position {pos}")
     return out
 
 
-def _decode_index(spec: Any, values: list | None = None) -> pd.Index:
-    if not isinstance(spec, dict):
-        raise ValueError(f"an index must be an object, not {type_name(spec)}")
-    name = spec.get("name")
-    if "range" in spec:
-        return pd.RangeIndex(*spec["range"], name=name)
-    dtype = _dtype_from_spec(spec["dtype"])[1]
-    arr = _decode(spec["values"] if values is None else values, spec["dtype"])
-    return pd.Index(arr, dtype=dtype, name=name, copy=False)
-
-
-def _json_document(df: pd.DataFrame) -> bytes:
-    """`df` as the lossless JSON document (UTF-8), or raise Unstorable."""
+def _column_specs(df: pd.DataFrame) -> list[list[str]]:
+    """``[name, dtype]`` of each column, or raise Unstorable."""
     names = list(df.columns)
     for name in names:
         if type(name) is not str:
@@ -291,90 +169,282 @@ def _json_document(df: pd.DataFrame) -> bytes:
     if len(set(names)) != len(names):
         dup = next(name for name in names if names.count(name) > 1)
         raise Unstorable(f"there is more than one column {dup!r}")
-    labels = df.index
-    columns, data = [], []
+    specs = []
     for pos, name in enumerate(names):
-        col = df.iloc[:, pos]
-        spec = _dtype_spec(col.dtype)
+        dtype = df.dtypes.iloc[pos]
+        spec = dtype_spec(dtype)
         if spec is None:
-            raise Unstorable(f"column {name!r} has dtype {col.dtype}, which it cannot keep")
-        columns.append([name, spec])
-        data.append(
-            _encode(col, spec, lambda p, name=name: f"column {name!r} at row {labels[p]!r}")
-        )
-    head = {
-        "columns": columns,
-        "columns_index": _encode_axis(df.columns, "column index", values=False),
-        "index": _encode_axis(labels, "index"),
-    }
-    if names:
-        rows = [dict(zip(names, row, strict=True)) for row in zip(*data, strict=True)]
-    else:
-        rows = [{} for _ in labels]
-    for ascii_only in (False, True):
-        encode = json.JSONEncoder(ensure_ascii=ascii_only, check_circular=False).encode
-        try:
-            parts = [f'{{"format": "{_JSON_FORMAT}", "version": {_JSON_VERSION}']
-            parts += [f',\n "{key}": {encode(value)}' for key, value in head.items()]
-            parts += [',\n "records": [\n', ",\n".join(map(encode, rows)), "\n]}\n"]
-            return "".join(parts).encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates in some text: write all as \uXXXX
-            continue
-        except ValueError as exc:  # an int of more digits than Python converts
-            raise Unstorable(f"a value cannot be written as JSON ({exc})") from None
-    raise AssertionError("ASCII-only JSON always encodes")
+            raise Unstorable(f"column {name!r} has dtype {dtype}, which it cannot keep")
+        specs.append([name, spec])
+    return specs
+
+
+def _index_line(df: pd.DataFrame, specs: list[list[str]]) -> bytes:
+    """The line of the head that holds the index: its values, or the name of the text
+    column that holds the same (``_pset_id`` in a psweep database), or its range."""
+    labels = df.index
+    head = _encode_axis(labels, "index")
+    if "range" not in head and dtype_from_spec(head["dtype"])[0] == "string":
+        for pos, (name, spec) in enumerate(specs):
+            col = df.iloc[:, pos]
+            if (
+                spec == head["dtype"]
+                and col.dtype == labels.dtype
+                and col.array.equals(labels.array)
+            ):
+                head["column"] = name
+                break
+    text = json_bytes(head)
+    if "range" not in head and "column" not in head:
+        where = lambda pos: f"the index at position {pos}"  # noqa: E731
+        values = column_json(labels, head["dtype"], where)
+        text = b"".join([text[:-1], b', "values": ', *values, b"}"])
+    return b' "index": ' + text + b",\n"
+
+
+def _head(df: pd.DataFrame) -> tuple[list[list[str]], bytes]:
+    """The column specs and the head of the file up to its data, or raise Unstorable."""
+    specs = _column_specs(df)
+    lines = [
+        _FIRST_LINE,
+        b' "rows": %d,\n' % len(df),
+        b' "columns": ' + json_bytes(specs) + b",\n",
+        b' "columns_index": ' + json_bytes(_encode_axis(df.columns, "column index")) + b",\n",
+        _index_line(df, specs),
+        _DATA_LINE,
+    ]
+    return specs, b"".join(lines)
+
+
+def _write_document(df: pd.DataFrame, head: bytes, specs: list, fh: Any) -> None:
+    """Write the file: the head, then one column a line (Unstorable for a bad value)."""
+    fh.write(head)
+    labels = df.index
+    for pos, (name, spec) in enumerate(specs):
+        where = lambda p, name=name: f"column {name!r} at row {labels[p]!r}"  # noqa: E731
+        for piece in column_json(df.iloc[:, pos], spec, where):
+            fh.write(piece)
+        fh.write(b",\n" if pos < len(specs) - 1 else b"\n")
+    fh.write(_END_LINE)
+
+
+class _Discard:
+    def write(self, data: Any) -> None:
+        pass
+
+
+def _refused(fn: Any, exc: Unstorable) -> PsweepFormatError:
+    return PsweepFormatError(
+        f"cannot write {os.fspath(fn)!r} as a JSON database: {exc}. The file was not "
+        f"touched; {_USE_INSTEAD}"
+    )
+
+
+def check_json_database(df: pd.DataFrame, fn: Any) -> None:
+    """Raise PsweepFormatError if JSON database `fn` cannot keep `df` (writes nothing)."""
+    try:
+        specs, head = _head(df)
+        _write_document(df, head, specs, _Discard())
+    except Unstorable as exc:
+        raise _refused(fn, exc) from None
 
 
 def encode_json_database(df: pd.DataFrame, fn: Any) -> bytes:
     """`df` as the text of JSON database `fn`; PsweepFormatError for what it cannot keep."""
+    out = io.BytesIO()
     try:
-        return _json_document(df)
+        specs, head = _head(df)
+        _write_document(df, head, specs, out)
     except Unstorable as exc:
-        raise PsweepFormatError(
-            f"cannot write {os.fspath(fn)!r} as a JSON database: {exc}. The file was not "
-            f"touched; {_USE_INSTEAD}"
-        ) from None
+        raise _refused(fn, exc) from None
+    return out.getvalue()
 
 
 def write_json_database(df: pd.DataFrame, fn: Any) -> None:
-    """Write `df` to `fn` as a JSON database, atomically; refuse what it cannot keep."""
-    data = encode_json_database(df, fn)
-    with atomic_open(fn, "wb") as fh:
-        fh.write(data)
+    """Write `df` to `fn` as a JSON database, a column at a time, atomically; refuse what
+    it cannot keep (the names, dtypes and index before a temporary file is opened)."""
+    try:
+        specs, head = _head(df)
+        with atomic_open(fn, "wb") as fh:
+            _write_document(df, head, specs, fh)
+    except Unstorable as exc:
+        raise _refused(fn, exc) from None
 
 
-def _frame_from_document(doc: dict) -> pd.DataFrame:
-    """The DataFrame of a document written by :func:`_json_document`."""
-    version = doc.get("version")
-    if version != _JSON_VERSION:
-        raise ValueError(
-            f"it is version {version!r} of the format, this psweep reads version "
-            f"{_JSON_VERSION} (a newer psweep may read it)"
-        )
-    columns, records = doc["columns"], doc["records"]
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _decode_index(head: Any, names: list, arrays: list | None) -> pd.Index:
+    """The row index or the column labels (`arrays` None) from the head."""
+    if not isinstance(head, dict):
+        raise ValueError(f"an index must be an object, not {type_name(head)}")
+    name = head.get("name")
+    if "range" in head:
+        return pd.RangeIndex(*head["range"], name=name)
+    dtype = dtype_from_spec(head["dtype"])[1]
+    if arrays is None:
+        arr = decode_values(names, head["dtype"])
+    elif "column" in head:
+        arr = arrays[names.index(head["column"])]
+    else:
+        arr = decode_values(head["values"], head["dtype"])
+    return pd.Index(arr, dtype=dtype, name=name, copy=False)
+
+
+def _frame(head: dict, arrays: list, rows: int) -> pd.DataFrame:
+    """The DataFrame of the arrays of the columns and the head that describes them."""
+    columns = head["columns"]
+    if not isinstance(columns, list) or len(columns) != len(arrays):
+        raise ValueError(f"it has {len(arrays)} columns of data for the columns {columns!r}")
+    names = [name for name, _ in columns]
+    index = _decode_index(head["index"], names, arrays)
+    if len(index) != rows:
+        raise ValueError(f"it has {len(index)} index values for {rows} rows")
+    # Series first: a DataFrame made from arrays would guess dtypes (text in object arrays)
+    series = {
+        pos: pd.Series(arr, dtype=dtype_from_spec(spec)[1], copy=False)
+        for pos, ((_, spec), arr) in enumerate(zip(columns, arrays, strict=True))
+    }
+    df = pd.DataFrame(series, copy=False) if series else pd.DataFrame(index=index)
+    df.index = index
+    df.columns = _decode_index(head["columns_index"], names, None)
+    return df
+
+
+def _columns_of_records(columns: Any, records: Any) -> list:
+    """The values of each column from the records of version 1."""
     if not isinstance(columns, list) or not isinstance(records, list):
         raise ValueError('"columns" and "records" must be lists')
     names = [name for name, _ in columns]
     if any(type(rec) is not dict or len(rec) != len(names) for rec in records):
         raise ValueError(f"each record must hold exactly the {len(names)} columns")
     if len(names) == 1:
-        data = [[rec[names[0]] for rec in records]]
-    elif names and records:
-        data = [list(col) for col in zip(*map(operator.itemgetter(*names), records), strict=True)]
+        return [[rec[names[0]] for rec in records]]
+    if names and records:
+        return [list(col) for col in zip(*map(operator.itemgetter(*names), records), strict=True)]
+    return [[] for _ in names]
+
+
+def _frame_from_document(doc: dict) -> pd.DataFrame:
+    """The DataFrame of a whole document of any version this psweep reads."""
+    version = doc.get("version")
+    if version not in _READS:
+        raise ValueError(
+            f"it is version {version!r} of the format, this psweep reads versions "
+            f"{', '.join(map(str, _READS))} (a newer psweep may read it)"
+        )
+    if version == 1:
+        data = _columns_of_records(doc["columns"], doc["records"])
+        rows = len(doc["records"])
     else:
-        data = [[] for _ in names]
-    index = _decode_index(doc["index"])
-    if len(index) != len(records):
-        raise ValueError(f"it has {len(index)} index values for {len(records)} records")
-    # Series first: a DataFrame made from arrays would guess dtypes (text in object arrays)
-    series = {
-        pos: pd.Series(_decode(values, spec), dtype=_dtype_from_spec(spec)[1], copy=False)
-        for pos, ((_, spec), values) in enumerate(zip(columns, data, strict=True))
-    }
-    df = pd.DataFrame(series, copy=False) if series else pd.DataFrame(index=index)
-    df.index = index
-    df.columns = _decode_index(doc["columns_index"], names)
-    return df
+        data, rows = doc["data"], _rows(doc)
+        if not isinstance(data, list):
+            raise ValueError('"data" must be a list')
+    pairs = zip(doc["columns"], data, strict=True)
+    arrays = [decode_values(values, spec) for (_, spec), values in pairs]
+    if any(len(arr) != rows for arr in arrays):
+        raise ValueError(f"each column must hold {rows} values")
+    return _frame(doc, arrays, rows)
+
+
+def _rows(head: dict) -> int:
+    rows = head["rows"]
+    if type(rows) is not int or rows < 0:
+        raise ValueError(f'"rows" must be a count, not {rows!r}')
+    return rows
+
+
+def _lines(fh: Any, size: int = 1 << 24) -> Iterator[Any]:
+    """The lines of binary file `fh`, read in chunks of `size` bytes (faster than a
+    buffered file's readline for lines of many megabytes); a line within one chunk is
+    a memoryview of it, not a copy."""
+    parts: list[Any] = []
+    while chunk := fh.read(size):
+        view, start = memoryview(chunk), 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            line = view[start : end + 1]
+            yield b"".join([*parts, line]) if parts else line
+            parts, start = [], end + 1
+        if start < len(chunk):
+            parts.append(view[start:])
+    if parts:
+        yield b"".join(parts)
+
+
+def _read_lines(fh: Any) -> pd.DataFrame | None:
+    """Read the file as :func:`write_json_database` lays it out, after its first line:
+    the head, then a column a line. None if it is laid out otherwise (reformatted)."""
+    lines = _lines(fh)
+    head_lines = [_FIRST_LINE]
+    for line in lines:
+        if line == _DATA_LINE:
+            break
+        head_lines.append(line)
+    else:
+        return None
+    head = json.loads(b"".join(head_lines) + b' "data": []}')
+    rows, columns = _rows(head), head["columns"]
+    if not isinstance(columns, list):
+        raise ValueError(f'"columns" must be a list, not {type_name(columns)}')
+    arrays = []
+    for pos, (_, spec) in enumerate(columns):
+        line = next(lines, b"")
+        end = b",\n" if pos < len(columns) - 1 else b"\n"
+        if line[-len(end) :] != end:
+            return None
+        arrays.append(values_from_json(memoryview(line)[: -len(end)], spec, rows))
+        del line
+    if next(lines, b"") != _END_LINE or next(lines, b""):
+        return None
+    return _frame(head, arrays, rows)
+
+
+def read_json_database(fn: str | os.PathLike, kwds: dict) -> pd.DataFrame:
+    """Read JSON database `fn`; with pandas options `kwds`, pandas reads it."""
+    try:
+        with open(fn, "rb") as fh:
+            first = fh.read(len(_FIRST_LINE))
+            if first == _FIRST_LINE and not kwds:
+                df = _malformed_is_value_error(_read_lines, fh)
+                if df is not None:
+                    return df
+                fh.seek(0)
+                first = b""
+            raw = first + fh.read()
+        return _read_document(raw, kwds)
+    except ValueError as exc:  # also UnicodeDecodeError and json.JSONDecodeError
+        raise PsweepDatabaseError(f"cannot read database {os.fspath(fn)!r} as JSON: {exc}") from exc
+
+
+def _malformed_is_value_error(read: Any, arg: Any) -> Any:
+    try:
+        return read(arg)
+    except (TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(f"a malformed psweep JSON database ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_document(raw: bytes, kwds: dict) -> pd.DataFrame:
+    """A whole file: psweep's JSON database of any version, a list of records, or, with
+    pandas options `kwds`, what pandas reads."""
+    text = raw.decode("utf-8-sig")
+    start = _SPACE_RE.match(text).end()  # type: ignore[union-attr]
+    first = text[start : start + 1]
+    if kwds:  # pandas reads it, as in psweep 0.7.0
+        if text.startswith(_JSON_MAGIC, start):
+            raise ValueError(
+                "it is a psweep JSON database, which pandas cannot read; read it "
+                f"without the pandas options {', '.join(sorted(kwds))}"
+            )
+        return _read_pandas_json(text, kwds)
+    if first == "[":
+        return _read_legacy_records(text)
+    doc = json.loads(text) if first == "{" else None
+    if not isinstance(doc, dict) or doc.get("format") != _JSON_FORMAT:
+        raise ValueError(
+            "it is neither a psweep JSON database nor a list of records; pass "
+            "pandas' options (orient=...) to read other JSON"
+        )
+    return _malformed_is_value_error(_frame_from_document, doc)
 
 
 def _read_legacy_records(text: str) -> pd.DataFrame:
@@ -397,39 +467,6 @@ def _read_legacy_records(text: str) -> pd.DataFrame:
     if "_pset_id" in df.columns:
         df.index = pd.Index(df["_pset_id"].to_numpy())
     return df
-
-
-def read_json_database(fn: str | os.PathLike, kwds: dict) -> pd.DataFrame:
-    """Read JSON database `fn`; with pandas options `kwds`, pandas reads it."""
-    with open(fn, "rb") as fh:
-        raw = fh.read()
-    try:
-        text = raw.decode("utf-8-sig")
-        start = _SPACE_RE.match(text).end()  # type: ignore[union-attr]
-        first = text[start : start + 1]
-        if kwds:  # pandas reads it, as in psweep 0.7.0
-            if text.startswith(_JSON_MAGIC, start):
-                raise ValueError(
-                    "it is a psweep JSON database, which pandas cannot read; read it "
-                    f"without the pandas options {', '.join(sorted(kwds))}"
-                )
-            return _read_pandas_json(text, kwds)
-        if first == "[":
-            return _read_legacy_records(text)
-        doc = json.loads(text) if first == "{" else None
-        if not isinstance(doc, dict) or doc.get("format") != _JSON_FORMAT:
-            raise ValueError(
-                "it is neither a psweep JSON database nor a list of records; pass "
-                "pandas' options (orient=...) to read other JSON"
-            )
-        try:
-            return _frame_from_document(doc)
-        except (TypeError, KeyError, IndexError, AttributeError) as exc:
-            raise ValueError(
-                f"a malformed psweep JSON database ({type(exc).__name__}: {exc})"
-            ) from exc
-    except ValueError as exc:  # also UnicodeDecodeError and json.JSONDecodeError
-        raise PsweepDatabaseError(f"cannot read database {os.fspath(fn)!r} as JSON: {exc}") from exc
 
 
 def _read_pandas_json(text: str, kwds: dict) -> pd.DataFrame:
