@@ -484,8 +484,9 @@ class StudyLife(RuleBasedStateMachine):
         mine = {i for i in set(self.rows) - old_ids if self.snapshot.loc[i, "_run_id"] in runs}
         if mine:
             active = {pid for pid, on in self.script_psets() if on}
-            # rows of killed prep_batch runs that this one recovered may get their lines too
-            may = {i for i in recovered if self.snapshot.loc[i, "_run_id"] in killed_batch}
+            # rows of killed prep_batch runs may get their lines too: recovered by this
+            # one, or merged before the kill came (at journal-removed) with no lines yet
+            may = {i for i in self.rows if self.snapshot.loc[i, "_run_id"] in killed_batch}
             if "prep_batch_recovered_rows_get_job_lines" in KNOWN_DEFECTS:
                 may |= recovered
             assert mine <= active <= mine | may, (
