@@ -5,205 +5,144 @@ Build params (lists of psets, which are dicts) with :func:`plist`,
 and get a pandas DataFrame with one row per pset.
 """
 
-from psweep.batch import (
-    BATCH_STATES,
-    FileTemplate,
-    Machine,
-    batch_state_summary,
-    batch_states,
-    collect_batch,
-    gather_calc_templates,
-    gather_machines,
-    machine_info,
-    prep_batch,
-    resubmit_batch,
-)
-from psweep.constants import (
-    CALC_DIR,
-    DATABASE_BASENAME,
-    FILL_VALUE,
-    GIT_ADD_ALL,
-    PANDAS_DEFAULT_ORIENT,
-    PANDAS_TIME_UNIT,
-    PSET_HASH_ALG,
-    pj,
-)
-from psweep.errors import (
-    PgridError,
-    PsweepCommandError,
-    PsweepDatabaseError,
-    PsweepError,
-    PsweepFormatError,
-    PsweepFuncError,
-    PsweepGitError,
-    PsweepHashError,
-    PsweepJournalWarning,
-    PsweepLockError,
-    PsweepParamsError,
-    PsweepPinError,
-    PsweepStudyError,
-    PsweepTemplateError,
-    PsweepTemplateRepoError,
-    PsweepTimeout,
-    PsweepUpdateError,
-    PsweepWorkerError,
-)
-from psweep.lifecycle.journal import JOURNAL_FLUSH_S
-from psweep.lifecycle.merge import recover
-from psweep.lifecycle.runner import (
-    ON_ERROR_CHOICES,
-    RESERVED_COLUMNS,
-    run,
-    run_local,
-)
-from psweep.lifecycle.wrappers import capture_logs_wrapper, func_wrapper
-from psweep.observe.compare import DfComparison, df_compare
-from psweep.observe.plotstyle import label_axes, plot_style
-from psweep.observe.reporting import report
-from psweep.observe.runstate import df_runs, status
-from psweep.params.builders import (
-    filter_params_dup_hash,
-    filter_params_unique,
-    filter_same_hash,
-    flatten,
-    flatten_dict,
-    intspace,
-    is_seq,
-    itr,
-    itr2params,
-    logspace,
-    merge_dicts,
-    pgrid,
-    plist,
-    stargrid,
-)
-from psweep.params.hashing import get_many_uuids, get_uuid, pset_hash
-from psweep.store.columns import (
-    df_ensure_dtypes,
-    df_extract_dicts,
-    df_extract_params,
-    df_extract_pset,
-    df_extract_row,
-    df_update_pset_cols,
-    df_update_pset_hash,
-    filter_cols,
-)
-from psweep.store.database import df_filter_conds, df_print, df_read, df_to_json, df_write
-from psweep.store.files import (
-    check_calc_dir,
-    file_read,
-    file_write,
-    fullpath,
-    json_read,
-    json_write,
-    makedirs,
-    pickle_read,
-    pickle_write,
-    system,
-)
-from psweep.store.vcs import git_clean, git_enter, git_exit, in_git_repo
-from psweep.study.new import new_study
-from psweep.study.update import update_study
-from psweep.version import __version__
+# Each public name is imported from its module when it is first used (PEP 562), so that
+# ``import psweep`` loads only what building params and running them need, not batch,
+# report, study templates, git or dask. _HOME is the one place that says where a public
+# name lives; __all__ follows from it.
 
-__all__ = [
-    "BATCH_STATES",
-    "CALC_DIR",
-    "DATABASE_BASENAME",
-    "FILL_VALUE",
-    "GIT_ADD_ALL",
-    "JOURNAL_FLUSH_S",
-    "ON_ERROR_CHOICES",
-    "PANDAS_DEFAULT_ORIENT",
-    "PANDAS_TIME_UNIT",
-    "PSET_HASH_ALG",
-    "RESERVED_COLUMNS",
-    "DfComparison",
-    "FileTemplate",
-    "Machine",
-    "PgridError",
-    "PsweepCommandError",
-    "PsweepDatabaseError",
-    "PsweepError",
-    "PsweepFormatError",
-    "PsweepFuncError",
-    "PsweepGitError",
-    "PsweepHashError",
-    "PsweepJournalWarning",
-    "PsweepLockError",
-    "PsweepParamsError",
-    "PsweepPinError",
-    "PsweepStudyError",
-    "PsweepTemplateError",
-    "PsweepTemplateRepoError",
-    "PsweepTimeout",
-    "PsweepUpdateError",
-    "PsweepWorkerError",
-    "__version__",
-    "batch_state_summary",
-    "batch_states",
-    "capture_logs_wrapper",
-    "check_calc_dir",
-    "collect_batch",
-    "df_compare",
-    "df_ensure_dtypes",
-    "df_extract_dicts",
-    "df_extract_params",
-    "df_extract_pset",
-    "df_extract_row",
-    "df_filter_conds",
-    "df_print",
-    "df_read",
-    "df_runs",
-    "df_to_json",
-    "df_update_pset_cols",
-    "df_update_pset_hash",
-    "df_write",
-    "file_read",
-    "file_write",
-    "filter_cols",
-    "filter_params_dup_hash",
-    "filter_params_unique",
-    "filter_same_hash",
-    "flatten",
-    "flatten_dict",
-    "fullpath",
-    "func_wrapper",
-    "gather_calc_templates",
-    "gather_machines",
-    "get_many_uuids",
-    "get_uuid",
-    "git_clean",
-    "git_enter",
-    "git_exit",
-    "in_git_repo",
-    "intspace",
-    "is_seq",
-    "itr",
-    "itr2params",
-    "json_read",
-    "json_write",
-    "label_axes",
-    "logspace",
-    "machine_info",
-    "makedirs",
-    "merge_dicts",
-    "new_study",
-    "pgrid",
-    "pickle_read",
-    "pickle_write",
-    "pj",
-    "plist",
-    "plot_style",
-    "prep_batch",
-    "pset_hash",
-    "recover",
-    "report",
-    "resubmit_batch",
-    "run",
-    "run_local",
-    "stargrid",
-    "status",
-    "system",
-    "update_study",
-]
+from importlib import import_module as _import_module
+from importlib.util import find_spec as _find_spec
+from typing import Any as _Any
+
+# public name -> the module it is imported from
+_HOME = {
+    "BATCH_STATES": "psweep.batch",
+    "CALC_DIR": "psweep.constants",
+    "DATABASE_BASENAME": "psweep.constants",
+    "FILL_VALUE": "psweep.constants",
+    "GIT_ADD_ALL": "psweep.constants",
+    "JOURNAL_FLUSH_S": "psweep.lifecycle.journal",
+    "ON_ERROR_CHOICES": "psweep.lifecycle.runner",
+    "PANDAS_DEFAULT_ORIENT": "psweep.constants",
+    "PANDAS_TIME_UNIT": "psweep.constants",
+    "PSET_HASH_ALG": "psweep.constants",
+    "RESERVED_COLUMNS": "psweep.lifecycle.runner",
+    "DfComparison": "psweep.observe.compare",
+    "FileTemplate": "psweep.batch",
+    "Machine": "psweep.batch",
+    "PgridError": "psweep.errors",
+    "PsweepCommandError": "psweep.errors",
+    "PsweepDatabaseError": "psweep.errors",
+    "PsweepError": "psweep.errors",
+    "PsweepFormatError": "psweep.errors",
+    "PsweepFuncError": "psweep.errors",
+    "PsweepGitError": "psweep.errors",
+    "PsweepHashError": "psweep.errors",
+    "PsweepJournalWarning": "psweep.errors",
+    "PsweepLockError": "psweep.errors",
+    "PsweepParamsError": "psweep.errors",
+    "PsweepPinError": "psweep.errors",
+    "PsweepStudyError": "psweep.errors",
+    "PsweepTemplateError": "psweep.errors",
+    "PsweepTemplateRepoError": "psweep.errors",
+    "PsweepTimeout": "psweep.errors",
+    "PsweepUpdateError": "psweep.errors",
+    "PsweepWorkerError": "psweep.errors",
+    "__version__": "psweep.version",
+    "batch_state_summary": "psweep.batch",
+    "batch_states": "psweep.batch",
+    "capture_logs_wrapper": "psweep.lifecycle.wrappers",
+    "check_calc_dir": "psweep.store.files",
+    "collect_batch": "psweep.batch",
+    "df_compare": "psweep.observe.compare",
+    "df_ensure_dtypes": "psweep.store.columns",
+    "df_extract_dicts": "psweep.store.columns",
+    "df_extract_params": "psweep.store.columns",
+    "df_extract_pset": "psweep.store.columns",
+    "df_extract_row": "psweep.store.columns",
+    "df_filter_conds": "psweep.store.database",
+    "df_print": "psweep.store.database",
+    "df_read": "psweep.store.database",
+    "df_runs": "psweep.observe.runstate",
+    "df_to_json": "psweep.store.database",
+    "df_update_pset_cols": "psweep.store.columns",
+    "df_update_pset_hash": "psweep.store.columns",
+    "df_write": "psweep.store.database",
+    "file_read": "psweep.store.files",
+    "file_write": "psweep.store.files",
+    "filter_cols": "psweep.store.columns",
+    "filter_params_dup_hash": "psweep.params.builders",
+    "filter_params_unique": "psweep.params.builders",
+    "filter_same_hash": "psweep.params.builders",
+    "flatten": "psweep.params.builders",
+    "flatten_dict": "psweep.params.builders",
+    "fullpath": "psweep.store.files",
+    "func_wrapper": "psweep.lifecycle.wrappers",
+    "gather_calc_templates": "psweep.batch",
+    "gather_machines": "psweep.batch",
+    "get_many_uuids": "psweep.params.hashing",
+    "get_uuid": "psweep.params.hashing",
+    "git_clean": "psweep.store.vcs",
+    "git_enter": "psweep.store.vcs",
+    "git_exit": "psweep.store.vcs",
+    "in_git_repo": "psweep.store.vcs",
+    "intspace": "psweep.params.builders",
+    "is_seq": "psweep.params.builders",
+    "itr": "psweep.params.builders",
+    "itr2params": "psweep.params.builders",
+    "json_read": "psweep.store.files",
+    "json_write": "psweep.store.files",
+    "label_axes": "psweep.observe.plotstyle",
+    "logspace": "psweep.params.builders",
+    "machine_info": "psweep.batch",
+    "makedirs": "psweep.store.files",
+    "merge_dicts": "psweep.params.builders",
+    "new_study": "psweep.study.new",
+    "pgrid": "psweep.params.builders",
+    "pickle_read": "psweep.store.files",
+    "pickle_write": "psweep.store.files",
+    "pj": "psweep.constants",
+    "plist": "psweep.params.builders",
+    "plot_style": "psweep.observe.plotstyle",
+    "prep_batch": "psweep.batch",
+    "pset_hash": "psweep.params.hashing",
+    "recover": "psweep.lifecycle.merge",
+    "report": "psweep.observe.reporting",
+    "resubmit_batch": "psweep.batch",
+    "run": "psweep.lifecycle.runner",
+    "run_local": "psweep.lifecycle.runner",
+    "stargrid": "psweep.params.builders",
+    "status": "psweep.observe.runstate",
+    "system": "psweep.store.files",
+    "update_study": "psweep.study.update",
+}
+
+# loaded with the package: what plist, pgrid, run_local, df_read and df_write need
+_EAGER = ("psweep.params.builders", "psweep.lifecycle.runner", "psweep.store.database")
+
+__all__ = list(_HOME)  # the table's names, in its order
+
+
+def __getattr__(name: str) -> _Any:
+    """A public name (imported from its module on first use), or a subpackage."""
+    module = _HOME.get(name)
+    if module is None:
+        if name.startswith("__") or _find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return _import_module(f"{__name__}.{name}")
+    value = getattr(_import_module(module), name)
+    globals()[name] = value  # the next lookup finds it without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names and the subpackages, loaded or not, and what the package holds."""
+    import pkgutil
+
+    subpackages = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return sorted({*globals(), *__all__, *subpackages})
+
+
+for _module in _EAGER:
+    _import_module(_module)
+del _module, _EAGER
