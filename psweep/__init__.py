@@ -5,10 +5,12 @@ Build params (lists of psets, which are dicts) with :func:`plist`,
 and get a pandas DataFrame with one row per pset.
 """
 
-# Each public name is imported from its module when it is first used (PEP 562), so that
-# ``import psweep`` loads only what building params and running them need, not batch,
-# report, study templates, git or dask. _HOME is the one place that says where a public
-# name lives; __all__ follows from it.
+# Each public name is imported from its module when it is first used (PEP 562):
+# ``import psweep`` itself loads nothing else, so that the commands (psweep.cli, inside
+# this package) start without pandas, and ``ps.run_local`` loads the run's modules (pandas,
+# numpy, params, store, lifecycle) but not batch, report, study templates, dask or
+# matplotlib. _HOME is the one place that says where a public name lives; __all__
+# follows from it.
 
 from importlib import import_module as _import_module
 from importlib.util import find_spec as _find_spec
@@ -117,9 +119,6 @@ _HOME = {
     "update_study": "psweep.study.update",
 }
 
-# loaded with the package: what plist, pgrid, run_local, df_read and df_write need
-_EAGER = ("psweep.params.builders", "psweep.lifecycle.runner", "psweep.store.database")
-
 __all__ = list(_HOME)  # the table's names, in its order
 
 
@@ -141,8 +140,3 @@ def __dir__() -> list[str]:
 
     subpackages = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
     return sorted({*globals(), *__all__, *subpackages})
-
-
-for _module in _EAGER:
-    _import_module(_module)
-del _module, _EAGER
