@@ -107,6 +107,16 @@ def _warn_clash() -> None:
         print(message, file=sys.stderr)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose epilog may be a function, called only when the help is shown:
+    ``psweep --help`` need not read the template's questions for ``psweep new --help``."""
+
+    def format_help(self) -> str:
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the version, then the clash with another ``psweep`` if there is one."""
 
@@ -130,7 +140,7 @@ def _add_new(sub: Any) -> None:
         "Asks the template's questions unless answered with --data or --defaults. With "
         f"git_init (the default) DEST becomes a git repository on branch {BRANCH} with a first "
         "commit.",
-        epilog=_describe_questions(),
+        epilog=_describe_questions,  # a function: see _Parser
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     new.add_argument("dest", metavar="DEST", help="folder of the new study (new or empty)")
@@ -187,7 +197,9 @@ def _parser() -> argparse.ArgumentParser:
         action=_VersionAction,
         help="print the version (and whether another project installs 'psweep' here too)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND", parser_class=_Parser
+    )
     _add_new(sub)
     _add_update(sub)
     for name, (_module, text) in _DELEGATED.items():
