@@ -10,11 +10,9 @@ and get a pandas DataFrame with one row per pset.
 # this package) start without pandas, and ``ps.run_local`` loads the run's modules (pandas,
 # numpy, params, store, lifecycle) but not batch, report, study templates, dask or
 # matplotlib. _HOME is the one place that says where a public name lives; __all__
-# follows from it.
+# follows from it (the mechanism: psweep.lazynames).
 
-from importlib import import_module as _import_module
-from importlib.util import find_spec as _find_spec
-from typing import Any as _Any
+from psweep.lazynames import lazy_names as _lazy_names
 
 # public name -> the module it is imported from
 _HOME = {
@@ -122,21 +120,4 @@ _HOME = {
 __all__ = list(_HOME)  # the table's names, in its order
 
 
-def __getattr__(name: str) -> _Any:
-    """A public name (imported from its module on first use), or a subpackage."""
-    module = _HOME.get(name)
-    if module is None:
-        if name.startswith("__") or _find_spec(f"{__name__}.{name}") is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        return _import_module(f"{__name__}.{name}")
-    value = getattr(_import_module(module), name)
-    globals()[name] = value  # the next lookup finds it without this function
-    return value
-
-
-def __dir__() -> list[str]:
-    """The public names and the subpackages, loaded or not, and what the package holds."""
-    import pkgutil
-
-    subpackages = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-    return sorted({*globals(), *__all__, *subpackages})
+__getattr__, __dir__ = _lazy_names(__name__, _HOME)

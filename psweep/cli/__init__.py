@@ -7,8 +7,7 @@ used (PEP 562), so that one command does not load what another needs: ``psweep
 --help`` no pandas, ``psweep-push`` no database.
 """
 
-from importlib import import_module as _import_module
-from typing import Any as _Any
+from psweep.lazynames import lazy_names as _lazy_names
 
 # entry point -> the module it is imported from
 _HOME = {
@@ -23,14 +22,4 @@ _HOME = {
 __all__ = list(_HOME)  # the table's names, in its order
 
 
-def __getattr__(name: str) -> _Any:
-    """An entry point, imported from its module on first use."""
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import_module(_HOME[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_names(__name__, _HOME)
