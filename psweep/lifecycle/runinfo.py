@@ -16,7 +16,8 @@ from psweep.lifecycle.guards import gc_paused
 from psweep.lifecycle.journal import read_journal_dir, remove_run_dir
 from psweep.lifecycle.merge import DbSnapshot, merge_run
 from psweep.lifecycle.opening import RunPaths
-from psweep.lifecycle.rows import ResultBlock, ResultRow, append_rows, rows_to_df
+from psweep.lifecycle.results import ResultBlock, ResultRow
+from psweep.lifecycle.rows import append_rows, rows_to_df
 from psweep.store import run_status
 
 log = logging.getLogger("psweep")

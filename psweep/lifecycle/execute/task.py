@@ -24,7 +24,7 @@ from pandas import Timestamp
 from psweep.errors import PsweepFuncError
 from psweep.host import HOST
 from psweep.lifecycle.capture import LOGS_COLUMN, Captured, capture
-from psweep.lifecycle.rows import ResultBlock
+from psweep.lifecycle.results import ResultBlock
 from psweep.store.database import PLAIN_TYPES, df_print, unpicklable_item
 from psweep.store.files import atomic_open
 
