@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from psweep.errors import PsweepError, PsweepStudyError
-from psweep.study.new import BRANCH, new_study, parse_data, running_python, template_conf
-from psweep.study.pinning import LOCK_FILE, VENDOR_DIR
 from psweep.version import __version__
 
 __all__ = ["main"]
@@ -24,6 +22,9 @@ def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             "no terminal to ask the questions on: pass --defaults (answers from --data, "
             "defaults for the rest)"
         )
+    from psweep.study.new import BRANCH, new_study, parse_data
+    from psweep.study.pinning import LOCK_FILE
+
     data = parse_data(args.data)
     answers = new_study(args.dest, data, defaults=args.defaults, lock=not args.no_lock)
     dest = Path(args.dest)
@@ -46,6 +47,8 @@ def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 def _describe_questions() -> str:
     """One paragraph per question for ``psweep new --help``: help, choices, default."""
+    from psweep.study.new import running_python, template_conf
+
     try:
         conf = template_conf()
     except (PsweepStudyError, OSError) as exc:
@@ -130,6 +133,10 @@ class _VersionAction(argparse.Action):
 
 
 def _add_new(sub: Any) -> None:
+    # here, not at the top: psweep status, report and batch are dispatched without them
+    from psweep.study.new import BRANCH
+    from psweep.study.pinning import LOCK_FILE, VENDOR_DIR
+
     new = sub.add_parser(
         "new",
         help="start a study repository from psweep's study template",
@@ -165,6 +172,8 @@ def _add_new(sub: Any) -> None:
 
 
 def _add_update(sub: Any) -> None:
+    from psweep.study.pinning import LOCK_FILE, VENDOR_DIR
+
     update = sub.add_parser(
         "update",
         help="bring this psweep's study template into a study, keeping your edits",
