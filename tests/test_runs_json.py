@@ -144,3 +144,21 @@ def test_plain_values():
     assert plain(np.int64(3)) == 3 and type(plain(np.int64(3))) is int
     assert plain(True) is True
     assert plain("x") == "x"
+
+
+def test_status_command_of_a_finished_study_imports_no_pandas(study):
+    """``psweep status`` (the command, with its table and its hint about batch jobs) on a
+    finished study answers without importing pandas or numpy."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['psweep', 'status', 'calc']\n"
+        "from psweep.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "print([m for m in ('pandas', 'numpy') if m in sys.modules], file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "finished" in out.stdout
+    assert out.stderr.strip().splitlines()[-1] == "[]"
