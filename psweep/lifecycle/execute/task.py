@@ -121,7 +121,7 @@ def _timestamp_maker() -> Callable[[int], Timestamp]:
     try:
         from pandas._libs.tslibs.dtypes import NpyDatetimeUnit
 
-        make = Timestamp._from_value_and_reso  # type: ignore[attr-defined]
+        make = Timestamp._from_value_and_reso  # type: ignore[attr-defined, unused-ignore]
         reso = NpyDatetimeUnit.NPY_FR_ns.value
         probe = time.time_ns()
         made, want = make(probe, reso, None), Timestamp(probe)
