@@ -1,6 +1,7 @@
 """What a study is doing, seen from outside: its runs and its batch jobs.
 
-:func:`status` reads the runs table (``runs.pk``) and the journals of runs
+:func:`status` reads the runs table (its plain copy ``runs.json`` where that
+is up to date, without pandas; else ``runs.pk``) and the journals of runs
 that go on or crashed; it never reads the database and never takes a lock, so
 it answers at once however large the database is, and a run that it watches
 does not wait for it. A run is
