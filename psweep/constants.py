@@ -7,8 +7,7 @@ these names give the same values to scripts written for earlier releases.
 from __future__ import annotations
 
 import os
-
-import pandas as pd
+from typing import Any
 
 from psweep.store.paths import DATABASE_BASENAME
 
@@ -29,4 +28,14 @@ PANDAS_TIME_UNIT = "s"
 PSET_HASH_ALG = "sha1"
 GIT_ADD_ALL = "git add -A -v"
 CALC_DIR = "calc"
-FILL_VALUE = pd.NA
+FILL_VALUE: Any  # pandas' NA, given by __getattr__
+
+
+def __getattr__(name: str) -> Any:
+    """``FILL_VALUE`` (pandas' NA), which alone needs pandas: imported when it is used, not
+    with CALC_DIR (psweep status, batch layout)."""
+    if name == "FILL_VALUE":
+        import pandas as pd
+
+        return pd.NA
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

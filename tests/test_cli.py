@@ -1,4 +1,5 @@
-"""Tests of the console scripts psweep-db2json and psweep-db2table.
+"""Tests of the console scripts psweep-db2json and psweep-db2table, and of what the
+commands import before they run.
 
 The real installed scripts run in a subprocess on a database made by
 ps.run_local; without them on PATH, the entry points run via ``python -c``.
@@ -214,3 +215,23 @@ def test_checkdir_with_two_databases_asks_which(tmp_path):
     proc = run("psweep-checkdir", "calc", "--database-basename", "database.json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["db_not_disk"] == [df.index[0]]
+
+
+@pytest.mark.parametrize("option", ["--help", "--version"])
+def test_help_and_version_import_no_pandas(option):
+    """``psweep --help`` and ``psweep --version`` answer without importing pandas or numpy:
+    the parsers are built without the commands' implementations."""
+    code = (
+        "import json, sys\n"
+        f"sys.argv = ['psweep', {option!r}]\n"
+        "from psweep.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "print(json.dumps([m for m in ('pandas', 'numpy', 'psweep.store.database') "
+        "if m in sys.modules]), file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip()  # it printed the help or the version
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []

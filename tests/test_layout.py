@@ -17,6 +17,7 @@ PKG = Path(psweep.__file__).parent
 # bottom up; a module belongs to the first prefix that matches
 LAYERS = [
     ("psweep.errors", "psweep.version", "psweep.crashpoints", "psweep.host", "psweep.gitcmd"),
+    ("psweep.lazynames",),
     ("psweep.params",),
     ("psweep.study",),
     ("psweep.store", "psweep.constants"),  # constants names store's defaults for scripts

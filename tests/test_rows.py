@@ -9,7 +9,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psweep.lifecycle.rows import ResultBlock, ResultColumns, results_frame, rows_to_df
+from psweep.lifecycle.results import ResultBlock
+from psweep.lifecycle.rows import ResultColumns, results_frame, rows_to_df
 
 VALUES = st.one_of(st.none(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=2))
 RETS = st.dictionaries(st.sampled_from(["a", "r", "s"]), VALUES, max_size=3)

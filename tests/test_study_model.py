@@ -17,7 +17,8 @@ were prepared as batch jobs and which of those jobs ran. After every step:
 - ``_pset_id`` (also the index) and ``_pset_seq`` unique; one ``_run_seq`` per run and
   one run per ``_run_seq``;
 - ``_pset_sha1`` is ``ps.pset_hash`` of the row's parameters as stored;
-- the runs table lists every run of the database;
+- the runs table lists every run of the database, and runs.json, where it is the copy of
+  runs.pk, lists the same runs;
 - no journal after a run that completed, no temporary file, no half-made backup, nothing
   stray in the calc dir; backups and dry runs beside calc/, not in it;
 - ``psweep status`` agrees with the database (each run's state and rows, no crashed run
@@ -64,6 +65,7 @@ from hypothesis.stateful import (
 
 import psweep as ps
 from psweep.crashpoints import CRASH_POINTS
+from psweep.store.runs_json import read_runs_json
 
 pytestmark = pytest.mark.needs_tool("rsync")
 
@@ -663,6 +665,10 @@ class StudyLife(RuleBasedStateMachine):
         runs = ps.df_runs(self.calc_path)
         missing = set(self.snapshot["_run_id"]) - set(runs.index)
         assert not missing, f"runs of the database not in the runs table: {sorted(missing)}"
+        plain = read_runs_json(str(self.calc_path))  # None: not in step, status reads runs.pk
+        if plain is not None:
+            recorded = pd.read_pickle(self.calc_path / "runs.pk")
+            assert [run_id for run_id, _ in plain] == list(recorded.index), "runs.json"
 
     @invariant()
     def nothing_stray(self):
@@ -684,7 +690,7 @@ class StudyLife(RuleBasedStateMachine):
         assert not temps, f"temporary files left: {temps}"
         partial = glob.glob(str(self.root / "calc.bak_*.partial-*"))
         assert self.kill_leftovers or not partial, f"half-made backups left: {partial}"
-        allowed = {self.basename, "runs.pk", ".psweep", "run_local.sh"}
+        allowed = {self.basename, "runs.pk", "runs.json", ".psweep", "run_local.sh"}
         if "prep_batch_recovered_rows_get_job_lines" in KNOWN_DEFECTS:
             allowed.add(".psweep-job_local")  # the record of such a job, made in calc/
         stray = [

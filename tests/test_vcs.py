@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import git as gitpython
 import pytest
 
 import psweep as ps
@@ -146,7 +147,7 @@ def test_check_add_refuses_a_bare_repository(tmp_path, identity):
     """A bare repository has no working tree to add from: git_check_add says so, naming it,
     instead of git's own error."""
     git("init", "-q", "--bare", str(tmp_path / "bare.git"))
-    bare = psweep.store.vcs.gitpython.Repo(tmp_path / "bare.git")
+    bare = gitpython.Repo(tmp_path / "bare.git")
     with pytest.raises(ps.PsweepGitError, match=r"bare\.git'? is a bare repository"):
         psweep.store.vcs.git_check_add(bare)
 

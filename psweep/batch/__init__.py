@@ -13,46 +13,34 @@ files the jobs write back into the database; :func:`batch_states` tells where
 each job is and :func:`resubmit_batch` submits again those that did not deliver.
 """
 
-from psweep.batch.collection import RESULT_BASENAME, collect_batch
-from psweep.batch.layout import BATCH_DIR_CANDIDATES, STUDY_BATCH_DIR, find_batch_dir
-from psweep.batch.machines import (
-    MACHINE_KEYS,
-    Machine,
-    check_machine_name,
-    gather_machines,
-    machine_info,
-)
-from psweep.batch.preparation import (
-    _site_max_array_size as _site_max_array_size,  # tests/test_slurm.py
-)
-from psweep.batch.preparation import prep_batch
-from psweep.batch.resubmit import resubmit_batch
-from psweep.batch.states import BATCH_STATES, batch_state_summary, batch_states
-from psweep.batch.templates import (
-    TEMPLATE_MODES,
-    FileTemplate,
-    gather_calc_templates,
-    template_mode_of,
-)
+# Each name is imported from its module on first use (psweep.lazynames): psweep status
+# asks psweep.batch.layout where the batch jobs are without loading the database code.
+from psweep.lazynames import lazy_names as _lazy_names
 
-__all__ = [
-    "BATCH_DIR_CANDIDATES",
-    "BATCH_STATES",
-    "MACHINE_KEYS",
-    "RESULT_BASENAME",
-    "STUDY_BATCH_DIR",
-    "TEMPLATE_MODES",
-    "FileTemplate",
-    "Machine",
-    "batch_state_summary",
-    "batch_states",
-    "check_machine_name",
-    "collect_batch",
-    "find_batch_dir",
-    "gather_calc_templates",
-    "gather_machines",
-    "machine_info",
-    "prep_batch",
-    "resubmit_batch",
-    "template_mode_of",
-]
+# public name -> the module it is imported from
+_HOME = {
+    "BATCH_DIR_CANDIDATES": "psweep.batch.layout",
+    "BATCH_STATES": "psweep.batch.states",
+    "MACHINE_KEYS": "psweep.batch.machines",
+    "RESULT_BASENAME": "psweep.batch.collection",
+    "STUDY_BATCH_DIR": "psweep.batch.layout",
+    "TEMPLATE_MODES": "psweep.batch.templates",
+    "FileTemplate": "psweep.batch.templates",
+    "Machine": "psweep.batch.machines",
+    "batch_state_summary": "psweep.batch.states",
+    "batch_states": "psweep.batch.states",
+    "check_machine_name": "psweep.batch.machines",
+    "collect_batch": "psweep.batch.collection",
+    "find_batch_dir": "psweep.batch.layout",
+    "gather_calc_templates": "psweep.batch.templates",
+    "gather_machines": "psweep.batch.machines",
+    "machine_info": "psweep.batch.machines",
+    "prep_batch": "psweep.batch.preparation",
+    "resubmit_batch": "psweep.batch.resubmit",
+    "template_mode_of": "psweep.batch.templates",
+    "_site_max_array_size": "psweep.batch.preparation",  # for tests/test_slurm.py
+}
+
+__all__ = [name for name in _HOME if not name.startswith("_")]
+
+__getattr__, __dir__ = _lazy_names(__name__, _HOME)

@@ -2,13 +2,24 @@
 
 ``psweep`` (:func:`main`), ``psweep-db2json``, ``psweep-db2table``,
 ``psweep-checkdir``, ``psweep-push`` and ``psweep-pull`` are console entry
-points named in pyproject.toml.
+points named in pyproject.toml. Each is imported from its module when it is first
+used (PEP 562), so that one command does not load what another needs: ``psweep
+--help`` no pandas, ``psweep-push`` no database.
 """
 
-from __future__ import annotations
+from psweep.lazynames import lazy_names as _lazy_names
 
-from psweep.cli.database import check_calc_dir, db2json, db2table
-from psweep.cli.study import main
-from psweep.cli.transfers import pull, push
+# entry point -> the module it is imported from
+_HOME = {
+    "check_calc_dir": "psweep.cli.database",
+    "db2json": "psweep.cli.database",
+    "db2table": "psweep.cli.database",
+    "main": "psweep.cli.study",
+    "pull": "psweep.cli.transfers",
+    "push": "psweep.cli.transfers",
+}
 
-__all__ = ["check_calc_dir", "db2json", "db2table", "main", "pull", "push"]
+__all__ = list(_HOME)  # the table's names, in its order
+
+
+__getattr__, __dir__ = _lazy_names(__name__, _HOME)

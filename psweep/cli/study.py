@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from psweep.errors import PsweepError, PsweepStudyError
-from psweep.study.new import BRANCH, new_study, parse_data, running_python, template_conf
-from psweep.study.pinning import LOCK_FILE, VENDOR_DIR
 from psweep.version import __version__
 
 __all__ = ["main"]
@@ -24,6 +22,9 @@ def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             "no terminal to ask the questions on: pass --defaults (answers from --data, "
             "defaults for the rest)"
         )
+    from psweep.study.new import BRANCH, new_study, parse_data
+    from psweep.study.pinning import LOCK_FILE
+
     data = parse_data(args.data)
     answers = new_study(args.dest, data, defaults=args.defaults, lock=not args.no_lock)
     dest = Path(args.dest)
@@ -46,6 +47,8 @@ def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 def _describe_questions() -> str:
     """One paragraph per question for ``psweep new --help``: help, choices, default."""
+    from psweep.study.new import running_python, template_conf
+
     try:
         conf = template_conf()
     except (PsweepStudyError, OSError) as exc:
@@ -107,6 +110,16 @@ def _warn_clash() -> None:
         print(message, file=sys.stderr)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose epilog may be a function, called only when the help is shown:
+    ``psweep --help`` need not read the template's questions for ``psweep new --help``."""
+
+    def format_help(self) -> str:
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the version, then the clash with another ``psweep`` if there is one."""
 
@@ -120,6 +133,10 @@ class _VersionAction(argparse.Action):
 
 
 def _add_new(sub: Any) -> None:
+    # here, not at the top: psweep status, report and batch are dispatched without them
+    from psweep.study.new import BRANCH
+    from psweep.study.pinning import LOCK_FILE, VENDOR_DIR
+
     new = sub.add_parser(
         "new",
         help="start a study repository from psweep's study template",
@@ -130,7 +147,7 @@ def _add_new(sub: Any) -> None:
         "Asks the template's questions unless answered with --data or --defaults. With "
         f"git_init (the default) DEST becomes a git repository on branch {BRANCH} with a first "
         "commit.",
-        epilog=_describe_questions(),
+        epilog=_describe_questions,  # a function: see _Parser
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     new.add_argument("dest", metavar="DEST", help="folder of the new study (new or empty)")
@@ -155,6 +172,8 @@ def _add_new(sub: Any) -> None:
 
 
 def _add_update(sub: Any) -> None:
+    from psweep.study.pinning import LOCK_FILE, VENDOR_DIR
+
     update = sub.add_parser(
         "update",
         help="bring this psweep's study template into a study, keeping your edits",
@@ -187,7 +206,9 @@ def _parser() -> argparse.ArgumentParser:
         action=_VersionAction,
         help="print the version (and whether another project installs 'psweep' here too)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND", parser_class=_Parser
+    )
     _add_new(sub)
     _add_update(sub)
     for name, (_module, text) in _DELEGATED.items():

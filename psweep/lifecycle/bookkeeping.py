@@ -31,7 +31,9 @@ def backup_study(paths: StudyPaths, df: pd.DataFrame) -> str | None:
     (`database_dir`), to its backup folder; a copy cut short never has the backup's name."""
     remove_partial_backups(paths)
     calc_dir = paths.calc_dir
-    elsewhere = [] if paths.database_in_calc_dir else [paths.database, paths.runs_table]
+    elsewhere = (
+        [] if paths.database_in_calc_dir else [paths.database, paths.runs_table, paths.runs_json]
+    )
     elsewhere = [fn for fn in elsewhere if os.path.isfile(fn)]
     if not (os.path.isdir(calc_dir) or elsewhere):
         return None

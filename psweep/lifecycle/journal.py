@@ -44,7 +44,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from psweep.errors import PsweepDatabaseError, PsweepJournalWarning
-from psweep.lifecycle.rows import ResultRow
+from psweep.lifecycle.results import ResultRow
 from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
 

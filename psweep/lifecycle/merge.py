@@ -26,7 +26,8 @@ from psweep.lifecycle.journal import (
     remove_half_made_journals,
     remove_run_dir,
 )
-from psweep.lifecycle.rows import COLUMNS_016, ResultRow, append_rows, result_rows_frame
+from psweep.lifecycle.results import ResultRow
+from psweep.lifecycle.rows import COLUMNS_016, append_rows, result_rows_frame
 from psweep.store import run_status
 from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files

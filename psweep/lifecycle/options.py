@@ -11,7 +11,7 @@ from typing import Any
 from psweep.errors import PsweepParamsError
 from psweep.lifecycle.execute import check_main_guard
 from psweep.lifecycle.rows import COLUMNS_016, RESERVED_COLUMNS, STATUS_COLUMNS
-from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, StudyPaths
+from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, RUNS_JSON_BASENAME, StudyPaths
 
 log = logging.getLogger("psweep")
 
@@ -136,13 +136,14 @@ def _check_database_basename(database_basename: Any, calc_dir: Any, database_dir
         raise PsweepParamsError(
             f"database_basename must be a file name without folders, got {database_basename!r}"
         )
-    if database_basename in (".", "..", PSWEEP_DIRNAME, RUNS_BASENAME) or (
+    if database_basename in (".", "..", PSWEEP_DIRNAME, RUNS_BASENAME, RUNS_JSON_BASENAME) or (
         os.altsep and os.altsep in database_basename
     ):
         raise PsweepParamsError(
             f"database_basename {database_basename!r} is taken: '.' and '..' are folders, "
-            f"{PSWEEP_DIRNAME!r} holds psweep's journals and locks, {RUNS_BASENAME!r} its "
-            "table of runs; choose another file name (e.g. database.pk)"
+            f"{PSWEEP_DIRNAME!r} holds psweep's journals and locks, {RUNS_BASENAME!r} and "
+            f"{RUNS_JSON_BASENAME!r} its table of runs; choose another file name (e.g. "
+            "database.pk)"
         )
     target = StudyPaths(calc_dir, database_basename, database_dir).database
     if os.path.isdir(target):

@@ -16,13 +16,8 @@ from psweep.lifecycle.guards import gc_paused
 from psweep.lifecycle.journal import read_journal_dir, remove_run_dir
 from psweep.lifecycle.merge import DbSnapshot, merge_run
 from psweep.lifecycle.opening import RunPaths
-from psweep.lifecycle.rows import (
-    ResultBlock,
-    ResultColumns,
-    ResultRow,
-    append_rows,
-    results_frame,
-)
+from psweep.lifecycle.results import ResultBlock, ResultRow
+from psweep.lifecycle.rows import ResultColumns, append_rows, results_frame
 from psweep.store import run_status
 from psweep.store.lookup import isin_text
 

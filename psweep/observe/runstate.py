@@ -1,6 +1,7 @@
 """What a study is doing, seen from outside: its runs and its batch jobs.
 
-:func:`status` reads the runs table (``runs.pk``) and the journals of runs
+:func:`status` reads the runs table (its plain copy ``runs.json`` where that
+is up to date, without pandas; else ``runs.pk``) and the journals of runs
 that go on or crashed; it never reads the database and never takes a lock, so
 it answers at once however large the database is, and a run that it watches
 does not wait for it. A run is
@@ -28,10 +29,9 @@ import shlex
 import sys
 import time
 import warnings
-from collections.abc import Sequence
-from typing import Any
-
-import pandas as pd
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from psweep.errors import PsweepDatabaseError, error_line
 from psweep.host import HOST
@@ -39,7 +39,14 @@ from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read
 from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
 from psweep.store.run_status import CRASHED, FINISHED, RUN_STATES, RUNNING, state_of
-from psweep.store.runs_table import now_utc, read_runs_table
+from psweep.store.runs_json import plain, read_runs_json
+from psweep.store.utctime import is_missing, parse_time, utc_now
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported only where a DataFrame is read or made: a study whose runs.json is
+# up to date (psweep.store.runs_json) and that has no journals gets its status without it
 
 __all__ = ["RUN_STATES", "df_runs", "journal_runs", "status"]
 
@@ -48,8 +55,15 @@ _FOREIGN_QUIET_S = 600.0
 
 
 def _seconds(a: Any, b: Any) -> float | None:
+    """Seconds from time `a` to time `b` (datetimes, Timestamps or ISO text), at least 0;
+    0.0 if one is missing (NaN, as pandas' NaT gave it, counts as none), None if one is no
+    time. Two pandas Timestamps give pandas' difference, datetimes Python's: the same
+    seconds as pandas gives for microsecond times."""
     try:
-        return max(0.0, (pd.Timestamp(b) - pd.Timestamp(a)).total_seconds())
+        start, end = parse_time(a), parse_time(b)
+        if start is None or end is None:
+            return 0.0
+        return max(0.0, (end - start).total_seconds())
     except (TypeError, ValueError):
         return None
 
@@ -59,6 +73,13 @@ def _journal_state(info: dict, run_dir: str, newest_mtime: float) -> str:
     if isinstance(pid, int) and host == HOST:
         return RUNNING if pid_alive(pid) else CRASHED
     return RUNNING if time.time() - newest_mtime < _FOREIGN_QUIET_S else CRASHED
+
+
+def _file_time(mtime: float) -> Any:
+    """A file's modification time as a naive UTC Timestamp, to the nanosecond."""
+    import pandas as pd  # loaded already: the journal header holds the run's Timestamps
+
+    return pd.Timestamp(mtime, unit="s")
 
 
 def journal_runs(calc_dir: str = "calc") -> list[dict]:
@@ -109,7 +130,7 @@ def journal_runs(calc_dir: str = "calc") -> list[dict]:
                 n_done=counts[0],
                 n_failed=counts[1],
                 last_error=error_line(counts[2]),
-                last_row_utc=pd.Timestamp(newest, unit="s") if newest else None,
+                last_row_utc=_file_time(newest) if newest else None,
             )
         else:
             entry.update(n_done=None, n_failed=None, last_error=None)
@@ -128,6 +149,10 @@ def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
     the working directory. A crashed run shows here before any recovery, with
     the psets its journal holds; recovery turns it into ``interrupted``.
     """
+    import pandas as pd
+
+    from psweep.store.runs_table import read_runs_table
+
     live = journal_runs(calc_dir)  # before the table: a run ending meanwhile is in it then
     runs = read_runs_table(calc_dir)
     extra = [r for r in live if runs is None or r["run_id"] not in runs.index]
@@ -156,37 +181,51 @@ def df_runs(calc_dir: str = "calc") -> pd.DataFrame:
 
 
 def _finished_runs(calc_dir: str) -> tuple[list[dict], str | None]:
-    """The runs of the runs table, and a line that says why there are none if it is damaged."""
+    """The runs of the runs table, and a line that says why there are none if it is damaged.
+
+    Read from ``runs.json`` where that is the copy of ``runs.pk`` (no pandas), else from
+    ``runs.pk``.
+    """
+    if not os.path.exists(StudyPaths(calc_dir).runs_table):
+        return [], None
+    records = read_runs_json(calc_dir)
+    if records is not None:
+        return [_finished_run(run_id, row.get) for run_id, row in records], None
     try:
-        runs = read_runs_table(calc_dir)
-    except PsweepDatabaseError:  # being replaced right now (atomic rename)? once more
-        time.sleep(0.05)
-        try:
-            runs = read_runs_table(calc_dir)
-        except PsweepDatabaseError as exc:
-            return [], str(exc)
+        runs = _read_runs_pk(calc_dir)
+    except PsweepDatabaseError as exc:
+        return [], str(exc)
     if runs is None:
         return [], None
-    out = []
-    for run_id, row in runs.iterrows():
-        get = row.get
-        out.append(
-            {
-                "run_id": run_id,
-                "state": state_of(get("status")),
-                "start_utc": get("start_utc"),
-                "end_utc": get("end_utc"),
-                "n_planned": _int(get("n_planned")),
-                "n_done": _int(get("n_psets")),
-                "n_failed": _int(get("n_failed")),
-                "last_error": get("last_error") if isinstance(get("last_error"), str) else None,
-                "host": get("host"),
-                "pid": _int(get("pid")),
-                "command": get("command"),
-                "note": None,
-            }
-        )
-    return out, None
+    return [_finished_run(run_id, row.get) for run_id, row in runs.iterrows()], None
+
+
+def _read_runs_pk(calc_dir: str) -> pd.DataFrame | None:
+    from psweep.store.runs_table import read_runs_table
+
+    try:
+        return read_runs_table(calc_dir)
+    except PsweepDatabaseError:  # being replaced right now (atomic rename)? once more
+        time.sleep(0.05)
+        return read_runs_table(calc_dir)
+
+
+def _finished_run(run_id: Any, get: Any) -> dict:
+    """A run of the runs table, `get` giving its columns."""
+    return {
+        "run_id": run_id,
+        "state": state_of(get("status")),
+        "start_utc": get("start_utc"),
+        "end_utc": get("end_utc"),
+        "n_planned": _int(get("n_planned")),
+        "n_done": _int(get("n_psets")),
+        "n_failed": _int(get("n_failed")),
+        "last_error": get("last_error") if isinstance(get("last_error"), str) else None,
+        "host": get("host"),
+        "pid": _int(get("pid")),
+        "command": get("command"),
+        "note": None,
+    }
 
 
 def _int(value: Any) -> int | None:
@@ -198,11 +237,11 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _with_rates(run: dict, now: pd.Timestamp) -> dict:
+def _with_rates(run: dict, now: datetime) -> dict:
     end = run["end_utc"] if run["state"] not in (RUNNING, CRASHED) else None
     if run["state"] == CRASHED:
         end = run.get("last_row_utc")
-    elapsed = _seconds(run["start_utc"], end if end is not None and not pd.isna(end) else now)
+    elapsed = _seconds(run["start_utc"], now if is_missing(end) else end)
     done, planned = run.get("n_done"), run.get("n_planned")
     left = max(planned - done, 0) if planned is not None and done is not None else None
     if run["state"] == FINISHED and left is None:
@@ -212,24 +251,12 @@ def _with_rates(run: dict, now: pd.Timestamp) -> dict:
     return {**run, "n_left": left, "elapsed_s": elapsed, "rate_per_s": rate, "eta_s": eta}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp | pd.Timedelta):
-        return None if pd.isna(value) else value.isoformat()
-    if value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    return value
-
-
 def _batch(calc_dir: str) -> dict:
     """Per machine of a batch study: how many jobs are prepared, pending, running, done, ..."""
-    from psweep.batch.states import batch_state_summary, batch_states
-
     if not glob.glob(os.path.join(glob.escape(calc_dir), "run_*.sh")):
         return {}
+    from psweep.batch.states import batch_state_summary, batch_states  # reads the database
+
     with contextlib.suppress(FileNotFoundError):
         states = batch_states(calc_dir)
         return batch_state_summary(states) if len(states) else {}
@@ -252,21 +279,31 @@ def status(calc_dir: str = "calc") -> dict:
     table, which ``runs_table_error`` then describes in one line (else None).
     """
     calc_dir = os.fspath(calc_dir)
-    now = now_utc()
+    now = utc_now()
     live = journal_runs(calc_dir)  # before runs.pk: a run that ends meanwhile is in that
     runs = {run["run_id"]: run for run in live}
     finished, damaged = _finished_runs(calc_dir)
     for run in finished:
         runs[run["run_id"]] = run  # a recorded run wins over a journal not yet removed
-    ordered = sorted(runs.values(), key=lambda r: pd.Timestamp(r["start_utc"] or now))
+    ordered = _oldest_first(runs.values(), now)
     return {
         "calc_dir": calc_dir,
         "time_utc": now.isoformat(),
-        "runs": [{k: _plain(v) for k, v in _with_rates(r, now).items()} for r in ordered],
+        "runs": [{k: plain(v) for k, v in _with_rates(r, now).items()} for r in ordered],
         "batch": _batch(calc_dir),
         "databases": _databases(calc_dir) if damaged or not ordered else [],
         "runs_table_error": damaged,
     }
+
+
+def _oldest_first(runs: Iterable[dict], now: datetime) -> list[dict]:
+    """The runs by start time; one without a start time counts as starting `now`."""
+
+    def start(run: dict) -> datetime:
+        time_ = parse_time(run["start_utc"] or None)
+        return now if time_ is None else time_
+
+    return sorted(runs, key=start)
 
 
 def _databases(calc_dir: str) -> list[str]:

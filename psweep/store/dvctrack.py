@@ -15,8 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from psweep.errors import PsweepGitError
 
 __all__ = ["dvc_commit", "dvc_tracked", "in_dvc_stage"]
@@ -28,6 +26,8 @@ def in_dvc_stage() -> bool:
 
 
 def _stage_outs(dvc_yaml: Path) -> list[str]:
+    import yaml  # here, not at the top: only a study tracked by DVC has a dvc.yaml to read
+
     try:
         conf = yaml.safe_load(dvc_yaml.read_text()) or {}
     except (OSError, yaml.YAMLError):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-
-import filelock
+from typing import TYPE_CHECKING
 
 from psweep.errors import PsweepLockError
+
+if TYPE_CHECKING:
+    import filelock
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT_S", "database_lock", "pid_alive", "try_lock"]
 
@@ -24,6 +26,8 @@ def database_lock(
     Waits up to `timeout_s` seconds for another process to release it, then
     raises :class:`PsweepLockError` naming the lock file.
     """
+    import filelock  # here, not at the top: import psweep (and psweep status) take no lock
+
     os.makedirs(os.path.dirname(os.fspath(lock_path)) or ".", exist_ok=True)
     lock = filelock.FileLock(lock_path, thread_local=False)
     try:
@@ -44,6 +48,8 @@ def database_lock(
 def try_lock(lock_path: str | os.PathLike, timeout_s: float = 0.0) -> filelock.BaseFileLock | None:
     """Take the lock at `lock_path`, waiting at most `timeout_s` (default: not at all);
     None if another process holds it."""
+    import filelock  # see database_lock
+
     lock = filelock.FileLock(lock_path, thread_local=False)
     try:
         lock.acquire(timeout=timeout_s)

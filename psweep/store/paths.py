@@ -5,6 +5,7 @@ A study keeps, in its calc dir (or in `database_dir`, where that is given)::
     <calc_dir>/<_pset_id>/...          what func writes for each pset
     <database_dir>/database.pk         the database (.parquet, .pq, .json: other formats)
     <database_dir>/runs.pk             the runs table (psweep.df_runs)
+    <database_dir>/runs.json           the same as plain JSON, which psweep status reads
     <database_dir>/.psweep/            psweep's running state, never copied or committed:
         journal/<_run_id>/             the journal of a run that is going on (or crashed)
         <database_basename>.lock       the lock of the database's writers
@@ -23,13 +24,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from psweep.store.database import database_format
-
 __all__ = [
     "DATABASE_BASENAME",
     "DATABASE_BASENAMES",
     "PSWEEP_DIRNAME",
     "RUNS_BASENAME",
+    "RUNS_JSON_BASENAME",
     "StudyPaths",
 ]
 
@@ -37,6 +37,7 @@ DATABASE_BASENAME = "database.pk"
 #: the database's usual file name in each format (pickle, Parquet twice, JSON)
 DATABASE_BASENAMES = ("database.pk", "database.parquet", "database.pq", "database.json")
 RUNS_BASENAME = "runs.pk"
+RUNS_JSON_BASENAME = "runs.json"  # the runs table in plain JSON (psweep.store.runs_json)
 PSWEEP_DIRNAME = ".psweep"
 RUN_LOCK_BASENAME = "run.lock"
 JOURNAL_DIRNAME = "journal"
@@ -114,12 +115,20 @@ class StudyPaths:
     @property
     def database_format(self) -> str:
         """The format of the database file: ``pickle``, ``parquet`` or ``json``."""
+        # here, not at the top: the paths of a study are wanted without pandas (psweep status)
+        from psweep.store.database import database_format
+
         return database_format(self.database)
 
     @property
     def runs_table(self) -> str:
         """The runs table (:func:`psweep.df_runs`), beside the database, always a pickle."""
         return os.path.join(self.database_dir, RUNS_BASENAME)
+
+    @property
+    def runs_json(self) -> str:
+        """The runs table as plain JSON (:mod:`psweep.store.runs_json`), beside runs.pk."""
+        return os.path.join(self.database_dir, RUNS_JSON_BASENAME)
 
     def unsaved_rows(self, run_id: str) -> str:
         """The pickle beside the database that keeps the rows of run `run_id` which its

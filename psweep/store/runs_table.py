@@ -1,4 +1,9 @@
-"""Where and how each run ran: a runs table beside the database."""
+"""Where and how each run ran: a runs table beside the database.
+
+``runs.pk`` is a pickled DataFrame; each write of it is followed by one of
+``runs.json``, the same runs as plain JSON (:mod:`psweep.store.runs_json`), which
+``psweep status`` reads without pandas.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from psweep.store import run_status
 from psweep.store.database import df_read, df_write, records_frame
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.paths import RUNS_BASENAME, StudyPaths
+from psweep.store.runs_json import write_runs_json
+from psweep.store.utctime import utc_now
 
 __all__ = [
     "RUNS_BASENAME",
@@ -37,7 +44,7 @@ log = logging.getLogger("psweep")
 
 def now_utc() -> pd.Timestamp:
     """The current UTC time as a naive Timestamp (like the database's _time_utc)."""
-    return pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    return pd.Timestamp(utc_now())
 
 
 def _git_state(path: str) -> tuple[str | None, bool | None]:
@@ -169,7 +176,15 @@ def write_run(calc_dir: str, info: dict[str, Any]) -> None:
         new = pd.concat([old.drop(index=info["_run_id"], errors="ignore"), row])
     else:
         new = row
-    df_write(new, fn)
+    _write(calc_dir, new)
+
+
+def _write(calc_dir: str, runs: pd.DataFrame) -> None:
+    """Write the runs table `runs` to ``runs.pk``, then its plain copy ``runs.json``."""
+    paths = StudyPaths(calc_dir)
+    df_write(runs, paths.runs_table)
+    remove_stale_temp_files(paths.runs_json)  # of a write that a kill cut short
+    write_runs_json(calc_dir, runs)
 
 
 def merge_runs(calc_dir: str, other: pd.DataFrame) -> int:
@@ -191,13 +206,13 @@ def merge_runs(calc_dir: str, other: pd.DataFrame) -> int:
     if len(other) == 0:
         return 0
     if local is None or len(local) == 0:
-        df_write(other, fn)
+        _write(calc_dir, other)
         return len(other)
     in_local = other.index.isin(local.index)
     shared = other[in_local].combine_first(local[local.index.isin(other.index)])
     new = other[~in_local]
     order = [*local.index, *new.index]
-    df_write(pd.concat([local[~local.index.isin(other.index)], shared, new]).loc[order], fn)
+    _write(calc_dir, pd.concat([local[~local.index.isin(other.index)], shared, new]).loc[order])
     return len(new)
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-
-import git as gitpython
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from psweep.errors import PsweepGitError
 from psweep.gitcmd import git
@@ -23,6 +21,10 @@ __all__ = [
     "git_require_no_conflicts",
     "in_git_repo",
 ]
+
+if TYPE_CHECKING:
+    import git as gitpython
+    import pandas as pd
 
 log = logging.getLogger("psweep")
 
@@ -41,6 +43,8 @@ _IDENTITY_HELP = (
 
 def git_repo(path: str | os.PathLike = ".") -> gitpython.Repo:
     """Return the git repository that holds `path`, or raise PsweepGitError."""
+    import git as gitpython  # here, not at the top: ~40 ms that a run without git spares
+
     try:
         return gitpython.Repo(path, search_parent_directories=True)
     except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError) as exc:
@@ -65,6 +69,8 @@ def git_require_no_conflicts(repo: gitpython.Repo) -> None:
 
 def git_require_identity(repo: gitpython.Repo) -> None:
     """Raise PsweepGitError with setup instructions if git cannot commit."""
+    import git as gitpython  # only with git=True (see git_repo)
+
     try:
         repo.git.var("GIT_COMMITTER_IDENT")
         repo.git.var("GIT_AUTHOR_IDENT")
@@ -157,6 +163,8 @@ def git_commit_all(repo: gitpython.Repo, message: str) -> bool:
     or more than :data:`GIT_MAX_ADD_BYTES`; see :func:`git_check_add`.
     Returns whether a commit was made; a clean tree makes none.
     """
+    import git as gitpython  # only with git=True (see git_repo)
+
     if not repo.is_dirty(untracked_files=True):
         return False
     git_check_add(repo)

@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from psweep.errors import PsweepStudyError
 from psweep.gitcmd import git
 from psweep.study.pinning import VENDOR_DIR, lock_study, psweep_wheel, requirement_wheel
@@ -70,6 +68,8 @@ def _has_identity(repo: Path) -> bool:
 
 
 def template_conf() -> dict[str, Any]:
+    import yaml  # here, not at the top: psweep --help builds the parser of psweep new
+
     with open(template_source() / "copier.yml") as fh:
         return yaml.safe_load(fh)
 
@@ -146,6 +146,8 @@ def _render(dest: Path, data: dict[str, Any], defaults: bool) -> dict[str, Any]:
                 quiet=True,
                 vcs_ref=version,
             )
+    import yaml
+
     with open(dest / ".copier-answers.yml") as fh:
         return yaml.safe_load(fh)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from psweep.errors import PsweepError
 from psweep.lifecycle.execute.task import Block, Job, Plan
-from psweep.lifecycle.rows import ResultBlock
+from psweep.lifecycle.results import ResultBlock
 from psweep.params.hashing import pset_hashes, uuid4_strings
 
 

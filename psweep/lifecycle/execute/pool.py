@@ -26,7 +26,7 @@ from psweep.lifecycle.execute.pool_worker import (
 from psweep.lifecycle.execute.serial import _STOP_CHECK_S
 from psweep.lifecycle.execute.task import Block, Job, Plan, _describe
 from psweep.lifecycle.journal import read_journal_dir
-from psweep.lifecycle.rows import ResultBlock
+from psweep.lifecycle.results import ResultBlock
 from psweep.store.locking import pid_alive
 
 __all__ = ["check_main_guard"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from psweep.lifecycle.execute.task import _WORKER, Block, Job, Plan, run_task
 from psweep.lifecycle.journal import JournalWriter
-from psweep.lifecycle.rows import ResultBlock
+from psweep.lifecycle.results import ResultBlock
 from psweep.params.hashing import pset_hashes, uuid4_strings
 
 _BLOCK_ROWS = 1000

@@ -24,7 +24,7 @@ from pandas import Timestamp
 from psweep.errors import PsweepFuncError
 from psweep.host import HOST
 from psweep.lifecycle.capture import LOGS_COLUMN, Captured, capture
-from psweep.lifecycle.rows import ResultBlock
+from psweep.lifecycle.results import ResultBlock
 from psweep.store.database import PLAIN_TYPES, df_print, unpicklable_item
 from psweep.store.files import atomic_open
 
@@ -121,7 +121,7 @@ def _timestamp_maker() -> Callable[[int], Timestamp]:
     try:
         from pandas._libs.tslibs.dtypes import NpyDatetimeUnit
 
-        make = Timestamp._from_value_and_reso
+        make = Timestamp._from_value_and_reso  # type: ignore[attr-defined, unused-ignore]
         reso = NpyDatetimeUnit.NPY_FR_ns.value
         probe = time.time_ns()
         made, want = make(probe, reso, None), Timestamp(probe)
