@@ -26,6 +26,7 @@ from psweep.store.files import remove_stale_temp_files
 from psweep.store.paths import RUNS_BASENAME, StudyPaths
 from psweep.store.runs_json import write_runs_json
 from psweep.store.utctime import utc_now
+from psweep.store.vcs import git_work_tree
 
 __all__ = [
     "RUNS_BASENAME",
@@ -48,6 +49,8 @@ def now_utc() -> pd.Timestamp:
 
 
 def _git_state(path: str) -> tuple[str | None, bool | None]:
+    if git_work_tree(path) is None:  # not in a repository: no git facts, and no gitpython
+        return None, None
     try:
         import git as gitpython
 

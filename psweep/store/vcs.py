@@ -19,6 +19,7 @@ __all__ = [
     "git_repo",
     "git_require_identity",
     "git_require_no_conflicts",
+    "git_work_tree",
     "in_git_repo",
 ]
 
@@ -181,6 +182,23 @@ def git_commit_all(repo: gitpython.Repo, message: str) -> bool:
 
 
 # -- the git helpers of psweep 0.7.0 and 0.16 (they work in the current folder) ---------
+
+
+def git_work_tree(path: str | os.PathLike = ".") -> str | None:
+    """The nearest folder at or above `path` with a ``.git`` (a folder, or the file of a
+    worktree or submodule), or None: found without running git or importing gitpython,
+    so that a run outside a repository pays nothing to learn that it is outside. With
+    ``GIT_DIR`` set, `path` itself (git then asks no folder)."""
+    here = os.path.abspath(path)
+    if os.environ.get("GIT_DIR"):
+        return here
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
 def in_git_repo() -> bool:
