@@ -74,14 +74,15 @@ def fullpath(path: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def atomic_open(fn: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_open(fn: str | os.PathLike, mode: str = "wb", sync: bool = True) -> Iterator[IO]:
     """Open a temporary file beside `fn`, and move it to `fn` when done.
 
     Readers see either the old file or the complete new one, never a partial
     write. If the block raises, the temporary file is removed and `fn` is left
     as it was. The new file keeps the permissions of the file it replaces (a
     database made private with ``chmod 600`` stays so); a new file gets those
-    of the umask.
+    of the umask. The data reach the disk (fsync) before the move, unless `sync`
+    is false: for a file that only copies another, which a reader can check.
     """
     if mode not in ("w", "wb"):
         raise ValueError(
@@ -98,7 +99,8 @@ def atomic_open(fn: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with opened as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:  # on disk before it replaces the old file (not for a mere copy)
+                os.fsync(fh.fileno())
         os.chmod(tmp, _mode_for(fn))
         crash_point("temp-file-written")
         os.replace(tmp, fn)

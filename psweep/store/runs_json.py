@@ -80,7 +80,9 @@ def write_runs_json(calc_dir: str, runs: pd.DataFrame) -> None:
                 for row in runs.itertuples(index=False, name=None)
             ],
         }
-        with atomic_open(paths.runs_json, "w") as fh:
+        # no fsync: a copy that a power cut leaves torn or old no longer matches the
+        # stamp of runs.pk (which is synced), and readers then read runs.pk
+        with atomic_open(paths.runs_json, "w", sync=False) as fh:
             json.dump(doc, fh, default=str, allow_nan=False)
     except (OSError, ValueError) as exc:
         log.warning(
