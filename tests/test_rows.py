@@ -36,7 +36,7 @@ def test_blocks_in_any_order_give_the_rows_of_one_block(rets, size, rnd):
         results.add(
             ResultBlock(*(list(col) for col in zip(*rows[start : start + size], strict=True)))
         )
-    got = results_frame(results, psets.__getitem__, **KWDS)
+    got = results_frame(results, psets, **KWDS)
     pd.testing.assert_frame_equal(got, whole, check_exact=True)
     assert got["_pset_seq"].tolist() == list(range(10, 10 + n))
 

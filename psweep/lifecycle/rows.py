@@ -234,13 +234,12 @@ def rows_to_df(
     results = ResultColumns()
     results.add(ResultBlock(list(pos), list(ids), list(sha1s), list(times),
                             list(runtimes), list(rets), list(excs)))  # fmt: skip
-    by_pos = dict(zip(pos, psets, strict=True))
-    return results_frame(results, by_pos.__getitem__, **kwds)
+    return results_frame(results, dict(zip(pos, psets, strict=True)), **kwds)
 
 
 def results_frame(
     results: ResultColumns,
-    pset_at: Any,
+    psets: Sequence[dict] | dict[int, dict],
     *,
     run_id: str,
     run_seq: int,
@@ -251,17 +250,20 @@ def results_frame(
 ) -> pd.DataFrame:
     """The database rows of a run's finished psets, sorted by their position in the run.
 
-    ``pset_at(pos)`` is the pset at position `pos` of the run, which also gives
-    ``_pset_seq = pset_seq0 + pos``. Values that `func` returned override the
-    pset's; the reserved columns are psweep's own. `extra` names the columns of
-    :data:`COLUMNS_016` that the rows get too.
+    ``psets[pos]`` is the pset at position `pos` of the run (the run's list, or a
+    dict), which also gives ``_pset_seq = pset_seq0 + pos``. Values that `func`
+    returned override the pset's; the reserved columns are psweep's own. `extra`
+    names the columns of :data:`COLUMNS_016` that the rows get too.
     """
     n = len(results)
     if n == 0:
         return pd.DataFrame()
     pos, order = results.in_order()
-    psets = [pset_at(k) for k in pos.tolist()]
-    df_pset = _keep_ints(records_frame(psets), psets)
+    if isinstance(psets, list) and order is None and int(pos[-1] - pos[0]) == n - 1:
+        rows = psets[int(pos[0]) : int(pos[0]) + n]  # a run's psets in order, as a rule
+    else:
+        rows = [psets[k] for k in pos.tolist()]
+    df_pset = _keep_ints(records_frame(rows), rows)
     data: dict = {col: df_pset[col] for col in df_pset.columns}
     returned, host = _returned_columns(results, order, data)
     sha1 = _text_column(results._sha1s, order, nan_stays=True)

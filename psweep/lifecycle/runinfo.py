@@ -72,7 +72,7 @@ class RunInfo:
         with gc_paused():
             df_new = results_frame(
                 results,
-                plan.psets.__getitem__,
+                plan.psets,
                 run_id=self.run_id,
                 run_seq=self.run_seq,
                 pset_seq0=self.pset_seq0,

@@ -221,12 +221,7 @@ def run_local(
     if len(plan) == 0:
         log.info("nothing to run: %d psets given, none new", len(params))
         return in_layout(df, layout)
-    if save and where.work.database_format != "pickle":
-        # a pset that the format (JSON, Parquet) cannot hold stops the run before it runs
-        with gc_paused():
-            check_storable(records_frame(plan.psets), where.work.database)
-    elif save:
-        check_picklable_psets(plan.psets)  # a lambda in a pset: refused, not lost at the end
+    plain = _check_storable(where, plan) if save else None
     crash_point("planned")
     run = _begin(where, df, base, save, on_error, repo, backup, simulate, lock_timeout_s)
     run.extra, run.layout = extra, layout
@@ -235,7 +230,7 @@ def run_local(
     job = Job(
         func, run.run_id, run.run_seq, run.pset_seq0, where.work.calc_dir, simulate, tmpsave,
         verbose, run.record, run.journal_dir, run.header, timeout_s, capture_logs, EXEC_HOST,
-        extra, _api016, not all_plain(plan.psets),
+        extra, _api016, not (plain if plain is not None else all_plain(plan.psets)),
     )  # fmt: skip
     try:
         results = _execute(run, job, plan, poolsize, dask_client, progress)
@@ -250,6 +245,17 @@ def run_local(
     if repo is not None:
         commit_results(repo, where.work.calc_dir, run.run_id)
     return in_layout(out, layout)
+
+
+def _check_storable(where: RunPaths, plan: Plan) -> bool | None:
+    """Refuse, before they run, psets that the database cannot hold: ones JSON or
+    Parquet cannot hold, a lambda in a pickle. For a pickle, say whether all values
+    are plain (see Job.copy_values); else None (not known)."""
+    if where.work.database_format == "pickle":
+        return check_picklable_psets(plan.psets)
+    with gc_paused():
+        check_storable(records_frame(plan.psets), where.work.database)
+    return None
 
 
 def _begin(

@@ -94,16 +94,21 @@ def unpicklable_item(dct: dict) -> tuple[Any, str] | None:
     return None
 
 
-def check_picklable_psets(psets: Sequence[dict]) -> None:
+def check_picklable_psets(psets: Sequence[dict]) -> bool:
     """Raise :class:`~psweep.errors.PsweepFormatError` naming the first pset with a value
-    that a pickle database cannot store (a lambda, a local function, an open file)."""
+    that a pickle database cannot store (a lambda, a local function, an open file).
+
+    Returns whether all values are plain (:data:`PLAIN_TYPES`), which it learns on the
+    way (a run then gives func the psets as they are)."""
     plain = _PLAIN
+    all_plain = True
     for pos, pset in enumerate(psets):
         for value in pset.values():  # the common case, inline: only plain values
             if type(value) not in plain:
                 break
         else:
             continue
+        all_plain = False
         bad = unpicklable_item(pset)
         if bad is not None:
             key, why = bad
@@ -112,6 +117,7 @@ def check_picklable_psets(psets: Sequence[dict]) -> None:
                 "so the database could not store its row; nothing ran. Use a value that "
                 "pickles (a module-level function, a class, data) or its name as text"
             )
+    return all_plain
 
 
 def check_storable(df: pd.DataFrame, fn: Any, fmt: str | None = None) -> None:
