@@ -65,15 +65,16 @@ def test_record_and_resume(study, client):
 
 
 def test_raise_keeps_finished_rows(study, client):
-    """It propagates func's exception from a worker and keeps the rows that arrived."""
-    with pytest.raises(ValueError, match="odd a=1"):
+    """It propagates func's exception from a worker and keeps the rows that arrived.
+    Two psets fail (a=1 and a=3, on workers of their own): whichever fails first
+    stops the run."""
+    with pytest.raises(ValueError, match="odd a=[13]"):
         ps.run_local(fail_odd, ps.plist("a", range(4)), dask_client=client)
     runs = ps.df_runs()
     assert runs["status"].tolist() == ["failed"]
     if (study / "calc/database.pk").exists():
         df = ps.df_read("calc/database.pk")
-        assert set(df["a"]) <= {0, 2, 3}
-        assert 1 not in set(df["a"])
+        assert set(df["a"]) <= {0, 2}
 
 
 def die_at_three(pset):
