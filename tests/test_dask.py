@@ -68,7 +68,7 @@ def test_raise_keeps_finished_rows(study, client):
     """It propagates func's exception from a worker and keeps the rows that arrived.
     Two psets fail (a=1 and a=3, on workers of their own): whichever fails first
     stops the run."""
-    with pytest.raises(ValueError, match="odd a=[13]"):
+    with pytest.raises(ValueError, match=r"odd a=[13]"):
         ps.run_local(fail_odd, ps.plist("a", range(4)), dask_client=client)
     runs = ps.df_runs()
     assert runs["status"].tolist() == ["failed"]
