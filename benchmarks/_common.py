@@ -156,6 +156,16 @@ def ensure_upstream_venv(
     return None
 
 
+def selected_cases(parser: Any, text: str, known: Sequence[str]) -> list[str]:
+    """The case names of a comma-separated `--cases` value; an unknown one is a usage
+    error of `parser` (an :class:`argparse.ArgumentParser`) that lists the known ones."""
+    cases = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = sorted(set(cases) - set(known))
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {', '.join(known)}")
+    return cases
+
+
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
     """The median wall time of `repeat` calls of `fn`, in seconds."""
     times = []

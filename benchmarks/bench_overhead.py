@@ -131,10 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-upstream", action="store_true", help="skip the reference")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per child")
     args = p.parse_args(argv)
-    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = sorted(set(args.cases) - set(CASES))
-    if unknown:
-        p.error(f"unknown case(s) {unknown}; known: {', '.join(CASES)}")
+    args.cases = common.selected_cases(p, args.cases, list(CASES))
     if args.n < 1 or args.repeat < 1:
         p.error("--n and --repeat must be >= 1")
     return args

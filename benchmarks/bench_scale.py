@@ -588,10 +588,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="raw figures (default: %(default)s)",
     )
     args = p.parse_args(argv)
-    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = sorted(set(args.cases) - set(CASE_NAMES))
-    if unknown:
-        p.error(f"unknown case(s) {unknown}; known: {', '.join(CASE_NAMES)}")
+    args.cases = common.selected_cases(p, args.cases, list(CASE_NAMES))
     if args.n < 1 or args.repeat < 1:
         p.error("--n and --repeat must be >= 1")
     return args
