@@ -141,7 +141,7 @@ def _run_slow(calc: str) -> None:
 
 def orphaned_workers(folder: str) -> dict:
     """Kill a pool run's process; its workers must end at once, the next run recover all."""
-    from psweep.store.locking import pid_alive
+    from psweep.host import pid_alive
 
     calc = os.path.join(folder, "calc")
     proc = _forked(_run_slow, calc)

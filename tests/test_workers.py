@@ -12,7 +12,7 @@ import time
 import pytest
 
 import psweep as ps
-from psweep.store.locking import pid_alive
+from psweep.host import pid_alive
 
 
 def dies_at_5(pset):

@@ -44,8 +44,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from psweep.errors import PsweepDatabaseError, PsweepJournalWarning
+from psweep.host import pid_alive
 from psweep.lifecycle.results import ResultRow
-from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
 
 __all__ = [

@@ -18,7 +18,7 @@ import pandas as pd
 
 from psweep.crashpoints import crash_point
 from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError, error_line
-from psweep.host import HOST
+from psweep.host import HOST, pid_alive
 from psweep.lifecycle.journal import (
     journal_run_dirs,
     read_journal_dir,
@@ -32,7 +32,7 @@ from psweep.store import run_status
 from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.legacy import adopt_copy, adopt_database, in_layout, layout_of
-from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, pid_alive, try_lock
+from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, try_lock
 from psweep.store.lookup import first_repeated, isin_text
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import now_utc, recorded_runs, write_run

@@ -24,9 +24,6 @@ import uuid
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, cast
 
-# store.locking imports filelock when it first locks, and every run locks: loaded here,
-# with ps.run_local, not in the middle of the first run (psweep status needs no lock)
-import filelock  # noqa: F401
 import pandas as pd
 
 from psweep.crashpoints import crash_point

@@ -34,9 +34,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from psweep.errors import PsweepDatabaseError, error_line
-from psweep.host import HOST
+from psweep.host import HOST, pid_alive
 from psweep.lifecycle.journal import journal_run_dirs, read_journal_counts, read_journal_header
-from psweep.store.locking import pid_alive
 from psweep.store.paths import StudyPaths
 from psweep.store.run_status import CRASHED, FINISHED, RUN_STATES, RUNNING, state_of
 from psweep.store.runs_json import plain, read_runs_json

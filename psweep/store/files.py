@@ -17,7 +17,7 @@ import pandas as pd
 
 from psweep.crashpoints import crash_point
 from psweep.errors import PsweepCommandError
-from psweep.store.locking import pid_alive
+from psweep.host import pid_alive
 
 __all__ = [
     "atomic_open",

@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+
+import filelock
 
 from psweep.errors import PsweepLockError
 
-if TYPE_CHECKING:
-    import filelock
-
-__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "database_lock", "pid_alive", "try_lock"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "database_lock", "try_lock"]
 
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 
@@ -26,8 +24,6 @@ def database_lock(
     Waits up to `timeout_s` seconds for another process to release it, then
     raises :class:`PsweepLockError` naming the lock file.
     """
-    import filelock  # here, not at the top: import psweep (and psweep status) take no lock
-
     os.makedirs(os.path.dirname(os.fspath(lock_path)) or ".", exist_ok=True)
     lock = filelock.FileLock(lock_path, thread_local=False)
     try:
@@ -48,26 +44,9 @@ def database_lock(
 def try_lock(lock_path: str | os.PathLike, timeout_s: float = 0.0) -> filelock.BaseFileLock | None:
     """Take the lock at `lock_path`, waiting at most `timeout_s` (default: not at all);
     None if another process holds it."""
-    import filelock  # see database_lock
-
     lock = filelock.FileLock(lock_path, thread_local=False)
     try:
         lock.acquire(timeout=timeout_s)
     except filelock.Timeout:
         return None
     return lock
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process `pid` is running (a zombie that waits to be reaped is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:  # no /proc (macOS): kill(0) said it exists
-        return True

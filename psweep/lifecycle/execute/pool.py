@@ -16,6 +16,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 from psweep.errors import PsweepParamsError, PsweepWorkerError
+from psweep.host import pid_alive
 from psweep.lifecycle.execute.chunks import _failed_block, _ranges
 from psweep.lifecycle.execute.pool_worker import (
     _init_worker,
@@ -27,7 +28,6 @@ from psweep.lifecycle.execute.serial import _STOP_CHECK_S
 from psweep.lifecycle.execute.task import Block, Job, Plan, _describe
 from psweep.lifecycle.journal import read_journal_dir
 from psweep.lifecycle.results import ResultBlock
-from psweep.store.locking import pid_alive
 
 __all__ = ["check_main_guard"]
 
