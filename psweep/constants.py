@@ -22,12 +22,20 @@ __all__ = [
     "pj",
 ]
 
+#: ``os.path.join``, as psweep 0.7.0 names it.
 pj = os.path.join
+#: The ``orient`` of ``df_to_json`` and JSON databases: one object per row.
 PANDAS_DEFAULT_ORIENT = "records"
+#: The unit of times in JSON databases of psweep 0.7.0 (seconds).
 PANDAS_TIME_UNIT = "s"
+#: The hash algorithm of :func:`psweep.pset_hash` (the ``_pset_sha1`` column).
 PSET_HASH_ALG = "sha1"
+#: The command of psweep 0.7.0 that adds a study's files to git before a commit.
 GIT_ADD_ALL = "git add -A -v"
+#: The study folder of a run by default.
 CALC_DIR = "calc"
+#: What ``ps.run`` (psweep 0.16) gives a pset for a parameter other psets have and it
+#: lacks: pandas' ``pd.NA`` (imported only when used).
 FILL_VALUE: Any  # pandas' NA, given by __getattr__
 
 

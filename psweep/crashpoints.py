@@ -35,6 +35,8 @@ from __future__ import annotations
 import os
 import signal
 
+from psweep.environment import CRASH_AT_ENV
+
 __all__ = ["CRASH_AT", "CRASH_POINTS", "crash_point"]
 
 CRASH_POINTS = (
@@ -49,7 +51,7 @@ CRASH_POINTS = (
     "backup-copied",
 )
 
-CRASH_AT: str | None = os.environ.get("PSWEEP_CRASH_AT") or None
+CRASH_AT: str | None = os.environ.get(CRASH_AT_ENV) or None
 
 
 def crash_point(name: str) -> None:

@@ -22,7 +22,7 @@ BASE_IMAGE = "localhost/psweep-base"
 BASE_PACKAGES = "python3,python3-venv,git,git-lfs,ca-certificates"
 # Set PSWEEP_CONTAINER_CACHE to a folder to keep the debootstrap base there between
 # runs; by default it is made inside the private storage and removed with it.
-CACHE_ENV = "PSWEEP_CONTAINER_CACHE"
+CACHE_ENV = "PSWEEP_CONTAINER_CACHE"  # psweep.environment says what it does
 
 
 # A docker client whose daemon is absent: `docker info`, like every other command, fails so

@@ -16,7 +16,14 @@ import psweep
 PKG = Path(psweep.__file__).parent
 # bottom up; a module belongs to the first prefix that matches
 LAYERS = [
-    ("psweep.errors", "psweep.version", "psweep.crashpoints", "psweep.host", "psweep.gitcmd"),
+    (
+        "psweep.errors",
+        "psweep.version",
+        "psweep.environment",
+        "psweep.crashpoints",
+        "psweep.host",
+        "psweep.gitcmd",
+    ),
     ("psweep.lazynames",),
     ("psweep.params",),
     ("psweep.study",),

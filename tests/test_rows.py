@@ -48,3 +48,18 @@ def test_func_values_override_the_psets_where_given():
         [{"a": 10}, {}], [None, None], **KWDS,
     )  # fmt: skip
     assert df["a"].tolist() == [10, 2]
+
+
+def test_every_column_psweep_writes_has_its_meaning() -> None:
+    """COLUMN_MEANINGS (the docs' table of columns) covers each column a run or batch writes."""
+    from psweep.lifecycle.capture import LOGS_COLUMN
+    from psweep.lifecycle.rows import (
+        COLUMN_MEANINGS,
+        COLUMNS_016,
+        RESERVED_COLUMNS,
+        STATUS_COLUMNS,
+    )
+
+    written = {*RESERVED_COLUMNS, *COLUMNS_016, *STATUS_COLUMNS, LOGS_COLUMN, "_batch_status"}
+    assert written <= set(COLUMN_MEANINGS)
+    assert all(len(text) > 10 for text in COLUMN_MEANINGS.values())

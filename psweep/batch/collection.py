@@ -36,7 +36,7 @@ def collect_batch(
     not run, or failed before writing it) or ``"invalid"`` (not a JSON
     object). Missing and invalid jobs are logged as a warning. Collecting
     again re-reads all files; a value a file lacks (or has as null) keeps the
-    one the row has. The rows are merged by :func:`psweep.merge.merge_rows`.
+    one the row has. The rows are merged by ``psweep.lifecycle.merge.merge_rows``.
     Returns the updated database, also written back in its layout.
     """
     calc_dir = os.fspath(calc_dir)

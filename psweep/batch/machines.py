@@ -10,17 +10,30 @@ import yaml
 from psweep.batch.templates import FileTemplate
 from psweep.errors import PsweepTemplateError
 
-__all__ = ["MACHINE_KEYS", "Machine", "check_machine_name", "gather_machines", "machine_info"]
+__all__ = [
+    "MACHINE_KEYS",
+    "MACHINE_SETTINGS",
+    "Machine",
+    "check_machine_name",
+    "gather_machines",
+    "machine_info",
+]
 
-MACHINE_KEYS = (
-    "subcmd",
-    "array",
-    "array_throttle",
-    "max_array_size",
-    "sbatch_options",
-    "host",
-    "path",
-)
+# the settings of info.yaml and what each does: the docs' reference is made from this table
+MACHINE_SETTINGS = {
+    "subcmd": "required: the command that runs or submits a job script, e.g. sh or sbatch; "
+    "run_<machine>.sh calls it in each pset's folder",
+    "array": "true: submit the new psets as SLURM job arrays (needs subcmd: sbatch)",
+    "array_throttle": "a whole number N >= 1: at most N array tasks run at once (--array=...%N)",
+    "max_array_size": "a whole number >= 1: the largest array to submit; the smaller of it and "
+    "the cluster's MaxArraySize is used",
+    "sbatch_options": "a list of strings, each an option for the array job's #SBATCH lines, "
+    "e.g. ['--time=01:00:00']",
+    "host": "where psweep-push and psweep-pull copy calc/ to and from ([user@]host; leave it "
+    "out for a path on this machine)",
+    "path": "the study's folder on that host: calc/ is copied to <path>/calc/",
+}
+MACHINE_KEYS = tuple(MACHINE_SETTINGS)
 # Machine's own attributes, which no setting may hide
 _MACHINE_ATTRIBUTES = ("info", "machine_dir", "name", "template")
 
@@ -92,7 +105,7 @@ class Machine:
     ----------
     machine_dir
         The folder, e.g. ``templates/machines/cluster``; its name is the
-        machine's name (checked by :func:`check_machine_name`).
+        machine's name (checked by ``check_machine_name``).
     jobscript_name
         The job script template in it.
 

@@ -387,7 +387,7 @@ def prep_batch(
         ``"dollar"`` (``$name``, ``${name}``, ``$$``: psweep 0.7.0),
         ``"jinja"`` (``{{ name }}``: psweep 0.16) for all templates, or None
         (the default): each file is jinja if it has a ``{{ ... }}`` or
-        ``{% ... %}``, else dollar (:meth:`FileTemplate.fill`).
+        ``{% ... %}``, else dollar (``FileTemplate.fill``).
     **kwds
         Passed to :func:`run_local`: ``df``, ``skip_dups``, ``poolsize``, ...
         (not ``func``: prep_batch's function writes the files).

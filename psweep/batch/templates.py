@@ -72,10 +72,10 @@ class FileTemplate:
     filename
         The template file.
     target_suffix
-        Appended to the file's name to make :attr:`targetname` (a machine's
+        Appended to the file's name to make ``targetname`` (a machine's
         jobscript gets ``"_<machine>"``).
     subdir
-        The folder of :attr:`target` inside a pset's folder (for templates in
+        The folder of ``target`` inside a pset's folder (for templates in
         subfolders of ``templates/calc``).
 
     Attributes
@@ -189,7 +189,7 @@ def gather_calc_templates(calc_templ_dir: str | os.PathLike) -> list[FileTemplat
     """One :class:`FileTemplate` per file in `calc_templ_dir` and its subfolders, sorted.
 
     A file in a subfolder keeps its folder in the pset's folder
-    (:attr:`FileTemplate.target`).
+    (``FileTemplate.target``).
     """
     calc_templ_dir = os.fspath(calc_templ_dir)
     if not os.path.isdir(calc_templ_dir):

@@ -62,6 +62,8 @@ __all__ = [
     "run_journal_dir",
 ]
 
+#: Seconds a finished pset's row may wait in memory before the journal writes it
+#: (rows of faster psets are written together); a run's end or a signal writes at once.
 JOURNAL_FLUSH_S = 0.2
 _EXC = ResultRow._fields.index("exc")  # where a row says why its pset failed
 JOURNAL_SYNC_S = 0.01

@@ -15,6 +15,8 @@ from psweep.store.paths import PSWEEP_DIRNAME, RUNS_BASENAME, RUNS_JSON_BASENAME
 
 log = logging.getLogger("psweep")
 
+#: The values of ``on_error``: ``"raise"`` stops the run at the first failed pset (after
+#: saving what finished), ``"record"`` goes on and gives failed rows ``_pset_status`` and ``_exc``.
 ON_ERROR_CHOICES = ("raise", "record")
 
 

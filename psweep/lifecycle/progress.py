@@ -15,10 +15,11 @@ import sys
 import time
 from typing import Any
 
+from psweep.environment import PROGRESS_INTERVAL_ENV
+
 __all__ = ["LINE_INTERVAL_S", "Progress", "want_progress"]
 
 LINE_INTERVAL_S = 60.0
-_INTERVAL_ENV = "PSWEEP_PROGRESS_INTERVAL_S"
 log = logging.getLogger("psweep")
 
 
@@ -37,7 +38,7 @@ def want_progress(progress: bool | None) -> str | None:
 
 
 def _line_interval() -> float:
-    given = os.environ.get(_INTERVAL_ENV)
+    given = os.environ.get(PROGRESS_INTERVAL_ENV)
     if not given:
         return LINE_INTERVAL_S
     try:
@@ -47,7 +48,7 @@ def _line_interval() -> float:
     if not value > 0:
         log.warning(
             "%s=%r is not a number of seconds > 0; progress lines every %g s",
-            _INTERVAL_ENV, given, LINE_INTERVAL_S,
+            PROGRESS_INTERVAL_ENV, given, LINE_INTERVAL_S,
         )  # fmt: skip
         return LINE_INTERVAL_S
     return value

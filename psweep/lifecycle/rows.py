@@ -15,6 +15,7 @@ from psweep.store.database import columns_frame, records_frame
 
 __all__ = [
     "COLUMNS_016",
+    "COLUMN_MEANINGS",
     "RESERVED_COLUMNS",
     "STATUS_COLUMNS",
     "ResultColumns",
@@ -25,7 +26,7 @@ __all__ = [
     "rows_to_df",
 ]
 
-# the book-keeping columns of every row, exactly psweep 0.7.0's
+#: The book-keeping columns of every row, exactly psweep 0.7.0's.
 RESERVED_COLUMNS = (
     "_run_id",
     "_pset_id",
@@ -40,6 +41,27 @@ RESERVED_COLUMNS = (
 # database that has them already (a database keeps its columns)
 COLUMNS_016 = ("_pset_hash", "_exec_host")
 STATUS_COLUMNS = ("_pset_status", "_exc")
+# what each column psweep writes means: the reference of the docs is made from this table
+COLUMN_MEANINGS = {
+    "_run_id": "UUID of the run (one run_local or run call); shared by all its rows",
+    "_pset_id": "UUID of the row, also the DataFrame's index (0.7.0 layout); the folder "
+    "<_calc_dir>/<_pset_id>/ is the pset's own",
+    "_run_seq": "integer counting runs of the database, continued by every later run",
+    "_pset_seq": "integer counting rows of the database, continued by every later run; the "
+    "index of ps.run's frames (0.16 layout)",
+    "_pset_sha1": "hash of the pset's parameters (ps.pset_hash): equal parameters, equal hash",
+    "_pset_runtime": "seconds spent in func, a float",
+    "_calc_dir": "the study's folder as given to the run (calc by default)",
+    "_time_utc": "when the pset started, a pd.Timestamp in UTC (nanoseconds)",
+    "_pset_hash": "psweep 0.16's name of the hash: the value of _pset_sha1; rows of ps.run "
+    "have it, and new rows of every database that has the column",
+    "_exec_host": "the host the pset ran on (a dask worker's on dask); psweep 0.16's column",
+    "_pset_status": "ok or failed: written once a run records a failure (on_error='record')",
+    "_exc": "of a failed pset: the exception's type, message and traceback, as text",
+    "_batch_status": "done, missing or invalid: set by collect_batch for each batch job's row",
+    "_logs": "what the pset printed (stdout and stderr), with capture_logs='db' or 'db+file'",
+    "_vary": "stargrid's label of the scan a pset belongs to (vary_label_col)",
+}
 # _exec_host may come with a row (from a dask worker on another host); else it is this one
 _OWN = frozenset(RESERVED_COLUMNS) | frozenset(COLUMNS_016) | frozenset(STATUS_COLUMNS)
 

@@ -46,7 +46,7 @@ def plot_style() -> dict[str, Any]:
     Returns
     -------
     dict
-        The colour cycle (:data:`COLORS`), grid, line width and marker size,
+        The colour cycle (``COLORS``), grid, line width and marker size,
         and the colormap of images.
     """
     from cycler import cycler  # a dependency of matplotlib

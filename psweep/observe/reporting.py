@@ -7,7 +7,7 @@ committed or opened offline. ``psweep report [CALC_DIR] -o report.html`` does
 the same from the shell (:func:`main`).
 
 Which columns are parameters and which are results is not stored in the
-database; :func:`split_columns` decides it by the layout psweep writes (see
+database; ``split_columns`` decides it by the layout psweep writes (see
 there). Large databases are reduced with pandas ``groupby`` (mean, min and
 max per combination of the varied parameters) before anything is drawn, and
 long tables are cut, so the report of a million rows stays small.
@@ -144,7 +144,7 @@ def report(
     """Write one self-contained HTML report of the study in `calc_dir`; return its path.
 
     The report shows the runs with their provenance (:func:`psweep.df_runs`),
-    the parameters and results (:func:`split_columns`), each numeric result
+    the parameters and results (``split_columns``), each numeric result
     over each varied parameter (a parameter with more than one value; rows
     of psets that lack a parameter do not count as a value, one value is
     constant), the failed rows with the last line of their exception, and
@@ -167,7 +167,7 @@ def report(
     title
         The page's title; default: the name of the folder holding `calc_dir`.
     params
-        The parameter columns, where the rule of :func:`split_columns` does
+        The parameter columns, where the rule of ``split_columns`` does
         not fit; the other columns not starting with ``_`` are results.
     max_lines
         The most lines per axes before a scatter is drawn instead.
@@ -216,7 +216,7 @@ def _read_database(fn: str) -> pd.DataFrame:
 
 
 def _columns(df: pd.DataFrame, params: Sequence[str] | None, fn: str) -> tuple[list, list]:
-    """The parameter and result columns: by :func:`split_columns`, or `params` (which
+    """The parameter and result columns: by ``split_columns``, or `params` (which
     must be columns of `df`) and the other columns not starting with ``_``."""
     if params is None:
         return split_columns(df)

@@ -267,7 +267,7 @@ def status(calc_dir: str = "calc") -> dict:
 
     Returns ``{"calc_dir", "time_utc", "runs": [...], "batch": {...},
     "databases": [...]}``. Each
-    run has ``run_id``, ``state`` (one of :data:`RUN_STATES`), ``start_utc``,
+    run has ``run_id``, ``state`` (one of ``RUN_STATES``), ``start_utc``,
     ``end_utc``, ``elapsed_s``, ``n_planned``, ``n_done``, ``n_failed``,
     ``n_left``, ``rate_per_s``, ``eta_s`` (running runs), ``last_error``,
     ``host``, ``pid``, ``command``; oldest first; crashed runs also name their

@@ -231,7 +231,7 @@ def pgrid(*plists: Any) -> list[dict]:
     """Return all combinations of the values in `plists` (nested loops).
 
     Same as ``itr2params(itertools.product(*plists))``. Takes several plists
-    (or ``zip``s of plists), or one sequence of them.
+    (or ``zip`` objects of plists), or one sequence of them.
 
     Examples
     --------

@@ -8,7 +8,7 @@ postfix.
 
 A database of ``run_local`` knows more: a row is its pset, then psweep's
 columns from ``_run_id`` on, then what `func` returned, and ``_pset_sha1`` is
-the hash of the pset. :func:`param_columns` uses that, so a result named
+the hash of the pset. ``param_columns`` uses that, so a result named
 without a trailing ``_`` (``"result"``) is no parameter.
 """
 
@@ -94,7 +94,7 @@ def df_extract_dicts(df: pd.DataFrame, py_types: bool = False) -> list[dict]:
 def df_extract_params(df: pd.DataFrame, py_types: bool = False) -> list[dict]:
     """The psets of the database: one dict per row with its parameters only.
 
-    The parameters are :func:`param_columns`. In a row of a pset that lacked
+    The parameters are ``param_columns``. In a row of a pset that lacked
     a key other psets had, that cell (None or nan) is left out where the
     row's stored hash says the pset did not have it, so each pset hashes as
     it did when it ran (``skip_dups`` finds it).
@@ -119,7 +119,7 @@ def df_extract_row(
 
 
 def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> dict:
-    """The pset (:func:`param_columns` only) of the row whose ``_pset_id`` is `pset_id`."""
+    """The pset (``param_columns`` only) of the row whose ``_pset_id`` is `pset_id`."""
     row = df_extract_row(df, pset_id, py_types=py_types)
     match = df[df["_pset_id"] == pset_id]
     return _as_they_ran([{c: row[c] for c in param_columns(df)}], match)[0]

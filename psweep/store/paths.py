@@ -33,6 +33,7 @@ __all__ = [
     "StudyPaths",
 ]
 
+#: The file name of a study's database in its ``calc_dir`` by default.
 DATABASE_BASENAME = "database.pk"
 #: the database's usual file name in each format (pickle, Parquet twice, JSON)
 DATABASE_BASENAMES = ("database.pk", "database.parquet", "database.pq", "database.json")

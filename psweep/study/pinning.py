@@ -30,6 +30,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from psweep.environment import WHEEL_ENV
 from psweep.errors import PsweepPinError
 from psweep.study.installation import DIST_NAME, PACKAGE_DIR, WHEEL_NAME
 
@@ -76,7 +77,7 @@ def wheel_version(path: Path) -> str:
 
 
 def _from_env(dest_dir: Path) -> Path | None:
-    given = os.environ.get("PSWEEP_WHEEL")
+    given = os.environ.get(WHEEL_ENV)
     if not given:
         return None
     src = Path(given)
