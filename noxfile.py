@@ -3,6 +3,7 @@
     nox                  # the default sessions: tests and lint
     nox -s tests -- -k batch -x
     nox -s container     # build the image with podman and check it
+    nox -s docs          # build the docs site into docs/_build/html and check it
     nox --no-venv -s tests   # in the current environment (with .[test] installed)
     PSWEEP_TEST_WORKERS=1 nox -s tests   # one test process (default: 3, by test file)
 
@@ -79,6 +80,24 @@ def lint(session: nox.Session) -> None:
         and p.suffix != ".jinja"
     )
     session.run("hadolint", *dockerfiles)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs site offline (warnings are errors) and check it; args go to pytest."""
+    _install(session, "docs,test")
+    html = ROOT / "docs" / "_build" / "html"
+    session.run(
+        "python", "-m", "sphinx", "-W", "-n", "--keep-going", "-b", "html",
+        "-d", str(html.parent / "doctrees"), "docs", str(html),
+    )  # fmt: skip
+    # the built site (search, API page, links), then every page's code blocks
+    session.run(
+        "python", "-m", "pytest", "tests/test_docs_site.py", "tests/test_docs_examples.py",
+        "tests/test_docstrings.py", "-n", TEST_WORKERS, "--timeout=900", *session.posargs,
+        env={"PSWEEP_DOCS_HTML": str(html)},
+    )  # fmt: skip
+    session.log(f"the site: {html / 'index.html'}")
 
 
 @nox.session
