@@ -186,9 +186,25 @@ class EnvironmentDirective(_RstDirective):
         return _table(("variable", "read by", "meaning"), rows, "25 10 65")
 
 
+class QuestionsDirective(_RstDirective):
+    def rst(self) -> list[str]:
+        from psweep.study.new import template_questions
+
+        rows = []
+        for q in template_questions():
+            what = q.help
+            if q.choices:
+                what += " Choices: " + ", ".join(_literal(c) for c in q.choices) + "."
+            if q.when:
+                what += f" Asked only {q.when}."
+            rows.append((_literal(q.key), q.kind, what, q.default))
+        return _table(("question", "kind", "what it asks", "default"), rows, "18 8 52 22")
+
+
 def setup(app: Sphinx) -> dict:
     app.add_directive("psweep-api", ApiDirective)
     app.add_directive("psweep-columns", ColumnsDirective)
     app.add_directive("psweep-machine-settings", MachineSettingsDirective)
     app.add_directive("psweep-environment", EnvironmentDirective)
+    app.add_directive("psweep-questions", QuestionsDirective)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from psweep.errors import PsweepStudyError
 from psweep.gitcmd import git
@@ -32,7 +32,7 @@ from psweep.study.template_repo import (
 )
 from psweep.version import __version__
 
-__all__ = ["new_study", "questions"]
+__all__ = ["Question", "new_study", "questions", "template_questions"]
 
 BRANCH = "main"
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -81,6 +81,64 @@ def questions() -> list[str]:
 
 def running_python() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class Question(NamedTuple):
+    """One question of the study template, as ``psweep new --help`` and the docs show it."""
+
+    key: str
+    kind: str  # str, yes/no, int, ...
+    help: str
+    choices: tuple[str, ...]
+    default: str  # in words where copier computes it (e.g. from the destination)
+    when: str  # "" if always asked, else when
+
+
+# defaults that copier computes, in words; psweep new answers some of them itself
+_DEFAULT_WORDS = {
+    "study_name": "the name of DEST",
+    "psweep_requirement": "empty with psweep new: this psweep, its wheel kept in vendor/ "
+    "(copier copy: the git URL and commit, or the folder, it copies from)",
+    "psweep_version": "this psweep's version",
+    "author_name": "git's user.name, else Study Author",
+    "author_email": "git's user.email, else author@example.org",
+}
+
+
+def _when_words(key: str) -> str:
+    if key.startswith("slurm_"):
+        return "with use_slurm=true"
+    if key == "psweep_version":
+        return "when psweep_requirement is empty"
+    return "in some cases"
+
+
+def template_questions(python: str | None = None) -> list[Question]:
+    """The template's questions (copier.yml), in the order they are asked.
+
+    `python` is the default of ``python_version`` as ``psweep new`` answers it
+    (the Python running it); ``None`` for copier's own default.
+    """
+    out = []
+    for key, spec in template_conf().items():
+        if key.startswith("_") or not isinstance(spec, dict):
+            continue
+        default = _DEFAULT_WORDS.get(key, spec.get("default"))
+        if key == "python_version" and python:
+            default = f"{python}, the Python running psweep new (copier copy: {default})"
+        if isinstance(default, bool):
+            default = "true" if default else "false"
+        out.append(
+            Question(
+                key=key,
+                kind="yes/no" if spec.get("type") == "bool" else str(spec.get("type", "str")),
+                help=" ".join(str(spec.get("help", "")).split()),
+                choices=tuple(str(c) for c in spec.get("choices", ())),
+                default="(empty)" if default in ("", None) else str(default),
+                when=_when_words(key) if "when" in spec else "",
+            )
+        )
+    return out
 
 
 def parse_data(items: Sequence[str]) -> dict[str, Any]:
