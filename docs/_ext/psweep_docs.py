@@ -8,6 +8,7 @@
 - ``psweep-environment``: environment variables (``psweep.environment.ENVIRONMENT``).
 - ``psweep-questions``: the study template's questions (``copier.yml``, read
   by ``psweep.study.new.template_questions``).
+- ``psweep-nox-sessions``: the sessions of ``noxfile.py`` and their docstrings.
 - ``psweep-commands``: every command, by sphinx-argparse, from the table
   ``psweep.cli.commands.COMMANDS``.
 
@@ -201,10 +202,40 @@ class QuestionsDirective(_RstDirective):
         return _table(("question", "kind", "what it asks", "default"), rows, "18 8 52 22")
 
 
+class NoxSessionsDirective(_RstDirective):
+    """The sessions of noxfile.py with the first line of each docstring."""
+
+    def rst(self) -> list[str]:
+        import ast
+        from pathlib import Path
+
+        noxfile = Path(self.env.srcdir).parent / "noxfile.py"
+        tree = ast.parse(noxfile.read_text())
+        plain: list[str] = []  # nox.options.sessions: what `nox` alone runs
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Assign)
+                and ast.unparse(node.targets[0]) == "nox.options.sessions"
+            ):
+                plain = ast.literal_eval(node.value)
+        rows = []
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and any(
+                "session" in ast.unparse(d) for d in node.decorator_list
+            ):
+                doc = (ast.get_docstring(node) or "").strip().splitlines()
+                if not doc:
+                    raise ValueError(f"nox session {node.name} has no docstring")
+                mark = "yes" if node.name in plain else ""
+                rows.append((_literal(f"nox -s {node.name}"), doc[0], mark))
+        return _table(("session", "what it does", "in plain nox"), rows, "25 65 10")
+
+
 def setup(app: Sphinx) -> dict:
     app.add_directive("psweep-api", ApiDirective)
     app.add_directive("psweep-columns", ColumnsDirective)
     app.add_directive("psweep-machine-settings", MachineSettingsDirective)
     app.add_directive("psweep-environment", EnvironmentDirective)
     app.add_directive("psweep-questions", QuestionsDirective)
+    app.add_directive("psweep-nox-sessions", NoxSessionsDirective)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
