@@ -11,6 +11,9 @@ The points, in the order a run passes them:
 
 ``planned``
     the database is read and the psets to run are known; nothing written yet
+``backup-copied``
+    with ``backup=True``: a backup is copied under its temporary name, not yet
+    renamed
 ``journal-opened``
     the run's journal folder and lock exist, no pset has run
 ``block-done``
@@ -26,8 +29,6 @@ The points, in the order a run passes them:
     the runs table has the run; its journal is not removed yet
 ``journal-removed``
     the journal is gone; the git commit (``git=True``) is not made yet
-``backup-copied``
-    a backup is copied under its temporary name, not yet renamed
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = ["CRASH_AT", "CRASH_POINTS", "crash_point"]
 
 CRASH_POINTS = (
     "planned",
+    "backup-copied",
     "journal-opened",
     "block-done",
     "executed",
@@ -48,7 +50,6 @@ CRASH_POINTS = (
     "database-written",
     "run-recorded",
     "journal-removed",
-    "backup-copied",
 )
 
 CRASH_AT: str | None = os.environ.get(CRASH_AT_ENV) or None
