@@ -14,7 +14,8 @@ namespace, so a later block sees what an earlier one made:
 
 A block that cannot run here is marked just before it with
 ``<!-- skip: next "why" -->`` (or, for one that needs a tool that may be
-missing, ``<!-- skip: next if(not shutil.which("sbatch"), reason="needs SLURM") -->``);
+missing, ``<!-- skip: start if(not slurm_running(), reason="needs a running SLURM cluster") -->``
+... ``<!-- skip: end -->``; ``slurm_running()`` asks tests/slurm_utils.py);
 the marker without a reason is an error.
 """
 
@@ -127,13 +128,22 @@ class PageRun:
         self.cwd = Path(marker.read_text().strip())
 
 
+def _slurm_running() -> bool:
+    """True where a SLURM cluster takes jobs (not only where sbatch is installed)."""
+    from slurm_utils import slurm_available
+
+    return slurm_available()[0]
+
+
 def run_page(path: Path, folder: Path) -> PageRun:
     """Run every block of `path` in `folder`; return what was skipped and why."""
     state = PageRun(folder)
     python = PythonCodeBlockParser()
     shell = CodeBlockParser("sh", evaluator=state.shell)
     document = Document.parse(str(path), python, shell, SkipParser())
-    document.namespace.update({"__name__": "__main__", "shutil": shutil})
+    document.namespace.update(
+        {"__name__": "__main__", "shutil": shutil, "slurm_running": _slurm_running}
+    )
     here = os.getcwd()
     try:
         for example in document.examples():
