@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -76,7 +77,10 @@ def test_status_follows_a_running_study(study, mode):
         assert later["n_left"] == 40 - later["n_done"]
         assert later["rate_per_s"] > 0 and later["eta_s"] > 0
         assert later["pid"] == proc.pid
-        assert later["n_failed"] >= 1 and later["last_error"] == "ValueError: bad a=3"
+        # the psets with a = 3, 13, 23, 33 fail; which of them is the last one so far
+        # depends on how long a status read takes on a busy machine
+        assert later["n_failed"] >= 1
+        assert re.fullmatch(r"ValueError: bad a=[0-3]?3", later["last_error"])
     finally:
         _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

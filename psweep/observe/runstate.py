@@ -278,10 +278,12 @@ def status(calc_dir: str = "calc") -> dict:
     table, which ``runs_table_error`` then describes in one line (else None).
     """
     calc_dir = os.fspath(calc_dir)
-    now = utc_now()
     live = journal_runs(calc_dir)  # before runs.pk: a run that ends meanwhile is in that
     runs = {run["run_id"]: run for run in live}
     finished, damaged = _finished_runs(calc_dir)
+    # the time of the counts: taken after reading them, so that psets counted as done
+    # never make a run look faster than it is (reading may import pandas, ~0.5 s)
+    now = utc_now()
     for run in finished:
         runs[run["run_id"]] = run  # a recorded run wins over a journal not yet removed
     ordered = _oldest_first(runs.values(), now)
