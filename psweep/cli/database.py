@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from psweep.errors import PsweepError
-from psweep.store.database import DATABASE_FORMATS, df_read, df_to_json
-from psweep.store.paths import DATABASE_BASENAMES, StudyPaths
+from psweep.store.database import df_read, df_to_json
+from psweep.store.paths import DATABASE_BASENAMES, DATABASE_FORMATS, StudyPaths
 
 __all__ = ["check_calc_dir", "db2json", "db2table"]
 
