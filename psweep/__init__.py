@@ -46,6 +46,7 @@ _HOME = {
     "PsweepTemplateError": "psweep.errors",
     "PsweepTemplateRepoError": "psweep.errors",
     "PsweepTimeout": "psweep.errors",
+    "PsweepUnknownCommandError": "psweep.errors",
     "PsweepUpdateError": "psweep.errors",
     "PsweepWorkerError": "psweep.errors",
     "__version__": "psweep.version",

@@ -28,6 +28,7 @@ __all__ = [
     "PsweepTemplateRepoError",
     "PsweepTerminated",
     "PsweepTimeout",
+    "PsweepUnknownCommandError",
     "PsweepUpdateError",
     "PsweepWorkerError",
     "error_line",
@@ -122,6 +123,13 @@ class PsweepUpdateError(PsweepError, RuntimeError):
 
 class PsweepTemplateError(PsweepError, ValueError):
     """A template or a machine folder is not usable."""
+
+
+class PsweepUnknownCommandError(PsweepError, KeyError):
+    """A name that is no command of psweep (psweep.cli.commands.command_parser)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # the message, not KeyError's repr of it
 
 
 def error_line(exc_text: Any) -> str | None:

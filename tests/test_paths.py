@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 import psweep as ps
-from psweep.store.database import DATABASE_FORMATS, database_format
-from psweep.store.paths import DATABASE_BASENAMES, StudyPaths
+from psweep.store.paths import DATABASE_BASENAMES, DATABASE_FORMATS, StudyPaths, database_format
 
 
 @pytest.mark.parametrize("given", ["calc", "calc/", "./calc", "calc//", Path("calc")])

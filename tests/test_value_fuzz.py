@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import psweep as ps
 from psweep.params.hashing import pset_hashes
-from psweep.store.database import DATABASE_FORMATS
+from psweep.store.paths import DATABASE_FORMATS
 
 SETTINGS = dict(
     deadline=None,

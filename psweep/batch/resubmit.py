@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -11,7 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from psweep.batch.layout import BATCH_DIR_CANDIDATES, find_batch_dir
+from psweep.batch.layout import find_batch_dir
 from psweep.batch.machines import Machine, check_machine_name
 from psweep.batch.preparation import (
     RECORD_FUNCTION,
@@ -21,20 +20,15 @@ from psweep.batch.preparation import (
     job_line,
     record_function,
 )
+from psweep.batch.resubmit_options import RESUBMIT_REASONS, batch_parser
 from psweep.batch.states import _ARRAY_LINE, _JOB_LINE, batch_states
 from psweep.errors import PsweepError, PsweepTemplateError
 from psweep.store.files import file_write
 
-__all__ = ["RESUBMIT_REASONS", "main", "resubmit_batch"]
+__all__ = ["main", "resubmit_batch"]
 
 log = logging.getLogger("psweep")
 
-#: The states resubmit_batch selects, with what they mean in the script's comment.
-RESUBMIT_REASONS = {
-    "missing": "no result, not queued",
-    "failed": "exit code != 0, cancelled or refused by the submit command",
-    "timeout": "hit the time limit",
-}
 _RESUBMIT_MARK = "# resubmit "
 
 
@@ -160,38 +154,6 @@ def resubmit_batch(
     return chosen
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="psweep batch", description="Work with the batch jobs of prep_batch."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    res = sub.add_parser(
-        "resubmit",
-        help="rewrite run_MACHINE.sh to submit only the jobs that did not deliver",
-        description=(
-            "Rewrite CALC_DIR/run_MACHINE.sh so that it submits only the psets whose jobs "
-            "are missing, failed or hit their time limit (no flag: all three), in their "
-            "folders, with their _pset_ids. Then submit with: sh CALC_DIR/run_MACHINE.sh. "
-            "Exit status: 0 script written, 1 nothing to resubmit (script left as it "
-            "was), 2 error."
-        ),
-    )
-    res.add_argument("machine", metavar="MACHINE")
-    for state, what in RESUBMIT_REASONS.items():
-        res.add_argument(f"--{state}", action="store_true", help=f"resubmit {state} jobs ({what})")
-    res.add_argument(
-        "--calc-dir",
-        default=None,
-        help="the folder of the jobs (default: the one of "
-        f"{', '.join(f'{d}/' for d in BATCH_DIR_CANDIDATES)} that has run_MACHINE.sh)",
-    )
-    res.add_argument(
-        "--machine-templ-dir", default="templates/machines", help="default: %(default)s"
-    )
-    res.add_argument("--dry-run", action="store_true", help="only list what would be resubmitted")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``psweep batch resubmit MACHINE [--missing] [--failed] [--timeout]``.
 
@@ -200,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     resubmit), 1 when there is nothing to resubmit, 2 for an error.
     """
     try:
-        args = _parser().parse_args(argv)
+        args = batch_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     flags = {s: getattr(args, s) for s in RESUBMIT_REASONS}

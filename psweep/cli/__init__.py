@@ -4,7 +4,8 @@
 ``psweep-checkdir``, ``psweep-push`` and ``psweep-pull`` are console entry
 points named in pyproject.toml. Each is imported from its module when it is first
 used (PEP 562), so that one command does not load what another needs: ``psweep
---help`` no pandas, ``psweep-push`` no database.
+--help`` no pandas, ``psweep-push`` no database. :mod:`psweep.cli.commands` lists every
+command with the function that makes its argument parser.
 """
 
 from psweep.lazynames import lazy_names as _lazy_names

@@ -1,4 +1,8 @@
-"""``psweep-db2json``, ``psweep-db2table``, ``psweep-checkdir``: a database, from the shell."""
+"""``psweep-db2json``, ``psweep-db2table``, ``psweep-checkdir``: a database, from the shell.
+
+Their parsers (:func:`db2json_parser`, ...) are made without pandas, which the commands
+import when they read the database.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,22 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tabulate import tabulate
-
 from psweep.errors import PsweepError
-from psweep.store.database import DATABASE_FORMATS, df_read, df_to_json
-from psweep.store.paths import DATABASE_BASENAMES, StudyPaths
+from psweep.store.paths import DATABASE_BASENAMES, DATABASE_FORMATS, StudyPaths
 
-__all__ = ["check_calc_dir", "db2json", "db2table"]
+__all__ = [
+    "check_calc_dir",
+    "checkdir_parser",
+    "db2json",
+    "db2json_parser",
+    "db2table",
+    "db2table_parser",
+]
 
 
 def _read(parser: argparse.ArgumentParser, fn: str, fmt: str | None):
+    from psweep.store.database import df_read
+
     try:
         return df_read(fn, fmt=fmt)
     except (OSError, PsweepError) as exc:
@@ -29,13 +39,13 @@ def _add_database_args(parser: argparse.ArgumentParser) -> None:
         "--fmt",
         default=None,
         choices=DATABASE_FORMATS,
-        help="format of the database file (default: from its name: *.json, *.parquet, "
-        "else pickle; a pickle runs code when read: open only pickles you trust)",
+        help="format of the database file (default: from its name: .json JSON, .parquet and "
+        ".pq Parquet, else pickle; a pickle runs code when read: open only pickles you trust)",
     )
 
 
-def db2json(argv: Sequence[str] | None = None) -> None:
-    """``psweep-db2json``: print a database as JSON."""
+def db2json_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep-db2json`` (:func:`db2json`)."""
     parser = argparse.ArgumentParser(
         prog="psweep-db2json", description="Print a psweep database as JSON."
     )
@@ -47,7 +57,15 @@ def db2json(argv: Sequence[str] | None = None) -> None:
         choices=["split", "records", "index", "columns", "values", "table"],
         help="layout of the JSON, as in pandas.DataFrame.to_json (default: %(default)s)",
     )
+    return parser
+
+
+def db2json(argv: Sequence[str] | None = None) -> None:
+    """``psweep-db2json``: print a database as JSON."""
+    parser = db2json_parser()
     args = parser.parse_args(argv)
+    from psweep.store.database import df_to_json  # here: --help and usage errors need no pandas
+
     df = _read(parser, args.database, args.fmt)
     if args.orient in ("index", "columns") and not df.index.is_unique:
         # a JSON object per row needs one key per row (a 0.16 database after a merge, ...)
@@ -58,12 +76,8 @@ def db2json(argv: Sequence[str] | None = None) -> None:
     sys.stdout.write(df_to_json(df, orient=args.orient) + "\n")
 
 
-def check_calc_dir(argv: Sequence[str] | None = None) -> None:
-    """``psweep-checkdir CALC_DIR``: which psets have no folder, which folders no row."""
-    import json
-
-    from psweep.store.files import check_calc_dir as compare
-
+def checkdir_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep-checkdir`` (:func:`check_calc_dir`)."""
     parser = argparse.ArgumentParser(
         prog="psweep-checkdir",
         description="Compare the <_pset_id> folders in CALC_DIR with the database in it "
@@ -77,6 +91,16 @@ def check_calc_dir(argv: Sequence[str] | None = None) -> None:
         help=f"the database file in CALC_DIR (default: the one of {', '.join(DATABASE_BASENAMES)}"
         " that is there)",
     )
+    return parser
+
+
+def check_calc_dir(argv: Sequence[str] | None = None) -> None:
+    """``psweep-checkdir CALC_DIR``: which psets have no folder, which folders no row."""
+    import json
+
+    from psweep.store.files import check_calc_dir as compare
+
+    parser = checkdir_parser()
     args = parser.parse_args(argv)
     df = _read(parser, _database_in(parser, args.calc_dir, args.database_basename), None)
     found = compare(args.calc_dir, df)
@@ -104,8 +128,8 @@ def _database_in(parser: argparse.ArgumentParser, calc_dir: str, basename: str |
     )
 
 
-def db2table(argv: Sequence[str] | None = None) -> None:
-    """``psweep-db2table``: print a database as a table."""
+def db2table_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep-db2table`` (:func:`db2table`)."""
     parser = argparse.ArgumentParser(
         prog="psweep-db2table",
         description="Print a psweep database as a table. Columns whose names "
@@ -133,7 +157,15 @@ def db2table(argv: Sequence[str] | None = None) -> None:
         metavar="COL",
         help="show this column (repeatable; same as naming it after the file)",
     )
+    return parser
+
+
+def db2table(argv: Sequence[str] | None = None) -> None:
+    """``psweep-db2table``: print a database as a table."""
+    parser = db2table_parser()
     args = parser.parse_args(argv)
+    from tabulate import tabulate
+
     df = _read(parser, args.database, args.fmt)
     columns = [*args.columns, *args.more_columns]
     if columns:

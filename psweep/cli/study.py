@@ -6,14 +6,15 @@ import argparse
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from psweep.cli.commands import DELEGATED, resolve
 from psweep.errors import PsweepError, PsweepStudyError
 from psweep.version import __version__
 
-__all__ = ["main"]
+__all__ = ["main", "new_parser", "psweep_parser", "update_parser"]
 
 
 def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -87,20 +88,6 @@ def _when_text(key: str) -> str:
     return "in some cases"
 
 
-# commands with a module (and an argument parser) of their own: name -> (module, help)
-_DELEGATED = {
-    "status": (
-        "psweep.observe.runstate",
-        "show the runs of a study and its batch jobs, also while it runs",
-    ),
-    "report": ("psweep.observe.reporting", "write one self-contained HTML report of a study"),
-    "batch": (
-        "psweep.batch.resubmit",
-        "batch jobs: 'psweep batch resubmit MACHINE' submits again only the failed ones",
-    ),
-}
-
-
 def _warn_clash() -> None:
     """Say in one line (stderr) if another distribution installs a ``psweep`` package here."""
     from psweep.study.installation import clash_message
@@ -111,13 +98,21 @@ def _warn_clash() -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose epilog may be a function, called only when the help is shown:
-    ``psweep --help`` need not read the template's questions for ``psweep new --help``."""
+    """An ArgumentParser whose epilog may be given as a function, called when the epilog is
+    first read (by the help): ``psweep --help`` need not read the template's questions for
+    ``psweep new --help``, and whoever reads ``parser.epilog`` (sphinx-argparse) gets text."""
 
-    def format_help(self) -> str:
-        if callable(self.epilog):
-            self.epilog = self.epilog()
-        return super().format_help()
+    _epilog: str | Callable[[], str] | None
+
+    @property
+    def epilog(self) -> str | None:
+        if callable(self._epilog):
+            self._epilog = self._epilog()
+        return self._epilog
+
+    @epilog.setter
+    def epilog(self, value: str | Callable[[], str] | None) -> None:
+        self._epilog = value
 
 
 class _VersionAction(argparse.Action):
@@ -194,7 +189,8 @@ def _add_update(sub: Any) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _psweep_parsers() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentParser]]:
+    """The parser of ``psweep`` and those of its subcommands, by name."""
     parser = argparse.ArgumentParser(
         prog="psweep",
         description="psweep: parameter studies with a database of results.",
@@ -211,20 +207,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_new(sub)
     _add_update(sub)
-    for name, (_module, text) in _DELEGATED.items():
-        sub.add_parser(name, help=text, add_help=False)  # parsed by its own module
-    return parser
+    for name, command in DELEGATED.items():
+        # parsed by its own module (main hands it the words after its name): only named here
+        sub.add_parser(name, help=command.help, description=command.help, add_help=False)
+    return parser, sub.choices
+
+
+def psweep_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep``: ``--version`` and the subcommands (those of
+    :data:`~psweep.cli.commands.DELEGATED` only by name: their modules parse them)."""
+    return _psweep_parsers()[0]
+
+
+def new_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep new``, the subcommand's of :func:`psweep_parser`."""
+    return _psweep_parsers()[1]["new"]
+
+
+def update_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep update``, the subcommand's of :func:`psweep_parser`."""
+    return _psweep_parsers()[1]["update"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``psweep`` (or ``python -m psweep``): ``psweep new DEST`` starts a study."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _DELEGATED:
-        import importlib
-
-        module = importlib.import_module(_DELEGATED[argv[0]][0])
-        sys.exit(module.main(argv[1:]))
-    parser = _parser()
+    if argv and argv[0] in DELEGATED:
+        sys.exit(resolve(DELEGATED[argv[0]].main)(argv[1:]))
+    parser = psweep_parser()
     args = parser.parse_args(argv)
     from copier.errors import CopierError
 

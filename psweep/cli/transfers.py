@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from psweep.errors import PsweepError
 from psweep.store.paths import DATABASE_BASENAME, DATABASE_BASENAMES, PSWEEP_DIRNAME
 
-__all__ = ["pull", "push"]
+__all__ = ["pull", "pull_parser", "push", "push_parser"]
 
 
 _SYNC_USAGE = """\
@@ -20,17 +20,25 @@ _SYNC_USAGE = """\
 
 
 def _sync_description(direction: str) -> tuple[str, str]:
+    prog = f"psweep-{direction}"
     if direction == "push":
         what = "Copy calc/ to a machine or host with rsync."
         host = "ssh HOST mkdir -pv DIR/calc;\n           rsync calc/ HOST:DIR/calc/"
     else:
-        what = (
-            "Copy calc/ back from a machine or host with rsync. The database (of any format) "
-            "and the runs table are not copied over the local ones but merged into them under "
-            "the lock: rows and runs on either side are kept, one on both takes the remote "
-            "values where it has them."
-        )
+        what = """\
+Copy calc/ back from a machine or host with rsync. The database (of any
+format) and the runs table are not copied over the local ones but merged into
+them under the lock: rows and runs on either side are kept, one on both takes
+the remote values where it has them."""
         host = "rsync\n           HOST:DIR/calc ./"
+    what += f"""
+
+two forms ('forms' below tells which one is taken):
+
+- {prog} MACHINE [options]: a folder of templates/machines; the
+  arguments below are this form's
+- {prog} HOST [RSYNC_OPTS...]: the form of psweep 0.16; the words
+  after HOST go to rsync as they are"""
     epilog = f"""\
 forms:
   MACHINE  'host' and 'path' in templates/machines/MACHINE/info.yaml (no host:
@@ -115,10 +123,12 @@ def _sync_host(prog: str, direction: str, host: str, rsync_opts: list[str], forc
     sys.exit(0)
 
 
-def _machine_parser(prog: str, direction: str) -> argparse.ArgumentParser:
+def _sync_parser(direction: str) -> argparse.ArgumentParser:
+    """The parser of ``psweep-push`` or ``psweep-pull``: it parses the MACHINE form, and its
+    usage, description and epilog tell both forms (the HOST form's words go to rsync)."""
     description, epilog = _sync_description(direction)
     parser = argparse.ArgumentParser(
-        prog=prog,
+        prog=f"psweep-{direction}",
         usage=_SYNC_USAGE,
         description=description,
         epilog=epilog,
@@ -179,7 +189,7 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     """``psweep-push MACHINE``: host and path from the machine's info.yaml."""
     from psweep.batch.transfers import not_pulled, pull_database, run_command
 
-    parser = _machine_parser(prog, direction)
+    parser = _sync_parser(direction)
     args = parser.parse_args(argv)
     remote, on_host = _machine_remote(parser, prog, args)
     if shutil.which("rsync") is None:
@@ -203,6 +213,18 @@ def _sync_machine(prog: str, direction: str, argv: Sequence[str]) -> None:
     if rc != 0 or direction == "push" or args.dry_run:
         sys.exit(rc)
     sys.exit(pull_database(prog, remote, local, args.database_basename))
+
+
+def push_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep-push``: the MACHINE form's arguments; the HOST form in its
+    usage, description and epilog."""
+    return _sync_parser("push")
+
+
+def pull_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep-pull``: the MACHINE form's arguments; the HOST form in its
+    usage, description and epilog."""
+    return _sync_parser("pull")
 
 
 def push(argv: Sequence[str] | None = None) -> None:

@@ -21,7 +21,6 @@ maps (:mod:`psweep.observe.report_figures`).
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import logging
 import os
@@ -36,6 +35,7 @@ from psweep.constants import DATABASE_BASENAME
 from psweep.errors import PsweepDatabaseError
 from psweep.observe.report_data import ReportData, _shown, read_report_data, split_columns
 from psweep.observe.report_figures import _figures_section
+from psweep.observe.report_options import MAX_LINES, report_parser
 from psweep.observe.report_tables import (
     _columns_section,
     _coverage_section,
@@ -50,9 +50,6 @@ from psweep.store.paths import StudyPaths
 __all__ = ["main", "report", "split_columns"]
 
 log = logging.getLogger(__name__)
-
-MAX_LINES = 8  # lines per axes; more combinations of the other parameters: scatter
-
 
 # --- the page ----------------------------------------------------------------------------
 
@@ -275,30 +272,7 @@ def _overview(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``psweep report [CALC_DIR] -o report.html``; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="psweep report",
-        description="Write one self-contained HTML file about a study: its runs, results "
-        "over the varied parameters, failures and parameter coverage.",
-    )
-    parser.add_argument("calc_dir", nargs="?", default="calc", help="default: calc")
-    parser.add_argument("-o", "--out", default="report.html", help="default: report.html")
-    parser.add_argument("--database-basename", default=DATABASE_BASENAME, metavar="NAME")
-    parser.add_argument("--title", help="default: the name of the study's folder")
-    parser.add_argument(
-        "--params", help="comma-separated parameter columns, where the automatic rule does not fit"
-    )
-    parser.add_argument(
-        "--max-lines",
-        type=int,
-        default=MAX_LINES,
-        metavar="N",
-        help=f"most lines per axes, else a scatter (default: {MAX_LINES})",
-    )
-    parser.add_argument(
-        "--units",
-        metavar="NAME=UNIT,...",
-        help="units of parameters and results for axes and headings, e.g. phase=rad,omega=s",
-    )
+    parser = report_parser()
     args = parser.parse_args(argv)
     units = dict(item.partition("=")[::2] for item in args.units.split(",")) if args.units else {}
     if any(not name or not unit for name, unit in units.items()):

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 # pandas is imported only where a DataFrame is read or made: a study whose runs.json is
 # up to date (psweep.store.runs_json) and that has no journals gets its status without it
 
-__all__ = ["RUN_STATES", "df_runs", "journal_runs", "status"]
+__all__ = ["RUN_STATES", "df_runs", "journal_runs", "status", "status_parser"]
 
 # a run on another host (shared file system) counts as running while it writes
 _FOREIGN_QUIET_S = 600.0
@@ -407,7 +407,8 @@ def batch_dir_hint(calc_dir: str) -> str:
     return f"{others[0]}/ has the batch jobs: psweep status {others[0]}" if others else ""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def status_parser() -> argparse.ArgumentParser:
+    """The parser of ``psweep status`` (:func:`main`)."""
     parser = argparse.ArgumentParser(
         prog="psweep status",
         description="Show the runs of a study (running, crashed, finished, failed, "
@@ -427,6 +428,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="refresh in place every SECONDS (default 2) until Ctrl-C",
     )
     parser.add_argument("--all", action="store_true", help="show every run, not the last 10")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``psweep status [CALC_DIR]``; return the exit status."""
+    parser = status_parser()
     args = parser.parse_args(argv)
     if args.watch is not None and args.watch <= 0:
         parser.error(f"--watch needs a number of seconds > 0, got {args.watch}")

@@ -37,13 +37,12 @@ from psweep.store.jsonformat import (
     write_json_database,
 )
 from psweep.store.parquetformat import check_parquet, read_parquet, write_parquet
+from psweep.store.paths import database_format
 
 __all__ = [
-    "DATABASE_FORMATS",
     "PLAIN_TYPES",
     "check_storable",
     "columns_frame",
-    "database_format",
     "df_filter_conds",
     "df_print",
     "df_read",
@@ -52,7 +51,6 @@ __all__ = [
     "records_frame",
 ]
 
-DATABASE_FORMATS = ("pickle", "json", "parquet")
 # what psweep 0.16's df_to_json passes to pandas
 JSON_DEFAULTS_016 = {
     "orient": "records",
@@ -60,18 +58,6 @@ JSON_DEFAULTS_016 = {
     "date_format": "iso",
     "double_precision": 15,
 }
-_BY_SUFFIX = {".json": "json", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def database_format(fn: Any, fmt: str | None = None) -> str:
-    """The format of database file `fn`: `fmt` if given, else from the file name."""
-    if fmt is None:
-        return _BY_SUFFIX.get(os.path.splitext(os.fspath(fn))[1].lower(), "pickle")
-    if fmt not in DATABASE_FORMATS:
-        raise PsweepDatabaseError(
-            f"unknown database format fmt={fmt!r}; valid: {', '.join(DATABASE_FORMATS)}"
-        )
-    return fmt
 
 
 # plain values: immutable scalars that always pickle (others are tried; a run gives

@@ -24,19 +24,26 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from psweep.errors import PsweepDatabaseError
+
 __all__ = [
     "DATABASE_BASENAME",
     "DATABASE_BASENAMES",
+    "DATABASE_FORMATS",
     "PSWEEP_DIRNAME",
     "RUNS_BASENAME",
     "RUNS_JSON_BASENAME",
     "StudyPaths",
+    "database_format",
 ]
 
 #: The file name of a study's database in its ``calc_dir`` by default.
 DATABASE_BASENAME = "database.pk"
 #: the database's usual file name in each format (pickle, Parquet twice, JSON)
 DATABASE_BASENAMES = ("database.pk", "database.parquet", "database.pq", "database.json")
+#: the formats of a database file (psweep.store.database reads and writes them)
+DATABASE_FORMATS = ("pickle", "json", "parquet")
+_BY_SUFFIX = {".json": "json", ".parquet": "parquet", ".pq": "parquet"}  # else pickle
 RUNS_BASENAME = "runs.pk"
 RUNS_JSON_BASENAME = "runs.json"  # the runs table in plain JSON (psweep.store.runs_json)
 PSWEEP_DIRNAME = ".psweep"
@@ -53,6 +60,17 @@ _GITIGNORE = "# locks and journals of running psweep studies\n*\n"
 def _normalised(path: Any) -> str:
     """`path` as text, once and for all: ``calc/``, ``./calc`` and ``calc`` are ``calc``."""
     return os.path.normpath(os.fspath(path))
+
+
+def database_format(fn: Any, fmt: str | None = None) -> str:
+    """The format of database file `fn`: `fmt` if given, else from the file name."""
+    if fmt is None:
+        return _BY_SUFFIX.get(os.path.splitext(os.fspath(fn))[1].lower(), "pickle")
+    if fmt not in DATABASE_FORMATS:
+        raise PsweepDatabaseError(
+            f"unknown database format fmt={fmt!r}; valid: {', '.join(DATABASE_FORMATS)}"
+        )
+    return fmt
 
 
 @dataclass(frozen=True, init=False)
@@ -116,9 +134,6 @@ class StudyPaths:
     @property
     def database_format(self) -> str:
         """The format of the database file: ``pickle``, ``parquet`` or ``json``."""
-        # here, not at the top: the paths of a study are wanted without pandas (psweep status)
-        from psweep.store.database import database_format
-
         return database_format(self.database)
 
     @property
