@@ -60,6 +60,9 @@ html_theme_options = {
 copybutton_prompt_text = r"\$ "
 copybutton_prompt_is_regexp = True
 
+# "--data" in help texts must stay two hyphens, not become a dash
+smartquotes = False
+
 nitpicky = True
 # names the docstrings use for types of other projects (no inventories offline)
 nitpick_ignore_regex = [

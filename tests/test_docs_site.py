@@ -8,6 +8,7 @@ unresolvable, as a reader without network would.
 
 from __future__ import annotations
 
+import html
 import html.parser
 import os
 import re
@@ -169,3 +170,24 @@ def test_api_page_lists_the_public_names(site: Path, tmp_path: Path) -> None:
     dom = chromium(["--dump-dom", (site / "reference" / "api.html").as_uri()], tmp_path)
     ids = set(re.findall(r'id="(psweep\.[^"]+)"', dom))
     assert {f"psweep.{n}" for n in PUBLIC} <= ids
+
+
+def test_every_command_is_in_the_reference(site: Path) -> None:
+    """The commands page has the usage line of every command of psweep.cli.commands."""
+    from psweep.cli.commands import COMMANDS
+
+    page = (site / "reference" / "cli.html").read_text()
+    text = re.sub(r"<[^>]+>", "", page)
+    missing = [name for name in COMMANDS if f"usage: {name} " not in html.unescape(text)]
+    assert missing == []
+
+
+def test_no_markup_left_unparsed(site: Path) -> None:
+    """No page shows reStructuredText that failed to parse (docutils' "problematic" spans,
+    which sphinx-argparse's help texts can make without a warning)."""
+    bad = [
+        str(p.relative_to(site))
+        for p in site.rglob("*.html")
+        if 'class="problematic"' in p.read_text()
+    ]
+    assert bad == []

@@ -231,6 +231,39 @@ class NoxSessionsDirective(_RstDirective):
         return _table(("session", "what it does", "in plain nox"), rows, "25 65 10")
 
 
+# how the commands' pages leave out what is said elsewhere: the subcommands of psweep have
+# their own entries; the questions of psweep new are on the study template page
+_ARGPARSE_OPTIONS = {
+    "psweep": [":nosubcommands:"],
+    "psweep new": [":noepilog:"],
+}
+
+
+class CommandsDirective(SphinxDirective):
+    """A section per command of ``psweep.cli.commands.COMMANDS``, by sphinx-argparse."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from psweep.cli.commands import COMMANDS
+
+        out: list[str] = []
+        for name, ref in COMMANDS.items():
+            module, _, func = ref.partition(":")
+            out += [f"## `{name}`", "", "```{eval-rst}", ".. argparse::"]
+            out += [f"   :module: {module}", f"   :func: {func}", f"   :prog: {name}"]
+            out += ["   :nodefault:"]
+            out += [f"   {opt}" for opt in _ARGPARSE_OPTIONS.get(name, [])]
+            out += ["```", ""]
+            if name == "psweep new":
+                out += ["The questions and their defaults: "
+                        "[Study template questions](study-template.md).", ""]
+        container = nodes.container()
+        lines = StringList(out, source=self.get_source_info()[0])
+        self.state.nested_parse(lines, self.content_offset, container, match_titles=True)
+        return container.children
+
+
 def setup(app: Sphinx) -> dict:
     app.add_directive("psweep-api", ApiDirective)
     app.add_directive("psweep-columns", ColumnsDirective)
@@ -238,4 +271,5 @@ def setup(app: Sphinx) -> dict:
     app.add_directive("psweep-environment", EnvironmentDirective)
     app.add_directive("psweep-questions", QuestionsDirective)
     app.add_directive("psweep-nox-sessions", NoxSessionsDirective)
+    app.add_directive("psweep-commands", CommandsDirective)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -48,44 +48,21 @@ def _new(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 def _describe_questions() -> str:
     """One paragraph per question for ``psweep new --help``: help, choices, default."""
-    from psweep.study.new import running_python, template_conf
+    from psweep.study.new import running_python, template_questions
 
     try:
-        conf = template_conf()
+        questions = template_questions(python=running_python())
     except (PsweepStudyError, OSError) as exc:
         return f"questions: (the template is missing: {exc})"
     lines = ["questions (answer with -d KEY=VALUE; yes/no questions take true/false/yes/no/1/0):"]
-    special = {
-        "study_name": "the name of DEST",
-        "python_version": f"{running_python()}, the Python running psweep new",
-        "psweep_requirement": "empty: this psweep, its wheel kept in vendor/",
-        "psweep_version": "this psweep's version",
-        "author_name": "git's user.name, else Study Author",
-        "author_email": "git's user.email, else author@example.org",
-    }
-    for key, spec in conf.items():
-        if key.startswith("_") or not isinstance(spec, dict):
-            continue
-        kind = "yes/no" if spec.get("type") == "bool" else spec.get("type", "str")
-        helptext = " ".join(str(spec.get("help", "")).split())
-        lines.append(f"  {key} ({kind}): {helptext}")
-        if "choices" in spec:
-            lines.append(f"      choices: {', '.join(map(str, spec['choices']))}")
-        default = special.get(key, spec.get("default"))
-        if isinstance(default, bool):
-            default = "true" if default else "false"
-        lines.append(f"      default: {default if default != '' else '(empty)'}")
-        if "when" in spec:
-            lines.append("      asked only: " + _when_text(key))
+    for q in questions:
+        lines.append(f"  {q.key} ({q.kind}): {q.help}")
+        if q.choices:
+            lines.append(f"      choices: {', '.join(q.choices)}")
+        lines.append(f"      default: {q.default}")
+        if q.when:
+            lines.append(f"      asked only: {q.when}")
     return "\n".join(lines)
-
-
-def _when_text(key: str) -> str:
-    if key.startswith("slurm_"):
-        return "with use_slurm=true"
-    if key == "psweep_version":
-        return "when psweep_requirement is empty"
-    return "in some cases"
 
 
 def _warn_clash() -> None:
