@@ -256,8 +256,11 @@ class CommandsDirective(SphinxDirective):
             out += [f"   {opt}" for opt in _ARGPARSE_OPTIONS.get(name, [])]
             out += ["```", ""]
             if name == "psweep new":
-                out += ["The questions and their defaults: "
-                        "[Study template questions](study-template.md).", ""]
+                out += [
+                    "The questions and their defaults: "
+                    "[Study template questions](study-template.md).",
+                    "",
+                ]
         container = nodes.container()
         lines = StringList(out, source=self.get_source_info()[0])
         self.state.nested_parse(lines, self.content_offset, container, match_titles=True)
