@@ -94,7 +94,8 @@ def docs(session: nox.Session) -> None:
     # the built site (search, API page, links), then every page's code blocks
     session.run(
         "python", "-m", "pytest", "tests/test_docs_site.py", "tests/test_docs_examples.py",
-        "tests/test_docstrings.py", "-n", TEST_WORKERS, "--timeout=900", *session.posargs,
+        "tests/test_docs_guides.py", "tests/test_docstrings.py", "-n", TEST_WORKERS,
+        "--dist", "loadfile", "--timeout=900", *session.posargs,
         env={"PSWEEP_DOCS_HTML": str(html)},
     )  # fmt: skip
     session.log(f"the site: {html / 'index.html'}")

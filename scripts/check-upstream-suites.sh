@@ -2,7 +2,7 @@
 # Runs psweep 0.7.0's and 0.16.0's own test suites (kept beside a clone in
 # ../shared/compat, never copied here) against the psweep that PYTHON imports,
 # and fails on a regression: 0.7.0's must pass whole, 0.16.0's at least
-# MIN_016 tests (README, "Coming from psweep 0.16", lists the rest and why).
+# MIN_016 tests (docs/how-to/coming-from-older-psweep.md lists the rest and why).
 #
 #   PYTHON=.venv/bin/python bash scripts/check-upstream-suites.sh
 set -uo pipefail

@@ -43,11 +43,21 @@ SKIP = re.compile(r"<!--\s*skip:\s*(?P<args>.*?)\s*-->|^%\s*skip:\s*(?P<args2>.*
 SKIP_WITH_REASON = re.compile(r'(next|start)\s+(".+"|if\(.+,\s*reason=".+"\))\Z|end\Z')
 
 
+GUIDES = ("how-to", "explanation")  # the pages of tests/test_docs_guides.py; the rest:
+# tests/test_docs_examples.py (two files, so that two test processes share the work)
+
+
 def pages() -> list[Path]:
     """Every page whose blocks run: the docs site, the README and the changelog."""
     found = sorted((ROOT / "docs").rglob("*.md"))
     found = [p for p in found if "_build" not in p.parts]
     return [*found, ROOT / "README.md", ROOT / "CHANGELOG.md"]
+
+
+def is_guide(page: Path) -> bool:
+    """Whether `page` is a how-to guide or an explanation (else tutorial, reference, ...)."""
+    parts = page.relative_to(ROOT).parts
+    return len(parts) > 2 and parts[0] == "docs" and parts[1] in GUIDES
 
 
 def fences(text: str) -> list[tuple[int, str]]:

@@ -276,27 +276,6 @@ def test_verbose_of_another_type_is_refused(study, bad):
         ps.run(func_plain, ps.plist("a", [1]), verbose=bad)
 
 
-def func_result(pset):
-    print("a is", pset["a"])
-    return {"result_": pset["a"] * 2}
-
-
-def test_readme_migration_snippet_runs(study):
-    """The code of the README's "Coming from psweep 0.16" section does what it says."""
-    from pathlib import Path
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Coming from psweep 0.16", 1)[1].split("\n## ", 1)[0]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    space = {"ps": ps, "func": func_result, "params": ps.plist("a", [1, 2]), "pd": pd}
-    exec(code, space)
-    df = space["df"]
-    assert df["_logs"].dropna().tolist()[:2] == ["a is 1\n", "a is 2\n"]
-    assert df["b"].iloc[-2] is pd.NA
-    by_hash = df.groupby("_pset_hash")["result_"].mean()
-    assert by_hash[ps.pset_hash({"a": 1})] == 2
-
-
 def test_classes_ufuncs_and_functions_have_no_hash_but_joblibs():
     """As in psweep 0.7.0, pset_hash gives functions, classes and ufuncs no hash (a name
     says nothing of what it computes); method="joblib" hashes them by name, as 0.16."""

@@ -1,7 +1,9 @@
 """Every code block of the docs site, the README and the changelog runs (tests/docs_examples.py).
 
 One test per page runs its blocks in order in a scratch folder, as a reader
-would type them; blocks that cannot run here are marked with the reason.
+would type them; blocks that cannot run here are marked with the reason. This
+file runs the tutorials, the reference, the README and the changelog;
+tests/test_docs_guides.py the how-to guides and explanations.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from docs_examples import ROOT, fences, pages, problems, run_page
+from docs_examples import ROOT, fences, is_guide, pages, problems, run_page
 
 PAGES = pages()
+RUN_HERE = [p for p in PAGES if not is_guide(p)]
 
 
 def test_pages_are_found() -> None:
@@ -27,7 +30,7 @@ def test_blocks_are_marked(page: Path) -> None:
     assert problems(page) == []
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+@pytest.mark.parametrize("page", RUN_HERE, ids=[str(p.relative_to(ROOT)) for p in RUN_HERE])
 def test_page_runs(page: Path, tmp_path: Path) -> None:
     """The page's code blocks run in order, each as written."""
     state = run_page(page, tmp_path)
