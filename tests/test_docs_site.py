@@ -1,8 +1,9 @@
 """The docs site: it builds without a warning, offline, and a reader finds things in it.
 
 The site is built once per module (``sphinx -W -n``: warnings and unresolved
-references are errors) unless ``PSWEEP_DOCS_HTML`` names a site ``nox -s docs``
-has just built. Headless Chromium then opens it from disk, with every host name
+references are errors), in a network namespace of its own where ``unshare -n``
+can make one, unless ``PSWEEP_DOCS_HTML`` names a site ``nox -s docs`` has just
+built. Headless Chromium then opens it from disk, with every host name
 unresolvable, as a reader without network would.
 """
 
@@ -38,6 +39,7 @@ def site(tmp_path_factory) -> Path:
         return Path(given)
     out = tmp_path_factory.mktemp("docs") / "html"
     cmd = [sys.executable, "-m", "sphinx", "-W", "-n", "--keep-going", "-q", "-b", "html"]
+    cmd = [*_without_network(), *cmd]
     proc = subprocess.run(
         [*cmd, "-d", str(out.parent / "doctrees"), str(ROOT / "docs"), str(out)],
         capture_output=True,
@@ -49,6 +51,15 @@ def site(tmp_path_factory) -> Path:
         f"sphinx-build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     )
     return out
+
+
+def _without_network() -> list[str]:
+    """``unshare -n`` where this user may make a network namespace (no interface but
+    loopback: the build must not download anything), else nothing."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-n", "true"], check=False).returncode == 0:
+        return [unshare, "-n"]
+    return []
 
 
 def chromium(args: list[str], tmp_path: Path) -> str:
