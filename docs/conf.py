@@ -41,7 +41,8 @@ suppress_warnings: list[str] = []
 
 # autodoc + numpydoc: each public name on the API page, its signature from the code
 autodoc_member_order = "bysource"
-toc_object_entries_show_parents = "hide"  # the page's contents say run_local(), not psweep.run_local()
+# the contents of the API page say run_local(), not psweep.run_local()
+toc_object_entries_show_parents = "hide"
 autodoc_typehints = "none"  # numpydoc's Parameters sections say it; signatures stay readable
 autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from psweep.cli.commands import DELEGATED, resolve
+from psweep.cli.commands import COMMANDS, DELEGATED, resolve
 from psweep.errors import PsweepError, PsweepStudyError
 from psweep.version import __version__
 
@@ -171,8 +171,9 @@ def _psweep_parsers() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.Ar
     parser = argparse.ArgumentParser(
         prog="psweep",
         description="psweep: parameter studies with a database of results.",
-        epilog="The database tools are commands of their own: psweep-db2table, psweep-db2json, "
-        "psweep-push, psweep-pull (each has --help). psweep COMMAND --help tells more.",
+        epilog="The database and transfer tools are commands of their own: "
+        + ", ".join(name for name in COMMANDS if name.startswith("psweep-"))
+        + " (each has --help). psweep COMMAND --help tells more.",
     )
     parser.add_argument(
         "--version",

@@ -389,7 +389,10 @@ def recover_command(calc_dir: str, crashed: list[dict]) -> str:
     """
     names = sorted({r.get("database_basename") or "database.pk" for r in crashed})
     calls = "; ".join(f"psweep.recover({calc_dir!r}, {name!r})" for name in names)
-    return f"python -c {shlex.quote(f'import psweep; {calls}')}"
+    code = f"import psweep; {calls}"
+    if not any(c in code for c in '"$`\\!'):  # reads best in double quotes, and is safe there
+        return f'python -c "{code}"'
+    return f"python -c {shlex.quote(code)}"
 
 
 def batch_dir_hint(calc_dir: str) -> str:
