@@ -501,6 +501,34 @@ def test_prep_batch_killed_then_rerun_with_skip_dups_writes_the_submit_scripts(s
     assert (study / "calc/run_local.sh").read_text() == before
 
 
+@pytest.mark.parametrize("crash_at", ["run-recorded", "journal-removed"])
+def test_prep_batch_killed_recovered_then_extended_submits_each_pset_once(study, crash_at):
+    """A prep_batch killed after its merge, its run recovered twice by ps.recover, then an
+    extension with skip_dups=True: the submit script has one active line for the killed
+    run's pset (prepared, never submitted) and one for the new pset, no other, and
+    running it gives both results (the study model's replay; the pset is not prepared
+    twice and no line of the crashed run existed before)."""
+    code = "import psweep as ps; ps.prep_batch([{'a': 0, 'b': 'x y'}], skip_dups=True)"
+    env = {**os.environ, "PSWEEP_CRASH_AT": crash_at}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    killed = ps.df_read("calc/database.pk").index.tolist()
+    assert len(killed) == 1
+    ps.recover()
+    ps.recover()
+    df = ps.prep_batch(params(2), skip_dups=True)
+    assert len(df) == 2
+    (new,) = df.index.difference(killed)
+    for machine in ("local", "cluster"):
+        listed = list(run_script_psets("calc", machine))
+        assert sorted(listed) == sorted([(killed[0], True), (new, True)]), machine
+    assert sorted(p.name for p in (study / "calc").iterdir() if UUID_RE.match(p.name)) == sorted(
+        df.index
+    )
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
+    assert ps.collect_batch()["_batch_status"].tolist() == ["done", "done"]
+
+
 def test_collect_batch_keeps_a_016_database_in_its_layout(study):
     """collect_batch on a database of ps.run (indexed by _pset_seq) finds each pset's
     result by its _pset_id and writes the database back in 0.16's layout."""
