@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import psweep as ps
-from psweep.batch.states import run_script_psets
+from psweep.batch.states import is_job_line, run_script_psets
 
 GOLDEN = Path(__file__).parent / "golden"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -225,6 +225,25 @@ def test_array_lines_split_and_throttle(tmp_path, monkeypatch):
         for line in Path(f"calc/array_cluster_run0_{part}.txt").read_text().split()
     ]
     assert listed == list(df.index)
+
+
+@pytest.mark.parametrize("info", ["subcmd: sh\n", "subcmd: sbatch\narray: true\n"])
+def test_a_machine_added_later_lists_only_the_psets_prepared_for_it(study, info):
+    """A machine added when the study is extended gets lines only for the psets that have
+    its jobscript: no commented-out line (or array line without its list file) for the
+    psets prepared before it existed."""
+    first = ps.prep_batch(params(2)).index
+    mdir = study / "templates/machines/late"
+    mdir.mkdir()
+    (mdir / "info.yaml").write_text(info)
+    (mdir / "jobscript").write_text("#!/bin/sh\npython3 run.py\n")
+    df = ps.prep_batch(params(3), skip_dups=True)
+    (new,) = df.index.difference(first)
+    assert list(run_script_psets("calc", "late")) == [(new, True)]
+    jobs = [ln for ln in (study / "calc/run_late.sh").read_text().splitlines() if is_job_line(ln)]
+    assert len(jobs) == 1 and not jobs[0].startswith("#")
+    assert ps.batch_states("calc", machine="late", squeue=False)["_pset_id"].tolist() == [new]
+    assert len(list(run_script_psets("calc", "local"))) == 3
 
 
 def test_simulate_writes_to_simulate_dir(study):

@@ -292,6 +292,61 @@ def test_a_result_counts_only_for_the_machine_whose_job_made_it(tmp_path, monkey
     )
 
 
+def fake_sbatch(root: Path, monkeypatch) -> None:
+    """An ``sbatch`` first on PATH that takes every job and runs none (exit 0)."""
+    folder = root / "bin"
+    folder.mkdir()
+    (folder / "sbatch").write_text("#!/bin/sh\nexit 0\n")
+    (folder / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_switch_to_arrays_keeps_the_earlier_jobs_as_submitted(tmp_path, monkeypatch):
+    """A machine switched to ``array: true`` partway keeps its earlier jobs as they went out.
+
+    The first two psets go out one sbatch per pset; after the switch, their lines stay
+    per-pset lines, commented out, and only the new pset goes out as an array (and back
+    again: the array line stays an array line). batch_states and resubmit see every
+    pset: the jobs went out and left no result. ``sbatch`` is a stand-in that takes
+    each job (the scripts run here, also without SLURM) and squeue one with an empty
+    queue: the real one would list other engineers' jobs or be absent.
+    """
+    monkeypatch.chdir(tmp_path)
+    machines_study(tmp_path, {"a": "subcmd: sbatch\n"}, "print($x)\n")
+    fake_sbatch(tmp_path, monkeypatch)
+    monkeypatch.setattr(states, "_squeue", lambda calc_dir: {})
+    script, info = Path("calc/run_a.sh"), tmp_path / "templates/machines/a/info.yaml"
+    first = ps.prep_batch(ps.plist("x", [1, 2])).index.tolist()
+    subprocess.run(["sh", str(script)], check=True, capture_output=True)
+    job_lines = [ln for ln in script.read_text().splitlines() if "jobscript_a" in ln]
+    submitted = [ln for ln in job_lines if ln.startswith("cd ")]
+    assert len(submitted) == 2
+    info.write_text("subcmd: sbatch\narray: true\n")
+    df = ps.prep_batch(ps.plist("x", [1, 2, 3]), skip_dups=True)
+    (new,) = df.index.difference(first)
+    lines = script.read_text().splitlines()
+    assert [ln for ln in lines if ln.startswith("# cd ")] == [f"# {ln}" for ln in submitted]
+    assert [ln for ln in lines if "--array" in ln] == [
+        "sbatch --array=0-0 array_a.sh array_a_run1_0.txt  # run_seq=1 pset_seq=2-2"
+    ]
+    assert Path("calc/array_a_run1_0.txt").read_text().split() == [new]
+    got = state_of(ps.batch.batch_states(machine="a"))
+    assert got == {first[0]: "missing", first[1]: "missing", new: "prepared"}
+    subprocess.run(["sh", str(script)], check=True, capture_output=True)
+    # and back: the array line stays, commented out, with its list
+    info.write_text("subcmd: sbatch\n")
+    newest = ps.prep_batch(ps.plist("x", [1, 2, 3, 4]), skip_dups=True).index[-1]
+    lines = script.read_text().splitlines()
+    assert "# sbatch --array=0-0 array_a.sh array_a_run1_0.txt  # run_seq=1 pset_seq=2-2" in lines
+    assert [ln for ln in lines if ln.startswith("cd ") and "; " in ln] == [
+        f'cd {newest}; sbatch jobscript_a; psweep_record $?; cd "$here"  # run_seq=2 pset_seq=3'
+    ]
+    got = state_of(ps.batch.batch_states(machine="a"))
+    assert list(got) == [*first, new, newest]
+    chosen = ps.batch.resubmit_batch("a")
+    assert chosen["_pset_id"].tolist() == [*first, new]
+
+
 def test_a_script_of_an_earlier_psweep_still_counts_results_as_done(six):
     """Lines without a job record (run scripts of earlier psweep versions) keep the old rule.
 
@@ -315,6 +370,24 @@ def test_a_script_of_an_earlier_psweep_still_counts_results_as_done(six):
     assert "not found" not in proc.stderr
     rec = states.read_job_record(f"calc/{six[1]}/.psweep-job_local")
     assert (rec["state"], rec["exit_code"]) == ("exited", "0")
+
+
+def test_prep_batch_keeps_the_lines_of_an_earlier_psweep_as_they_are(six):
+    """An extension comments out the lines of a script of an earlier psweep as they are
+    (not rewritten as lines that record), so their results still count as done."""
+    script = Path("calc/run_local.sh")
+    lines = script.read_text().splitlines()
+    func = next(i for i, ln in enumerate(lines) if ln.startswith("psweep_record() {"))
+    old = [ln.replace("psweep_record $?; ", "") for ln in lines[:func] + lines[func + 6 :]]
+    script.write_text("\n".join(old) + "\n")
+    result(six[0])
+    ps.prep_batch(ps.plist("a", [10]))
+    text = script.read_text()
+    for line in old:
+        if line.startswith("cd ") and "; " in line:
+            assert f"\n# {line}\n" in text
+    got = state_of(ps.batch.batch_states(machine="local", squeue=False))
+    assert got[six[0]] == "done"
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,7 @@ __all__ = [
     "JOB_RECORD_PREFIX",
     "batch_state_summary",
     "batch_states",
+    "is_job_line",
     "read_job_record",
     "run_script_psets",
 ]
@@ -47,6 +48,15 @@ def _machines_in(calc_dir: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(m.group(1) for m in map(_RUN_SCRIPT.match, names) if m)
+
+
+def is_job_line(line: str) -> bool:
+    """True for a line of ``run_<machine>.sh`` that submits jobs, or did (commented out).
+
+    A pset's line (``cd <_pset_id>; ...``) or a job array's
+    (``<subcmd> --array=<spec> array_<machine>.sh <list>``).
+    """
+    return bool(_JOB_LINE.match(line) or _ARRAY_LINE.match(line))
 
 
 def run_script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool]]:
