@@ -102,10 +102,12 @@ def resubmit_batch(
         The machine, a folder in `machine_templ_dir` with a
         ``<calc_dir>/run_<machine>.sh``.
     missing, failed, timeout
-        Which states of :func:`batch_states` to resubmit: ``missing`` (no
-        result and not queued), ``failed`` (non-zero exit code, cancelled)
-        and ``timeout`` (hit the time limit). Pending, running, done and
-        prepared psets are never resubmitted.
+        Which states of :func:`batch_states` to resubmit: ``missing`` (went
+        out on this machine, no result and not queued), ``failed`` (non-zero
+        exit code, cancelled) and ``timeout`` (hit the time limit). Pending,
+        running, done and prepared psets (never submitted on this machine,
+        also those whose lines a later run commented out) are never
+        resubmitted.
     calc_dir, machine_templ_dir
         As for prep_batch.
     squeue
