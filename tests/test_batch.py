@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import psweep as ps
-from psweep.batch.states import run_script_psets
+from psweep.batch.states import is_job_line, run_script_psets
 
 GOLDEN = Path(__file__).parent / "golden"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -225,6 +225,25 @@ def test_array_lines_split_and_throttle(tmp_path, monkeypatch):
         for line in Path(f"calc/array_cluster_run0_{part}.txt").read_text().split()
     ]
     assert listed == list(df.index)
+
+
+@pytest.mark.parametrize("info", ["subcmd: sh\n", "subcmd: sbatch\narray: true\n"])
+def test_a_machine_added_later_lists_only_the_psets_prepared_for_it(study, info):
+    """A machine added when the study is extended gets lines only for the psets that have
+    its jobscript: no commented-out line (or array line without its list file) for the
+    psets prepared before it existed."""
+    first = ps.prep_batch(params(2)).index
+    mdir = study / "templates/machines/late"
+    mdir.mkdir()
+    (mdir / "info.yaml").write_text(info)
+    (mdir / "jobscript").write_text("#!/bin/sh\npython3 run.py\n")
+    df = ps.prep_batch(params(3), skip_dups=True)
+    (new,) = df.index.difference(first)
+    assert list(run_script_psets("calc", "late")) == [(new, True)]
+    jobs = [ln for ln in (study / "calc/run_late.sh").read_text().splitlines() if is_job_line(ln)]
+    assert len(jobs) == 1 and not jobs[0].startswith("#")
+    assert ps.batch_states("calc", machine="late", squeue=False)["_pset_id"].tolist() == [new]
+    assert len(list(run_script_psets("calc", "local"))) == 3
 
 
 def test_simulate_writes_to_simulate_dir(study):
@@ -499,6 +518,34 @@ def test_prep_batch_killed_then_rerun_with_skip_dups_writes_the_submit_scripts(s
     before = (study / "calc/run_local.sh").read_text()
     ps.prep_batch(params(2), skip_dups=True)
     assert (study / "calc/run_local.sh").read_text() == before
+
+
+@pytest.mark.parametrize("crash_at", ["run-recorded", "journal-removed"])
+def test_prep_batch_killed_recovered_then_extended_submits_each_pset_once(study, crash_at):
+    """A prep_batch killed after its merge, its run recovered twice by ps.recover, then an
+    extension with skip_dups=True: the submit script has one active line for the killed
+    run's pset (prepared, never submitted) and one for the new pset, no other, and
+    running it gives both results (the study model's replay; the pset is not prepared
+    twice and no line of the crashed run existed before)."""
+    code = "import psweep as ps; ps.prep_batch([{'a': 0, 'b': 'x y'}], skip_dups=True)"
+    env = {**os.environ, "PSWEEP_CRASH_AT": crash_at}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    killed = ps.df_read("calc/database.pk").index.tolist()
+    assert len(killed) == 1
+    ps.recover()
+    ps.recover()
+    df = ps.prep_batch(params(2), skip_dups=True)
+    assert len(df) == 2
+    (new,) = df.index.difference(killed)
+    for machine in ("local", "cluster"):
+        listed = list(run_script_psets("calc", machine))
+        assert sorted(listed) == sorted([(killed[0], True), (new, True)]), machine
+    assert sorted(p.name for p in (study / "calc").iterdir() if UUID_RE.match(p.name)) == sorted(
+        df.index
+    )
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
+    assert ps.collect_batch()["_batch_status"].tolist() == ["done", "done"]
 
 
 def test_collect_batch_keeps_a_016_database_in_its_layout(study):

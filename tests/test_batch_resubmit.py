@@ -111,8 +111,10 @@ def test_running_record(six, monkeypatch):
     assert df.loc[six[1], "job_id"] == "9_1"
 
 
-def test_commented_line_without_record_is_missing(six):
-    """It calls a pset missing when a later run commented out its line and it left no trace."""
+def test_commented_line_of_a_job_that_ran_without_result_is_missing(six):
+    """It calls a pset missing when its job ran (exit code 0), left no result, and a later
+    run commented out its line."""
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
     ps.prep_batch(ps.plist("a", [10]))
     got = state_of(ps.batch.batch_states(machine="local", squeue=False))
     assert [got[i] for i in six] == ["missing"] * 6
@@ -194,8 +196,8 @@ def test_selection(six, flags, picked):
 
 def test_resubmit_without_array(six):
     """It writes one line per pset for a machine without arrays."""
-    record(six[0], "exited", "0", machine="local")  # as calc/run_local.sh records it
-    result(six[0])
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
+    result(six[0])  # the jobs ran, with exit code 0; five left no result
     ps.prep_batch(ps.plist("a", [10]))  # comments out the six lines: five now missing
     chosen = ps.batch.resubmit_batch("local", squeue=False)
     assert chosen["_pset_id"].tolist() == six[1:]
@@ -292,6 +294,94 @@ def test_a_result_counts_only_for_the_machine_whose_job_made_it(tmp_path, monkey
     )
 
 
+def test_jobs_never_submitted_on_a_machine_stay_prepared_after_an_extension(
+    tmp_path, monkeypatch, capsys
+):
+    """A machine that never ran its script keeps its psets prepared when an extension
+    comments out their lines: they were never submitted there, so they are not missing,
+    psweep status counts them prepared and resubmit leaves them alone. Machine `a` ran its
+    jobs; `b` (sh) and `c` (job arrays) never did."""
+    monkeypatch.chdir(tmp_path)
+    info = {"a": "subcmd: sh\n", "b": "subcmd: sh\n", "c": ARRAY_INFO}
+    machines_study(tmp_path, info, RESULT_OR_EXIT_PY)
+    first = ps.prep_batch(ps.plist("a", [1, 2])).index.tolist()
+    subprocess.run(["sh", "calc/run_a.sh"], check=True, capture_output=True)
+    new = ps.prep_batch(ps.plist("a", [1, 2, 5]), skip_dups=True).index[-1]
+    none = dict.fromkeys(ps.batch.BATCH_STATES, 0)
+    summary = ps.batch.batch_state_summary(ps.batch.batch_states(squeue=False))
+    assert summary == {
+        "a": none | {"done": 2, "prepared": 1},
+        "b": none | {"prepared": 3},
+        "c": none | {"prepared": 3},
+    }
+    monkeypatch.setenv("PATH", str(tmp_path / "nobin"))  # no squeue: see test_status
+    assert ps.status("calc")["batch"] == summary
+    for machine in ("b", "c"):
+        got = ps.batch.batch_states(machine=machine, squeue=False).set_index("_pset_id")
+        assert got.loc[first, "active"].tolist() == [False, False]
+        assert got.loc[new, "active"]
+        script = Path(f"calc/run_{machine}.sh").read_text()
+        assert main(["resubmit", machine]) == 1
+        assert "nothing to resubmit" in capsys.readouterr().out
+        assert Path(f"calc/run_{machine}.sh").read_text() == script
+
+
+def fake_sbatch(root: Path, monkeypatch) -> None:
+    """An ``sbatch`` first on PATH that takes every job and runs none (exit 0)."""
+    folder = root / "bin"
+    folder.mkdir()
+    (folder / "sbatch").write_text("#!/bin/sh\nexit 0\n")
+    (folder / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_switch_to_arrays_keeps_the_earlier_jobs_as_submitted(tmp_path, monkeypatch):
+    """A machine switched to ``array: true`` partway keeps its earlier jobs as they went out.
+
+    The first two psets go out one sbatch per pset; after the switch, their lines stay
+    per-pset lines, commented out, and only the new pset goes out as an array (and back
+    again: the array line stays an array line). batch_states and resubmit see every
+    pset: the jobs went out and left no result. ``sbatch`` is a stand-in that takes
+    each job (the scripts run here, also without SLURM) and squeue one with an empty
+    queue: the real one would list other engineers' jobs or be absent.
+    """
+    monkeypatch.chdir(tmp_path)
+    machines_study(tmp_path, {"a": "subcmd: sbatch\n"}, "print($x)\n")
+    fake_sbatch(tmp_path, monkeypatch)
+    monkeypatch.setattr(states, "_squeue", lambda calc_dir: {})
+    script, info = Path("calc/run_a.sh"), tmp_path / "templates/machines/a/info.yaml"
+    first = ps.prep_batch(ps.plist("x", [1, 2])).index.tolist()
+    subprocess.run(["sh", str(script)], check=True, capture_output=True)
+    job_lines = [ln for ln in script.read_text().splitlines() if "jobscript_a" in ln]
+    submitted = [ln for ln in job_lines if ln.startswith("cd ")]
+    assert len(submitted) == 2
+    info.write_text("subcmd: sbatch\narray: true\n")
+    df = ps.prep_batch(ps.plist("x", [1, 2, 3]), skip_dups=True)
+    (new,) = df.index.difference(first)
+    lines = script.read_text().splitlines()
+    assert [ln for ln in lines if ln.startswith("# cd ")] == [f"# {ln}" for ln in submitted]
+    assert [ln for ln in lines if "--array" in ln] == [
+        "sbatch --array=0-0 array_a.sh array_a_run1_0.txt  # run_seq=1 pset_seq=2-2"
+    ]
+    assert Path("calc/array_a_run1_0.txt").read_text().split() == [new]
+    got = state_of(ps.batch.batch_states(machine="a"))
+    assert got == {first[0]: "missing", first[1]: "missing", new: "prepared"}
+    subprocess.run(["sh", str(script)], check=True, capture_output=True)
+    assert run_driver("array_a_run1_0.txt", 0, machine="a").wait() == 0  # its task, no result
+    # and back: the array line stays, commented out, with its list
+    info.write_text("subcmd: sbatch\n")
+    newest = ps.prep_batch(ps.plist("x", [1, 2, 3, 4]), skip_dups=True).index[-1]
+    lines = script.read_text().splitlines()
+    assert "# sbatch --array=0-0 array_a.sh array_a_run1_0.txt  # run_seq=1 pset_seq=2-2" in lines
+    assert [ln for ln in lines if ln.startswith("cd ") and "; " in ln] == [
+        f'cd {newest}; sbatch jobscript_a; psweep_record $?; cd "$here"  # run_seq=2 pset_seq=3'
+    ]
+    got = state_of(ps.batch.batch_states(machine="a"))
+    assert list(got) == [*first, new, newest]
+    chosen = ps.batch.resubmit_batch("a")
+    assert chosen["_pset_id"].tolist() == [*first, new]
+
+
 def test_a_script_of_an_earlier_psweep_still_counts_results_as_done(six):
     """Lines without a job record (run scripts of earlier psweep versions) keep the old rule.
 
@@ -315,6 +405,24 @@ def test_a_script_of_an_earlier_psweep_still_counts_results_as_done(six):
     assert "not found" not in proc.stderr
     rec = states.read_job_record(f"calc/{six[1]}/.psweep-job_local")
     assert (rec["state"], rec["exit_code"]) == ("exited", "0")
+
+
+def test_prep_batch_keeps_the_lines_of_an_earlier_psweep_as_they_are(six):
+    """An extension comments out the lines of a script of an earlier psweep as they are
+    (not rewritten as lines that record), so their results still count as done."""
+    script = Path("calc/run_local.sh")
+    lines = script.read_text().splitlines()
+    func = next(i for i, ln in enumerate(lines) if ln.startswith("psweep_record() {"))
+    old = [ln.replace("psweep_record $?; ", "") for ln in lines[:func] + lines[func + 6 :]]
+    script.write_text("\n".join(old) + "\n")
+    result(six[0])
+    ps.prep_batch(ps.plist("a", [10]))
+    text = script.read_text()
+    for line in old:
+        if line.startswith("cd ") and "; " in line:
+            assert f"\n# {line}\n" in text
+    got = state_of(ps.batch.batch_states(machine="local", squeue=False))
+    assert got[six[0]] == "done"
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -389,10 +497,12 @@ def test_states_error_points_to_the_other_folder(tmp_path, monkeypatch):
         ps.batch.batch_states("calc", machine="local")
 
 
-def run_driver(pset_list: str, task: int, **popen) -> subprocess.Popen:
+def run_driver(pset_list: str, task: int, machine: str = "cluster", **popen) -> subprocess.Popen:
+    """Task `task` of an array of `pset_list`, run by the machine's array driver with sh."""
     env = dict(os.environ, SLURM_ARRAY_TASK_ID=str(task), SLURM_ARRAY_JOB_ID="77")
     env["SLURM_JOB_ID"] = "999999999"  # no such job: scontrol cannot say TIMEOUT
-    return subprocess.Popen(["sh", "array_cluster.sh", pset_list], cwd="calc", env=env, **popen)
+    driver = f"array_{machine}.sh"
+    return subprocess.Popen(["sh", driver, pset_list], cwd="calc", env=env, **popen)
 
 
 def test_array_driver_records_exit_code(tmp_path, monkeypatch):

@@ -470,7 +470,7 @@ class StudyLife(RuleBasedStateMachine):
             poolsize = None
         self.steps.append("prep_batch")
         old_ids = set(self.rows)
-        killed_batch = self.killed_batch_runs & set(self.pending)
+        due = set(self.unscripted)  # killed prep_batch runs whose job lines are not written
         before = self.before_run()
         ps.prep_batch(
             params,
@@ -486,9 +486,10 @@ class StudyLife(RuleBasedStateMachine):
         mine = {i for i in set(self.rows) - old_ids if self.snapshot.loc[i, "_run_id"] in runs}
         if mine:
             active = {pid for pid, on in self.script_psets() if on}
-            # rows of killed prep_batch runs may get their lines too: recovered by this
-            # one, or merged before the kill came (at journal-removed) with no lines yet
-            may = {i for i in self.rows if self.snapshot.loc[i, "_run_id"] in killed_batch}
+            # rows of killed prep_batch runs may get their lines too (never submitted, no
+            # line yet): recovered by this one, by a run or ps.recover before it, or merged
+            # before the kill came (at journal-removed)
+            may = {i for i in self.rows if self.snapshot.loc[i, "_run_id"] in due}
             if "prep_batch_recovered_rows_get_job_lines" in KNOWN_DEFECTS:
                 may |= recovered
             assert mine <= active <= mine | may, (

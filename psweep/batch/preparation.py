@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -16,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from psweep.batch.collection import RESULT_BASENAME
+from psweep.batch.layout import SUBMIT_FILES
 from psweep.batch.machines import Machine, gather_machines
-from psweep.batch.states import JOB_RECORD_PREFIX, run_script_psets
+from psweep.batch.states import JOB_RECORD_PREFIX, is_job_line, run_script_psets
 from psweep.batch.templates import (
     FileTemplate,
     PsweepTemplateError,
@@ -217,14 +219,11 @@ def array_job_lines(
     stem: str,
     work_dir: str,
     note: Callable[[int, list[str]], str],
-    *,
-    prefix: str = "",
-    write: bool = True,
 ) -> list[str]:
     """One ``sbatch --array`` line per part of `ids` (split at the array size limit).
 
     Part k's ids go to the list file ``array_<machine>_<stem>_<k>.txt`` in
-    `work_dir` (written if `write`); ``note(start, part)`` is the line's comment.
+    `work_dir`, written here; ``note(start, part)`` is the line's comment.
     """
     size = _array_size(machine.info)
     throttle = machine.info.get("array_throttle")
@@ -232,20 +231,17 @@ def array_job_lines(
     for part, start in enumerate(range(0, len(ids), size)):
         chunk = ids[start : start + size]
         list_name = f"array_{machine.name}_{stem}_{part}.txt"
-        if write:
-            file_write(os.path.join(work_dir, list_name), "".join(f"{i}\n" for i in chunk))
+        file_write(os.path.join(work_dir, list_name), "".join(f"{i}\n" for i in chunk))
         spec = f"0-{len(chunk) - 1}" + (f"%{throttle}" if throttle else "")
         lines.append(
-            f"{prefix}{machine.subcmd} --array={spec} array_{machine.name}.sh {list_name}"
+            f"{machine.subcmd} --array={spec} array_{machine.name}.sh {list_name}"
             f"  # {note(start, chunk)}"
         )
     return lines
 
 
-def _array_lines(
-    machine: Machine, rows: pd.DataFrame, prefix: str, work_dir: str, write: bool
-) -> list[str]:
-    """One sbatch --array line per run and part; writes the list files if `write`."""
+def _array_lines(machine: Machine, rows: pd.DataFrame, work_dir: str) -> list[str]:
+    """One sbatch --array line per run and part; writes their list files."""
     lines = []
     for run_seq, run_rows in rows.groupby("_run_seq", sort=True):
         seqs = run_rows["_pset_seq"].tolist()
@@ -254,21 +250,36 @@ def _array_lines(
             return f"run_seq={run_seq} pset_seq={seqs[start]}-{seqs[start + len(chunk) - 1]}"
 
         ids = run_rows["_pset_id"].tolist()
-        lines += array_job_lines(
-            machine, ids, f"run{run_seq}", work_dir, note, prefix=prefix, write=write
-        )
+        lines += array_job_lines(machine, ids, f"run{run_seq}", work_dir, note)
     return lines
 
 
-def _resubmit_history(fn: str) -> list[str]:
-    """The lines resubmit_batch added to ``run_<m>.sh`` (its comments and jobs), commented out."""
+def _script_history(fn: str) -> list[str]:
+    """The job lines of ``run_<m>.sh`` as it is, commented out, with the resubmit notes.
+
+    Each line stays as it was written, in its order: it describes the jobs
+    as they went out (one per pset or as an array, with the subcmd of that
+    time), also after the machine's ``info.yaml`` changed.
+    """
     try:
         with open(fn) as fh:
             old = fh.read().splitlines()
     except FileNotFoundError:
         return []
-    keep = [ln for ln in old if ln.startswith(("# resubmit ", "#   ")) or "  # resubmit=" in ln]
+    keep = [ln for ln in old if is_job_line(ln) or ln.startswith(("# resubmit ", "#   "))]
     return [ln if ln.startswith("#") else f"# {ln}" for ln in keep]
+
+
+def _listed(work_dir: str, machine: Machine) -> set[str]:
+    """The psets of the lines of ``run_<machine>.sh``, also commented out ones."""
+    try:
+        return {pset_id for pset_id, _active in run_script_psets(work_dir, machine.name)}
+    except FileNotFoundError:
+        return set()
+
+
+def _has_jobscript(work_dir: str, pset_id: str, machine: Machine) -> bool:
+    return os.path.exists(os.path.join(work_dir, str(pset_id), machine.template.target))
 
 
 def unsubmitted(work_dir: str, ids: pd.Index, machine: Machine) -> np.ndarray:
@@ -279,10 +290,7 @@ def unsubmitted(work_dir: str, ids: pd.Index, machine: Machine) -> np.ndarray:
     (the new psets of this run, or those of a run killed before it wrote the
     script). Psets of lines there, also commented out ones, were put out.
     """
-    try:
-        listed = {pset_id for pset_id, _active in run_script_psets(work_dir, machine.name)}
-    except FileNotFoundError:
-        listed = set()
+    listed = _listed(work_dir, machine)
     outputs = (machine.template.target, f"{JOB_RECORD_PREFIX}{machine.name}", RESULT_BASENAME)
 
     def prepared(pset_id: str) -> bool:
@@ -296,22 +304,47 @@ def unsubmitted(work_dir: str, ids: pd.Index, machine: Machine) -> np.ndarray:
 
 
 def _write_run_scripts(work_dir: str, df: pd.DataFrame, machines: list[Machine]) -> None:
+    """Rewrite each ``run_<machine>.sh``: its earlier lines commented out, then the new.
+
+    The earlier lines are kept as they are (:func:`_script_history`); a pset
+    prepared for the machine that has no line but ran (a job record or a
+    result, its script lost) gets one, commented out. The new psets
+    (:func:`unsubmitted`) get lines in the machine's current mode.
+    """
     rows = df.sort_values("_pset_seq", kind="stable")
     for machine in machines:
-        new = unsubmitted(work_dir, rows.index, machine)
         fn = os.path.join(work_dir, f"run_{machine.name}.sh")
+        new = unsubmitted(work_dir, rows.index, machine)
+        listed = _listed(work_dir, machine)
+        unlisted = np.fromiter(
+            (pid not in listed and _has_jobscript(work_dir, pid, machine) for pid in rows.index),
+            dtype=bool,
+            count=len(rows),
+        )
         lines = _header(machine)
         if machine.info.get("array"):
             file_write(os.path.join(work_dir, f"array_{machine.name}.sh"), _array_driver(machine))
-            lines += _array_lines(machine, rows[~new], "# ", work_dir, write=False)
-            lines += _resubmit_history(fn)
-            lines += _array_lines(machine, rows[new], "", work_dir, write=True)
         else:
             lines += record_function(machine)
-            lines += _job_lines(machine, rows[~new], "# ")
-            lines += _resubmit_history(fn)
+        lines += _job_lines(machine, rows[unlisted & ~new], "# ")
+        lines += _script_history(fn)
+        if machine.info.get("array"):
+            lines += _array_lines(machine, rows[new], work_dir)
+        else:
             lines += _job_lines(machine, rows[new], "")
         file_write(fn, "\n".join(lines) + "\n")
+
+
+def _copy_submit_files(src: str, dst: str) -> None:
+    """Copy the submit files of `src` (:data:`SUBMIT_FILES`) to `dst`, for a dry run.
+
+    A dry run starts from the scripts as they are, so that its scripts show
+    what a real run would write.
+    """
+    for pattern in SUBMIT_FILES:
+        for fn in glob.glob(os.path.join(glob.escape(src), pattern)):
+            if os.path.isfile(fn):
+                shutil.copy2(fn, dst)
 
 
 @dataclass(frozen=True)
@@ -359,9 +392,9 @@ def prep_batch(
     ``<calc_dir>/<_pset_id>/`` (a jobscript as ``jobscript_<machine>``), with
     the pset itself in ``pset.json``. ``<calc_dir>/run_<machine>.sh`` submits
     the new psets' jobs with the machine's ``subcmd``; lines of earlier runs
-    stay, commented out. With ``array: true`` in a SLURM machine's info.yaml,
-    new psets go out as job arrays instead (split to respect MaxArraySize,
-    throttled by ``array_throttle``).
+    stay as they were written, commented out. With ``array: true`` in a SLURM
+    machine's info.yaml, new psets go out as job arrays instead (split to
+    respect MaxArraySize, throttled by ``array_throttle``).
 
     Templates see the pset's keys and the reserved fields (``_pset_id``,
     ``_run_id``, ``_pset_seq``, ``_calc_dir``, ...; also psweep 0.16's
@@ -419,6 +452,7 @@ def prep_batch(
         os.makedirs(work.calc_dir)
         if os.path.exists(study.database):
             shutil.copy2(study.database, work.database)
+        _copy_submit_files(study.calc_dir, work.calc_dir)
         kwds["database_dir"] = None  # the copy in <calc_dir>.simulate, not the study's
 
     write_inputs = _InputWriter(templates, template_mode, write_pset)

@@ -21,7 +21,7 @@ from psweep.batch.preparation import (
     record_function,
 )
 from psweep.batch.resubmit_options import RESUBMIT_REASONS, batch_parser
-from psweep.batch.states import _ARRAY_LINE, _JOB_LINE, batch_states
+from psweep.batch.states import batch_states, is_job_line
 from psweep.errors import PsweepError, PsweepTemplateError
 from psweep.store.files import file_write
 
@@ -56,7 +56,7 @@ def _commented(lines: list[str]) -> list[str]:
     """The script's lines with every active job line commented out."""
     out = []
     for line in lines:
-        if not line.startswith("#") and (_JOB_LINE.match(line) or _ARRAY_LINE.match(line)):
+        if not line.startswith("#") and is_job_line(line):
             line = "# " + line
         out.append(line)
     return out
@@ -102,10 +102,12 @@ def resubmit_batch(
         The machine, a folder in `machine_templ_dir` with a
         ``<calc_dir>/run_<machine>.sh``.
     missing, failed, timeout
-        Which states of :func:`batch_states` to resubmit: ``missing`` (no
-        result and not queued), ``failed`` (non-zero exit code, cancelled)
-        and ``timeout`` (hit the time limit). Pending, running, done and
-        prepared psets are never resubmitted.
+        Which states of :func:`batch_states` to resubmit: ``missing`` (went
+        out on this machine, no result and not queued), ``failed`` (non-zero
+        exit code, cancelled) and ``timeout`` (hit the time limit). Pending,
+        running, done and prepared psets (never submitted on this machine,
+        also those whose lines a later run commented out) are never
+        resubmitted.
     calc_dir, machine_templ_dir
         As for prep_batch.
     squeue

@@ -15,7 +15,7 @@ __all__ = ["RESUBMIT_REASONS", "batch_parser"]
 
 #: The states resubmit_batch selects, with what they mean in the script's comment.
 RESUBMIT_REASONS = {
-    "missing": "no result, not queued",
+    "missing": "went out, no result, not queued",
     "failed": "exit code != 0, cancelled or refused by the submit command",
     "timeout": "hit the time limit",
 }

@@ -20,6 +20,7 @@ __all__ = [
     "JOB_RECORD_PREFIX",
     "batch_state_summary",
     "batch_states",
+    "is_job_line",
     "read_job_record",
     "run_script_psets",
 ]
@@ -47,6 +48,15 @@ def _machines_in(calc_dir: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(m.group(1) for m in map(_RUN_SCRIPT.match, names) if m)
+
+
+def is_job_line(line: str) -> bool:
+    """True for a line of ``run_<machine>.sh`` that submits jobs, or did (commented out).
+
+    A pset's line (``cd <_pset_id>; ...``) or a job array's
+    (``<subcmd> --array=<spec> array_<machine>.sh <list>``).
+    """
+    return bool(_JOB_LINE.match(line) or _ARRAY_LINE.match(line))
 
 
 def run_script_psets(calc_dir: str, machine: str) -> Iterator[tuple[str, bool]]:
@@ -183,7 +193,10 @@ def _state(
     if result and (state not in (None, "rejected") or not recorded):
         return "done"
     if state is None:
-        return "prepared" if active else "missing"
+        # no record: a line that leaves one never ran, its job never went out (or, an
+        # array, no task started); a line of an earlier psweep leaves none: commented
+        # out, its job is taken to have gone out with an earlier run of the script
+        return "prepared" if active or recorded else "missing"
     if state in ("running", "submitted"):
         # the job started or was queued; if squeue answers and no longer lists it, it
         # ended without a result; a submitted job squeue cannot tell about is prepared
@@ -227,11 +240,12 @@ def batch_states(
     ``running``
         The job record says the job started, and squeue did not answer.
     ``missing``
-        The job record says it started, was submitted or exited 0, but there
-        is no result and squeue (answering) no longer lists it; or there is no
-        record and
-        the pset's line in ``run_<machine>.sh`` is commented out (submitted
-        by an earlier run of the script, or never to be).
+        The job went out and ended without a result: the job record says it
+        started, was submitted or exited 0, but there is no result and
+        squeue (answering) no longer lists it. A line of a script from an
+        earlier psweep leaves no record: there a commented-out line without
+        a result counts as missing (taken to be submitted by an earlier run
+        of the script).
     ``timeout``
         The job was stopped at its time limit (SLURM's JobState TIMEOUT when
         the job got SIGTERM).
@@ -241,8 +255,10 @@ def batch_states(
         partition that does not exist, say; a refused job array leaves no
         record, its psets stay ``prepared``).
     ``prepared``
-        None of the above: the pset's line in the script is active and not
-        yet submitted (or submitted, but squeue does not answer).
+        None of the above: the job never went out on this machine, its line
+        active or commented out by a later run (no job record: the line never
+        ran; for an array, no task started), or it was submitted but squeue
+        does not answer.
 
     The job records: the array driver writes them for job arrays
     (``array: true``); for other machines ``psweep_record``, called by each
