@@ -128,7 +128,13 @@ class Podman:
             args += ["--build-arg", arg]
         if target:
             args += ["--target", target]
-        self(*args, str(context), capture=True)
+        proc = self(*args, str(context), capture=True, check=False)
+        if proc.returncode != 0:  # say why: the last lines of the build, not only its status
+            lines = [ln for ln in proc.stderr.splitlines() if "WARNING: Location" not in ln]
+            raise AssertionError(
+                f"podman build of {tag} (target {target}) failed with exit status "
+                f"{proc.returncode}:\n" + "\n".join(lines[-25:])
+            )
 
     def run(self, image: str, *cmd: str, mounts: Sequence[tuple[Path, str]] = (),
             workdir: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
