@@ -95,24 +95,25 @@ def studies(wheels) -> SimpleNamespace:
     one edited on the very line the template changes. Then the new psweep is installed."""
     psweep = wheels.venv / "bin" / "psweep"
     made = {}
-    for name in ("edited", "conflicting"):
+    for name in ("edited", "conflicting", "rejecting"):
         study = wheels.top / name
         _run([psweep, "new", study, "--defaults"], wheels.top, wheels.env)
         made[name] = study
     edited = made["edited"] / "input.py"
     edited.write_text(edited.read_text() + "# my own note about the model\n")
     _git(made["edited"], wheels.env, "commit", "-qam", "my edit")
-    conflicting = made["conflicting"] / "eval.py"
-    text = conflicting.read_text()
-    conflicting.write_text(text.replace(EVAL_LINE, 'CALC_DIR = "calc"  # mine, not yours\n'))
-    _git(made["conflicting"], wheels.env, "commit", "-qam", "my edit on the template's line")
+    for name in ("conflicting", "rejecting"):
+        conflicting = made[name] / "eval.py"
+        text = conflicting.read_text()
+        conflicting.write_text(text.replace(EVAL_LINE, 'CALC_DIR = "calc"  # mine, not yours\n'))
+        _git(made[name], wheels.env, "commit", "-qam", "my edit on the template's line")
     _run([wheels.venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-index",
           "--no-deps", wheels.new], wheels.top, wheels.env)  # fmt: skip
     return SimpleNamespace(**made)
 
 
-def _update(wheels, study: Path, check=True) -> subprocess.CompletedProcess:
-    cmd = [*_offline(), wheels.venv / "bin" / "psweep", "update"]
+def _update(wheels, study: Path, check=True, *args: str) -> subprocess.CompletedProcess:
+    cmd = [*_offline(), wheels.venv / "bin" / "psweep", "update", *args]
     return _run(cmd, study, wheels.env, check=check)
 
 
@@ -150,6 +151,20 @@ def test_update_reports_a_conflict_and_loses_nothing(wheels, studies):
     assert "<<<<<<< " in text and ">>>>>>> " in text
     assert "# mine, not yours" in text and "# the database and files of the study" in text
     assert (study / "README.md").read_text().endswith(README_NEW)  # the rest arrived
+    assert "keep what is right between the markers" in proc.stdout and ".rej" not in proc.stdout
+
+
+def test_update_with_rej_files_says_how_to_apply_them(wheels, studies):
+    """With --conflict rej the file takes the template's version, the edit goes to a .rej
+    file, and the advice is about that file, not about markers."""
+    study = studies.rejecting
+    proc = _update(wheels, study, False, "--conflict", "rej")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "eval.py.rej" in proc.stdout
+    assert "apply it by hand, then delete the .rej file" in proc.stdout
+    assert "<<<<<<<" not in proc.stdout
+    assert "<<<<<<< " not in (study / "eval.py").read_text()
+    assert "# mine, not yours" in (study / "eval.py.rej").read_text()
 
 
 def test_update_refuses_uncommitted_changes(wheels, studies, tmp_path):

@@ -217,10 +217,19 @@ def _summary(study: Path, old: Any, new: Any, out=sys.stdout) -> dict:
     changed = sorted(line[3:] for line in proc.stdout.splitlines())
     conflicts = _conflicts(study)
     if conflicts:
+        rejected = [c for c in conflicts if c.endswith(".rej")]
+        how = []
+        if len(rejected) < len(conflicts):
+            how.append("in each file, keep what is right between the markers <<<<<<< ... >>>>>>>")
+        if rejected:
+            how.append(
+                "each .rej file holds the change of yours that the template's version of its "
+                "file could not take: apply it by hand, then delete the .rej file"
+            )
         print(
             "psweep update: conflicts where your changes and the template's meet, in: "
-            f"{', '.join(conflicts)}. Resolve them (the markers <<<<<<< ... >>>>>>>), then "
-            "run the tests and commit",
+            f"{', '.join(conflicts)}. Resolve them ({'; '.join(how)}), then run the tests "
+            "and commit",
             file=out,
         )
     elif changed:
