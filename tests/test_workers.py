@@ -60,9 +60,18 @@ def test_dead_worker_is_recorded(study, func):
     assert df["_pset_seq"].tolist() == sorted(df["_pset_seq"])
 
 
+def test_dead_worker_warning_names_the_failed_rows_id(study, caplog):
+    """The warning about a pset whose worker died names the id its failed row gets."""
+    df = ps.run_local(dies_at_5, ps.plist("a", range(12)), poolsize=2, on_error="record")
+    (pset_id,) = df.index[df["_pset_status"] == "failed"]
+    warned = [r.getMessage() for r in caplog.records if "died while it ran" in r.getMessage()]
+    assert warned and f"_pset_id={pset_id})" in warned[0], warned  # then the run's summary
+
+
 def test_dead_worker_error_names_the_pset(study):
-    with pytest.raises(ps.PsweepWorkerError, match=r"died while it ran this pset.*'a': 5"):
+    with pytest.raises(ps.PsweepWorkerError, match=r"died while it ran this pset.*'a': 5") as err:
         ps.run_local(dies_at_5, ps.plist("a", range(12)), poolsize=2)
+    assert "_pset_id" not in str(err.value)  # no row was made, so it has no id to name
     df = ps.df_read("calc/database.pk")  # what finished is saved
     assert 5 not in set(df["a"]) and df["a"].is_unique
     assert ps.df_runs("calc")["status"].tolist() == ["failed"]

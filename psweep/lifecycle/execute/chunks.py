@@ -46,12 +46,21 @@ def _parts(plan: Plan, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, Pla
         yield a, plan.part(a, b)
 
 
-def _failed_block(job: Job, plan: Plan, pos: int, started: float, text: str) -> Block:
-    """The row of a pset whose worker died: failed, with `text` as its _exc."""
+def _failed_block(
+    job: Job, plan: Plan, pos: int, started: float, text: str, pset_id: str | None = None
+) -> Block:
+    """The row of a pset whose worker died: failed, with `text` as its _exc (and `pset_id`,
+    if the warning about it named one already)."""
     (sha1,) = (
         plan.sha1s[pos : pos + 1] if plan.sha1s is not None else pset_hashes([plan.psets[pos]])
     )
     runtime = max(0.0, time.time() - started)
     return ResultBlock(
-        [pos], uuid4_strings(1), [sha1], [int(started * 1e9)], [runtime], [{}], [text]
+        [pos],
+        [pset_id] if pset_id else uuid4_strings(1),
+        [sha1],
+        [int(started * 1e9)],
+        [runtime],
+        [{}],
+        [text],
     )

@@ -18,6 +18,7 @@ from psweep.lifecycle.execute.dask_worker import _dask_chunk
 from psweep.lifecycle.execute.serial import _STOP_CHECK_S
 from psweep.lifecycle.execute.task import Block, Job, Plan, _describe
 from psweep.lifecycle.journal import JournalWriter
+from psweep.params.hashing import uuid4_strings
 
 log = logging.getLogger("psweep")
 
@@ -355,5 +356,6 @@ def _dask_lost(job: Job, plan: Plan, pos: int, crash: BaseException) -> Block:
     text = f"PsweepWorkerError: {what} ({type(crash).__name__}: {crash})"
     if not job.record:
         raise PsweepWorkerError(f"{text.split(': ', 1)[1]}: {_describe(pset)}") from crash
-    log.warning("%s: %s", _describe(pset), text)
-    return _failed_block(job, plan, pos, time.time(), text)
+    (pset_id,) = uuid4_strings(1)  # the failed row's id, named in the warning
+    log.warning("%s: %s", _describe({**pset, "_pset_id": pset_id}), text)
+    return _failed_block(job, plan, pos, time.time(), text, pset_id)

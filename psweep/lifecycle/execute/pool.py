@@ -28,6 +28,7 @@ from psweep.lifecycle.execute.serial import _STOP_CHECK_S
 from psweep.lifecycle.execute.task import Block, Job, Plan, _describe
 from psweep.lifecycle.journal import read_journal_dir
 from psweep.lifecycle.results import ResultBlock
+from psweep.params.hashing import uuid4_strings
 
 __all__ = ["check_main_guard"]
 
@@ -251,8 +252,9 @@ class _PoolRun:
             )
         if not job.record:
             raise PsweepWorkerError(f"{text.split(': ', 1)[1]}: {_describe(pset)}")
-        log.warning("%s: %s", _describe(pset), text)
-        yield self._emit(_failed_block(job, plan, pos, started, text))
+        (pset_id,) = uuid4_strings(1)  # the failed row's id, named in the warning
+        log.warning("%s: %s", _describe({**pset, "_pset_id": pset_id}), text)
+        yield self._emit(_failed_block(job, plan, pos, started, text, pset_id))
 
 
 def _grace(job: Job) -> float:

@@ -98,7 +98,10 @@ def _describe(pset: dict) -> str:
     text = repr(public)
     if len(text) > 500:
         text = text[:500] + "...}"
-    return f"pset {text} (_pset_seq={pset.get('_pset_seq')}, _pset_id={pset.get('_pset_id')})"
+    ident = f"_pset_seq={pset.get('_pset_seq')}"
+    if pset.get("_pset_id") is not None:  # a pset whose worker died before it returned has none
+        ident += f", _pset_id={pset['_pset_id']}"
+    return f"pset {text} ({ident})"
 
 
 def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
