@@ -592,3 +592,30 @@ def test_resubmit_failed_and_timeout_on_slurm(tmp_path, monkeypatch):
     assert sorted(os.listdir("calc")).count(ids[0]) == 1
     assert len([p for p in Path("calc").iterdir() if (p / "pset.json").exists()]) == 6
     assert main(["resubmit", "cluster"]) == 1
+
+
+def test_squeue_is_asked_only_where_a_script_calls_sbatch(tmp_path, monkeypatch):
+    """Machines that run jobs with sh never ask squeue (which waits seconds where SLURM's
+    controller is down); a study with an sbatch machine asks it once. The squeue here is
+    a stand-in that logs its calls: a real one cannot be told to hang on demand."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "squeue.log"
+    fake = bin_dir / "squeue"
+    fake.write_text(f"#!/bin/sh\necho called >> {log}\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    only_sh = tmp_path / "only_sh"
+    only_sh.mkdir()
+    monkeypatch.chdir(only_sh)
+    make_study(only_sh, info="subcmd: sh\n")
+    ps.prep_batch(ps.plist("a", range(2)))
+    assert set(ps.batch.batch_states()["state"]) == {"prepared"}
+    assert not log.exists()
+    with_slurm = tmp_path / "with_slurm"
+    with_slurm.mkdir()
+    monkeypatch.chdir(with_slurm)
+    make_study(with_slurm)  # "cluster" submits with sbatch
+    ps.prep_batch(ps.plist("a", range(2)))
+    ps.batch.batch_states()
+    assert log.read_text().splitlines() == ["called"]

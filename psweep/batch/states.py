@@ -151,6 +151,19 @@ def _queued_pset(
     return None
 
 
+def _submits_to_slurm(calc_dir: str, machines: list[str]) -> bool:
+    """Whether a submit script of `machines` calls sbatch: only then can squeue know a job
+    (and only then is it asked, which may take seconds where no controller answers)."""
+    for mach in machines:
+        try:
+            with open(os.path.join(calc_dir, f"run_{mach}.sh")) as fh:
+                if re.search(r"\bsbatch\b", fh.read()):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
     """Queued jobs of this calc_dir as {(machine, pset_id): (state, job_id)}; None: no answer.
 
@@ -224,8 +237,8 @@ def batch_states(
     reads the submit scripts ``<calc_dir>/run_<machine>.sh`` (which psets
     each machine has, and which lines are active), their array list files,
     the tiny job records ``<_pset_id>/.psweep-job_<machine>`` and asks
-    ``squeue --me`` once (10 s at most; skipped with ``squeue=False`` or
-    when there is no squeue).
+    ``squeue --me`` once (10 s at most; skipped with ``squeue=False``, when
+    there is no squeue, or when no submit script calls sbatch).
 
     The states (:data:`BATCH_STATES`), first match wins:
 
@@ -297,7 +310,7 @@ def batch_states(
                 f"{other_dirs_hint(machine, calc_dir)}"
             )
         known = [machine]
-    queued = _squeue(calc_dir) if squeue else None
+    queued = _squeue(calc_dir) if squeue and _submits_to_slurm(calc_dir, known) else None
     rows = []
     for mach in known:
         lines: dict[str, tuple[bool, bool]] = {}
