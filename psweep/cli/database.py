@@ -12,7 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from psweep.errors import PsweepError
-from psweep.store.paths import DATABASE_BASENAMES, DATABASE_FORMATS, StudyPaths
+from psweep.store.paths import (
+    DATABASE_BASENAMES,
+    DATABASE_FORMATS,
+    SUFFIX_FORMATS,
+    StudyPaths,
+)
 
 __all__ = [
     "check_calc_dir",
@@ -39,8 +44,9 @@ def _add_database_args(parser: argparse.ArgumentParser) -> None:
         "--fmt",
         default=None,
         choices=DATABASE_FORMATS,
-        help="format of the database file (default: from its name: .json JSON, .parquet and "
-        ".pq Parquet, else pickle; a pickle runs code when read: open only pickles you trust)",
+        help="format of the database file (default: from its name: "
+        + ", ".join(f"{suffix} {fmt}" for suffix, fmt in SUFFIX_FORMATS.items())
+        + ", else pickle; a pickle runs code when read: open only pickles you trust)",
     )
 
 

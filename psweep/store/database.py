@@ -207,8 +207,7 @@ def df_read(fn: str | os.PathLike, fmt: str | None = None, **kwds: Any) -> pd.Da
             raise PsweepDatabaseError(
                 f"cannot read database {os.fspath(fn)!r} as {what}: "
                 f"{type(exc).__name__}: {str(exc).rstrip('.')}. The file was left as it is; "
-                "restore it "
-                "from a backup (calc.bak_*) or git, or move it away to start anew"
+                "restore it from a backup (calc.bak_*) or git, or move it away to start anew"
             ) from exc
     else:
         df = read_json_database(fn, kwds)

@@ -33,6 +33,7 @@ __all__ = [
     "PSWEEP_DIRNAME",
     "RUNS_BASENAME",
     "RUNS_JSON_BASENAME",
+    "SUFFIX_FORMATS",
     "StudyPaths",
     "database_format",
 ]
@@ -43,7 +44,8 @@ DATABASE_BASENAME = "database.pk"
 DATABASE_BASENAMES = ("database.pk", "database.parquet", "database.pq", "database.json")
 #: the formats of a database file (psweep.store.database reads and writes them)
 DATABASE_FORMATS = ("pickle", "json", "parquet")
-_BY_SUFFIX = {".json": "json", ".parquet": "parquet", ".pq": "parquet"}  # else pickle
+#: the format each suffix of a database file name says (any other suffix: pickle)
+SUFFIX_FORMATS = {".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 RUNS_BASENAME = "runs.pk"
 RUNS_JSON_BASENAME = "runs.json"  # the runs table in plain JSON (psweep.store.runs_json)
 PSWEEP_DIRNAME = ".psweep"
@@ -65,7 +67,7 @@ def _normalised(path: Any) -> str:
 def database_format(fn: Any, fmt: str | None = None) -> str:
     """The format of database file `fn`: `fmt` if given, else from the file name."""
     if fmt is None:
-        return _BY_SUFFIX.get(os.path.splitext(os.fspath(fn))[1].lower(), "pickle")
+        return SUFFIX_FORMATS.get(os.path.splitext(os.fspath(fn))[1].lower(), "pickle")
     if fmt not in DATABASE_FORMATS:
         raise PsweepDatabaseError(
             f"unknown database format fmt={fmt!r}; valid: {', '.join(DATABASE_FORMATS)}"
