@@ -10,7 +10,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 suites=${PSWEEP_COMPAT_DIR:-$here/../shared/compat}
 py=${PYTHON:-$here/.venv/bin/python}
 case $py in /*) ;; */*) py=$PWD/$py ;; esac  # the suites run in another folder
-min_016=${MIN_016:-65}
+min_016=${MIN_016:-66}
 if [ ! -x "$suites/run-upstream-suites.sh" ]; then
     echo "upstream suites: $suites/run-upstream-suites.sh not found (a plain clone); skipped"
     exit 0

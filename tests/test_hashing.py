@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -321,3 +322,31 @@ def test_flat_psets_hash_as_pset_hash(params):
     expect = [ps.pset_hash(p, raise_error=False) for p in params]
     got = pset_hashes(params)
     assert [g if g == g else "nan" for g in got] == [e if e == e else "nan" for e in expect]
+
+
+def test_hashes_by_name_tell_functions_classes_and_objects_apart():
+    """pset_hashes_by_name (skip_dups' identity for psets without a hash) knows functions,
+    ufuncs and classes by importable name and objects by their pickle; lambdas and local
+    functions get none, empty values count as absent, numpy scalars as Python ones."""
+    from psweep.params.hashing import pset_hashes_by_name
+
+    def local(x):
+        return x
+
+    psets = [
+        {"f": np.sin},
+        {"f": np.cos},
+        {"f": ps.pset_hash},
+        {"f": ps.DfComparison},
+        {"f": fractions.Fraction(1, 3), "g": [np.sin, {"k": ps.pset_hash}]},
+        {"f": lambda x: x},
+        {"f": local},
+    ]
+    hashes = pset_hashes_by_name(psets)
+    assert all(isinstance(h, str) for h in hashes[:5])
+    assert len(set(hashes[:5])) == 5
+    assert hashes[5] is np.nan and hashes[6] is np.nan
+    same = pset_hashes_by_name(
+        [{"a": np.int64(1), "f": np.sin, "n": None}, {"f": np.sin, "a": 1, "m": pd.NA, "x": np.nan}]
+    )
+    assert same[0] == same[1] == pset_hashes_by_name([{"a": 1, "f": np.sin}])[0]

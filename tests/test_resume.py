@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -445,63 +446,47 @@ def test_skip_dups_with_rich_values(study, caplog):
     df = ps.run_local(func_n, [*params, {"k": {"1": "x"}}], skip_dups=True)
     assert len(df) == 4  # only the pset with the string key was new
     ps.run_local(func_n, [{"o": object()}], skip_dups=True)
-    assert "have no hash" in caplog.text
+    assert "have no hash" not in caplog.text  # known by its pickle now
 
 
-def test_recovery_leaves_a_starting_run_alone(tmp_path):
-    """A run makes its journal folder under a temporary name and locks it before the
-    folder appears: a recovery in another process in that moment (seen in CI with two
-    writers) must not take it for a crash and remove it; once that process is gone,
-    the empty leftover is removed."""
-    calc = tmp_path / "calc"
-    making = calc / ".psweep" / "journal" / "run-x.new-1"
-    code = (
-        "import sys, time; from psweep.store.locking import try_lock; import os\n"
-        f"os.makedirs({str(making)!r}); lock = try_lock({str(making / 'run.lock')!r})\n"
-        "print('ready', flush=True); time.sleep(600)\n"
+class Model:
+    """A parameter value that is an object: psets hold it, its class and its method."""
+
+    def __init__(self, order):
+        self.order = order
+
+
+def test_skip_dups_knows_functions_classes_and_objects_by_name(study, caplog):
+    """Psets holding functions, ufuncs, classes or objects have no pset_hash, yet skip_dups
+    finds them done, read back from the database file, by name (objects by their pickle)
+    as psweep 0.16 does; an object with other state is new."""
+    params = [
+        {"a": 1, "f": np.sin},
+        {"a": 2, "f": ps.pset_hash},
+        {"a": 3, "f": Model},
+        {"a": 4, "f": Model(2)},
+        {"a": 5, "f": Model(2), "g": None},
+    ]
+    ps.run_local(func_n, params)
+    back = ps.df_read("calc/database.pk")
+    assert back["_pset_sha1"].isna().all()
+    again = [{"a": 1, "f": np.sin}, {"a": 4, "f": Model(2)}, {"a": 5, "f": Model(2)}]
+    df = ps.run_local(func_n, [*params, *again, {"a": 4, "f": Model(3)}], skip_dups=True)
+    assert len(df) == 6  # only Model(3) ran
+    assert df["f"].iloc[-1].order == 3
+    assert "have no hash" not in caplog.text
+
+
+def test_skip_dups_never_takes_one_lambda_for_another(caplog):
+    """Lambdas and functions made inside functions have no name that tells them apart (nor
+    can a database file store them): they run again, with a warning that says why."""
+
+    def local(x):
+        return x
+
+    df = ps.run_local(func_n, [{"f": lambda x: x}, {"f": local}], save=False)
+    df = ps.run_local(
+        func_n, [{"f": lambda x: 2 * x}, {"f": local}], df=df, save=False, skip_dups=True
     )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        ps.recover(str(calc))
-        assert making.is_dir()
-    finally:
-        holder.kill()
-        holder.wait()
-    ps.recover(str(calc))
-    assert not making.exists()
-
-
-def test_a_stray_file_in_the_journal_folder_is_left_alone(tmp_path, monkeypatch):
-    """A file that a desktop or sync tool puts into calc/.psweep/journal/ (.DS_Store) is no
-    run: later runs, recovery and status go on (every run used to fail with FileExistsError)."""
-    monkeypatch.chdir(tmp_path)
-    ps.run_local(lambda p: {}, ps.plist("a", [1]))
-    for name in (".DS_Store", "notes.txt"):
-        (tmp_path / "calc" / ".psweep" / "journal" / name).write_text("x")
-    df = ps.run_local(lambda p: {}, ps.plist("a", [2]))
-    assert sorted(df["a"]) == [1, 2]
-    assert len(ps.recover("calc")) == 2
-    assert [r["state"] for r in ps.status("calc")["runs"]] == ["finished", "finished"]
-    assert (tmp_path / "calc" / ".psweep" / "journal" / ".DS_Store").read_text() == "x"
-
-
-def test_recovery_leaves_a_journal_being_made_alone(study):
-    """A run makes its journal folder under a hidden name, locks it, then renames it:
-    another process's recovery never sees it unlocked (it once took such a folder for a
-    crashed run and removed it under the run's feet). One left by a killed maker goes."""
-    from psweep.lifecycle.journal import journal_run_dirs
-    from psweep.store.paths import StudyPaths
-
-    ps.run_local(func, ps.plist("a", [1]))
-    paths = StudyPaths("calc")
-    mine = paths.run_journal_making("run-a", os.getpid())
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    gone = paths.run_journal_making("run-b", int(dead.stdout))
-    for path in (mine, gone):
-        os.makedirs(path)
-    assert journal_run_dirs("calc") == []
-    df = ps.run_local(func, ps.plist("a", [2]))  # recovers first
-    assert df["a"].tolist() == [1, 2]
-    assert os.path.isdir(mine) and not os.path.exists(gone)
+    assert len(df) == 4
+    assert "2 psets have no hash" in caplog.text

@@ -19,7 +19,8 @@ from psweep.lifecycle.merge import (
     recover_journals,
     remove_partial_backups,
 )
-from psweep.params.hashing import pset_hashes
+from psweep.params.hashing import pset_hashes, pset_hashes_by_name
+from psweep.store.columns import filter_cols, leading_param_columns, row_psets
 from psweep.store.legacy import adopt_database
 from psweep.store.lookup import TextSet, isin_text
 from psweep.store.paths import StudyPaths
@@ -124,9 +125,10 @@ def plan_psets(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
     """
     if not (skip_dups and len(df) and "_pset_sha1" in df.columns):
         return Plan(params)
-    ok = df["_pset_sha1"]
+    good = np.ones(len(df), dtype=bool)
     if "_pset_status" in df.columns:
-        ok = ok[df["_pset_status"].ne("failed").to_numpy()]
+        good = df["_pset_status"].ne("failed").to_numpy()
+    ok = df["_pset_sha1"][good]
     done = TextSet(ok)
     todo: list[int] = []
     sha1s: list = []
@@ -135,16 +137,46 @@ def plan_psets(params: list[dict], df: pd.DataFrame, skip_dups: bool) -> Plan:
         new = np.flatnonzero(~done.contains(hashes))
         todo.extend((start + new).tolist())
         sha1s.extend(hashes[k] for k in new)
-    nohash = [i for i, h in zip(todo, sha1s, strict=True) if not isinstance(h, str)]
+    nohash = [n for n, h in enumerate(sha1s) if not isinstance(h, str)]
     if nohash:
-        log.warning(
-            "skip_dups: %d psets have no hash, so they run whether they ran before or not "
-            "(a value without a stable text, e.g. %r)",
-            len(nohash),
-            params[nohash[0]],
-        )
+        unhashed = df.iloc[np.flatnonzero(good & df["_pset_sha1"].isna().to_numpy())]
+        todo, sha1s = _skip_by_name(params, unhashed, todo, sha1s, nohash)
     log.info("skip_dups: %d of %d psets are done already", len(params) - len(todo), len(params))
     return Plan([params[i] for i in todo], sha1s)
+
+
+def _skip_by_name(
+    params: list[dict], rows: pd.DataFrame, todo: list, sha1s: list, nohash: list
+) -> tuple[list, list]:
+    """Drop from `todo` (positions `nohash` of it have no hash) the psets that match one
+    of the successful `rows` without a hash by :func:`pset_hashes_by_name` (functions
+    and classes by name, as psweep 0.16).
+
+    A row matches a pset with keys K on the columns K and the leading parameter
+    columns (empty cells count as absent): a later column that K lacks may be a
+    result, which the row has and the pset does not.
+    """
+    leading = set(leading_param_columns(rows))
+    by_keys: dict[frozenset, list[int]] = {}
+    for n in nohash:
+        by_keys.setdefault(frozenset(params[todo[n]]), []).append(n)
+    drop: set[int] = set()
+    nameless: list[int] = []
+    for keys, ns in by_keys.items():
+        cols = [c for c in filter_cols(rows.columns, "pset") if c in keys or c in leading]
+        done = set(pset_hashes_by_name(row_psets(rows[cols]))) if len(rows) else set()
+        mine = pset_hashes_by_name([params[todo[n]] for n in ns])
+        drop.update(n for n, h in zip(ns, mine, strict=True) if isinstance(h, str) and h in done)
+        nameless.extend(todo[n] for n, h in zip(ns, mine, strict=True) if not isinstance(h, str))
+    if nameless:
+        log.warning(
+            "skip_dups: %d psets have no hash, so they run whether they ran before or not "
+            "(a value without a stable text or importable name, e.g. %r)",
+            len(nameless),
+            params[nameless[0]],
+        )
+    keep = [n for n in range(len(todo)) if n not in drop]
+    return [todo[n] for n in keep], [sha1s[n] for n in keep]
 
 
 def with_pset_hash(

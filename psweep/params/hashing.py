@@ -6,9 +6,11 @@ import datetime
 import decimal
 import fractions
 import hashlib
+import inspect
 import json
 import os
 import pathlib
+import pickle
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +19,14 @@ import pandas as pd
 
 from psweep.errors import PsweepError, PsweepHashError, PsweepParamsError
 
-__all__ = ["get_many_uuids", "get_uuid", "pset_hash", "pset_hashes", "uuid4_strings"]
+__all__ = [
+    "get_many_uuids",
+    "get_uuid",
+    "pset_hash",
+    "pset_hashes",
+    "pset_hashes_by_name",
+    "uuid4_strings",
+]
 
 
 def _json_default(obj: Any) -> Any:
@@ -89,8 +98,12 @@ def _plain(obj: Any) -> bool:
     return isinstance(obj, (*_PLAIN_SCALARS, np.ndarray, np.generic))
 
 
-def _tag(obj: Any) -> Any:
-    """A JSON-able form of `obj` that keeps its type: [tag, value]."""
+def _tag(obj: Any, by_name: bool = False) -> Any:
+    """A JSON-able form of `obj` that keeps its type: [tag, value].
+
+    With `by_name`, objects without a stable text are tagged by :func:`_named`
+    instead of raising TypeError.
+    """
     if isinstance(obj, np.ndarray | np.generic):
         obj = obj.tolist()
     if obj is None or isinstance(obj, bool):
@@ -102,13 +115,18 @@ def _tag(obj: Any) -> Any:
     if isinstance(obj, str):
         return ["s", obj]
     if isinstance(obj, list | tuple):  # a tuple hashes like the list (as in plain JSON)
-        return ["l", [_tag(v) for v in obj]]
+        return ["l", [_tag(v, by_name) for v in obj]]
     if isinstance(obj, dict):
-        items = [[_tag(k), _tag(v)] for k, v in obj.items()]
+        items = [[_tag(k, by_name), _tag(v, by_name)] for k, v in obj.items()]
         return ["d", sorted(items, key=lambda kv: json.dumps(kv[0]))]
     if isinstance(obj, set | frozenset):
-        return ["set", sorted((_tag(v) for v in obj), key=json.dumps)]
-    return _tag_other(obj)
+        return ["set", sorted((_tag(v, by_name) for v in obj), key=json.dumps)]
+    try:
+        return _tag_other(obj)
+    except TypeError:
+        if by_name:
+            return _named(obj)
+        raise
 
 
 def _tag_other(obj: Any) -> list:
@@ -127,6 +145,26 @@ def _tag_other(obj: Any) -> list:
     # functions, classes, ufuncs and other objects: known by name or identity only,
     # which says nothing of what they compute (psweep 0.7.0 gives them no hash either)
     raise TypeError(f"value {obj!r} of type {type(obj).__name__} has no stable hash")
+
+
+def _named(obj: Any) -> list:
+    """[tag, text] of a function, class or ufunc by its importable name, of another
+    object by the digest of its pickle; or raise TypeError.
+
+    Names that do not tell one object from another (lambdas, functions defined
+    inside functions) raise: two of them must never count as the same.
+    """
+    if inspect.isroutine(obj) or isinstance(obj, type | np.ufunc):
+        module = getattr(obj, "__module__", None)
+        name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+        if not (isinstance(module, str) and isinstance(name, str)) or "<" in name:
+            raise TypeError(f"{obj!r} has no importable name")
+        return ["name", f"{module}:{name}"]
+    try:
+        blob = pickle.dumps(obj, protocol=4)
+    except Exception as exc:  # pickling runs arbitrary code; any failure means no identity
+        raise TypeError(f"{obj!r} cannot be pickled: {exc}") from exc
+    return ["pickle", hashlib.sha1(blob).hexdigest()]
 
 
 def _tagged_text(pset: dict) -> str:
@@ -299,6 +337,39 @@ def pset_hashes(params: list[dict]) -> list[str | float]:
         digest, enc = _nested_hash(pset, enc)
         out.append(digest)
     return out
+
+
+_BY_NAME = "psweep-by-name-1:"
+
+
+def pset_hashes_by_name(params: list[dict]) -> list[str | float]:
+    """A looser identity for psets that :func:`pset_hash` cannot hash; ``nan`` where
+    even this fails.
+
+    Functions, classes and numpy ufuncs count by their importable name
+    (``numpy:sin``), other objects by the digest of their pickle, as psweep 0.16
+    hashes them; lambdas and functions defined inside functions have no such
+    name and get ``nan``. Empty values (``None``, ``nan``, ``pd.NA``) are left
+    out, as a database stores a key a pset lacked, so a row read back hashes like
+    the pset that was run. ``skip_dups`` compares psets without a hash by this;
+    it is never stored in a database.
+    """
+    out: list[str | float] = []
+    for pset in params:
+        kept = {
+            k: v for k, v in pset.items() if not (_is_special(k) or _is_postfix(k) or _is_empty(v))
+        }
+        try:
+            text = _BY_NAME + json.dumps(_tag(kept, by_name=True), separators=(",", ":"))
+        except (TypeError, ValueError, RecursionError):
+            out.append(np.nan)
+            continue
+        out.append(hashlib.sha1(text.encode()).hexdigest())
+    return out
+
+
+def _is_empty(val: Any) -> bool:
+    return val is None or val is _NA or val is pd.NaT or (isinstance(val, float) and val != val)
 
 
 def _nested_hash(pset: Any, enc: Any) -> tuple[str | float, Any]:

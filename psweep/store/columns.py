@@ -33,8 +33,10 @@ __all__ = [
     "df_update_pset_cols",
     "df_update_pset_hash",
     "filter_cols",
+    "leading_param_columns",
     "param_columns",
     "row_hashes",
+    "row_psets",
 ]
 
 _KINDS = {
@@ -178,15 +180,25 @@ def param_columns(df: pd.DataFrame) -> list:
     it stays a parameter.
     """
     cands = filter_cols(df.columns, "pset")
-    if _LAYOUT_START not in df.columns or _hash_column(df) is None or len(df) == 0:
+    if _hash_column(df) is None or len(df) == 0:
+        return cands
+    early = set(leading_param_columns(df))
+    if len(early) == len(cands):
+        return cands
+    _, results = late_column_roles(
+        df, [c for c in cands if c in early], [c for c in cands if c not in early]
+    )
+    return [c for c in cands if c not in results]
+
+
+def leading_param_columns(df: pd.DataFrame) -> list:
+    """The pset columns before ``_run_id``: parameters for certain, since ``run_local``
+    writes a row's pset first. All pset columns where the layout does not tell."""
+    cands = filter_cols(df.columns, "pset")
+    if _LAYOUT_START not in df.columns:
         return cands
     start = list(df.columns).index(_LAYOUT_START)
-    late = set(filter_cols(df.columns[start:], "pset"))
-    if not late:
-        return cands
-    early = [c for c in cands if c not in late]
-    _, results = late_column_roles(df, early, [c for c in cands if c in late])
-    return [c for c in cands if c not in results]
+    return filter_cols(df.columns[:start], "pset")
 
 
 def _promoted(s: pd.Series) -> bool:
@@ -245,13 +257,17 @@ def row_hashes(df: pd.DataFrame, empty_is_absent: bool = True) -> list:
     as keys the pset did not have, which is how a database stores them;
     otherwise only ``pd.NA`` does (as in :func:`psweep.pset_hash`).
     """
+    return pset_hashes(row_psets(df, empty_is_absent))
+
+
+def row_psets(df: pd.DataFrame, empty_is_absent: bool = True) -> list[dict]:
+    """The pset of each row of `df`: its pset columns, without the empty cells if
+    `empty_is_absent` (see :func:`row_hashes`)."""
     cols = filter_cols(list(df.columns), "pset")
     rows = df[cols].itertuples(index=False, name=None)
     if empty_is_absent:
-        psets = [{k: v for k, v in zip(cols, r, strict=True) if not _missing(v)} for r in rows]
-    else:
-        psets = [dict(zip(cols, r, strict=True)) for r in rows]
-    return pset_hashes(psets)
+        return [{k: v for k, v in zip(cols, r, strict=True) if not _missing(v)} for r in rows]
+    return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
 def df_update_pset_hash(df: pd.DataFrame, copy: bool = False) -> pd.DataFrame:
