@@ -1,5 +1,9 @@
 """Parquet databases that give back what they were given, or refuse it.
 
+One change is kept, as the docs' database-format guide shows: a tuple or a
+numpy array in an object column comes back as the list of its items (Parquet
+has one list type).
+
 Parquet (through pyarrow) keeps dtypes and is fast, but holds less than a
 pickle: text only as UTF-8, column names only as text, lists of one type,
 dicts of one set of keys, one kind of null. :func:`write_parquet` refuses
@@ -34,6 +38,8 @@ def check_parquet(df: pd.DataFrame, fn: Any) -> None:
 
 
 def write_parquet(df: pd.DataFrame, fn: Any, **kwds: Any) -> None:
+    """Write `df` to Parquet file `fn` atomically, or raise PsweepFormatError before the
+    file is touched; `kwds` go to :func:`pyarrow.parquet.write_table`."""
     table = _parquet_table(df, fn)
     with atomic_open(fn, "wb") as fh:
         _parquet_bytes(table, fh, fn, **kwds)
