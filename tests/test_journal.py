@@ -206,6 +206,23 @@ def test_next_run_recovers_and_says_so(tmp_path, monkeypatch, caplog):
     assert pd.read_pickle("calc/database.pk").equals(df)
 
 
+def test_a_recovered_run_ends_with_its_last_pset(tmp_path, monkeypatch):
+    """The runs table's end_utc of a recovered run is when its last journaled pset
+    finished, not when the recovery ran: its rate and duration stay true."""
+    monkeypatch.chdir(tmp_path)
+    proc = _start_study(tmp_path, 0)
+    _wait_for_first_marker(proc)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(2.0)  # the recovery comes later
+    df = ps.recover("calc")
+    run = ps.df_runs("calc").iloc[0]
+    last = (df["_time_utc"] + pd.to_timedelta(df["_pset_runtime"], unit="s")).max()
+    assert run["end_utc"] == last
+    assert run["end_utc"] < pd.Timestamp.now("UTC").tz_convert(None) - pd.Timedelta(seconds=1.5)
+
+
 def test_recover_leaves_a_running_study_alone(tmp_path, monkeypatch):
     """It does not merge the journal of a run that is still going in another process."""
     monkeypatch.chdir(tmp_path)

@@ -276,9 +276,11 @@ def merge_run(
         if merged.n_shared:
             log.info("run %s: %d journaled rows were merged already", run_id, merged.n_shared)
         df_new = df_new[~isin_text(df_new.index, old.index)] if merged.n_shared else df_new
+        # a recovered run ended with its last pset, not when it is recovered
+        end_utc = _last_finish(out, run_id) if skip_merged else now_utc()
         if skip_merged and len(df_new) == 0:  # nothing left: record the run only if it is not yet
             if info is not None and run_id not in recorded_runs(db_dir).index:
-                write_run(db_dir, {**info, "end_utc": now_utc(), "n_psets": _n_rows(old, run_id)})
+                write_run(db_dir, {**info, "end_utc": end_utc, "n_psets": _n_rows(old, run_id)})
             return old
         if len(df_new):
             _remove_stale_temp_files(database_fn)
@@ -300,7 +302,7 @@ def merge_run(
                 db_dir,
                 {
                     **info,
-                    "end_utc": now_utc(),
+                    "end_utc": end_utc,
                     # the run's rows: those it had in the database (a recovered run
                     # may have some) and its new ones (df_new holds this run's rows only)
                     "n_psets": _n_rows(old, run_id) + merged.n_new,
@@ -310,6 +312,19 @@ def merge_run(
             )
             crash_point("run-recorded")
     return out
+
+
+def _last_finish(df: pd.DataFrame, run_id: Any) -> Any:
+    """When the last pset of run `run_id` in `df` finished (``_time_utc`` plus
+    ``_pset_runtime``); now if the database cannot tell."""
+    if run_id is None or not {"_run_id", "_time_utc"} <= set(df.columns):
+        return now_utc()
+    rows = df[(df["_run_id"] == run_id).to_numpy()]
+    start = pd.to_datetime(rows["_time_utc"], errors="coerce", utc=True).dt.tz_convert(None)
+    took = rows["_pset_runtime"] if "_pset_runtime" in rows.columns else 0.0
+    ends = start + pd.to_timedelta(pd.to_numeric(took, errors="coerce").fillna(0.0), unit="s")
+    last = ends.max()
+    return now_utc() if pd.isna(last) else pd.Timestamp(last)
 
 
 def _n_rows(df: pd.DataFrame, run_id: Any) -> int:
