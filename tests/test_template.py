@@ -627,6 +627,44 @@ def test_psweep_new_pins_this_psweep(tmp_path, env, psweep_wheel_file):
     assert (study / "requirements.lock").read_text() == lock
 
 
+def test_lock_command_has_one_home_the_study_noxfile(tmp_path, env):
+    """psweep new's lock and nox -s lock run one command: the LOCK_ARGS of the study's
+    noxfile.py, with the study's python_version. (A stand-in uv on PATH records what
+    nox -s lock runs: the real one would need the package index.)"""
+    from psweep.study.pinning import lock_command
+
+    study = render(tmp_path / "s", python_version="3.10", git_init=False)
+    args = lock_command(study)
+    assert args[:3] == ["pip", "compile", "requirements.in"]
+    assert args[args.index("--python-version") + 1] == "3.10"
+    assert args[args.index("-o") + 1] == "requirements.lock"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    recorded = tmp_path / "uv-args.json"
+    stand_in = bin_dir / "uv"
+    stand_in.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(recorded)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    stand_in.chmod(0o755)
+    path = os.pathsep.join([str(bin_dir), env["PATH"]])
+    run([sys.executable, "-m", "nox", "--no-venv", "-s", "lock"], study, {**env, "PATH": path})
+    assert json.loads(recorded.read_text()) == args
+    # psweep keeps no copy of the arguments that could drift from the noxfile's
+    for module in (ROOT / "psweep").rglob("*.py"):
+        assert "--generate-hashes" not in module.read_text(), module
+
+
+def test_lock_command_names_a_noxfile_without_it(tmp_path):
+    """A noxfile.py without LOCK_ARGS: the error names the file and the list it lacks."""
+    from psweep.errors import PsweepPinError
+    from psweep.study.pinning import lock_command
+
+    (tmp_path / "noxfile.py").write_text('LOCK_ARGS = ["pip", COMPILE]\n')
+    with pytest.raises(PsweepPinError, match=r"noxfile.py' has no LOCK_ARGS = \[\.\.\.\]"):
+        lock_command(tmp_path)
+
+
 def test_psweep_wheel_of_another_version_is_refused(tmp_path, env):
     """PSWEEP_WHEEL must be the running psweep; the error says so and nothing is left."""
     other = tmp_path / "psweep_kit-0.1.0-py3-none-any.whl"

@@ -11,8 +11,10 @@ namespace of its own, ``unshare -n``, where that works).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -85,6 +87,11 @@ def wheels(tmp_path_factory) -> SimpleNamespace:
     return SimpleNamespace(top=top, venv=venv, env=env, **built)
 
 
+def _req(wheel: Path) -> str:
+    """The psweep_requirement of a psweep wheel file."""
+    return f"psweep-kit @ {wheel.as_uri()}"
+
+
 def _git(study: Path, env, *args: str) -> str:
     return _run(["git", *args], study, env).stdout
 
@@ -99,6 +106,10 @@ def studies(wheels) -> SimpleNamespace:
         study = wheels.top / name
         _run([psweep, "new", study, "--defaults"], wheels.top, wheels.env)
         made[name] = study
+    # a study that installs psweep from its psweep_requirement: the old psweep's wheel file
+    made["pinned"] = wheels.top / "pinned"
+    answer = f"psweep_requirement={_req(wheels.old)}"
+    _run([psweep, "new", made["pinned"], "--defaults", "-d", answer], wheels.top, wheels.env)
     edited = made["edited"] / "input.py"
     edited.write_text(edited.read_text() + "# my own note about the model\n")
     _git(made["edited"], wheels.env, "commit", "-qam", "my edit")
@@ -173,6 +184,92 @@ def test_update_refuses_uncommitted_changes(wheels, studies, tmp_path):
     (study / "input.py").write_text("changed\n")
     proc = _update(wheels, study, check=False)
     assert proc.returncode == 2 and "uncommitted changes (input.py)" in proc.stderr
+
+
+def _requirement_files(study: Path) -> tuple[str, str, list[str]]:
+    """psweep_requirement, PSWEEP_SOURCE of noxfile.py, and the wheels in vendor/."""
+    answers = yaml.safe_load((study / ".copier-answers.yml").read_text())
+    (source,) = re.findall(r"^PSWEEP_SOURCE = (.*)$", (study / "noxfile.py").read_text(), re.M)
+    wheels = sorted(w.name for w in (study / "vendor").glob("*.whl"))
+    return answers["psweep_requirement"], json.loads(source), wheels
+
+
+def test_update_of_a_pinned_study_says_it_installs_the_old_psweep_and_moves_it(wheels, studies):
+    """A study that installs psweep from its psweep_requirement gets the new template, keeps
+    its requirement, and is told so in one line with the command that moves it; that command
+    builds the new psweep's wheel into vendor/, pins it in the lock and changes the answer."""
+    study = studies.pinned
+    lock_before = (study / "requirements.lock").read_text()
+    before = _requirement_files(study)
+    assert before == (_req(wheels.old), _req(wheels.old), [wheels.old.name])
+    proc = _update(wheels, study)
+    assert f"template of psweep {OLD} -> {NEW}" in proc.stdout
+    assert (study / "README.md").read_text().endswith(README_NEW)
+    (line,) = [ln for ln in proc.stdout.splitlines() if "still installs" in ln]
+    assert (
+        f"the study still installs psweep {OLD} from its psweep_requirement "
+        f"'{_req(wheels.old)}', not psweep {NEW}, whose template it has now" in line
+    )
+    assert "then run nox -s lock" in line
+    # nothing moved silently: the requirement, its wheel and the lock are the old ones
+    assert _requirement_files(study) == before
+    assert (study / "requirements.lock").read_text() == lock_before
+    _git(study, wheels.env, "add", "-A")
+    _git(study, wheels.env, "commit", "-qm", "psweep update")
+    # a second update has no template to bring, and says it again
+    again = _update(wheels, study).stdout
+    assert "has the template of psweep" in again and line in again.splitlines()
+    # the command it names: the new psweep's wheel, from where pip installed it
+    (command,) = re.findall(r"run: (psweep update --requirement .*?) \(it builds", line)
+    args = shlex.split(command)
+    assert args[2:] == ["--requirement", _req(wheels.new)]
+    proc = _update(wheels, study, True, *args[2:])
+    assert f"psweep_requirement is {_req(wheels.new)} now" in proc.stdout
+    assert "still installs" not in proc.stdout
+    assert _requirement_files(study) == (_req(wheels.new), _req(wheels.new), [wheels.new.name])
+    assert f"#   {_req(wheels.new)}" in (study / "requirements.in").read_text().splitlines()
+    assert (study / "vendor" / wheels.new.name).read_bytes() == wheels.new.read_bytes()
+    digest = hashlib.sha256(wheels.new.read_bytes()).hexdigest()
+    lock = (study / "requirements.lock").read_text()
+    assert re.search(rf"^psweep-kit=={re.escape(NEW)} \\\n\s+--hash=sha256:{digest}$", lock, re.M)
+    _git(study, wheels.env, "add", "-A")
+    _git(study, wheels.env, "commit", "-qm", "psweep update --requirement")
+    assert "still installs" not in _update(wheels, study).stdout
+
+
+def test_update_refuses_a_requirement_of_another_psweep(wheels, studies, tmp_path):
+    """--requirement must be the psweep that runs psweep update (whose template the study
+    gets); another one is refused before the study changes."""
+    study = tmp_path / "pinned"
+    shutil.copytree(studies.pinned, study, symlinks=True)
+    proc = _update(wheels, study, False, "--requirement", _req(wheels.old))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"is psweep {OLD}, but this is psweep {NEW}" in proc.stderr
+    assert "the study was left as it was" in proc.stderr
+    assert _git(study, wheels.env, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_requirement_option_needs_a_pinned_study_and_a_url(tmp_path):
+    """--requirement is refused for a study that keeps its psweep wheel in vendor/, and a
+    requirement without a URL is refused before pip could look the name up in an index."""
+    vendored = _committed_study(
+        tmp_path / "v",
+        "_commit: 0.1.0\n_src_path: https://psweep.invalid/study-template.git\n"
+        "psweep_version: 0.1.0\n",
+    )
+    with pytest.raises(ps.PsweepUpdateError, match=r"keeps the wheel of its psweep in vendor/"):
+        ps.update_study(
+            vendored, requirement="psweep-kit @ file:///w/psweep_kit-9-py3-none-any.whl"
+        )
+    pinned = _committed_study(
+        tmp_path / "p",
+        "_commit: 0.1.0\n_src_path: https://psweep.invalid/study-template.git\n"
+        "psweep_requirement: psweep-kit @ file:///w/psweep_kit-0.1.0-py3-none-any.whl\n",
+    )
+    with pytest.raises(
+        ps.PsweepUpdateError, match=r"'psweep-kit==9' is not a requirement of psweep with a URL"
+    ):
+        ps.update_study(pinned, requirement="psweep-kit==9")
 
 
 def _committed_study(folder: Path, answers: str) -> Path:

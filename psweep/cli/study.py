@@ -164,6 +164,15 @@ def _add_update(sub: Any) -> None:
         default="inline",
         help="how to show conflicts: markers in the file (inline, the default) or .rej files",
     )
+    update.add_argument(
+        "--requirement",
+        metavar="REQ",
+        help="for a study that installs psweep from its psweep_requirement: the new one, the "
+        "psweep that runs psweep update (e.g. 'psweep-kit @ git+URL@COMMIT' or 'psweep-kit @ "
+        f"file:///path/to/psweep_kit-VERSION-py3-none-any.whl'); its wheel replaces the old one "
+        f"in {VENDOR_DIR}/ and {LOCK_FILE}. Without it, such a study keeps its requirement, "
+        "and psweep update says so",
+    )
 
 
 def _psweep_parsers() -> tuple[argparse.ArgumentParser, Mapping[str, argparse.ArgumentParser]]:
@@ -221,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "update":
             from psweep.study.update import update_study
 
-            result = update_study(args.study, conflict=args.conflict)
+            result = update_study(args.study, conflict=args.conflict, requirement=args.requirement)
             if result["conflicts"]:
                 parser.exit(1)
             return

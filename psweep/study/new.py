@@ -249,7 +249,7 @@ def _pin(dest: Path, answers: dict[str, Any], lock: bool) -> None:
     elif lock:
         requirement_wheel(requirement, dest / VENDOR_DIR)
     if lock:
-        lock_study(dest, answers["python_version"])
+        lock_study(dest)
 
 
 def new_study(

@@ -6,7 +6,9 @@ and pins ``psweep-kit==<version>`` with that wheel's hash in
 distribution is ``psweep-kit``; the package index has an unrelated project
 named ``psweep``). The lock pins
 every other package to an exact version with hashes too; it is made by
-``uv pip compile`` (for all platforms, for the study's Python version).
+``uv pip compile`` (for all platforms, for the study's Python version), with the
+arguments of the study's own ``nox -s lock`` (``LOCK_ARGS`` in its
+``noxfile.py``, see :func:`lock_command`).
 
 Where the wheel comes from:
 
@@ -20,6 +22,7 @@ Where the wheel comes from:
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -36,6 +39,7 @@ from psweep.study.installation import DIST_NAME, PACKAGE_DIR, WHEEL_NAME
 
 __all__ = [
     "LOCK_FILE",
+    "NOXFILE",
     "REQUIREMENTS_FILE",
     "VENDOR_DIR",
     "lock_command",
@@ -48,6 +52,8 @@ __all__ = [
 VENDOR_DIR = "vendor"
 REQUIREMENTS_FILE = "requirements.in"
 LOCK_FILE = "requirements.lock"
+NOXFILE = "noxfile.py"
+_LOCK_ARGS = "LOCK_ARGS"  # the list in the study's noxfile.py that holds the lock command
 # files of an installed distribution that pip writes at install time, not part of the wheel
 _INSTALL_ONLY = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
 # one timestamp for the packed files (wheel writes RECORD with the time of packing)
@@ -207,26 +213,32 @@ def requirement_wheel(requirement: str, dest_dir: str | os.PathLike) -> Path:
     return built[-1]
 
 
-def lock_command(python_version: str) -> list[str]:
+def lock_command(study: str | os.PathLike) -> list[str]:
     """The arguments after ``uv`` that turn requirements.in into requirements.lock.
 
-    The study's ``nox -s lock`` runs the same command.
+    They have one home: the list ``LOCK_ARGS`` in the study's ``noxfile.py``,
+    which its ``nox -s lock`` runs (a noxfile runs without psweep, so psweep asks
+    the noxfile, not the other way round). The list is read, never executed.
     """
-    return [
-        "pip",
-        "compile",
-        REQUIREMENTS_FILE,
-        "--universal",
-        "--generate-hashes",
-        "--emit-find-links",
-        "--python-version",
-        python_version,
-        "--custom-compile-command",
-        "nox -s lock",
-        "--quiet",
-        "-o",
-        LOCK_FILE,
-    ]
+    path = Path(study) / NOXFILE
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except (OSError, SyntaxError) as exc:
+        raise PsweepPinError(f"cannot read the lock command from {str(path)!r}: {exc}") from exc
+    for node in tree.body:
+        targets = [getattr(t, "id", None) for t in getattr(node, "targets", ())]
+        if isinstance(node, ast.Assign) and targets == [_LOCK_ARGS]:
+            try:
+                args = ast.literal_eval(node.value)
+            except ValueError:
+                break
+            if isinstance(args, list) and args and all(isinstance(a, str) for a in args):
+                return args
+            break
+    raise PsweepPinError(
+        f"{str(path)!r} has no {_LOCK_ARGS} = [...], a list of strings: the arguments of "
+        "uv that nox -s lock runs; copy it from the noxfile.py of a new study"
+    )
 
 
 def _uv() -> str:
@@ -237,18 +249,20 @@ def _uv() -> str:
     return find_uv_bin()
 
 
-def lock_study(study: str | os.PathLike, python_version: str) -> Path:
-    """Pin every package of `study`'s requirements.in in requirements.lock (needs the index)."""
+def lock_study(study: str | os.PathLike) -> Path:
+    """Pin every package of `study`'s requirements.in in requirements.lock (needs the index),
+    with the command of the study's ``nox -s lock`` (:func:`lock_command`)."""
     study = Path(study)
     if not (study / REQUIREMENTS_FILE).is_file():
         raise PsweepPinError(f"{str(study / REQUIREMENTS_FILE)!r} is missing")
-    cmd = [_uv(), *lock_command(python_version)]
+    args = lock_command(study)
+    cmd = [_uv(), *args]
     # the system's certificates, as pip uses them (uv's own list fails behind TLS proxies)
     env = {"UV_NATIVE_TLS": "1", **os.environ}
     proc = subprocess.run(cmd, cwd=study, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise PsweepPinError(
-            f"could not pin the study's packages with 'uv {' '.join(lock_command(python_version))}'"
+            f"could not pin the study's packages with 'uv {' '.join(args)}'"
             f" (it needs the package index once): {(proc.stderr or proc.stdout).strip()[-2000:]}"
         )
     return study / LOCK_FILE

@@ -10,6 +10,14 @@ older template comes from the psweep wheel in the study's ``vendor/`` (see
 :mod:`psweep.study.template_repo`). Then the running psweep's wheel replaces the old
 one in ``vendor/`` and its pin in ``requirements.lock``.
 
+A study that installs psweep from its ``psweep_requirement`` answer (``psweep-kit
+@ git+URL@COMMIT``, or the URL of a wheel file) keeps that requirement unless
+``requirement`` names a new one: then the new requirement's wheel, which must be
+the running psweep, is built first (nothing changes if that fails), the answer
+is changed with the template, and the wheel replaces the old one in ``vendor/``
+and in ``requirements.lock``. Without it, psweep update says in one line that
+the study still installs the old psweep, and the command that moves it.
+
 A study copied with plain copier from a git URL is updated by ``copier update``
 from that URL, as copier does.
 """
@@ -17,7 +25,10 @@ from that URL, as copier does.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shlex
+import shutil
 import sys
 import tempfile
 import warnings
@@ -26,10 +37,17 @@ from typing import Any
 
 import yaml
 
-from psweep.errors import PsweepError, PsweepUpdateError
+from psweep.errors import PsweepError, PsweepPinError, PsweepUpdateError
 from psweep.gitcmd import git
-from psweep.study.installation import DIST_NAME, WHEEL_NAME
-from psweep.study.pinning import LOCK_FILE, VENDOR_DIR, psweep_wheel, wheel_version
+from psweep.study.installation import DIST_NAME, WHEEL_NAME, reinstall_source
+from psweep.study.pinning import (
+    LOCK_FILE,
+    NOXFILE,
+    VENDOR_DIR,
+    psweep_wheel,
+    requirement_wheel,
+    wheel_version,
+)
 from psweep.study.template_repo import (
     TEMPLATE_URL,
     make_template_repo,
@@ -38,9 +56,12 @@ from psweep.study.template_repo import (
     template_files_of_wheel,
 )
 
-__all__ = ["update_study"]
+__all__ = ["suggested_requirement", "update_study"]
 
 ANSWERS = ".copier-answers.yml"
+REQUIREMENT_KEY = "psweep_requirement"  # the template's question: how the study installs psweep
+# psweep in a lock: psweep-kit==, or psweep== in the locks of studies made before the rename
+_LOCK_ENTRY = re.compile(r"^psweep(?:-kit)?==(\S+)((?: \\\n[ \t]+--hash=sha256:[0-9a-f]+)+)", re.M)
 
 
 def _running_version() -> str:
@@ -107,15 +128,40 @@ def _repin(study: Path, wheel: Path) -> bool:
         return False
     text = lock.read_text()
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    # psweep-kit==, or psweep== in the locks of studies made before the rename
-    entry = re.compile(r"^psweep(?:-kit)?==\S+((?: \\\n[ \t]+--hash=sha256:[0-9a-f]+)+)", re.M)
-    new, n = entry.subn(
-        f"{DIST_NAME}=={wheel_version(wheel)} \\\n    --hash=sha256:{digest}", text, count=1
-    )
+    entry = f"{DIST_NAME}=={wheel_version(wheel)} \\\n    --hash=sha256:{digest}"
+    new, n = _LOCK_ENTRY.subn(lambda _: entry, text, count=1)
     if n == 0:
         return False
-    lock.write_text(new)
+    _write_atomically(lock, new)
     return True
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """`path` holds `text` or its old text, never a part (os.replace of a file beside it)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _locked_version(study: Path) -> str | None:
+    """The version of psweep that requirements.lock pins, else of the wheel in vendor/."""
+    lock = study / LOCK_FILE
+    found = _LOCK_ENTRY.search(lock.read_text()) if lock.is_file() else None
+    if found:
+        return found.group(1)
+    versions = []
+    for wheel in _vendored_wheels(study / VENDOR_DIR):
+        try:
+            versions.append(wheel_version(wheel))
+        except PsweepError:
+            continue
+    return versions[-1] if versions else None
 
 
 def _requires(wheel: Path) -> list[str]:
@@ -151,19 +197,30 @@ def _conflicts(study: Path) -> list[str]:
     return sorted(set(proc.stdout.split()) | set(rej.stdout.split()))
 
 
-def update_study(study: str | Path = ".", conflict: str = "inline", out=sys.stdout) -> dict:
+def update_study(
+    study: str | Path = ".",
+    conflict: str = "inline",
+    out=sys.stdout,
+    requirement: str | None = None,
+) -> dict:
     """Merge the running psweep's study template into `study`; return what happened.
 
-    The study must be a git repository without uncommitted changes. Returns a
-    dict with ``old`` and ``new`` (template versions), ``changed`` (paths that
-    differ from the last commit) and ``conflicts`` (paths with conflict
-    markers, or ``.rej`` files with ``conflict="rej"``).
+    The study must be a git repository without uncommitted changes. A study
+    that installs psweep from its ``psweep_requirement`` keeps it, unless
+    `requirement` (``psweep-kit @ URL`` of the running psweep) replaces it: its
+    wheel goes into ``vendor/`` and ``requirements.lock`` in place of the old
+    one. Returns a dict with ``old`` and ``new`` (template versions),
+    ``changed`` (paths that differ from the last commit) and ``conflicts``
+    (paths with conflict markers, or ``.rej`` files with ``conflict="rej"``).
     """
     study = Path(study).absolute()
     answers = _answers(study)
     src, old = answers.get("_src_path"), answers.get("_commit")
     _require_clean_git(study)
     new = _running_version()
+    pinned = str(answers.get(REQUIREMENT_KEY) or "")
+    if requirement is not None:
+        _check_requirement_option(study, requirement, src, pinned)
     if src != TEMPLATE_URL:
         if not src or not old or "site-packages" in str(src):
             raise PsweepUpdateError(
@@ -177,28 +234,135 @@ def update_study(study: str | Path = ".", conflict: str = "inline", out=sys.stdo
         _copier_update(study, {}, None, conflict)
         return _summary(study, old, None)
     old = str(old)
-    if old == new:
+    if old == new and requirement is None:
         print(f"psweep update: {study.name} has the template of psweep {new} already", file=out)
+        _tell_requirement(study, pinned, new, out)
         return {"old": old, "new": new, "changed": [], "conflicts": []}
-    print(f"psweep update: template of psweep {old} -> {new}", file=out)
     from psweep.study.template_repo import template_source
 
-    versions = [(old, _old_template(study, old)), (new, template_files(template_source()))]
-    data = {"psweep_version": new} if "psweep_version" in answers else {}
     with tempfile.TemporaryDirectory(prefix="psweep-update-") as tmp:
+        # built before anything changes: if it fails, the study is as it was
+        built = None if requirement is None else _build(requirement, Path(tmp) / "wheel", new)
+        if old != new:
+            print(f"psweep update: template of psweep {old} -> {new}", file=out)
+        versions = [(new, template_files(template_source()))]
+        if old != new:
+            versions.insert(0, (old, _old_template(study, old)))
+        data: dict[str, Any] = {"psweep_version": new} if "psweep_version" in answers else {}
+        if requirement is not None:
+            data[REQUIREMENT_KEY] = requirement
         repo = make_template_repo(Path(tmp) / "template", versions)
         with serve_template_repo(repo):
             _copier_update(study, data, new, conflict)
-    if not answers.get("psweep_requirement"):
-        _replace_vendored(study, old, out)
+        if not pinned:
+            vendor = study / VENDOR_DIR
+            olds = [w for w in _vendored_wheels(vendor) if wheel_version(w) == old]
+            _replace_vendored(study, olds, psweep_wheel(vendor), out)
+        elif built is not None:
+            print(f"psweep update: {REQUIREMENT_KEY} is {requirement} now", file=out)
+            # the old requirement's wheel makes way: the requirement gives the study one psweep
+            olds = _vendored_wheels(study / VENDOR_DIR)
+            _replace_vendored(study, olds, Path(shutil.copy2(built, study / VENDOR_DIR)), out)
+        else:
+            _tell_requirement(study, pinned, new, out)
     return _summary(study, old, new, out)
 
 
-def _replace_vendored(study: Path, old: str, out) -> None:
-    vendor = study / VENDOR_DIR
-    olds = [w for w in _vendored_wheels(vendor) if wheel_version(w) == old]
+def _check_requirement_option(study: Path, requirement: str, src: Any, pinned: str) -> None:
+    """--requirement is for a study of psweep new that installs psweep from psweep_requirement."""
+    if src != TEMPLATE_URL:
+        why = f"it was copied from {src}; change it with copier update --data {REQUIREMENT_KEY}=..."
+    elif not pinned:
+        why = (
+            f"it keeps the wheel of its psweep in {VENDOR_DIR}/, which psweep update replaces "
+            "with this psweep's; run psweep update without --requirement"
+        )
+    else:
+        return
+    raise PsweepUpdateError(
+        f"--requirement {requirement!r}: {str(study)!r} does not install psweep from a "
+        f"{REQUIREMENT_KEY}: {why}"
+    )
+
+
+def _build(requirement: str, dest: Path, new: str) -> Path:
+    """The wheel of `requirement`, which must be the running psweep `new`."""
+    if re.match(rf"{DIST_NAME}\s*@\s*\S", requirement) is None:
+        # with a URL only: pip must never look for psweep-kit by name in the package index
+        raise PsweepUpdateError(
+            f"--requirement {requirement!r} is not a requirement of psweep with a URL; give "
+            f"{DIST_NAME} @ git+URL@COMMIT, or {DIST_NAME} @ "
+            f"file:///path/to/{WHEEL_NAME}-{new}-py3-none-any.whl"
+        )
+    try:
+        wheel = requirement_wheel(requirement, dest)
+    except PsweepPinError as exc:
+        raise PsweepUpdateError(f"{exc}; the study was left as it was") from exc
+    if wheel_version(wheel) != new:
+        raise PsweepUpdateError(
+            f"--requirement {requirement!r} is psweep {wheel_version(wheel)}, but this is psweep "
+            f"{new}, whose template psweep update brings: give the requirement of psweep {new}, "
+            f"or run psweep update with psweep {wheel_version(wheel)}; the study was left as it was"
+        )
+    return wheel
+
+
+def suggested_requirement(pinned: str, source: str, version: str) -> str:
+    """The ``psweep_requirement`` of psweep `version`, installed here from `source`.
+
+    `source` is what pip installed the running psweep from
+    (:func:`~psweep.study.installation.reinstall_source`); `pinned` is the
+    study's old requirement. A git commit or a wheel file gives the
+    requirement itself; else the old requirement's git URL, or a
+    placeholder, with the part to fill in between ``<`` and ``>``.
+
+    Examples
+    --------
+    >>> old = "psweep-kit @ git+https://x.org/p.git@1a2b"
+    >>> suggested_requirement(old, "git+https://x.org/p.git@3c4d", "0.9.0")
+    'psweep-kit @ git+https://x.org/p.git@3c4d'
+    >>> suggested_requirement(old, "-e /src/psweep", "0.9.0")
+    'psweep-kit @ git+https://x.org/p.git@<commit or tag of psweep 0.9.0>'
+    >>> old = "psweep-kit @ file:///w/psweep_kit-0.8.0-py3-none-any.whl"
+    >>> suggested_requirement(old, "/w/psweep_kit-0.9.0-py3-none-any.whl", "0.9.0")
+    'psweep-kit @ file:///w/psweep_kit-0.9.0-py3-none-any.whl'
+    """
+    if source.startswith("git+"):
+        return f"{DIST_NAME} @ {source}"
+    if source.startswith("/") and source.endswith(".whl"):
+        return f"{DIST_NAME} @ file://{source}"
+    git_url = re.match(rf"{DIST_NAME}\s*@\s*(git\+.+)@[^@/]+\Z", pinned)
+    if git_url:
+        return f"{DIST_NAME} @ {git_url.group(1)}@<commit or tag of psweep {version}>"
+    return (
+        f"{DIST_NAME} @ <git+URL@COMMIT of psweep {version}, or "
+        f"file:///path/to/{WHEEL_NAME}-{version}-py3-none-any.whl>"
+    )
+
+
+def _tell_requirement(study: Path, pinned: str, new: str, out) -> None:
+    """One line: the study installs another psweep than `new` from `pinned`, and the fix."""
+    if not pinned:
+        return
+    locked = _locked_version(study)
+    if locked == new:
+        return
+    what = f"psweep {locked}" if locked else "psweep"
+    move = shlex.quote(suggested_requirement(pinned, reinstall_source(), new))
+    print(
+        f"psweep update: the study still installs {what} from its {REQUIREMENT_KEY} "
+        f"{pinned!r}, not psweep {new}, whose template it has now. To move it, with this "
+        f"update committed, run: psweep update --requirement {move} (it builds that wheel into "
+        f"{VENDOR_DIR}/ and pins it in {LOCK_FILE}); or by hand: set {REQUIREMENT_KEY} in "
+        f"{ANSWERS} and PSWEEP_SOURCE in {NOXFILE}, delete {VENDOR_DIR}/{WHEEL_NAME}-*.whl, "
+        "then run nox -s lock",
+        file=out,
+    )
+
+
+def _replace_vendored(study: Path, olds: list[Path], wheel: Path, out) -> None:
+    """`wheel` in vendor/ in place of the wheels `olds`, and pinned in the lock."""
     old_requires = _requires(olds[0]) if olds else None
-    wheel = psweep_wheel(vendor)
     for stale in olds:
         if stale != wheel:
             stale.unlink()
@@ -210,6 +374,12 @@ def _replace_vendored(study: Path, old: str, out) -> None:
                 f"to pin them in {LOCK_FILE}",
                 file=out,
             )
+    else:
+        print(
+            f"psweep update: {LOCK_FILE} pins no psweep wheel by hash (or is missing); run "
+            f"nox -s lock (online) to pin {wheel.name}",
+            file=out,
+        )
 
 
 def _summary(study: Path, old: Any, new: Any, out=sys.stdout) -> dict:
