@@ -33,6 +33,7 @@ _HOME = {
     "PgridError": "psweep.errors",
     "PsweepCommandError": "psweep.errors",
     "PsweepDatabaseError": "psweep.errors",
+    "PsweepDiskFullError": "psweep.errors",
     "PsweepError": "psweep.errors",
     "PsweepFormatError": "psweep.errors",
     "PsweepFuncError": "psweep.errors",

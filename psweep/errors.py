@@ -7,6 +7,8 @@ callers can catch either.
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 from typing import Any
 
@@ -14,6 +16,7 @@ __all__ = [
     "PgridError",
     "PsweepCommandError",
     "PsweepDatabaseError",
+    "PsweepDiskFullError",
     "PsweepError",
     "PsweepFormatError",
     "PsweepFuncError",
@@ -32,6 +35,7 @@ __all__ = [
     "PsweepUpdateError",
     "PsweepWorkerError",
     "error_line",
+    "is_disk_full",
 ]
 
 
@@ -61,6 +65,56 @@ class PsweepDatabaseError(PsweepError, ValueError):
 
 class PsweepFormatError(PsweepDatabaseError):
     """The database's format (JSON, Parquet) cannot hold a value; the file is untouched."""
+
+
+class PsweepDiskFullError(PsweepError, OSError):
+    """A file could not be written: no space is left on its device (or the disk quota is
+    used up).
+
+    An ``OSError`` with the ``errno`` of the cause (``ENOSPC`` or ``EDQUOT``) and
+    ``filename``, the file that was not written; the message says what was kept and
+    what to do. A run that stops so gives the caller its rows: ``rows``, the run's rows
+    that are not in the database file (a DataFrame, empty if the file has them), and
+    ``df``, the database with them (what the run would have returned).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        filename: str,
+        errno_: int | None = errno.ENOSPC,
+        *,
+        rows: Any = None,
+        df: Any = None,
+    ) -> None:
+        code = errno_ if errno_ is not None else errno.ENOSPC
+        super().__init__(code, os.strerror(code), filename)
+        self.message = message
+        self.rows = rows
+        self.df = df
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple:
+        return (
+            _disk_full_error,
+            (type(self), self.message, self.filename, self.errno, self.rows, self.df),
+        )
+
+
+def _disk_full_error(cls: type, message: str, filename: str, code: int, rows: Any, df: Any) -> Any:
+    return cls(message, filename, code, rows=rows, df=df)
+
+
+_DISK_FULL = frozenset(
+    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None
+)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says that a device has no space left (or a disk quota is used up)."""
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL
 
 
 class PsweepGitError(PsweepError, RuntimeError):

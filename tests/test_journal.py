@@ -306,3 +306,61 @@ def test_counts_from_progress_file_equal_a_full_read(tmp_path, monkeypatch):
         fh.write(b"\x05\x00\x00")  # a torn frame head
     with pytest.warns(ps.PsweepJournalWarning):
         assert journal.read_journal_counts(str(tmp_path / "2.journal")) == (2, 1, "E: late")
+
+
+def _row(k: int) -> tuple:
+    return (k, {"a": k}, f"id{k}", "h", 0, 0.0, {"r": k}, None)
+
+
+def test_full_disk_is_not_retried_per_pset(tmp_path, monkeypatch):
+    """While the disk stays full, rows wait and the writer tries again at most every
+    JOURNAL_RETRY_S (each try pickles every waiting row): 5,000 rows added cost a few
+    tries, not thousands. Once writing works, every row is written. (A stand-in for a
+    full disk: the write raises ENOSPC; the tmpfs tests below use a real one.)"""
+    import errno
+
+    from psweep.lifecycle import journal as journal_mod
+
+    journal = JournalWriter(str(tmp_path / "run" / "1.journal"), {"run_id": "r"})
+    real_write = JournalWriter._write
+    tries = []
+
+    def full(fd, data):
+        tries.append(len(data))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JournalWriter, "_write", staticmethod(full))
+    rows = [_row(k) for k in range(5000)]
+    t0 = time.perf_counter()
+    for row in rows:
+        journal.add(row)
+    elapsed = time.perf_counter() - t0
+    assert 1 <= len(tries) <= 2 + elapsed / journal_mod.JOURNAL_RETRY_S * 2
+    monkeypatch.setattr(JournalWriter, "_write", staticmethod(real_write))
+    journal.close()  # writes what waits, whether or not a retry is due
+    assert sorted(read_journal_dir(str(tmp_path / "run"))[1]) == rows
+
+
+def test_journal_opened_on_a_full_disk(tmp_path):
+    """A journal opened on a real full disk (a tmpfs; needs root) does not fail the run:
+    its header waits with the rows. Until something is written the file is empty and
+    read as no rows, without a warning; once there is room, header and rows are
+    written together and read back."""
+    import warnings
+
+    from disk_utils import fill_disk, small_disk
+
+    with small_disk(tmp_path / "disk") as disk:
+        fill_disk(disk / "filler")
+        run_dir = disk / "run"
+        journal = JournalWriter(str(run_dir / "1.journal"), {"run_id": "r"})
+        journal.add(_row(0))
+        journal.flush(raise_errors=False)
+        assert (run_dir / "1.journal").stat().st_size == 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert read_journal_dir(str(run_dir)) == (None, [])
+        os.unlink(disk / "filler")
+        journal.add(_row(1))
+        journal.close()
+        assert read_journal_dir(str(run_dir)) == ({"run_id": "r"}, [_row(0), _row(1)])

@@ -153,3 +153,81 @@ def test_merging_copies_in_any_order(common, runs):
         assert (
             left.sort_index().reindex(columns=cols).equals(right.sort_index().reindex(columns=cols))
         )
+
+
+def _count(pset):
+    import os
+
+    with open(os.environ["COUNT"], "a") as fh:
+        fh.write(f"{pset['a']}\n")
+    return {"b": 2 * pset["a"]}
+
+
+def test_recovery_on_a_disk_still_full(tmp_path, monkeypatch):
+    """A run on a real full disk (a tmpfs; needs root) whose journal holds an interrupted
+    run's rows stops before any pset with PsweepDiskFullError that says the journal is
+    kept; the journal is untouched. Once there is room, ps.recover merges it."""
+    import glob
+    import os
+    from pathlib import Path
+
+    from disk_utils import fill_disk, small_disk
+
+    monkeypatch.setenv("COUNT", str(tmp_path / "count"))
+    with small_disk(tmp_path / "disk") as disk:
+        monkeypatch.chdir(disk)
+        try:
+            # an interrupted run: its rows only in its journal
+            fill_disk(disk / "filler", leave_bytes=64 * 1024)
+            with pytest.raises(ps.PsweepDiskFullError):
+                ps.run_local(_count, ps.plist("a", range(3000)))
+            assert not os.path.exists("calc/database.pk")
+            (tmp_path / "count").unlink()
+            journals = sorted(glob.glob("calc/.psweep/journal/*/*.journal"))
+            before = [Path(p).read_bytes() for p in journals]
+            assert before
+            fill_disk(disk / "filler")
+            with pytest.raises(ps.PsweepDiskFullError) as caught:
+                ps.run_local(_count, ps.plist("a", [-1]))
+            text = str(caught.value)
+            assert "cannot write the database 'calc/database.pk': No space left" in text
+            assert "journal of the interrupted run" in text and "no pset ran" in text
+            assert not (tmp_path / "count").exists()
+            assert [Path(p).read_bytes() for p in journals] == before
+            os.unlink(disk / "filler")
+            df = ps.recover("calc")
+            assert len(df) > 0 and (df["b"] == 2 * df["a"]).all()
+            assert glob.glob("calc/.psweep/journal/*") == []
+        finally:
+            os.chdir(tmp_path)
+
+
+def test_runs_table_on_a_full_disk(tmp_path, monkeypatch):
+    """The database is written, then the runs table beside it is not (no space left):
+    the error says the database holds the rows and nothing is lost; the next run
+    records the run from the journal. (A stand-in for a full disk: write_run raises
+    ENOSPC; the test of the database on a real full disk is in test_runinfo.py.)"""
+    import errno
+
+    import psweep.lifecycle.merge as merge_mod
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COUNT", str(tmp_path / "count"))
+    real = merge_mod.write_run
+
+    def full(*args, **kwds):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(merge_mod, "write_run", full)
+    with pytest.raises(ps.PsweepDiskFullError) as caught:
+        ps.run_local(_count, ps.plist("a", [1, 2]))
+    err = caught.value
+    assert "holds the rows of run" in str(err) and "Nothing is lost" in str(err)
+    assert err.filename.endswith("runs.pk") and len(err.rows) == 0 and len(err.df) == 2
+    assert len(ps.df_read("calc/database.pk")) == 2
+    monkeypatch.setattr(merge_mod, "write_run", real)
+    df = ps.run_local(_count, ps.plist("a", [3]))
+    assert sorted(df["a"]) == [1, 2, 3]
+    runs = ps.df_runs("calc")
+    assert runs.loc[err.df["_run_id"].iloc[0], "status"] == "interrupted"
+    assert list(runs["status"]) == ["interrupted", "ok"]

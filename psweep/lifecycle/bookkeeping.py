@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -12,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepDatabaseError, PsweepGitError
+from psweep.errors import PsweepDatabaseError, PsweepDiskFullError, PsweepGitError, is_disk_full
 from psweep.lifecycle.merge import remove_partial_backups
 from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from psweep.store.paths import StudyPaths
@@ -55,8 +56,20 @@ def backup_study(paths: StudyPaths, df: pd.DataFrame) -> str | None:
             os.makedirs(partial)
         for fn in elsewhere:  # where a study without database_dir has them
             shutil.copy2(fn, _free_name(os.path.join(partial, os.path.basename(fn))))
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
+        # copytree gathers the errors of its files in one shutil.Error, without errno
+        if is_disk_full(exc) or (
+            isinstance(exc, shutil.Error) and os.strerror(errno.ENOSPC) in str(exc)
+        ):
+            raise PsweepDiskFullError(
+                f"backup=True: cannot copy {calc_dir!r} to {dst!r}: "
+                f"{os.strerror(getattr(exc, 'errno', None) or errno.ENOSPC)}. Nothing ran, "
+                "and the part copied was removed. Free space on the device, or run "
+                "without backup=True",
+                dst,
+                getattr(exc, "errno", None),
+            ) from exc
         raise
     crash_point("backup-copied")
     os.rename(partial, dst)
@@ -81,9 +94,18 @@ def require_writable(folder: str) -> None:
     while not os.path.isdir(probe_dir):
         probe_dir = os.path.dirname(probe_dir)
     try:
-        with tempfile.TemporaryFile(dir=probe_dir, prefix=".psweep-write-test-"):
-            pass
+        with tempfile.TemporaryFile(dir=probe_dir, prefix=".psweep-write-test-") as fh:
+            fh.write(b"\0")  # a full disk refuses even one byte: better now than at the end
+            fh.flush()
     except OSError as exc:
+        if is_disk_full(exc):
+            raise PsweepDiskFullError(
+                f"cannot write to {probe_dir!r} ({exc.strerror}), so the database "
+                f"{folder!r} could not be saved: nothing ran and no backup was made. Free "
+                "space on the device, then run again",
+                probe_dir,
+                exc.errno,
+            ) from exc
         raise PsweepDatabaseError(
             f"cannot write to {probe_dir!r} ({exc.strerror or exc}), so the database "
             f"{folder!r} could not be saved: nothing ran and no backup was made. Make it "

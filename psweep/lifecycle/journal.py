@@ -21,13 +21,16 @@ the latest :data:`JOURNAL_FLUSH_S` seconds later (a background thread). So a
 kill loses only the psets in flight and less than 10 ms of finished work.
 
 A write that fails (a full disk) loses nothing: the file is cut back to its
-last whole frame, the rows stay queued, a warning is logged, and the next
-write tries again.
+last whole frame, the rows stay queued, a warning is logged, and a later write
+tries again (after :data:`JOURNAL_RETRY_S` at the soonest, so that a disk that
+stays full costs no time per pset). Even the header may wait so: a journal
+opened on a full disk is empty until its first write works.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import glob
 import json
 import logging
@@ -50,6 +53,7 @@ from psweep.store.paths import StudyPaths
 
 __all__ = [
     "JOURNAL_FLUSH_S",
+    "JOURNAL_RETRY_S",
     "JOURNAL_SYNC_S",
     "JournalWriter",
     "journal_root",
@@ -67,6 +71,10 @@ __all__ = [
 JOURNAL_FLUSH_S = 0.2
 _EXC = ResultRow._fields.index("exc")  # where a row says why its pset failed
 JOURNAL_SYNC_S = 0.01
+#: Seconds at least between two tries to write rows that a full disk refused (or ten
+#: times what the failed try took, if more: each try pickles every row that waits, and
+#: the run spends no more than a tenth of its time on them).
+JOURNAL_RETRY_S = JOURNAL_FLUSH_S
 log = logging.getLogger("psweep")
 _MAGIC = b"PSWEEP-JOURNAL-1\n"
 _FRAME = struct.Struct("<II")
@@ -121,13 +129,19 @@ class JournalWriter:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self.path = path
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self._fd, _MAGIC + _frame(header))
         self._pending: collections.deque = collections.deque()
         self._flush_lock = threading.Lock()
         self._closed = threading.Event()
         self._flush_s = flush_s
         self._last_write = time.perf_counter()
         self._failing: OSError | None = None
+        self._retry_at = 0.0  # after a failed write: no new try before this time
+        self._head = _MAGIC + _frame(header)  # written now, or before the first rows
+        try:
+            self._write(self._fd, self._head)
+            self._head = b""
+        except OSError as exc:  # a full disk: the run goes on, the header waits
+            self._failed(exc, 0, 0.0)
         self._n_rows = self._n_failed = 0
         self._record = bool(header.get("record", True)) if isinstance(header, dict) else True
         self._last_exc: Any = None
@@ -137,10 +151,10 @@ class JournalWriter:
 
     def add(self, row: Any) -> None:
         self._pending.append(row)  # deque.append is atomic: no lock needed
+        now = time.perf_counter()
         if (
-            time.perf_counter() - self._last_write >= JOURNAL_SYNC_S
-            or len(self._pending) >= _MAX_PENDING
-        ):
+            now - self._last_write >= JOURNAL_SYNC_S or len(self._pending) >= _MAX_PENDING
+        ) and now >= self._retry_at:
             self.flush(raise_errors=False)
 
     def flush(self, raise_errors: bool = True) -> None:
@@ -154,27 +168,36 @@ class JournalWriter:
                 return
             if self._fd is None:
                 raise ValueError(f"journal {self.path!r} is closed")
+            start = time.perf_counter()
             try:
-                end = self._write(self._fd, self._frames(rows))
+                data = self._frames(rows)
+                end = self._write(self._fd, self._head + data if self._head else data)
             except OSError as exc:
-                pending.extendleft(reversed(rows))  # nothing lost: try again next time
-                if self._failing is None:
-                    log.warning(
-                        "journal %s: cannot write (%s); %d rows wait in memory and are "
-                        "written when it works again",
-                        self.path,
-                        exc,
-                        len(pending),
-                    )
-                self._failing = exc
+                pending.extendleft(reversed(rows))  # nothing lost: try again later
+                self._failed(exc, len(pending), time.perf_counter() - start)
                 if raise_errors:
                     raise
                 return
+            self._head = b""
             if self._failing is not None:
                 log.warning("journal %s: writing works again", self.path)
                 self._failing = None
+                self._retry_at = 0.0
             self._last_write = time.perf_counter()
             self._count(rows, end)
+
+    def _failed(self, exc: OSError, n_waiting: int, spent_s: float) -> None:
+        """Note a write that failed: warn the first time, and try again not too soon."""
+        if self._failing is None:
+            log.warning(
+                "journal %s: cannot write (%s); %d rows wait in memory and are "
+                "written when it works again",
+                self.path,
+                exc,
+                n_waiting,
+            )
+        self._failing = exc
+        self._retry_at = time.perf_counter() + max(JOURNAL_RETRY_S, 10 * spent_s)
 
     def _count(self, rows: list, end: int) -> None:
         """Keep the counts that ``psweep status`` reads (at most every PROGRESS_S)."""
@@ -198,8 +221,9 @@ class JournalWriter:
             with open(tmp, "w") as fh:
                 json.dump(summary, fh)
             os.replace(tmp, self.path + PROGRESS_SUFFIX)
-        except OSError:
-            pass  # only a shortcut for status: it reads the journal itself without it
+        except OSError:  # only a shortcut for status: it reads the journal itself without it
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     def _frames(self, rows: list) -> bytes:
         """The rows as one frame; if one of them cannot be pickled, the others one by one."""
@@ -240,7 +264,8 @@ class JournalWriter:
 
     def _loop(self) -> None:
         while not self._closed.wait(self._flush_s):
-            self.flush(raise_errors=False)
+            if time.perf_counter() >= self._retry_at:
+                self.flush(raise_errors=False)
 
     def close(self) -> None:
         """Write what is queued and close the file (a failing write is logged, not raised:
@@ -294,6 +319,8 @@ def _read_frames(path: str, offset: int | None = None) -> Iterator[Any]:
             data = head + fh.read()
         else:
             data = fh.read()
+    if not data:
+        return  # opened, nothing written yet (a full disk kept even its header out)
     if not data.startswith(_MAGIC):
         warnings.warn(
             f"journal {path!r} does not start like a psweep journal; skipped",

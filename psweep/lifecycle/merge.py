@@ -7,9 +7,12 @@ pull or a DataFrame given to a run (:func:`merge_databases`) and
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepDatabaseError, PsweepFormatError, PsweepParamsError, error_line
+from psweep.errors import (
+    PsweepDatabaseError,
+    PsweepDiskFullError,
+    PsweepError,
+    PsweepFormatError,
+    PsweepParamsError,
+    error_line,
+    is_disk_full,
+)
 from psweep.host import HOST, pid_alive
 from psweep.lifecycle.journal import (
     journal_run_dirs,
@@ -278,14 +289,26 @@ def merge_run(
         df_new = df_new[~isin_text(df_new.index, old.index)] if merged.n_shared else df_new
         # a recovered run ended with its last pset, not when it is recovered
         end_utc = _last_finish(out, run_id) if skip_merged else now_utc()
+        recorded = functools.partial(
+            _disk_full_as,
+            f"the database {database_fn!r} holds the rows of run {run_id}, but the runs table "
+            "beside it could not be written",
+            StudyPaths(db_dir).runs_table, df_new.iloc[:0], out,
+        )  # fmt: skip
         if skip_merged and len(df_new) == 0:  # nothing left: record the run only if it is not yet
             if info is not None and run_id not in recorded_runs(db_dir).index:
-                write_run(db_dir, {**info, "end_utc": end_utc, "n_psets": _n_rows(old, run_id)})
+                with recorded():
+                    write_run(
+                        db_dir, {**info, "end_utc": end_utc, "n_psets": _n_rows(old, run_id)}
+                    )
             return old
         if len(df_new):
             _remove_stale_temp_files(database_fn)
             try:
-                df_write(in_layout(out, layout), database_fn)
+                with _disk_full_as(
+                    f"cannot write the database {database_fn!r}", database_fn, df_new, out
+                ):
+                    df_write(in_layout(out, layout), database_fn)
             except PsweepFormatError as exc:
                 raise _set_aside(df_new, database_fn, exc) from exc
             if isinstance(base, DbSnapshot):
@@ -298,18 +321,19 @@ def merge_run(
                 failed = int(is_failed.sum())
                 if failed and "_exc" in df_new.columns:
                     last_error = error_line(df_new["_exc"][is_failed].iloc[-1])
-            write_run(
-                db_dir,
-                {
-                    **info,
-                    "end_utc": end_utc,
-                    # the run's rows: those it had in the database (a recovered run
-                    # may have some) and its new ones (df_new holds this run's rows only)
-                    "n_psets": _n_rows(old, run_id) + merged.n_new,
-                    "n_failed": failed,
-                    "last_error": last_error or info.get("last_error"),
-                },
-            )
+            with recorded():
+                write_run(
+                    db_dir,
+                    {
+                        **info,
+                        "end_utc": end_utc,
+                        # the run's rows: those it had in the database (a recovered run
+                        # may have some) and its new ones (df_new holds this run's rows only)
+                        "n_psets": _n_rows(old, run_id) + merged.n_new,
+                        "n_failed": failed,
+                        "last_error": last_error or info.get("last_error"),
+                    },
+                )
             crash_point("run-recorded")
     return out
 
@@ -325,6 +349,22 @@ def _last_finish(df: pd.DataFrame, run_id: Any) -> Any:
     ends = start + pd.to_timedelta(pd.to_numeric(took, errors="coerce").fillna(0.0), unit="s")
     last = ends.max()
     return now_utc() if pd.isna(last) else pd.Timestamp(last)
+
+
+@contextlib.contextmanager
+def _disk_full_as(what: str, filename: str, rows: pd.DataFrame, df: pd.DataFrame) -> Iterator[None]:
+    """A write in the block that fails for want of space raises
+    :class:`PsweepDiskFullError` that says `what` and carries `rows` (the run's rows that
+    the database file lacks) and `df` (the database with them)."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, PsweepError) or not is_disk_full(exc):
+            raise
+        reason = exc.strerror or str(exc)
+        raise PsweepDiskFullError(
+            f"{what}: {reason}", filename, exc.errno, rows=rows, df=df
+        ) from exc
 
 
 def _n_rows(df: pd.DataFrame, run_id: Any) -> int:
@@ -384,6 +424,14 @@ def recover_journals(
         except PsweepFormatError as exc:
             log.error("could not recover run %s into %s: %s", name, database_fn, exc)
             remove_run_dir(run_dir)  # its rows are set aside
+        except PsweepDiskFullError as exc:
+            raise PsweepDiskFullError(
+                f"{exc}. The journal of the interrupted run {name} ({run_dir!r}) is kept: "
+                "nothing is lost, and no pset ran. Free space on the device, then run again "
+                f"(or call ps.recover({calc_dir!r})): the journal is merged first",
+                exc.filename,
+                exc.errno,
+            ) from exc.__cause__
         finally:
             lock.release()
     return merged
@@ -511,5 +559,9 @@ def merge_databases(
         merged = merge_rows(local, other, source=source, on_shared="update")
         if merged.n_new or merged.n_shared:
             _remove_stale_temp_files(database_fn)
-            df_write(in_layout(merged.df, layout), database_fn)
+            with _disk_full_as(
+                f"cannot write the database {database_fn!r} with the rows of {source}",
+                database_fn, other, merged.df,
+            ):  # fmt: skip
+                df_write(in_layout(merged.df, layout), database_fn)
     return merged.df, merged.n_new, merged.n_shared

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from psweep.crashpoints import crash_point
-from psweep.errors import PsweepFormatError
+from psweep.errors import PsweepDiskFullError, PsweepFormatError
 from psweep.lifecycle.execute import Plan
 from psweep.lifecycle.guards import gc_paused
 from psweep.lifecycle.journal import read_journal_dir, remove_run_dir
@@ -19,6 +19,7 @@ from psweep.lifecycle.opening import RunPaths
 from psweep.lifecycle.results import ResultBlock, ResultRow
 from psweep.lifecycle.rows import ResultColumns, append_rows, results_frame
 from psweep.store import run_status
+from psweep.store.legacy import in_layout
 from psweep.store.lookup import isin_text
 
 log = logging.getLogger("psweep")
@@ -92,10 +93,58 @@ class RunInfo:
                 if self.journal_dir is not None:
                     remove_run_dir(self.journal_dir)  # the rows are set aside (merge_run)
                 raise
+            except PsweepDiskFullError as exc:  # the journal stays: the next run merges it
+                raise self.disk_full(exc) from exc.__cause__
         if self.journal_dir is not None:
             remove_run_dir(self.journal_dir)
         crash_point("journal-removed")
         return out
+
+    def disk_full(self, exc: PsweepDiskFullError) -> PsweepDiskFullError:
+        """`exc` of :func:`merge_run`, told what became of the run's rows and what to do."""
+        rows = exc.rows if exc.rows is not None else pd.DataFrame()
+        df = exc.df if exc.df is not None else self.df
+        n, journal = len(rows), self.journal_dir
+        if n == 0:
+            kept = (
+                f"Nothing is lost: the run's journal {journal!r} is kept, and the next run "
+                "(or ps.recover) records the run from it. Free space there"
+            )
+        else:
+            k = self._n_journaled(rows.index)
+            kept = f"The file is as it was, without the {n} rows of run {self.run_id}. "
+            if k == n:
+                kept += f"All of them are in the run's journal {journal!r}: nothing is lost. "
+            else:
+                held = (
+                    "could not be written anywhere and are only in this error's .rows "
+                    "(.df is the database with them: keep it, pass df=err.df to the next run)"
+                )
+                kept += (
+                    f"{k} of them are in the run's journal {journal!r}; the other {n - k} {held}. "
+                    if k
+                    else f"None of them reached the run's journal: they {held}. "
+                )
+            kept += (
+                "Free space on the device, then run the same params again with "
+                "skip_dups=True: it merges the journal first and runs only the psets whose "
+                "rows are missing"
+            )
+        return PsweepDiskFullError(
+            f"{exc}. {kept}",
+            exc.filename,
+            exc.errno,
+            rows=in_layout(rows, self.layout),
+            df=in_layout(df, self.layout),
+        )
+
+    def _n_journaled(self, pset_ids: pd.Index) -> int:
+        """How many of `pset_ids` the run's journal holds (read once the run is over)."""
+        if self.journal_dir is None or not os.path.isdir(self.journal_dir):
+            return 0
+        _, rows = read_journal_dir(self.journal_dir)
+        journaled = [ResultRow._make(row).pset_id for row in rows]
+        return int(isin_text(pset_ids, journaled).sum()) if journaled else 0
 
     def save_stopped(self, exc: BaseException, plan: Plan, results: ResultColumns) -> None:
         """Save every finished pset of a run that an exception or a signal stopped."""
@@ -109,6 +158,16 @@ class RunInfo:
             return
         try:
             self.merge(plan, results, status)
+        except PsweepDiskFullError as full:
+            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: the stop goes on
+                log.error("could not save the finished rows of run %s: %s", self.run_id, full)
+                return
+            # the error that keeps the rows in the caller's hands; the stop is its cause
+            raise PsweepDiskFullError(
+                f"run {self.run_id} stopped ({type(exc).__name__}: {str(exc)[:300]}), and "
+                f"saving its finished psets failed: {full}",
+                full.filename, full.errno, rows=full.rows, df=full.df,
+            ) from exc  # fmt: skip
         except Exception as save_exc:
             log.error("could not save the finished rows of run %s: %s", self.run_id, save_exc)
             return

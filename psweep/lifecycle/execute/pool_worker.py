@@ -144,8 +144,9 @@ def _pool_chunk(
         if journal is not None:
             # what the run gets back is on disk first: the pool's end terminates this
             # process (no time to write), and a run killed before its merge recovers
-            # every row it was handed from the journals
-            journal.flush()
+            # every row it was handed from the journals. A write that fails (a full
+            # disk) is logged; the rows still go back to the run, which keeps them
+            journal.flush(raise_errors=False)
         return bounds, blocks, None
     finally:
         chunks[slot] = -1

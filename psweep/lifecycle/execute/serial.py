@@ -79,9 +79,10 @@ def _ended_by(
     exc: BaseException, rows: list[tuple], journal: JournalWriter | None
 ) -> Iterator[Block | BaseException]:
     """The end of a part that `exc` stopped (func raised, Ctrl-C, a timeout): the
-    journal written out, then the rows not yielded yet, then `exc`."""
+    journal written out (if it can be: on a full disk the rows go on in memory), then
+    the rows not yielded yet, then `exc`."""
     if journal is not None:
-        journal.flush()
+        journal.flush(raise_errors=False)
     if rows:
         yield ResultBlock.of_run(rows)
     yield exc
