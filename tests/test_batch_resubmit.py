@@ -93,6 +93,21 @@ def test_states_from_records_and_results(six):
     assert set(df["machine"]) == {"cluster"}
 
 
+def test_a_result_of_a_job_that_failed_does_not_make_it_done(six):
+    """A result.json counts only if its job did not fail: with a result, a record of a
+    non-zero exit is failed, of a cancelled job failed, of a time limit timeout; a record
+    of exit 0, of a job still running (squeue silent) or submitted is done."""
+    ends = [("exited", "2"), ("cancelled", "143"), ("timeout", "143"), ("exited", "0")]
+    ends += [("running", ""), ("submitted", "0")]
+    for pset_id, (state, code) in zip(six, ends, strict=True):
+        record(pset_id, state, code)
+        result(pset_id)
+    got = state_of(ps.batch.batch_states(machine="cluster", squeue=False))
+    assert [got[i] for i in six] == ["failed", "failed", "timeout", "done", "done", "done"]
+    chosen = ps.batch.resubmit_batch("cluster", missing=False, squeue=False, dry_run=True)
+    assert chosen["_pset_id"].tolist() == six[:3]
+
+
 def test_running_record(six, monkeypatch):
     """It calls a started job running while squeue is silent, missing once squeue drops it.
 
