@@ -140,6 +140,28 @@ def test_collect_reports_missing_and_invalid(study, caplog):
     assert pd.isna(df.loc[ids[2], "out"])
 
 
+def test_collect_leaves_out_the_result_of_a_job_that_failed(study, caplog):
+    """A result.json left by a job that then exited non-zero is no result: collect_batch
+    marks its row failed (as batch_states calls the job) and takes none of its values, and
+    warns. The jobs run for real with the `sh` machine: a=1 exits 1 after writing its
+    result, a=0 exits 0."""
+    Path("templates/calc/run.py").write_text(
+        'import json, sys\nwith open("result.json", "w") as fh:\n'
+        '    json.dump({"out": $a * 2}, fh)\nsys.exit(1 if $a == 1 else 0)\n'
+    )
+    ids = ps.prep_batch(params(2)).index.tolist()
+    subprocess.run(["sh", "calc/run_local.sh"], check=True, capture_output=True)
+    assert all(Path("calc", i, "result.json").exists() for i in ids)
+    with caplog.at_level("WARNING", logger="psweep"):
+        df = ps.collect_batch()
+    assert df["_batch_status"].tolist() == ["done", "failed"]
+    assert df.loc[ids[0], "out"] == 0 and pd.isna(df.loc[ids[1], "out"])
+    assert "1 of 2 jobs have no usable result.json (1 failed)" in caplog.text
+    states = ps.batch_states(machine="local", squeue=False)
+    assert states["state"].tolist() == ["done", "failed"]
+    assert ps.df_read("calc/database.pk")["_batch_status"].tolist() == ["done", "failed"]
+
+
 def test_awkward_calc_dir(study):
     """It works with spaces and quotes in calc_dir and substitutes values exactly."""
     calc = "calc dir 'quoted' \"x\"; y"

@@ -93,6 +93,21 @@ def test_states_from_records_and_results(six):
     assert set(df["machine"]) == {"cluster"}
 
 
+def test_a_result_of_a_job_that_failed_does_not_make_it_done(six):
+    """A result.json counts only if its job did not fail: with a result, a record of a
+    non-zero exit is failed, of a cancelled job failed, of a time limit timeout; a record
+    of exit 0, of a job still running (squeue silent) or submitted is done."""
+    ends = [("exited", "2"), ("cancelled", "143"), ("timeout", "143"), ("exited", "0")]
+    ends += [("running", ""), ("submitted", "0")]
+    for pset_id, (state, code) in zip(six, ends, strict=True):
+        record(pset_id, state, code)
+        result(pset_id)
+    got = state_of(ps.batch.batch_states(machine="cluster", squeue=False))
+    assert [got[i] for i in six] == ["failed", "failed", "timeout", "done", "done", "done"]
+    chosen = ps.batch.resubmit_batch("cluster", missing=False, squeue=False, dry_run=True)
+    assert chosen["_pset_id"].tolist() == six[:3]
+
+
 def test_running_record(six, monkeypatch):
     """It calls a started job running while squeue is silent, missing once squeue drops it.
 
@@ -221,7 +236,8 @@ def test_cli(six, capsys):
     assert main(["resubmit", "cluster", "--failed", "--timeout"]) == 0
     out = capsys.readouterr().out
     assert "2 psets to resubmit; submit them with: sh calc/run_cluster.sh" in out
-    for i in six[3:5]:
+    for i in six[3:5]:  # the resubmitted jobs deliver
+        record(i, "exited", "0")
         result(i)
     before = Path("calc/run_cluster.sh").read_text()
     assert main(["resubmit", "cluster", "--failed", "--timeout"]) == 1
@@ -292,6 +308,40 @@ def test_a_result_counts_only_for_the_machine_whose_job_made_it(tmp_path, monkey
     assert (
         ps.batch.resubmit_batch("refused", squeue=False, dry_run=True)["_pset_id"].tolist() == ids
     )
+
+
+RESULT_THEN_EXIT_PY = """\
+import json, os, sys
+with open("result.json", "w") as fh:
+    json.dump({{"out": $a}}, fh)
+if $a == 1 and not os.path.exists({flag!r}):
+    sys.exit(1)  # after writing its result
+"""
+
+
+def test_a_job_that_exits_non_zero_after_writing_its_result_is_failed(tmp_path, monkeypatch):
+    """A job that writes result.json and then exits non-zero is failed, not done: its
+    result may be partial. The `sh` machine runs real job scripts; the job of a=1 exits 1
+    after writing its result, the job of a=0 exits 0. resubmit's failed selection takes
+    the failed job, and once it succeeds it is done.
+    """
+    monkeypatch.chdir(tmp_path)
+    flag = tmp_path / "fixed"
+    machines_study(tmp_path, {"local": "subcmd: sh\n"}, RESULT_THEN_EXIT_PY.format(flag=str(flag)))
+    ids = ps.prep_batch(ps.plist("a", [0, 1])).index.tolist()
+    subprocess.run(["sh", "calc/run_local.sh"], capture_output=True, check=True)
+    assert all(Path("calc", i, "result.json").exists() for i in ids)
+    df = ps.batch.batch_states(squeue=False).set_index("_pset_id")
+    assert df.loc[ids, "state"].tolist() == ["done", "failed"]
+    assert df.loc[ids, "exit_code"].tolist() == [0, 1]
+    chosen = ps.batch.resubmit_batch("local", missing=False, timeout=False, squeue=False)
+    assert chosen["_pset_id"].tolist() == [ids[1]]
+    assert chosen["state"].tolist() == ["failed"]
+    flag.write_text("")
+    subprocess.run(["sh", "calc/run_local.sh"], capture_output=True, check=True)
+    got = state_of(ps.batch.batch_states(squeue=False))
+    assert [got[i] for i in ids] == ["done", "done"]
+    assert ps.batch.resubmit_batch("local", squeue=False, dry_run=True).empty
 
 
 def test_jobs_never_submitted_on_a_machine_stay_prepared_after_an_extension(

@@ -497,3 +497,25 @@ def test_a_new_int_parameter_stays_int(study):
     assert back["_pset_sha1"].tolist() == [ps.pset_hash(p) for p in ps.df_extract_params(back)]
     again = ps.run_local(func, [{"a": 2, "b": 20}], skip_dups=True)
     assert len(again) == 3
+
+
+def func_fail_with_b(pset):
+    if "b" in pset:
+        raise ValueError(f"b={pset['b']}")
+    return {"result": 1}
+
+
+def test_failure_warning_names_exactly_the_failed_pset(study, caplog):
+    """The warning at the end of a run names the first failed pset with its own keys only:
+    not the keys of other psets (as None or NaN in its row), nor of earlier runs, nor the
+    columns func returned for other psets."""
+    ps.run_local(func_fail_with_b, [{"a": 1, "n": "x"}, {"a": 2, "c": "y"}])
+    params = [{"a": 3, "z": 1.5}, {"b": 2, "w": "q"}, {"b": 4, "a": 7}]
+    with caplog.at_level("WARNING", logger="psweep"):
+        ps.run_local(func_fail_with_b, params, on_error="record", progress=False)
+    (text,) = [r.getMessage() for r in caplog.records if "psets failed" in r.getMessage()]
+    assert "2 of 3 psets failed" in text and "ValueError: b=2" in text
+    first = read_db().query("b == 2")["_pset_id"].item()
+    assert f"(_pset_id {first}, {{'b': 2, 'w': 'q'}})" in text
+    for other in ("'a'", "'n'", "'c'", "'z'", "'result'", "None", "nan", "NA>"):
+        assert other not in text

@@ -22,7 +22,7 @@ _HOME = {
     "BATCH_DIR_CANDIDATES": "psweep.batch.layout",
     "BATCH_STATES": "psweep.batch.states",
     "MACHINE_KEYS": "psweep.batch.machines",
-    "RESULT_BASENAME": "psweep.batch.collection",
+    "RESULT_BASENAME": "psweep.batch.layout",
     "STUDY_BATCH_DIR": "psweep.batch.layout",
     "TEMPLATE_MODES": "psweep.batch.templates",
     "FileTemplate": "psweep.batch.templates",

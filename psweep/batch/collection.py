@@ -9,6 +9,8 @@ import shlex
 
 import pandas as pd
 
+from psweep.batch.layout import RESULT_BASENAME
+from psweep.batch.states import batch_states
 from psweep.lifecycle.merge import merge_rows
 from psweep.store.database import df_read, df_write
 from psweep.store.legacy import adopt_database, in_layout, layout_of
@@ -19,7 +21,29 @@ __all__ = ["RESULT_BASENAME", "collect_batch"]
 
 log = logging.getLogger("psweep")
 
-RESULT_BASENAME = "result.json"
+
+def _failed_jobs(calc_dir: str, result_basename: str) -> set[str]:
+    """The psets whose jobs failed: :func:`batch_states` calls them ``failed`` or
+    ``timeout`` on some machine and ``done`` on none (a result file of theirs was
+    left by a job that failed)."""
+    states = batch_states(calc_dir, squeue=False, result_basename=result_basename)
+    by_pset = states.groupby("_pset_id", sort=False)["state"].agg(set)
+    return {
+        str(i) for i, got in by_pset.items() if got & {"failed", "timeout"} and "done" not in got
+    }
+
+
+def _read_result(fn: str) -> tuple[str, dict | None]:
+    """``("done", data)`` for a result file that holds a JSON object, else
+    ``("missing", None)`` or ``("invalid", None)``."""
+    try:
+        with open(fn) as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return "missing", None
+    except (ValueError, OSError):
+        return "invalid", None
+    return ("done", data) if isinstance(data, dict) else ("invalid", None)
 
 
 def collect_batch(
@@ -33,11 +57,14 @@ def collect_batch(
     Each job may write ``<calc_dir>/<_pset_id>/result.json``, a JSON object
     whose keys become columns of the pset's row. Every row gets
     ``_batch_status``: ``"done"``, ``"missing"`` (no result file: the job has
-    not run, or failed before writing it) or ``"invalid"`` (not a JSON
-    object). Missing and invalid jobs are logged as a warning. Collecting
-    again re-reads all files; a value a file lacks (or has as null) keeps the
-    one the row has. The rows are merged by ``psweep.lifecycle.merge.merge_rows``.
-    Returns the updated database, also written back in its layout.
+    not run, or failed before writing it), ``"failed"`` (a result file left
+    by a job that then failed: :func:`psweep.batch_states` calls it
+    ``failed`` or ``timeout`` on a machine and ``done`` on none; its values
+    are not collected) or ``"invalid"`` (not a JSON object). Jobs without a
+    usable result are logged as a warning. Collecting again re-reads all
+    files; a value a file lacks (or has as null) keeps the one the row has.
+    The rows are merged by ``psweep.lifecycle.merge.merge_rows``. Returns the
+    updated database, also written back in its layout.
     """
     calc_dir = os.fspath(calc_dir)
     paths = StudyPaths(calc_dir, database_basename)
@@ -47,24 +74,16 @@ def collect_batch(
         raw = df_read(db_fn)
         layout = layout_of(raw)  # a database of ps.run stays in its layout
         df = adopt_database(raw, calc_dir)
+        failed = _failed_jobs(calc_dir, result_basename)
         status = []
         results: dict[str, dict] = {}
         for pset_id in df.index:
-            fn = os.path.join(calc_dir, str(pset_id), result_basename)
-            try:
-                with open(fn) as fh:
-                    data = json.load(fh)
-            except FileNotFoundError:
-                status.append("missing")
-                continue
-            except (ValueError, OSError):
-                status.append("invalid")
-                continue
-            if not isinstance(data, dict):
-                status.append("invalid")
-                continue
-            results[pset_id] = data
-            status.append("done")
+            got, data = _read_result(os.path.join(calc_dir, str(pset_id), result_basename))
+            if got != "missing" and str(pset_id) in failed:
+                got, data = "failed", None  # what a failed job left is no result
+            if data is not None:
+                results[pset_id] = data
+            status.append(got)
         found = pd.DataFrame.from_dict(results, orient="index") if results else pd.DataFrame()
         own = [c for c in found.columns if str(c).startswith("_") and c in df.columns]
         found = found.drop(columns=own)  # a result never overwrites bookkeeping

@@ -16,6 +16,7 @@ from psweep.errors import PsweepTemplateError
 
 __all__ = [
     "BATCH_DIR_CANDIDATES",
+    "RESULT_BASENAME",
     "STUDY_BATCH_DIR",
     "SUBMIT_FILES",
     "find_batch_dir",
@@ -32,6 +33,10 @@ BATCH_DIR_CANDIDATES = (CALC_DIR, STUDY_BATCH_DIR)
 #: (rsync patterns): ``run_<machine>.sh``, the array drivers and their pset lists. They
 #: belong to the copy that prepared them, so a pull keeps the local ones.
 SUBMIT_FILES = ("run_*.sh", "array_*")
+
+#: The file a batch job writes in its pset's folder, ``<calc_dir>/<_pset_id>/result.json``:
+#: collect_batch reads it, batch_states looks whether it is there.
+RESULT_BASENAME = "result.json"
 
 _RUN_SCRIPT = re.compile(r"run_.+\.sh\Z")
 

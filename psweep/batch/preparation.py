@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from psweep.batch.collection import RESULT_BASENAME
-from psweep.batch.layout import SUBMIT_FILES
+from psweep.batch.layout import RESULT_BASENAME, SUBMIT_FILES
 from psweep.batch.machines import Machine, gather_machines
 from psweep.batch.states import JOB_RECORD_PREFIX, is_job_line, run_script_psets
 from psweep.batch.templates import (

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from psweep.batch.collection import RESULT_BASENAME
-from psweep.batch.layout import other_dirs_hint
+from psweep.batch.layout import RESULT_BASENAME, other_dirs_hint
 from psweep.batch.machines import check_machine_name
 from psweep.errors import PsweepTemplateError
 
@@ -188,6 +187,18 @@ def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
     return queued
 
 
+# the record states of a job that did not succeed (or never went out); so does
+# "exited" with any exit code but 0
+_FAILED_ENDS = ("rejected", "cancelled", "timeout")
+
+
+def _failed(record: dict) -> bool:
+    """Whether a job record says the job failed: the jobscript exited non-zero, the job
+    was cancelled or stopped at its time limit, or the submit command refused it."""
+    state = record.get("state")
+    return state in _FAILED_ENDS or (state == "exited" and record.get("exit_code") != "0")
+
+
 def _state(
     result: bool,
     queued: tuple[str, str] | None,
@@ -201,9 +212,10 @@ def _state(
         return queued[0]
     record = record or {}  # no record: no state, no exit code
     state = record.get("state")
-    # a result counts for this machine only if its job ran (or went to the queue);
+    # a result counts for this machine only if its job ran (or went to the queue) and did
+    # not fail: a job that exits non-zero after writing it is failed, its result partial;
     # a line of an earlier psweep leaves no record, so there any result counts
-    if result and (state not in (None, "rejected") or not recorded):
+    if result and not _failed(record) and (state is not None or not recorded):
         return "done"
     if state is None:
         # no record: a line that leaves one never ran, its job never went out (or, an
@@ -247,8 +259,10 @@ def batch_states(
         array driver with its list file and task id).
     ``done``
         ``result.json`` is there and this machine's job record says its job
-        ran or was submitted (a result made by another machine's job does
-        not count). A line of a script from an earlier psweep leaves no
+        ran or was submitted, and did not fail (a result made by another
+        machine's job does not count, nor one left by a job that then exited
+        non-zero, was cancelled or timed out: that job is ``failed`` or
+        ``timeout``). A line of a script from an earlier psweep leaves no
         record: there the result alone counts.
     ``running``
         The job record says the job started, and squeue did not answer.
@@ -263,7 +277,8 @@ def batch_states(
         The job was stopped at its time limit (SLURM's JobState TIMEOUT when
         the job got SIGTERM).
     ``failed``
-        The pset's jobscript exited non-zero, the job was cancelled or
+        The pset's jobscript exited non-zero (also after writing
+        ``result.json``), the job was cancelled or
         killed by a signal, or the submit command refused it (sbatch for a
         partition that does not exist, say; a refused job array leaves no
         record, its psets stay ``prepared``).

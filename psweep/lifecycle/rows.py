@@ -58,7 +58,8 @@ COLUMN_MEANINGS = {
     "_exec_host": "the host the pset ran on (a dask worker's on dask); psweep 0.16's column",
     "_pset_status": "ok or failed: written once a run records a failure (on_error='record')",
     "_exc": "of a failed pset: the exception's type, message and traceback, as text",
-    "_batch_status": "done, missing or invalid: set by collect_batch for each batch job's row",
+    "_batch_status": "done, missing, failed (a result.json whose job then failed: left out) or "
+    "invalid: set by collect_batch for each batch job's row",
     "_logs": "what the pset printed (stdout and stderr), with capture_logs='db' or 'db+file'",
     "_vary": "stargrid's label of the scan a pset belongs to (vary_label_col)",
 }

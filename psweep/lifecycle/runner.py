@@ -57,6 +57,7 @@ from psweep.lifecycle.progress import Progress, want_progress
 from psweep.lifecycle.rows import RESERVED_COLUMNS, ResultColumns, extra_columns
 from psweep.lifecycle.runinfo import RunInfo
 from psweep.store import run_status
+from psweep.store.columns import df_extract_pset
 from psweep.store.database import check_picklable_psets, check_storable, records_frame
 from psweep.store.legacy import in_layout, layout_016
 from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, try_lock
@@ -341,12 +342,8 @@ def _warn_failures(df: pd.DataFrame, run_id: str, n_run: int) -> None:
     if len(mine) == 0:
         return
     first = mine.iloc[0]
-    params = {k: first[k] for k in df.columns if not str(k).startswith("_") and k in first}
-    params = {
-        k: (v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v)
-        for k, v in params.items()
-        if not (isinstance(v, float) and v != v)
-    }
+    # the pset as it ran: not the keys of other psets, nor the results of func
+    params = df_extract_pset(df, first["_pset_id"], py_types=True)
     log.warning(
         "run %s: %d of %d psets failed; the first (_pset_id %s, %s): %s. The rows have "
         "_pset_status='failed' and the traceback in _exc; run the same params again with "
