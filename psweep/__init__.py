@@ -108,7 +108,7 @@ _HOME = {
     "plot_style": "psweep.observe.plotstyle",
     "prep_batch": "psweep.batch",
     "pset_hash": "psweep.params.hashing",
-    "recover": "psweep.lifecycle.merge",
+    "recover": "psweep.lifecycle.recovery",
     "report": "psweep.observe.reporting",
     "resubmit_batch": "psweep.batch",
     "run": "psweep.lifecycle.runner",

@@ -14,7 +14,7 @@ import pandas as pd
 
 from psweep.crashpoints import crash_point
 from psweep.errors import PsweepDatabaseError, PsweepDiskFullError, PsweepGitError, is_disk_full
-from psweep.lifecycle.merge import remove_partial_backups
+from psweep.lifecycle.recovery import remove_partial_backups
 from psweep.store.dvctrack import dvc_commit, dvc_tracked, in_dvc_stage
 from psweep.store.paths import StudyPaths
 from psweep.store.vcs import (

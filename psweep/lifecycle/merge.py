@@ -11,7 +11,6 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,21 +28,11 @@ from psweep.errors import (
     error_line,
     is_disk_full,
 )
-from psweep.host import HOST, pid_alive
-from psweep.lifecycle.journal import (
-    journal_run_dirs,
-    read_journal_dir,
-    read_journal_header,
-    remove_half_made_journals,
-    remove_run_dir,
-)
-from psweep.lifecycle.results import ResultRow
-from psweep.lifecycle.rows import COLUMNS_016, append_rows, result_rows_frame
-from psweep.store import run_status
+from psweep.lifecycle.rows import append_rows
 from psweep.store.database import df_read, df_write
 from psweep.store.files import remove_stale_temp_files
 from psweep.store.legacy import adopt_copy, adopt_database, in_layout, layout_of
-from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock, try_lock
+from psweep.store.locking import DEFAULT_LOCK_TIMEOUT_S, database_lock
 from psweep.store.lookup import first_repeated, isin_text
 from psweep.store.paths import StudyPaths
 from psweep.store.runs_table import now_utc, recorded_runs, write_run
@@ -58,8 +47,6 @@ __all__ = [
     "merge_run",
     "psweep_dir",
     "read_copy",
-    "recover",
-    "recover_journals",
 ]
 
 log = logging.getLogger("psweep")
@@ -298,9 +285,7 @@ def merge_run(
         if skip_merged and len(df_new) == 0:  # nothing left: record the run only if it is not yet
             if info is not None and run_id not in recorded_runs(db_dir).index:
                 with recorded():
-                    write_run(
-                        db_dir, {**info, "end_utc": end_utc, "n_psets": _n_rows(old, run_id)}
-                    )
+                    write_run(db_dir, {**info, "end_utc": end_utc, "n_psets": _n_rows(old, run_id)})
             return old
         if len(df_new):
             _remove_stale_temp_files(database_fn)
@@ -390,120 +375,6 @@ def _set_aside(df_new: pd.DataFrame, database_fn: str, exc: Exception) -> Psweep
         "read it with ps.df_read, change the values, and write them into the database "
         "with ps.df_write, or use a pickle database)"
     )
-
-
-def remove_partial_backups(paths: StudyPaths) -> None:
-    """Remove backups that a killed run left half copied (their writer is gone); part of
-    recovery, so that a study whose runs have no backup=True loses them too."""
-    for path, pid in paths.partial_backups():
-        if pid is not None and not pid_alive(pid):
-            log.warning("removing %s, a backup that a killed run left unfinished", path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def recover_journals(
-    calc_dir: str, database_basename: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
-) -> int:
-    """Merge leftover journals of `calc_dir` (see :func:`recover`); return the run count."""
-    paths = StudyPaths(calc_dir, database_basename)
-    remove_half_made_journals(paths)
-    database_fn = paths.database
-    merged = 0
-    for run_dir in journal_run_dirs(calc_dir):
-        name = os.path.basename(run_dir)
-        lock = try_lock(StudyPaths.run_lock(run_dir))
-        if lock is None and _owner_gone(run_dir):
-            # the run's process is gone, its pool workers are just ending (they hold
-            # the lock they inherited until then): wait for them
-            lock = try_lock(StudyPaths.run_lock(run_dir), timeout_s=_ORPHAN_WAIT_S)
-        if lock is None:
-            log.info("run %s is still going in another process; its journal is left alone", name)
-            continue
-        try:
-            merged += _recover_run(run_dir, database_fn, database_basename, lock_timeout_s)
-        except PsweepFormatError as exc:
-            log.error("could not recover run %s into %s: %s", name, database_fn, exc)
-            remove_run_dir(run_dir)  # its rows are set aside
-        except PsweepDiskFullError as exc:
-            raise PsweepDiskFullError(
-                f"{exc}. The journal of the interrupted run {name} ({run_dir!r}) is kept: "
-                "nothing is lost, and no pset ran. Free space on the device, then run again "
-                f"(or call ps.recover({calc_dir!r})): the journal is merged first",
-                exc.filename,
-                exc.errno,
-            ) from exc.__cause__
-        finally:
-            lock.release()
-    return merged
-
-
-_ORPHAN_WAIT_S = 10.0
-
-
-def _owner_gone(run_dir: str) -> bool:
-    """Whether the process that ran this run (on this host) is gone."""
-    header = read_journal_header(run_dir)
-    info = (header or {}).get("info") or {}
-    pid, host = info.get("pid"), info.get("host")
-    return isinstance(pid, int) and host == HOST and not pid_alive(pid)
-
-
-def _recover_run(
-    run_dir: str, database_fn: str, database_basename: str, lock_timeout_s: float
-) -> int:
-    header, rows = read_journal_dir(run_dir)
-    if header is None:
-        remove_run_dir(run_dir)
-        return 0
-    if header["database_basename"] != database_basename:
-        return 0
-    unique = list({ResultRow._make(row).pset_id: row for row in rows}.values())
-    df_new = result_rows_frame(
-        unique,
-        run_id=header["run_id"],
-        run_seq=header["run_seq"],
-        pset_seq0=header["pset_seq0"],
-        calc_dir=header["calc_dir"],
-        record=header["record"],
-        extra=header.get("extra", COLUMNS_016),  # older journals: the columns rows had then
-    )
-    info = {**header["info"], "status": run_status.INTERRUPTED}
-    before = DbSnapshot(database_fn)
-    n_before = len(before.df)
-    out = merge_run(
-        database_fn, df_new, info, before, lock_timeout_s,
-        skip_merged=True, layout=header.get("layout"),
-    )  # fmt: skip
-    log.warning(
-        "recovered %d finished psets of interrupted run %s from its journal into %s",
-        len(out) - n_before,
-        header["run_id"],
-        database_fn,
-    )
-    remove_run_dir(run_dir)
-    return 1
-
-
-def recover(
-    calc_dir: str = "calc",
-    database_basename: str = "database.pk",
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-) -> pd.DataFrame:
-    """Merge the journals of interrupted runs in `calc_dir` into its database.
-
-    A run killed before it finished (SIGKILL, power loss, a cluster's time
-    limit) leaves a journal of the psets it finished. This merges them, marks
-    the run ``interrupted`` in :func:`psweep.df_runs`, and logs a warning per
-    run. Journals of runs that are still going (in another process) are left
-    alone. :func:`psweep.run_local` calls this before each run.
-
-    Returns the database (empty if there is none).
-    """
-    calc_dir = os.fspath(calc_dir)
-    remove_partial_backups(StudyPaths(calc_dir, database_basename))
-    recover_journals(calc_dir, database_basename, lock_timeout_s)
-    database_fn = StudyPaths(calc_dir, database_basename).database
-    return df_read(database_fn) if os.path.exists(database_fn) else pd.DataFrame()
 
 
 def read_copy(fn: str, source: str) -> pd.DataFrame:

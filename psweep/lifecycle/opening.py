@@ -13,12 +13,8 @@ import pandas as pd
 from psweep.errors import PsweepParamsError
 from psweep.lifecycle.bookkeeping import prepare_simulate
 from psweep.lifecycle.execute import Plan
-from psweep.lifecycle.merge import (
-    DbSnapshot,
-    merge_databases,
-    recover_journals,
-    remove_partial_backups,
-)
+from psweep.lifecycle.merge import DbSnapshot, merge_databases
+from psweep.lifecycle.recovery import recover_journals, remove_partial_backups
 from psweep.params.hashing import pset_hashes, pset_hashes_by_name
 from psweep.store.columns import filter_cols, leading_param_columns, row_psets
 from psweep.store.legacy import adopt_database
