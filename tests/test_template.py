@@ -24,6 +24,7 @@ import yaml
 from container_utils import daemonless_docker
 from copier.errors import DirtyLocalWarning
 
+import psweep
 from psweep.cli import main as study_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -315,6 +316,22 @@ def test_psweep_new_bad_data_option(tmp_path, capsys, item, message):
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
     assert not dest.exists()
+
+
+def test_psweep_new_keeps_out_of_copiers_shared_cache(tmp_path, env):
+    """copier keeps template mirrors by URL in a cache every process of the user shares,
+    and every psweep serves its template at one URL: psweep new uses a cache of its own
+    and removes it, so runs of two psweep versions at once cannot take each other's
+    template (neither the user's COPIER_CACHE_DIR nor ~/.cache/copier gets a mirror)."""
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    psweep_new(tmp_path / "one", env)
+    psweep_new(tmp_path / "two", {**env, "COPIER_CACHE_DIR": str(shared)})
+    assert list(shared.iterdir()) == []
+    assert not (Path(env["HOME"]) / ".cache" / "copier").exists()
+    for name in ("one", "two"):
+        answers = yaml.safe_load((tmp_path / name / ".copier-answers.yml").read_text())
+        assert answers["_commit"] == psweep.__version__
 
 
 def test_psweep_new_refuses_non_empty_dest(tmp_path, env):

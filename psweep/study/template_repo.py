@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
@@ -116,12 +118,21 @@ def make_template_repo(dest: Path, versions: Sequence[tuple[str, dict[str, bytes
 
 @contextlib.contextmanager
 def serve_template_repo(repo: Path) -> Iterator[str]:
-    """While inside, git fetches :data:`TEMPLATE_URL` from `repo`; yields the URL."""
+    """While inside, git fetches :data:`TEMPLATE_URL` from `repo`; yields the URL.
+
+    copier keeps a mirror of each remote template, by URL, in a cache shared by
+    every process of the user. Every psweep serves its template at the one
+    :data:`TEMPLATE_URL`, so two ``psweep new`` of different versions at once
+    would fetch into one mirror and take each other's tags: inside, copier's
+    cache is a folder of this call's own (``COPIER_CACHE_DIR``), removed after.
+    """
     count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    cache = tempfile.mkdtemp(prefix="psweep-copier-cache-")
     keys = {
         "GIT_CONFIG_COUNT": str(count + 1),
         f"GIT_CONFIG_KEY_{count}": f"url.{repo.absolute().as_uri()}.insteadOf",
         f"GIT_CONFIG_VALUE_{count}": TEMPLATE_URL,
+        "COPIER_CACHE_DIR": cache,
     }
     saved = {key: os.environ.get(key) for key in keys}
     os.environ.update(keys)
@@ -140,6 +151,7 @@ def serve_template_repo(repo: Path) -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def template_source() -> Path:
