@@ -107,3 +107,49 @@ def test_clash_with_the_index_psweep_is_named_and_fixed(tmp_path):
     proc = _run(["psweep", "--version"], tmp_path, env)
     assert (proc.stdout, proc.stderr) == (f"psweep {psweep.__version__}\n", "")
     _run(has_run_local, tmp_path, env)
+
+
+def test_the_fix_names_the_study_wheel_where_pip_recorded_no_source(tmp_path):
+    """A study's venv installs psweep from its lock, by name from vendor/, so pip records
+    no source: the fix of the clash line names the study's own wheel (found from any folder
+    of the study), not a placeholder."""
+    from psweep.study.installation import _vendored_wheel
+
+    study = tmp_path / "study"
+    (study / "vendor").mkdir(parents=True)
+    (study / "sub" / "deeper").mkdir(parents=True)
+    wheel = study / "vendor" / "psweep_kit-1.2.3-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    (study / "vendor" / "psweep_kit-1.2.2-py3-none-any.whl").write_bytes(b"")
+    assert _vendored_wheel("1.2.3", study / "sub" / "deeper") == str(wheel)
+    assert _vendored_wheel("1.2.3", study) == str(wheel)
+    assert _vendored_wheel("9.9", study) is None
+
+
+@pytest.mark.slow
+def test_clash_in_a_study_venv_names_the_vendored_wheel(tmp_path):
+    """Installed as a study's lock installs it (by name, from vendor/) beside the index's
+    psweep: psweep --version run in the study names vendor/'s wheel in its fix, and that
+    fix, run as printed, removes the clash."""
+    wheels = tmp_path / "study" / "vendor"
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT],
+         tmp_path, os.environ)  # fmt: skip
+    (wheel,) = wheels.glob("psweep_kit-*.whl")
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", venv], tmp_path, os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PSWEEP_"))}
+    env.update(
+        PATH=os.pathsep.join([str(venv / "bin"), os.environ["PATH"]]),
+        HOME=str(tmp_path),
+        PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")),
+    )
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps"]
+    _run([*pip, f"psweep=={OTHER}"], tmp_path, env)
+    _run([*pip, "--no-index", "--find-links", wheels, DIST_NAME], tmp_path, env)
+    proc = _run(["psweep", "--version"], wheels.parent, env)
+    (line,) = _clash_lines(proc.stderr)
+    fix = line.split("fix: ", 1)[1]
+    assert fix == f"pip uninstall -y psweep && pip install --force-reinstall --no-deps {wheel}"
+    _run(["bash", "-euo", "pipefail", "-c", fix], wheels.parent, env)
+    proc = _run(["psweep", "--version"], wheels.parent, env)
+    assert proc.stderr == ""

@@ -23,6 +23,7 @@ from pathlib import Path
 __all__ = [
     "DIST_NAME",
     "PACKAGE_DIR",
+    "VENDOR_DIR",
     "WHEEL_NAME",
     "clash_message",
     "other_psweep_distributions",
@@ -31,6 +32,7 @@ __all__ = [
 
 DIST_NAME = "psweep-kit"
 WHEEL_NAME = "psweep_kit"  # the distribution's name in wheel file names and dist-info folders
+VENDOR_DIR = "vendor"  # a study's folder of the psweep wheel its lock pins
 _IMPORT_NAME = "psweep"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the folder of the running psweep package
 _RECORD_LINE = re.compile(rf"^{_IMPORT_NAME}/", re.M)
@@ -61,17 +63,37 @@ def other_psweep_distributions() -> list[tuple[str, str]]:
     return sorted(set(found))
 
 
-def reinstall_source() -> str:
-    """What to give pip to install this psweep again: where pip installed it from, if known."""
-    placeholder = f"<the {WHEEL_NAME}-*.whl file, or git+URL@TAG of psweep>"
+def reinstall_source(cwd: Path | None = None) -> str:
+    """What to give pip to install this psweep again: where pip installed it from, if known;
+    else the study's own wheel of this version (``vendor/``, in `cwd` or a folder above it),
+    which pip records no source for when it installs a study's lock."""
     try:
-        text = metadata.distribution(DIST_NAME).read_text("direct_url.json")
+        dist = metadata.distribution(DIST_NAME)
     except metadata.PackageNotFoundError:
-        return placeholder
+        return _placeholder()
     try:
-        info = json.loads(text or "{}")
+        info = json.loads(dist.read_text("direct_url.json") or "{}")
     except ValueError:
-        return placeholder
+        info = {}
+    return _direct_source(info) or _vendored_wheel(dist.version, cwd) or _placeholder()
+
+
+def _placeholder() -> str:
+    return f"<the {WHEEL_NAME}-*.whl file, or git+URL@TAG of psweep>"
+
+
+def _vendored_wheel(version: str, cwd: Path | None = None) -> str | None:
+    """The wheel of psweep `version` in a study's ``vendor/`` at `cwd` or above it."""
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        hits = sorted((folder / VENDOR_DIR).glob(f"{WHEEL_NAME}-{version}-*.whl"))
+        if hits:
+            return str(hits[0])
+    return None
+
+
+def _direct_source(info: dict) -> str | None:
+    """pip's record of a direct install (``direct_url.json``) as a pip argument."""
     url = info.get("url", "")
     vcs = info.get("vcs_info")
     if vcs and url:
@@ -79,7 +101,7 @@ def reinstall_source() -> str:
     if url.startswith("file:///"):
         path = url[len("file://") :]
         return f"-e {path}" if info.get("dir_info", {}).get("editable") else path
-    return placeholder
+    return None
 
 
 def clash_message() -> str | None:

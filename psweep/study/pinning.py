@@ -35,7 +35,7 @@ from pathlib import Path
 
 from psweep.environment import WHEEL_ENV
 from psweep.errors import PsweepPinError
-from psweep.study.installation import DIST_NAME, PACKAGE_DIR, WHEEL_NAME
+from psweep.study.installation import DIST_NAME, PACKAGE_DIR, VENDOR_DIR, WHEEL_NAME
 
 __all__ = [
     "LOCK_FILE",
@@ -49,7 +49,6 @@ __all__ = [
     "wheel_version",
 ]
 
-VENDOR_DIR = "vendor"
 REQUIREMENTS_FILE = "requirements.in"
 LOCK_FILE = "requirements.lock"
 NOXFILE = "noxfile.py"
