@@ -23,6 +23,7 @@ LAYERS = [
         "psweep.crashpoints",
         "psweep.host",
         "psweep.gitcmd",
+        "psweep.atomicfile",
     ),
     ("psweep.lazynames",),
     ("psweep.params",),

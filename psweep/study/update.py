@@ -25,7 +25,6 @@ from that URL, as copier does.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shlex
 import shutil
@@ -37,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from psweep.atomicfile import atomic_open
 from psweep.errors import PsweepError, PsweepPinError, PsweepUpdateError
 from psweep.gitcmd import git
 from psweep.study.installation import DIST_NAME, WHEEL_NAME, reinstall_source
@@ -132,21 +132,9 @@ def _repin(study: Path, wheel: Path) -> bool:
     new, n = _LOCK_ENTRY.subn(lambda _: entry, text, count=1)
     if n == 0:
         return False
-    _write_atomically(lock, new)
+    with atomic_open(lock, "w") as fh:
+        fh.write(new)
     return True
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """`path` holds `text` or its old text, never a part (os.replace of a file beside it)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _locked_version(study: Path) -> str | None:
