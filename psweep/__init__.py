@@ -94,6 +94,7 @@ _HOME = {
     "itr2params": "psweep.params.builders",
     "json_read": "psweep.store.files",
     "json_write": "psweep.store.files",
+    "axis_scale": "psweep.observe.plotstyle",
     "label_axes": "psweep.observe.plotstyle",
     "logspace": "psweep.params.builders",
     "machine_info": "psweep.batch",

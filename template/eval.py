@@ -29,6 +29,8 @@ CALC_DIR = "calc"
 RESULTS_DIR = "results"
 # units of the columns (input.py computes phase in radians), for the figure and the report
 UNITS = {"omega": "natural frequency", "phase": "rad"}
+# columns drawn on log axes, in the figure and the report alike
+LOG = ("amplitude",)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -108,7 +110,8 @@ def plot(df, fn):
 
     Drawn with psweep's report style: the same colour for each damper as in the
     report (the dampers in the order they first appear in the database), the
-    report's legend labels, and phase in radians like the report (UNITS).
+    report's legend labels, phase in radians like the report (UNITS), and the
+    report's axis scales (LOG).
     """
     try:
         import matplotlib
@@ -125,7 +128,10 @@ def plot(df, fn):
             ax_amp.plot(grp["omega"], grp["amplitude"], "o-", label=label)
             ax_phase.plot(grp["omega"], grp["phase"], "o-", label=label)
         ax_amp.set_title(f"{study_name()}: {describe(df)}", fontsize=11)
-        ax_amp.set_yscale("log")
+        # the report's scales: ps.report gets the same LOG
+        ax_amp.set_yscale(ps.axis_scale("amplitude", df["amplitude"], log_axes=LOG))
+        ax_phase.set_yscale(ps.axis_scale("phase", df["phase"], log_axes=LOG))
+        ax_phase.set_xscale(ps.axis_scale("omega", df["omega"], log_axes=LOG))
         ax_amp.legend()
         ps.label_axes(ax_amp, y="amplitude", units=UNITS)
         ps.label_axes(ax_phase, x="omega", y="phase", units=UNITS)
@@ -141,7 +147,7 @@ def write_report(fn, calc_dir=CALC_DIR):
         import matplotlib  # noqa: F401
     except ImportError:
         return False
-    ps.report(calc_dir, fn, title=study_name(), units=UNITS)
+    ps.report(calc_dir, fn, title=study_name(), units=UNITS, log_axes=LOG)
     return True
 
 

@@ -465,8 +465,9 @@ def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
     monkeypatch.setattr(
         psweep.observe.report_figures, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi)
     )
-    report("calc", tmp_path / "r.html", units=study.UNITS)
+    report("calc", tmp_path / "r.html", units=study.UNITS, log_axes=study.LOG)
     phase_over_omega = next(f.axes[0] for f in drawn if f.axes[0].get_ylabel().startswith("phase"))
+    amp_over_omega = next(f.axes[0] for f in drawn if f.axes[0].get_ylabel() == "amplitude")
 
     def colours(ax):
         return {ln.get_label(): matplotlib.colors.to_hex(ln.get_color()) for ln in ax.lines}
@@ -487,6 +488,42 @@ def test_study_figure_and_report_agree(demo_study, tmp_path, monkeypatch):
         labels = [ax.yaxis.get_major_formatter()(t) for t in ticks if t <= np.pi + 1e-9]
         assert labels == ["0", "π/4", "π/2", "3π/4", "π"]
     assert ax_amp.get_ylabel() == "amplitude"
+    scales = [(ax.get_xscale(), ax.get_yscale()) for ax in (ax_amp, amp_over_omega)]
+    assert scales == [("linear", "log")] * 2
+    assert (ax_phase.get_yscale(), phase_over_omega.get_yscale()) == ("linear", "linear")
+
+
+def test_log_axes_by_the_data_or_by_name(tmp_path, monkeypatch, capsys):
+    """A result spanning two decades or more gets a log axis, a narrow one a linear axis;
+    log_axes (--log-axes) names them instead, '' none; a name that is no column is an
+    error naming it. Values not all positive stay linear."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    ps.run_local(
+        lambda p: {"wide": 10.0 ** p["a"], "narrow": p["a"] + 1.0, "signed": p["a"] - 1.0},
+        ps.plist("a", [0, 1, 2, 3]),
+    )
+    drawn = []
+    png = psweep.observe.report_figures._png
+    monkeypatch.setattr(
+        psweep.observe.report_figures, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi)
+    )
+
+    def yscales():
+        out = {f.axes[0].get_ylabel(): f.axes[0].get_yscale() for f in drawn}
+        drawn.clear()
+        return out
+
+    report("calc", tmp_path / "a.html")
+    assert yscales() == {"wide": "log", "narrow": "linear", "signed": "linear"}
+    report("calc", tmp_path / "b.html", log_axes=["narrow", "signed"])
+    assert yscales() == {"wide": "linear", "narrow": "log", "signed": "linear"}
+    assert main(["calc", "--log-axes", "narrow", "-o", str(tmp_path / "c.html")]) == 0
+    assert yscales() == {"wide": "linear", "narrow": "log", "signed": "linear"}
+    assert main(["calc", "--log-axes", "", "-o", str(tmp_path / "d.html")]) == 0
+    assert set(yscales().values()) == {"linear"}
+    with pytest.raises(ps.PsweepDatabaseError, match=r"log axes for \['nope'\]: not param"):
+        report("calc", tmp_path / "e.html", log_axes=["nope"])
 
 
 def test_units_are_checked(failing_study, tmp_path, capsys):

@@ -15,11 +15,11 @@ matplotlib is imported only when a function is called.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["COLORS", "axis_label", "label_axes", "plot_style"]
+__all__ = ["COLORS", "axis_label", "axis_scale", "label_axes", "plot_style"]
 
 # matplotlib's "tab10", named here so that a changed matplotlibrc changes neither side
 COLORS = (
@@ -35,6 +35,8 @@ COLORS = (
     "#17becf",
 )
 _MAX_PI_TICKS = 9  # ticks on an axis in rad before the step doubles
+_WIDE = 100.0  # values spanning this factor (two decades) or more get a log axis by default
+_LOG_RANGE = (1e-98, 1e100)  # beyond, matplotlib's log ticks overflow
 
 
 def plot_style() -> dict[str, Any]:
@@ -73,6 +75,47 @@ def axis_label(name: str, units: Mapping[str, str] | None = None) -> str:
     """
     unit = (units or {}).get(name)
     return f"{name} / {unit}" if unit else name
+
+
+def axis_scale(name: str, values: Any, log_axes: Iterable[str] | None = None) -> str:
+    """Return the scale of the axis of `name` in psweep's report: ``"log"`` or ``"linear"``.
+
+    Give a study's own figure the report's scales with it:
+    ``ax.set_yscale(ps.axis_scale("amplitude", df["amplitude"], log_axes=LOG))``,
+    and the same `log_axes` to :func:`psweep.report`.
+
+    Parameters
+    ----------
+    name
+        The quantity on the axis (a parameter or result column).
+    values
+        Its values (numbers; nan and inf are left out).
+    log_axes
+        The names drawn on log axes. None (the default) chooses by the data:
+        a log axis where the values span two decades or more.
+
+    An axis is logarithmic only where all its values are positive.
+
+    Examples
+    --------
+    >>> axis_scale("amplitude", [0.3, 10.0])
+    'linear'
+    >>> axis_scale("amplitude", [0.3, 10.0], log_axes=["amplitude"])
+    'log'
+    >>> axis_scale("omega", [0.01, 0.1, 1.0])
+    'log'
+    >>> axis_scale("phase", [-1.0, 3.0], log_axes=["phase"])
+    'linear'
+    """
+    import numpy as np
+
+    vals = np.asarray(values, dtype=float).ravel()
+    vals = vals[np.isfinite(vals)]
+    if not len(vals) or not _LOG_RANGE[0] <= vals.min() <= vals.max() <= _LOG_RANGE[1]:
+        return "linear"
+    if log_axes is not None:
+        return "log" if name in set(log_axes) else "linear"
+    return "log" if vals.max() >= _WIDE * vals.min() else "linear"
 
 
 def _pi_label(value: float, _pos: Any = None) -> str:

@@ -17,13 +17,13 @@ import base64
 import contextlib
 import io
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from psweep.observe.plotstyle import axis_label, label_axes, plot_style
+from psweep.observe.plotstyle import axis_label, axis_scale, label_axes, plot_style
 from psweep.observe.report_data import (
     ReportData,
     _combo_label,
@@ -82,15 +82,14 @@ def _decorate(
     x: pd.Series,
     labels: list[str] | None,
     units: Mapping[str, str],
+    y: pd.DataFrame,
+    log_axes: Iterable[str] | None,
 ) -> None:
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 6 else 0)
-    elif (
-        len(xf := x.dropna())
-        and 1e-98 <= xf.min() <= xf.max() <= 1e100  # beyond, matplotlib's log ticks overflow
-        and xf.max() >= 100 * xf.min()
-    ):
-        ax.set_xscale("log")
+    else:
+        ax.set_xscale(axis_scale(xname, x, log_axes))
+    ax.set_yscale(axis_scale(yname, y, log_axes))
     safe = {_tex_safe(k): v for k, v in units.items()}
     x_safe, y_safe = _tex_safe(xname), _tex_safe(yname)
     label_axes(ax, None if labels is not None else x_safe, y_safe, units=safe)
@@ -119,6 +118,7 @@ def _result_figure(
     order: dict[str, list],
     max_lines: int,
     units: Mapping[str, str],
+    log_axes: Iterable[str] | None = None,
 ) -> tuple[Any, list[str]]:
     """Figure of `result` over each varied parameter; return it and notes per axes."""
     varied = list(order)
@@ -160,12 +160,16 @@ def _result_figure(
                 f"{result} over {xname}: {combos.ngroups} combinations of "
                 f"{', '.join(map(str, others))}, too many for lines; {shown} points (means) shown"
             )
-        _decorate(ax, xname, result, x, labels, units)
+        _decorate(ax, xname, result, x, labels, units, frame[["mean", "min", "max"]], log_axes)
     return fig, notes
 
 
 def _figures_section(
-    data: ReportData, max_lines: int, units: Mapping[str, str], dpi: int
+    data: ReportData,
+    max_lines: int,
+    units: Mapping[str, str],
+    dpi: int,
+    log_axes: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """The page's results: a figure of each numeric result (up to ``MAX_FIGURES``) over
     the varied parameters, from one groupby of the successful rows for all of them."""
@@ -179,7 +183,7 @@ def _figures_section(
         agg = grouped[drawn].agg(["mean", "min", "max"])
         for res in drawn:
             with _report_style():
-                fig, notes = _result_figure(agg, res, data.order, max_lines, units)
+                fig, notes = _result_figure(agg, res, data.order, max_lines, units, log_axes)
                 src = _png(fig, dpi)
             figures.append({"result": axis_label(res, units), "src": src, "notes": notes})
     undrawn = len(data.numeric) - len(drawn)

@@ -42,4 +42,10 @@ def report_parser() -> argparse.ArgumentParser:
         metavar="NAME=UNIT,...",
         help="units of parameters and results for axes and headings, e.g. phase=rad,omega=s",
     )
+    parser.add_argument(
+        "--log-axes",
+        metavar="NAME,...",
+        help="parameters and results drawn on log axes, e.g. amplitude,omega; '' for none "
+        "(default: each whose values span two decades or more)",
+    )
     return parser

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,7 @@ def report(
     max_lines: int = MAX_LINES,
     dpi: int = 90,
     units: Mapping[str, str] | None = None,
+    log_axes: Iterable[str] | None = None,
 ) -> Path:
     """Write one self-contained HTML report of the study in `calc_dir`; return its path.
 
@@ -178,6 +179,11 @@ def report(
         the order of the values (numbers ascending, other values as first
         seen): a study's own figure drawn with the same style, units
         (:func:`psweep.label_axes`) and order looks the same.
+    log_axes
+        The parameters and results drawn on logarithmic axes (where their
+        values are positive); default: each whose values span two decades or
+        more. :func:`psweep.axis_scale` gives a study's own figure the same
+        scales.
     """
     _need_matplotlib()
     calc_dir = os.fspath(calc_dir)
@@ -185,10 +191,14 @@ def report(
     df = _read_database(fn)
     params, results = _columns(df, params, fn)
     units = _checked_units(units, [*params, *results], fn)
+    if log_axes is not None:
+        log_axes = list(
+            _checked_units(dict.fromkeys(log_axes, "log"), [*params, *results], fn, "log axes")
+        )
     data = read_report_data(df, params, results)
     ctx = _overview(data, calc_dir, fn, title, max_lines)
     ctx.update(_columns_section(data))
-    ctx.update(_figures_section(data, max_lines, units, dpi))
+    ctx.update(_figures_section(data, max_lines, units, dpi, log_axes))
     ctx.update(_failures_section(data))
     ctx.update(_coverage_section(data, dpi))
     out = Path(out)
@@ -227,13 +237,15 @@ def _columns(df: pd.DataFrame, params: Sequence[str] | None, fn: str) -> tuple[l
     return params, results
 
 
-def _checked_units(units: Mapping[str, str] | None, columns: list, fn: str) -> dict[str, str]:
+def _checked_units(
+    units: Mapping[str, str] | None, columns: list, fn: str, what: str = "units"
+) -> dict[str, str]:
     """`units` as a dict, each naming a parameter or result of `columns`."""
     units = dict(units or {})
     unknown = [name for name in units if name not in columns]
     if unknown:
         raise PsweepDatabaseError(
-            f"units for {unknown}: not parameters or results of {fn!r}; they are {columns}"
+            f"{what} for {unknown}: not parameters or results of {fn!r}; they are {columns}"
         )
     return units
 
@@ -288,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             params=args.params.split(",") if args.params else None,
             max_lines=args.max_lines,
             units=units,
+            log_axes=None if args.log_axes is None else [n for n in args.log_axes.split(",") if n],
         )
     except (PsweepDatabaseError, ImportError, OSError) as exc:
         parser.exit(1, f"psweep report: {exc}\n")
