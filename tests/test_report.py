@@ -579,3 +579,28 @@ def test_int_parameter_names(tmp_path, monkeypatch):
     text = report("calc", "r.html").read_text()
     assert _img_count(text) >= 2
     assert "ZeroDivisionError" in text
+
+
+def test_zipped_parameters_share_one_axes(tmp_path, monkeypatch):
+    """Parameters zipped with each other draw the same lines: the result is drawn over the
+    numeric one only, and a note under the figure says so."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    params = ps.pgrid(
+        ps.plist("omega", [0.5, 1.0, 2.0]),
+        zip(ps.plist("damper", ["weak", "strong"]), ps.plist("zeta", [0.05, 0.5]), strict=True),
+    )
+    ps.run_local(lambda p: {"amplitude": p["omega"] / p["zeta"]}, params)
+    drawn = []
+    png = psweep.observe.report_figures._png
+    monkeypatch.setattr(
+        psweep.observe.report_figures, "_png", lambda f, dpi: drawn.append(f) or png(f, dpi)
+    )
+    report("calc", tmp_path / "z.html")
+    (fig,) = drawn
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_xlabel() for ax in visible] == ["omega", "zeta"]
+    assert (
+        "damper zipped with zeta (one value for each of its values): amplitude drawn over zeta only"
+        in (tmp_path / "z.html").read_text()
+    )

@@ -31,6 +31,7 @@ from psweep.observe.report_data import (
     _follows,
     _is_num,
     _tex_safe,
+    _zip_groups,
 )
 
 MAX_POINTS = 20_000  # scatter points per axes; more are sampled (fixed seed)
@@ -120,14 +121,27 @@ def _result_figure(
     units: Mapping[str, str],
     log_axes: Iterable[str] | None = None,
 ) -> tuple[Any, list[str]]:
-    """Figure of `result` over each varied parameter; return it and notes per axes."""
+    """Figure of `result` over each varied parameter; return it and notes per axes.
+
+    Parameters zipped with each other (``_zip_groups``) share one axes, over the
+    first numeric one of them: the others' axes would show the same lines.
+    """
     varied = list(order)
-    fig, axes = _figure(len(varied))
-    notes = []
     data = agg[result].reset_index()
-    rng = np.random.default_rng(0)
     combos_all = data[varied].drop_duplicates()
-    for ax, xname in zip(axes, varied, strict=True):
+    panels = []
+    for group in _zip_groups(combos_all, varied):
+        xname = next((p for p in group if _is_num(data[p])), group[0])
+        panels.append((xname, [p for p in group if p != xname]))
+    fig, axes = _figure(len(panels))
+    notes = [
+        f"{', '.join(map(str, zipped))} zipped with {xname} (one value for each of its "
+        f"values): {result} drawn over {xname} only"
+        for xname, zipped in panels
+        if zipped
+    ]
+    rng = np.random.default_rng(0)
+    for ax, (xname, _) in zip(axes, panels, strict=True):
         # a parameter zipped with xname (one value per value of xname) makes no more lines
         others = [p for p in varied if p != xname and not _follows(combos_all, xname, p)]
         x, labels = _positions(data[xname], order[xname])

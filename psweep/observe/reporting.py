@@ -153,6 +153,8 @@ def report(
     varied parameters (the mean of the successful rows, and a band from min
     to max where psets were run more than once) when there are at most
     `max_lines` of them, and as a scatter of those means otherwise.
+    Parameters zipped with each other share one axes (over the numeric one),
+    as their axes would show the same lines.
 
     Parameters
     ----------
