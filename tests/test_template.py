@@ -11,9 +11,12 @@ import filecmp
 import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -978,3 +981,40 @@ def test_lock_refuses_a_python_older_than_the_study(tmp_path, env):
     )
     assert f"-d python_version={running}" in proc.stderr and "Traceback" not in proc.stderr
     assert not (study / "requirements.lock").exists()
+
+
+def test_ctrl_c_in_a_study_says_the_command_that_goes_on(tmp_path, env):
+    """Ctrl-C in python input.py stops with psweep's message and one line that gives the
+    command to go on (the same options, and --skip-dups), without a traceback; that
+    command, run as printed, runs only the psets left: every pset once in the end.
+    (func is slowed down by the test, as a study's own func would be slow.)"""
+    study = render(tmp_path / "study", git_init=False)
+    text = (study / "input.py").read_text()
+    slow = '    """Steady state of'
+    assert slow in text
+    (study / "input.py").write_text(
+        text.replace(slow, "    __import__('time').sleep(0.15)\n" + slow, 1)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "input.py", "--calc-dir", "my calc", "--no-git"],
+        cwd=study,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(study.glob("my calc/*/data.npy"))) < 4:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("input.py: stopped by Ctrl-C")]
+    command = line.split("Go on with the psets left: ", 1)[1]
+    assert command == "python input.py --calc-dir 'my calc' --no-git --skip-dups"
+    args = shlex.split(command)
+    py(args[1:], study, env)
+    df = db(study / "my calc" / "database.pk")
+    assert len(df) == N_PSETS and df["_pset_sha1"].is_unique
+    assert df["_run_id"].nunique() == 2
