@@ -1018,3 +1018,36 @@ def test_ctrl_c_in_a_study_says_the_command_that_goes_on(tmp_path, env):
     df = db(study / "my calc" / "database.pk")
     assert len(df) == N_PSETS and df["_pset_sha1"].is_unique
     assert df["_run_id"].nunique() == 2
+
+
+def test_requirement_pattern_has_one_meaning_in_psweep_and_copier_yml():
+    """copier.yml's validator of psweep_requirement (the template cannot import psweep)
+    and REQUIREMENT_PATTERN, which psweep update checks --requirement with, accept and
+    refuse the same lines."""
+    import re as regex
+
+    import jinja2
+
+    from psweep.study.installation import REQUIREMENT_PATTERN
+
+    text = (ROOT / "copier.yml").read_text()
+    validator = yaml.safe_load(text)["psweep_requirement"]["validator"]
+    (literal,) = regex.findall(r"regex_search\(('(?:[^'\\]|\\.)*')\)", validator)
+    in_copier = jinja2.Environment().from_string("{{ " + literal + " }}").render()
+    lines = [
+        "psweep-kit @ git+https://example.org/psweep.git@v0.8.0",
+        "psweep-kit@file:///w/psweep_kit-0.8.0-py3-none-any.whl",
+        "psweep-kit @ file://localhost/path with space",
+        "psweep-kit @",
+        "psweep-kit @ ",
+        "psweep-kit==0.8.0",
+        "psweep @ git+https://example.org/psweep.git",
+        'psweep-kit @ "quoted"',
+        "psweep-kit @ x\nrequests",
+    ]
+    for line in lines:
+        ours = regex.search(REQUIREMENT_PATTERN, line) is not None
+        assert ours == (regex.search(in_copier, line) is not None), line
+    assert [regex.search(REQUIREMENT_PATTERN, ln) is not None for ln in lines] == [
+        True, True, True, False, False, False, False, False, False,
+    ]  # fmt: skip

@@ -23,6 +23,7 @@ from pathlib import Path
 __all__ = [
     "DIST_NAME",
     "PACKAGE_DIR",
+    "REQUIREMENT_PATTERN",
     "VENDOR_DIR",
     "WHEEL_NAME",
     "clash_message",
@@ -33,6 +34,10 @@ __all__ = [
 DIST_NAME = "psweep-kit"
 WHEEL_NAME = "psweep_kit"  # the distribution's name in wheel file names and dist-info folders
 VENDOR_DIR = "vendor"  # a study's folder of the psweep wheel its lock pins
+#: A study's ``psweep_requirement``: one pip requirement line of psweep-kit with a URL,
+#: never a bare name the package index would answer. copier.yml's validator spells the
+#: same pattern (the template cannot import psweep); a test holds the two together.
+REQUIREMENT_PATTERN = r"^psweep-kit\s*@\s*[^\s\"'][^\n\"']*\Z"
 _IMPORT_NAME = "psweep"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the folder of the running psweep package
 _RECORD_LINE = re.compile(rf"^{_IMPORT_NAME}/", re.M)

@@ -39,7 +39,12 @@ import yaml
 from psweep.atomicfile import atomic_open
 from psweep.errors import PsweepError, PsweepPinError, PsweepUpdateError
 from psweep.gitcmd import git
-from psweep.study.installation import DIST_NAME, WHEEL_NAME, reinstall_source
+from psweep.study.installation import (
+    DIST_NAME,
+    REQUIREMENT_PATTERN,
+    WHEEL_NAME,
+    reinstall_source,
+)
 from psweep.study.pinning import (
     LOCK_FILE,
     NOXFILE,
@@ -275,7 +280,7 @@ def _check_requirement_option(study: Path, requirement: str, src: Any, pinned: s
 
 def _build(requirement: str, dest: Path, new: str) -> Path:
     """The wheel of `requirement`, which must be the running psweep `new`."""
-    if re.match(rf"{DIST_NAME}\s*@\s*\S", requirement) is None:
+    if re.match(REQUIREMENT_PATTERN, requirement) is None:
         # with a URL only: pip must never look for psweep-kit by name in the package index
         raise PsweepUpdateError(
             f"--requirement {requirement!r} is not a requirement of psweep with a URL; give "
