@@ -73,6 +73,7 @@ def test_files_per_pset(study):
     for pset_id, row in df.iterrows():
         folder = study / "calc" / pset_id
         assert sorted(p.name for p in folder.iterdir()) == [
+            ".psweep-submit_cluster.sh",  # cluster submits with sbatch: what it submits
             "jobscript_cluster",
             "jobscript_local",
             "pset.json",
@@ -88,13 +89,18 @@ def test_files_per_pset(study):
 
 
 def test_golden_jobscript_and_submit_script(study):
-    """It writes the jobscript and submit script byte for byte as in the golden files."""
+    """It writes the jobscript, its submit wrapper and the submit script byte for byte as in
+    the golden files."""
     ps.prep_batch(params(2))
     df = ps.prep_batch(params(1))
     first = df.index[0]
     assert (
         mask((study / "calc" / first / "jobscript_cluster").read_text())
         == (GOLDEN / "jobscript_cluster").read_text()
+    )
+    assert (
+        mask((study / "calc" / first / ".psweep-submit_cluster.sh").read_text())
+        == (GOLDEN / "psweep-submit_cluster.sh").read_text()
     )
     assert (
         mask((study / "calc/run_cluster.sh").read_text()) == (GOLDEN / "run_cluster.sh").read_text()
@@ -337,10 +343,12 @@ def test_example_batch_with_git(tmp_path):
     ).stdout
     assert f"run_id={df['_run_id'].iloc[0]}" in log
     cluster = (example / "calc/run_cluster.sh").read_text()
-    assert cluster.count("sbatch jobscript_cluster") == 4
+    assert cluster.count("sbatch .psweep-submit_cluster.sh") == 4
     jobscript = (example / "calc" / df.index[0] / "jobscript_cluster").read_text()
     assert 'echo "running on $(hostname)"' in jobscript
     assert "#SBATCH -J batch_0" in jobscript
+    wrapper = (example / "calc" / df.index[0] / ".psweep-submit_cluster.sh").read_text()
+    assert "#SBATCH -J batch_0" in wrapper  # sbatch reads the directives from what it gets
     subprocess.run(["sh", str(example / "clean.sh")], check=True, env=env)
     assert sorted(p.relative_to(example) for p in example.rglob("*")) == before
 

@@ -402,7 +402,7 @@ def test_switch_to_arrays_keeps_the_earlier_jobs_as_submitted(tmp_path, monkeypa
     script, info = Path("calc/run_a.sh"), tmp_path / "templates/machines/a/info.yaml"
     first = ps.prep_batch(ps.plist("x", [1, 2])).index.tolist()
     subprocess.run(["sh", str(script)], check=True, capture_output=True)
-    job_lines = [ln for ln in script.read_text().splitlines() if "jobscript_a" in ln]
+    job_lines = [ln for ln in script.read_text().splitlines() if ".psweep-submit_a.sh" in ln]
     submitted = [ln for ln in job_lines if ln.startswith("cd ")]
     assert len(submitted) == 2
     info.write_text("subcmd: sbatch\narray: true\n")
@@ -424,7 +424,8 @@ def test_switch_to_arrays_keeps_the_earlier_jobs_as_submitted(tmp_path, monkeypa
     lines = script.read_text().splitlines()
     assert "# sbatch --array=0-0 array_a.sh array_a_run1_0.txt  # run_seq=1 pset_seq=2-2" in lines
     assert [ln for ln in lines if ln.startswith("cd ") and "; " in ln] == [
-        f'cd {newest}; sbatch jobscript_a; psweep_record $?; cd "$here"  # run_seq=2 pset_seq=3'
+        f"cd {newest}; rm -f .psweep-job_a; sbatch .psweep-submit_a.sh; psweep_record $?; "
+        'cd "$here"  # run_seq=2 pset_seq=3'
     ]
     got = state_of(ps.batch.batch_states(machine="a"))
     assert list(got) == [*first, new, newest]
@@ -669,3 +670,34 @@ def test_squeue_is_asked_only_where_a_script_calls_sbatch(tmp_path, monkeypatch)
     ps.prep_batch(ps.plist("a", range(2)))
     ps.batch.batch_states()
     assert log.read_text().splitlines() == ["called"]
+
+
+def test_squeue_knows_a_job_by_its_submit_wrapper(tmp_path, monkeypatch):
+    """A job submitted on its own runs the pset's submit wrapper, and squeue lists it by
+    that command: the pset is pending (not missing, so resubmit leaves it alone), with
+    squeue's job id. A job an earlier psweep submitted runs the jobscript itself: squeue
+    lists it by that. SLURM gives a command as sbatch got it: relative to the job's
+    working directory (the folder it was submitted from), or absolute. The squeue here
+    is a stand-in that lists those jobs: a real one cannot be told which jobs to list."""
+    study = tmp_path / "a study"  # SLURM gives the command with the space as it is
+    study.mkdir()
+    monkeypatch.chdir(study)
+    make_study(study, info="subcmd: sbatch\n")
+    ids = ps.prep_batch(ps.plist("a", range(3))).index.tolist()
+    for i in ids:
+        record(i, "submitted", "0")
+    calc = os.path.realpath("calc")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(
+        "#!/bin/sh\n"
+        f"echo '4242|N/A|PENDING|{calc}/{ids[0]}|.psweep-submit_cluster.sh'\n"
+        f"echo '4243|N/A|RUNNING|/elsewhere|{calc}/{ids[1]}/jobscript_cluster'\n"
+        f"echo '4244|N/A|RUNNING|{calc}/{ids[1]}/sub|.psweep-submit_cluster.sh'\n"
+    )
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    got = ps.batch.batch_states(machine="cluster").set_index("_pset_id")
+    assert got.loc[ids, "state"].tolist() == ["pending", "running", "missing"]
+    assert got.loc[ids[:2], "job_id"].tolist() == ["4242", "4243"]
+    assert ps.batch.resubmit_batch("cluster", dry_run=True)["_pset_id"].tolist() == [ids[2]]

@@ -287,11 +287,13 @@ def test_batch_templates(tmp_path):
         assert f"pset_id={row._pset_id} run_id={row._run_id}" in run_py
         cluster = (path / "jobscript_cluster").read_text()
         assert f"#SBATCH --job-name=pset_{row._pset_seq}_{row._pset_id}\n" in cluster
-    for machine, subcmd in [("local", "sh"), ("cluster", "sbatch")]:
+        wrapper = (path / ".psweep-submit_cluster.sh").read_text()  # what sbatch gets
+        assert f"#SBATCH --job-name=pset_{row._pset_seq}_{row._pset_id}\n" in wrapper
+    for machine, submitted in [("local", "sh jobscript_local"), ("cluster", "sbatch .psweep-")]:
         old, active = run_script_lines(calc / f"run_{machine}.sh")
         assert old == []
         assert len(active) == 6
-        assert all(f"{subcmd} jobscript_{machine}" in ln for ln in active)
+        assert all(submitted in ln for ln in active)
 
     out = step(calc, "sh", "run_local.sh")
     assert re.findall(rf"pset ({UUID}) on ", out) == df._pset_id.tolist()

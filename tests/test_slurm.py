@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,66 @@ def test_job_arrays_smaller_than_site_limit(study):
     assert len(jobs) == 3
     wait_for_jobs(jobs)
     assert (ps.collect_batch()["_batch_status"] == "done").all()
+
+
+RESULT_THEN_EXIT_PY = """\
+import json, os, sys, time
+with open("result.json", "w") as fh:
+    json.dump({{"out": $a * 10}}, fh)
+if $a == 1 and not os.path.exists({flag!r}):
+    sys.exit(1)  # after writing its result
+if $a == 2 and not os.path.exists({flag!r}):
+    time.sleep(600)  # until scancel
+"""
+
+
+def test_one_job_per_pset_records_how_it_ended(study):
+    """A job submitted on its own (sbatch, no array) records its exit code: the one that
+    writes its result and then exits 1 is failed, the one cancelled while it runs (which
+    squeue lists as running until then) is failed (cancelled), the one that exits 0 done.
+    resubmit's failed selection takes just the two, collect_batch does not take their
+    results, and once they succeed they are done."""
+    flag = study / "fixed"
+    make_templates(study, "subcmd: sbatch\n")
+    (study / "templates/calc/run.py").write_text(RESULT_THEN_EXIT_PY.format(flag=str(flag)))
+    ids = ps.prep_batch(ps.plist("a", [0, 1, 2])).index.tolist()
+    jobs = submit(study / "calc/run_cluster.sh")
+    record = study / "calc" / ids[2] / ".psweep-job_cluster"
+    try:
+        deadline = time.monotonic() + 120
+        while not (study / "calc" / ids[2] / "result.json").exists():  # it sleeps now
+            assert time.monotonic() < deadline, "the job of a=2 did not start"
+            time.sleep(0.2)
+        assert "state=running" in record.read_text()
+        running = ps.batch.batch_states(machine="cluster").set_index("_pset_id").loc[ids[2]]
+        assert (running["state"], running["job_id"]) == ("running", jobs[2])  # squeue knows it
+    finally:
+        subprocess.run(["scancel", jobs[2]], check=True)
+    wait_for_jobs(jobs)
+    got = ps.batch.batch_states(machine="cluster").set_index("_pset_id")
+    assert got.loc[ids, "state"].tolist() == ["done", "failed", "failed"]
+    assert got.loc[ids, "exit_code"].tolist() == [0, 1, 143]
+    assert got.loc[ids, "job_id"].tolist() == jobs
+    assert "state=cancelled" in record.read_text()
+    for pset_id in ids:  # the #SBATCH lines of the jobscript count
+        assert f"for pset {pset_id}" in (study / "calc" / pset_id / "out.job").read_text()
+    df = ps.collect_batch()
+    assert df.loc[ids, "_batch_status"].tolist() == ["done", "failed", "failed"]
+    assert df.loc[ids[0], "out"] == 0 and df.loc[ids[1:], "out"].isna().all()
+
+    flag.write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "psweep", "batch", "resubmit", "cluster", "--failed"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.splitlines()[:2] == [f"failed   {ids[1]}", f"failed   {ids[2]}"]
+    wait_for_jobs(submit(study / "calc/run_cluster.sh"))
+    got = ps.batch.batch_states(machine="cluster").set_index("_pset_id")
+    assert got.loc[ids, "state"].tolist() == ["done"] * 3
+    df = ps.collect_batch()
+    assert df.loc[ids, "out"].tolist() == [0, 10, 20]
 
 
 def test_dask_slurmcluster(study, tmp_path):

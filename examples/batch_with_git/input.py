@@ -1,10 +1,10 @@
 """Prepare batch jobs from templates, with git: python input.py
 
 Writes calc/<_pset_id>/ (run.py, jobscript_local, jobscript_cluster,
-pset.json) for each pset and the submit scripts calc/run_local.sh and
-calc/run_cluster.sh, then commits everything (git=True). Run it again after
-editing params: old psets keep their folders and their submit lines are
-commented out.
+.psweep-submit_cluster.sh for sbatch, pset.json) for each pset and the
+submit scripts calc/run_local.sh and calc/run_cluster.sh, then commits
+everything (git=True). Run it again after editing params: old psets keep
+their folders and their submit lines are commented out.
 """
 
 import psweep as ps

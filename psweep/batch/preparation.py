@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from psweep.batch.jobscripts import (
+    array_driver,
+    job_line,
+    record_function,
+    run_script_header,
+    write_submit_wrapper,
+)
 from psweep.batch.layout import RESULT_BASENAME, SUBMIT_FILES
 from psweep.batch.machines import Machine, gather_machines
 from psweep.batch.states import JOB_RECORD_PREFIX, is_job_line, run_script_psets
@@ -106,110 +113,11 @@ def _pset_json(pset: dict) -> str:
     return json.dumps(pset, default=_json_default, indent=2, sort_keys=True) + "\n"
 
 
-def _header(machine: Machine) -> list[str]:
-    return [
-        "#!/bin/sh",
-        f"# Submits the jobs of machine {machine.name!r} (written by psweep.prep_batch).",
-        "# Lines of earlier runs are commented out. Works from any folder.",
-        'here=$(cd "$(dirname "$0")" && pwd)',
-        'cd "$here" || exit 1',
-    ]
-
-
-#: Commands of a machine's ``subcmd`` that run the job right here (and return its exit
-#: code); any other (sbatch, qsub, ...) is taken to submit it (and return whether it took it).
-SHELL_COMMANDS = frozenset({"sh", "bash", "dash", "ksh", "zsh"})
-RECORD_FUNCTION = "psweep_record"
-
-
-def runs_here(machine: Machine) -> bool:
-    """True if the machine's subcmd runs the job itself (``sh``), False if it submits it."""
-    return os.path.basename(machine.subcmd.split()[0]) in SHELL_COMMANDS
-
-
-def record_function(machine: Machine) -> list[str]:
-    """The shell function of ``run_<machine>.sh`` that records each job line's outcome.
-
-    ``psweep_record $?`` after the subcmd writes ``<_pset_id>/.psweep-job_<machine>``:
-    ``state=exited`` with the job's exit code where the subcmd runs the job
-    (:func:`runs_here`), else ``state=submitted`` (exit code 0) or
-    ``state=rejected`` (the submit command refused the job).
-    """
-    record = JOB_RECORD_PREFIX + machine.name
-    if runs_here(machine):
-        state = "state=exited"
-    else:
-        state = 'if [ "$1" = 0 ]; then state=submitted; else state=rejected; fi'
-    return [
-        f"{RECORD_FUNCTION}() {{  # what became of the job, for psweep status and resubmit",
-        f"    {state}",
-        "    printf 'state=%s\\nexit_code=%s\\njob_id=\\nhost=%s\\ntime=%s\\n' \\",
-        f'        "$state" "$1" "$(hostname)" "$(date +%s)" > {record}.tmp &&',
-        f"        mv -f {record}.tmp {record}",
-        "}",
-    ]
-
-
-def job_line(machine: Machine, pset_id: str, note: str, prefix: str = "") -> str:
-    """The line of ``run_<machine>.sh`` that submits (or runs) one pset's job."""
-    run = f"{machine.subcmd} {machine.template.target}"
-    return f'{prefix}cd {pset_id}; {run}; {RECORD_FUNCTION} $?; cd "$here"  # {note}'
-
-
 def _job_lines(machine: Machine, rows: pd.DataFrame, prefix: str) -> list[str]:
     return [
         job_line(machine, pid, f"run_seq={rs} pset_seq={seq}", prefix)
         for pid, rs, seq in zip(rows["_pset_id"], rows["_run_seq"], rows["_pset_seq"], strict=True)
     ]
-
-
-def _array_driver(machine: Machine) -> str:
-    """The script each array task runs: the pset's jobscript, with a record of its end.
-
-    ``<_pset_id>/.psweep-job_<machine>`` gets ``state=running`` when the task
-    starts and ``state=exited`` with the jobscript's ``exit_code`` when it
-    ends; on SIGTERM (time limit, scancel) ``state=timeout`` if slurmctld
-    gives the job JobState TIMEOUT or Reason TimeLimit, else
-    ``state=cancelled`` (read by batch_states).
-    """
-    opts = [f"#SBATCH {opt}" for opt in machine.info.get("sbatch_options", [])]
-    record = JOB_RECORD_PREFIX + machine.name
-    return "\n".join(
-        [
-            "#!/bin/sh",
-            *opts,
-            "# One task of a psweep job array: runs the pset on line",
-            "# $SLURM_ARRAY_TASK_ID (counted from 0) of the list file given as $1",
-            f"# and records its start and end in <_pset_id>/{record} (psweep.batch_states).",
-            'pset_id=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")',
-            'cd "$pset_id" || exit 1',
-            'job_id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
-            "record() {",
-            "    printf 'state=%s\\nexit_code=%s\\njob_id=%s\\nhost=%s\\ntime=%s\\n' \\",
-            f'        "$1" "$2" "$job_id" "$(hostname)" "$(date +%s)" > {record}.tmp &&',
-            f"        mv -f {record}.tmp {record}",
-            "}",
-            "on_term() {",
-            "    # SLURM sends SIGTERM at the time limit and on scancel; the job tells which",
-            "    # (while it completes, JobState is COMPLETING and Reason TimeLimit)",
-            "    # bounded: an unreachable controller makes scontrol retry longer than KillWait",
-            '    job=$(timeout 5 scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null)',
-            '    case " $job " in',
-            '        *" JobState=TIMEOUT "* | *" Reason=TimeLimit "*) record timeout 143 ;;',
-            "        *) record cancelled 143 ;;",
-            "    esac",
-            "    exit 143",
-            "}",
-            "trap on_term TERM  # before the record: a SIGTERM right after it is caught",
-            "record running ''",
-            f"sh {machine.template.target} &",
-            'wait "$!"',
-            "rc=$?",
-            'record exited "$rc"',
-            'exit "$rc"',
-            "",
-        ]
-    )
 
 
 def array_job_lines(
@@ -320,9 +228,11 @@ def _write_run_scripts(work_dir: str, df: pd.DataFrame, machines: list[Machine])
             dtype=bool,
             count=len(rows),
         )
-        lines = _header(machine)
+        for pset_id in rows.index[new]:
+            write_submit_wrapper(work_dir, pset_id, machine)
+        lines = run_script_header(machine)
         if machine.info.get("array"):
-            file_write(os.path.join(work_dir, f"array_{machine.name}.sh"), _array_driver(machine))
+            file_write(os.path.join(work_dir, f"array_{machine.name}.sh"), array_driver(machine))
         else:
             lines += record_function(machine)
         lines += _job_lines(machine, rows[unlisted & ~new], "# ")
@@ -391,7 +301,11 @@ def prep_batch(
     ``<calc_dir>/<_pset_id>/`` (a jobscript as ``jobscript_<machine>``), with
     the pset itself in ``pset.json``. ``<calc_dir>/run_<machine>.sh`` submits
     the new psets' jobs with the machine's ``subcmd``; lines of earlier runs
-    stay as they were written, commented out. With ``array: true`` in a SLURM
+    stay as they were written, commented out. A machine that submits each
+    job (``subcmd: sbatch``, not ``sh``) submits the pset's
+    ``.psweep-submit_<machine>.sh``: the jobscript's leading ``#SBATCH``
+    lines, then lines that run the jobscript and record how the job ended
+    (for :func:`batch_states`). With ``array: true`` in a SLURM
     machine's info.yaml, new psets go out as job arrays instead (split to
     respect MaxArraySize, throttled by ``array_throttle``).
 

@@ -10,16 +10,17 @@ from datetime import datetime
 
 import pandas as pd
 
-from psweep.batch.layout import find_batch_dir
-from psweep.batch.machines import Machine, check_machine_name
-from psweep.batch.preparation import (
+from psweep.batch.jobscripts import (
     RECORD_FUNCTION,
-    _array_driver,
-    _header,
-    array_job_lines,
+    array_driver,
     job_line,
     record_function,
+    run_script_header,
+    write_submit_wrapper,
 )
+from psweep.batch.layout import find_batch_dir
+from psweep.batch.machines import Machine, check_machine_name
+from psweep.batch.preparation import array_job_lines
 from psweep.batch.resubmit_options import RESUBMIT_REASONS, batch_parser
 from psweep.batch.states import batch_states, is_job_line
 from psweep.errors import PsweepError, PsweepTemplateError
@@ -62,10 +63,28 @@ def _commented(lines: list[str]) -> list[str]:
     return out
 
 
+def _with_record_function(lines: list[str], machine: Machine) -> list[str]:
+    """The script's `lines` with the current ``psweep_record`` function, after its header.
+
+    A script of an earlier psweep has none, or one that overwrites the record
+    of a job that started before its submit command returned; the new lines
+    call this one. Job lines commented out never call it again.
+    """
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(f"{RECORD_FUNCTION}()")), None)
+    if start is not None:
+        end = next((i for i in range(start, len(lines)) if lines[i] == "}"), start)
+        lines = lines[:start] + lines[end + 1 :]
+    head = len(run_script_header(machine))
+    return lines[:head] + record_function(machine) + lines[head:]
+
+
 def _new_lines(machine: Machine, ids: list[str], calc_dir: str, nr: int) -> list[str]:
+    """The job lines that submit `ids` again (writing their submit wrappers or list files)."""
     if not machine.info.get("array"):
+        for pset_id in ids:
+            write_submit_wrapper(calc_dir, pset_id, machine)  # from the current psweep
         return [job_line(machine, pid, f"resubmit={nr}") for pid in ids]
-    file_write(os.path.join(calc_dir, f"array_{machine.name}.sh"), _array_driver(machine))
+    file_write(os.path.join(calc_dir, f"array_{machine.name}.sh"), array_driver(machine))
 
     def note(_start: int, chunk: list[str]) -> str:
         return f"resubmit={nr} psets={len(chunk)}"
@@ -145,11 +164,9 @@ def resubmit_batch(
         if len(sel):
             comment.append(f"#   {state} ({RESUBMIT_REASONS[state]}): {' '.join(sel)}")
     if lines[:1] != ["#!/bin/sh"]:
-        lines = _header(mach) + lines
-    has_function = any(ln.startswith(f"{RECORD_FUNCTION}()") for ln in lines)
-    if not mach.info.get("array") and not has_function:
-        head = len(_header(mach))  # a script of an earlier psweep: its new lines call the function
-        lines = lines[:head] + record_function(mach) + lines[head:]
+        lines = run_script_header(mach) + lines
+    if not mach.info.get("array"):
+        lines = _with_record_function(lines, mach)
     new = _commented(lines) + comment + _new_lines(mach, ids, calc_dir, nr)
     file_write(fn, "\n".join(new) + "\n")
     log.info("resubmit_batch: %s now submits %d psets (%s)", fn, len(ids), why)

@@ -17,6 +17,7 @@ from psweep.errors import PsweepTemplateError
 __all__ = [
     "BATCH_STATES",
     "JOB_RECORD_PREFIX",
+    "SUBMIT_WRAPPER_PREFIX",
     "batch_state_summary",
     "batch_states",
     "is_job_line",
@@ -27,9 +28,15 @@ __all__ = [
 #: The states of :func:`batch_states`, in the order of :func:`batch_state_summary`.
 BATCH_STATES = ("prepared", "pending", "running", "done", "missing", "failed", "timeout")
 
-#: ``<calc_dir>/<_pset_id>/.psweep-job_<machine>``: written by the array driver
-#: ``array_<machine>.sh`` when the job starts and again when it ends.
+#: ``<calc_dir>/<_pset_id>/.psweep-job_<machine>``: written when the job starts and
+#: again when it ends, by the array driver ``array_<machine>.sh`` or the submit wrapper
+#: (below); ``psweep_record`` in ``run_<machine>.sh`` writes it for the other jobs.
 JOB_RECORD_PREFIX = ".psweep-job_"
+
+#: ``<calc_dir>/<_pset_id>/.psweep-submit_<machine>.sh``: the script a machine that
+#: submits one job per pset (sbatch without ``array: true``) submits, which runs the
+#: pset's jobscript and writes its job record.
+SUBMIT_WRAPPER_PREFIX = ".psweep-submit_"
 
 SQUEUE_TIMEOUT_S = 10.0
 
@@ -104,12 +111,13 @@ def read_job_record(fn: str) -> dict[str, str] | None:
 
 
 def _squeue_lines() -> list[str] | None:
-    """The lines of one ``squeue --me -r`` call: ``job_id|task|state|command``; None: no answer."""
+    """The lines of one ``squeue --me -r`` call, ``job_id|task|state|work_dir|command``;
+    None: no answer."""
     if shutil.which("squeue") is None:
         return None
     try:
         proc = subprocess.run(
-            ["squeue", "--me", "-h", "-r", "-o", "%i|%K|%T|%o"],
+            ["squeue", "--me", "-h", "-r", "-o", "%i|%K|%T|%Z|%o"],
             capture_output=True,
             text=True,
             timeout=SQUEUE_TIMEOUT_S,
@@ -131,11 +139,29 @@ def _array_list(calc_abs: str, name: str, cache: dict[str, list[str]]) -> list[s
     return cache[name]
 
 
+def _pset_job(command: str) -> tuple[str, str] | None:
+    """``(machine, pset_dir)`` of a pset's job, which runs its submit wrapper or (submitted
+    by an earlier psweep) its jobscript, without arguments; None for another command."""
+    pset_dir, name = os.path.split(command)
+    if name.startswith(SUBMIT_WRAPPER_PREFIX) and name.endswith(".sh"):
+        return name[len(SUBMIT_WRAPPER_PREFIX) : -len(".sh")], pset_dir
+    if name.startswith("jobscript_"):
+        return name[len("jobscript_") :], pset_dir
+    return None
+
+
 def _queued_pset(
     command: str, task: str, calc_abs: str, lists: dict[str, list[str]]
 ) -> tuple[str, str] | None:
-    """``(machine, pset_id)`` of the job running `command` of this calc dir, else None."""
-    script, _, arg = command.partition(" ")
+    """``(machine, pset_id)`` of the job running `command` of this calc dir, else None.
+
+    The paths may hold spaces; an array's list file (its one argument) does not.
+    """
+    if (job := _pset_job(command)) is not None:
+        machine, pset_dir = job
+        calc, pset_id = os.path.split(pset_dir)
+        return (machine, pset_id) if os.path.realpath(calc) == calc_abs else None
+    script, _, arg = command.rpartition(" ")
     folder, name = os.path.split(script)
     if name.startswith("array_") and name.endswith(".sh") and task.isdigit():
         if os.path.realpath(folder) != calc_abs:
@@ -143,10 +169,6 @@ def _queued_pset(
         ids = _array_list(calc_abs, arg, lists)
         if int(task) < len(ids):
             return name[len("array_") : -len(".sh")], ids[int(task)]
-    elif name.startswith("jobscript_"):
-        pset_dir, pset_id = os.path.split(folder)
-        if os.path.realpath(pset_dir) == calc_abs:
-            return name[len("jobscript_") :], pset_id
     return None
 
 
@@ -167,8 +189,12 @@ def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
     """Queued jobs of this calc_dir as {(machine, pset_id): (state, job_id)}; None: no answer.
 
     One ``squeue --me -r`` call; jobs are told apart by their command:
-    ``<calc_dir>/array_<m>.sh <list>`` (task k runs line k+1 of the list) or
-    ``<calc_dir>/<pset_id>/jobscript_<m>``.
+    ``<calc_dir>/array_<m>.sh <list>`` (task k runs line k+1 of the list),
+    ``<calc_dir>/<pset_id>/.psweep-submit_<m>.sh`` or, submitted by an earlier
+    psweep, ``<calc_dir>/<pset_id>/jobscript_<m>``. SLURM gives the command as
+    sbatch got it, for a script without arguments relative to the folder it was
+    submitted from (the job's working directory): such a command is taken
+    from there.
     """
     lines = _squeue_lines()
     if lines is None:
@@ -177,10 +203,11 @@ def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
     queued: dict[tuple[str, str], tuple[str, str]] = {}
     lists: dict[str, list[str]] = {}
     for line in lines:
-        fields = line.split("|", 3)
-        if len(fields) != 4:
+        fields = line.split("|", 4)
+        if len(fields) != 5:
             continue
-        job_id, task, state, command = fields
+        job_id, task, state, work_dir, command = fields
+        command = os.path.join(work_dir, command)  # an absolute command stays as it is
         key = _queued_pset(command, task, calc_abs, lists)
         if key is not None:
             queued[key] = ("pending" if state == "PENDING" else "running", job_id)
@@ -255,8 +282,9 @@ def batch_states(
     The states (:data:`BATCH_STATES`), first match wins:
 
     ``pending``, ``running``
-        squeue lists the job (by its command: the pset's jobscript or the
-        array driver with its list file and task id).
+        squeue lists the job (by its command: the pset's submit wrapper, the
+        array driver with its list file and task id, or the pset's jobscript
+        that an earlier psweep submitted).
     ``done``
         ``result.json`` is there and this machine's job record says its job
         ran or was submitted, and did not fail (a result made by another
@@ -288,11 +316,14 @@ def batch_states(
         ran; for an array, no task started), or it was submitted but squeue
         does not answer.
 
-    The job records: the array driver writes them for job arrays
-    (``array: true``); for other machines ``psweep_record``, called by each
-    line of ``run_<machine>.sh``, records the exit code of a job that ran
-    right there (``subcmd: sh``) or whether the submit command took the job
-    (``state=submitted``) or refused it (``state=rejected``).
+    The job records: a job that went to the queue writes its own when it
+    starts and when it ends, with its exit code (for a job array, ``array:
+    true``, the array driver; for a job submitted on its own, the pset's
+    submit wrapper ``.psweep-submit_<machine>.sh``). ``psweep_record``,
+    called by each line of ``run_<machine>.sh`` after the subcmd, records the
+    exit code of a job that ran right there (``subcmd: sh``), or whether the
+    submit command took the job (``state=submitted``, unless the job wrote
+    its record already) or refused it (``state=rejected``).
 
     Parameters
     ----------

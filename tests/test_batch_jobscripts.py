@@ -1,0 +1,243 @@
+"""Tests of the scripts psweep writes around a machine's jobscript (psweep.batch.jobscripts).
+
+A machine that submits one job per pset (``subcmd: sbatch`` without ``array: true``)
+submits a wrapper of the jobscript that records how the job ended. These tests run
+the submit scripts and wrappers for real with ``sh``; the ``sbatch`` they call is a
+stand-in on PATH (:func:`stand_in_sbatch`), so that the logic is covered where SLURM
+is absent (tests/test_slurm.py runs the same on the real single-node cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import psweep as ps
+from psweep.batch.jobscripts import submit_wrapper
+from psweep.batch.machines import Machine
+from psweep.batch.resubmit import main
+from psweep.batch.states import read_job_record
+
+# the job of a=1 writes its result and then exits 1, unless the file `flag` exists
+RESULT_THEN_EXIT_PY = """\
+import json, os, sys
+with open("result.json", "w") as fh:
+    json.dump({{"out": $a * 10}}, fh)
+if $a == 1 and not os.path.exists({flag!r}):
+    sys.exit(1)
+"""
+
+JOBSCRIPT = "#!/bin/sh\n#SBATCH -o out.job\n#SBATCH --time=00:05:00\npython3 run.py\n"
+
+
+def stand_in_sbatch(root: Path, monkeypatch, *, wait: bool = False) -> None:
+    """Put stand-ins for ``sbatch`` and ``squeue`` first on PATH (SLURM may be absent).
+
+    The ``sbatch`` runs the script it gets as SLURM would, with SLURM_SUBMIT_DIR
+    and SLURM_JOB_ID set, in the background (``wait``: to its end, so that the job
+    ends before sbatch returns), and prints ``Submitted batch job <id>``. The
+    ``squeue`` prints an empty queue: the tests ask only once the jobs ended.
+    """
+    folder = root / "bin"
+    folder.mkdir(exist_ok=True)
+    run = 'sh "$1" > /dev/null 2>&1' + ("" if wait else " &")
+    (folder / "sbatch").write_text(
+        "#!/bin/sh\n"
+        'SLURM_SUBMIT_DIR=$PWD SLURM_JOB_ID="$$"; export SLURM_SUBMIT_DIR SLURM_JOB_ID\n'
+        f"{run}\n"
+        'echo "Submitted batch job $$"\n'
+    )
+    (folder / "squeue").write_text("#!/bin/sh\nexit 0\n")
+    for name in ("sbatch", "squeue"):
+        (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def make_study(root: Path, run_py: str, jobscript: str = JOBSCRIPT) -> None:
+    (root / "templates/calc").mkdir(parents=True)
+    (root / "templates/calc/run.py").write_text(run_py)
+    mdir = root / "templates/machines/cluster"
+    mdir.mkdir(parents=True)
+    (mdir / "info.yaml").write_text("subcmd: sbatch\n")
+    (mdir / "jobscript").write_text(jobscript)
+
+
+def record_of(pset_id: str) -> dict:
+    return read_job_record(f"calc/{pset_id}/.psweep-job_cluster") or {}
+
+
+def wait_for_ends(ids: list[str], timeout_s: float = 30) -> None:
+    """Wait until the job record of each pset says its job exited."""
+    deadline = time.monotonic() + timeout_s
+    while any(record_of(i).get("state") != "exited" for i in ids):
+        assert time.monotonic() < deadline, [record_of(i) for i in ids]
+        time.sleep(0.05)
+
+
+def states_of(ids: list[str]) -> list[str]:
+    got = ps.batch_states("calc", machine="cluster").set_index("_pset_id")
+    return got.loc[ids, "state"].tolist()
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    """Two psets of a machine submitting with sbatch: a=0 succeeds, a=1 writes its
+    result and exits 1 (until the file ``fixed`` exists)."""
+    path = tmp_path / "a study"  # a space in every path
+    path.mkdir()
+    monkeypatch.chdir(path)
+    make_study(path, RESULT_THEN_EXIT_PY.format(flag=str(path / "fixed")))
+    return path
+
+
+def test_a_submitted_job_records_its_exit_code(study, monkeypatch, capsys):
+    """A job submitted on its own records how it ended: the one that exits 1 after
+    writing its result is failed, not done; resubmit's failed selection takes only it;
+    collect_batch leaves its result out; once it succeeds, it is done."""
+    stand_in_sbatch(study, monkeypatch)
+    ids = ps.prep_batch(ps.plist("a", [0, 1])).index.tolist()
+    subprocess.run(["sh", "calc/run_cluster.sh"], check=True, capture_output=True)
+    wait_for_ends(ids)
+    assert all(Path("calc", i, "result.json").exists() for i in ids)
+    assert [record_of(i)["exit_code"] for i in ids] == ["0", "1"]
+    assert all(record_of(i)["job_id"].isdigit() for i in ids)  # the stand-in's job id
+    assert states_of(ids) == ["done", "failed"]
+    assert Path("calc", ids[0], "out.job").exists() is False  # the stand-in reads no #SBATCH
+
+    df = ps.collect_batch()
+    assert df.loc[ids, "_batch_status"].tolist() == ["done", "failed"]
+    assert df.loc[ids[0], "out"] == 0 and df["out"].isna().loc[ids[1]]
+
+    assert main(["resubmit", "cluster", "--failed"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"failed   {ids[1]}"
+    lines = Path("calc/run_cluster.sh").read_text().splitlines()
+    active = [ln.split(";")[0] for ln in lines if ln.startswith("cd ") and "; " in ln]
+    assert active == [f"cd {ids[1]}"]
+
+    (study / "fixed").write_text("")
+    subprocess.run(["sh", "calc/run_cluster.sh"], check=True, capture_output=True)
+    wait_for_ends(ids)
+    assert record_of(ids[1])["exit_code"] == "0"  # the record of the new job, not the old
+    assert states_of(ids) == ["done", "done"]
+    df = ps.collect_batch()
+    assert df.loc[ids, "_batch_status"].tolist() == ["done", "done"]
+    assert df.loc[ids, "out"].tolist() == [0, 10]
+    assert main(["resubmit", "cluster"]) == 1
+
+
+def test_a_job_that_ends_before_sbatch_returns_keeps_its_record(study, monkeypatch):
+    """A job may start and end before the submit command returns: the record it wrote
+    stays, psweep_record does not overwrite it with ``submitted``. The stand-in sbatch
+    runs each job to its end before it returns."""
+    stand_in_sbatch(study, monkeypatch, wait=True)
+    ids = ps.prep_batch(ps.plist("a", [0, 1])).index.tolist()
+    subprocess.run(["sh", "calc/run_cluster.sh"], check=True, capture_output=True)
+    assert [(record_of(i)["state"], record_of(i)["exit_code"]) for i in ids] == [
+        ("exited", "0"),
+        ("exited", "1"),
+    ]
+    assert states_of(ids) == ["done", "failed"]
+
+
+def test_a_refused_job_is_rejected(study, monkeypatch):
+    """A job the submit command refuses leaves the record ``rejected`` (failed), also
+    where an earlier job of the pset left one."""
+    ids = ps.prep_batch(ps.plist("a", [0])).index.tolist()
+    Path("calc", ids[0], ".psweep-job_cluster").write_text("state=exited\nexit_code=0\n")
+    folder = study / "bin"
+    folder.mkdir()
+    refuse = "#!/bin/sh\necho 'sbatch: error: invalid partition' >&2\nexit 1\n"
+    (folder / "sbatch").write_text(refuse)
+    (folder / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run(["sh", "calc/run_cluster.sh"], check=True, capture_output=True)
+    assert (record_of(ids[0])["state"], record_of(ids[0])["exit_code"]) == ("rejected", "1")
+    assert ps.batch_states("calc", squeue=False)["state"].tolist() == ["failed"]
+
+
+def test_the_wrapper_runs_the_jobscript_with_its_interpreter(tmp_path, monkeypatch):
+    """The wrapper carries the jobscript's leading comment lines (the directives) but
+    not its commands, and runs it with the program of its ``#!`` line, as the
+    scheduler would: a bash script keeps bash."""
+    monkeypatch.chdir(tmp_path)
+    jobscript = (
+        "#!/bin/bash\n#SBATCH --time=1\n\n  #SBATCH -o out.job\n"
+        'if [[ "$$BASH_VERSION" ]]; then echo bash > shell.txt; fi\n'
+        "#SBATCH --not-a-directive\n"
+    )
+    make_study(tmp_path, "print($a)\n", jobscript)
+    (pset_id,) = ps.prep_batch(ps.plist("a", [0])).index
+    wrapper = Path("calc", pset_id, ".psweep-submit_cluster.sh").read_text()
+    lines = wrapper.splitlines()
+    assert lines[:3] == ["#!/bin/sh", "#SBATCH --time=1", "  #SBATCH -o out.job"]
+    assert "--not-a-directive" not in wrapper and "BASH_VERSION" not in wrapper
+    assert '/bin/bash "$pset_dir"/jobscript_cluster &' in lines
+    folder = tmp_path / "calc" / pset_id
+    env = dict(os.environ, SLURM_SUBMIT_DIR=str(folder), SLURM_JOB_ID="5")
+    subprocess.run(["sh", ".psweep-submit_cluster.sh"], cwd=folder, env=env, check=True)
+    assert Path("calc", pset_id, "shell.txt").read_text() == "bash\n"
+    assert (record_of(pset_id)["state"], record_of(pset_id)["job_id"]) == ("exited", "5")
+
+
+@pytest.mark.parametrize(
+    ("first", "run"),
+    [
+        ("#!/usr/bin/env python3", 'python3 "$pset_dir"/jobscript_m &'),
+        ("#! /bin/sh -e", '/bin/sh -e "$pset_dir"/jobscript_m &'),
+        ("echo no interpreter line", 'sh "$pset_dir"/jobscript_m &'),
+    ],
+)
+def test_the_wrapper_reads_the_interpreter_line_as_the_kernel_does(tmp_path, first, run):
+    """The program of the ``#!`` line and at most one argument; no such line: sh."""
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    (mdir / "info.yaml").write_text("subcmd: sbatch\n")
+    (mdir / "jobscript").write_text("\n")
+    lines = submit_wrapper(Machine(mdir), f"{first}\necho hi\n").splitlines()
+    if run.startswith("python3"):
+        run = '/usr/bin/env python3 "$pset_dir"/jobscript_m &'
+    assert run in lines
+
+
+def test_resubmit_updates_a_script_of_an_earlier_psweep(study, monkeypatch):
+    """A resubmit of psets prepared by an earlier psweep (their jobs submitted as the
+    jobscript, a psweep_record that overwrites the job's record) writes their wrappers
+    and the current psweep_record, once."""
+    ids = ps.prep_batch(ps.plist("a", [0, 1])).index.tolist()
+    script = Path("calc/run_cluster.sh")
+    old = script.read_text().replace(
+        "rm -f .psweep-job_cluster; sbatch .psweep-submit_cluster.sh", "sbatch jobscript_cluster"
+    )
+    old = old.replace("(set -C; printf", "printf").replace(") 2>/dev/null", "")
+    script.write_text(old)
+    for i in ids:
+        Path("calc", i, ".psweep-submit_cluster.sh").unlink()
+        Path("calc", i, ".psweep-job_cluster").write_text("state=exited\nexit_code=2\n")
+    assert ps.resubmit_batch("cluster", squeue=False)["_pset_id"].tolist() == ids
+    text = script.read_text()
+    assert text.count("psweep_record() {") == 1 and "(set -C; printf" in text
+    assert all(Path("calc", i, ".psweep-submit_cluster.sh").exists() for i in ids)
+    stand_in_sbatch(study, monkeypatch, wait=True)
+    subprocess.run(["sh", str(script)], check=True, capture_output=True)
+    assert [record_of(i)["exit_code"] for i in ids] == ["0", "1"]
+
+
+def test_sh_and_array_machines_get_no_wrapper(tmp_path, monkeypatch):
+    """Only a machine that submits one job per pset gets wrappers: ``sh`` runs the
+    jobscript itself and an array's tasks run it through the array driver."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "templates/calc").mkdir(parents=True)
+    (tmp_path / "templates/calc/run.py").write_text("print($a)\n")
+    for name, info in (("local", "subcmd: sh\n"), ("arrays", "subcmd: sbatch\narray: true\n")):
+        mdir = tmp_path / "templates/machines" / name
+        mdir.mkdir(parents=True)
+        (mdir / "info.yaml").write_text(info)
+        (mdir / "jobscript").write_text(JOBSCRIPT)
+    (pset_id,) = ps.prep_batch(ps.plist("a", [0])).index
+    assert not list(Path("calc", pset_id).glob(".psweep-submit_*"))
+    assert json.loads(Path("calc", pset_id, "pset.json").read_text())["a"] == 0
