@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +61,17 @@ def test_dockerfile_has_base_argument_and_dev_target():
     assert "FROM ${BASE} AS runtime" in text
     assert re.search(r"^FROM runtime AS dev$", text, re.MULTILINE)
     assert re.search(r"^USER 1000$", text, re.MULTILINE)  # the non-root user "study"
+
+
+def test_no_file_keeps_merge_conflict_markers():
+    """No tracked file has a line that git's conflict markers start (a merge left unresolved)."""
+    proc = subprocess.run(
+        ["git", "grep", "-n", "-I", "-E", "^(<<<<<<<|>>>>>>>) "],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode == 128:
+        pytest.skip(f"not a git checkout: {proc.stderr.strip()}")
+    assert proc.stdout == ""
