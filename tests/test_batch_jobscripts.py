@@ -241,3 +241,27 @@ def test_sh_and_array_machines_get_no_wrapper(tmp_path, monkeypatch):
     (pset_id,) = ps.prep_batch(ps.plist("a", [0])).index
     assert not list(Path("calc", pset_id).glob(".psweep-submit_*"))
     assert json.loads(Path("calc", pset_id, "pset.json").read_text())["a"] == 0
+
+
+@pytest.mark.parametrize(
+    ("subcmd", "lines", "names"),
+    [
+        ("sbatch", ["#SBATCH --time 00:05:00"], ["#SBATCH --job-name=jobscript_m"]),
+        ("sbatch", [], ["#SBATCH --job-name=jobscript_m"]),
+        ("sbatch", ["#SBATCH -J mine"], ["#SBATCH -J mine"]),
+        ("sbatch", ["#SBATCH -Jmine"], ["#SBATCH -Jmine"]),
+        ("sbatch", ["#SBATCH --job-name=mine"], ["#SBATCH --job-name=mine"]),
+        ("qsub", ["#PBS -l walltime=1:00:00"], []),
+    ],
+)
+def test_the_wrapper_keeps_the_jobscripts_name_in_squeue(tmp_path, subcmd, lines, names):
+    """SLURM names a job after the script it gets: the wrapper of a jobscript without a job
+    name names the job after the jobscript (as before the wrapper); a jobscript's own name
+    (-J, -Jx, --job-name) stays the only one, and other schedulers get no #SBATCH line."""
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    (mdir / "info.yaml").write_text(f"subcmd: {subcmd}\n")
+    (mdir / "jobscript").write_text("\n")
+    text = submit_wrapper(Machine(mdir), "\n".join(["#!/bin/sh", *lines, "echo hi", ""]))
+    named = [ln for ln in text.splitlines() if ln.startswith(("#SBATCH -J", "#SBATCH --job-name"))]
+    assert named == names

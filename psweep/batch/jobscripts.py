@@ -12,6 +12,7 @@ the start and end of their jobs with the same lines (:func:`_run_and_record`);
 from __future__ import annotations
 
 import os
+import re
 import shlex
 
 from psweep.batch.machines import Machine
@@ -200,6 +201,9 @@ def submit_wrapper(machine: Machine, jobscript: str) -> str:
     interpreter, lead = _directives(jobscript)
     target = machine.template.target
     record = JOB_RECORD_PREFIX + machine.name
+    if _slurm(machine, lead) and not any(_JOB_NAME.match(line) for line in lead):
+        # SLURM names a job after the script it gets: keep the jobscript's name in squeue
+        lead = [*lead, f"#SBATCH --job-name={target}"]
     run = " ".join(shlex.quote(w) for w in interpreter) + f' "$pset_dir"/{target}'
     return "\n".join(
         [
@@ -213,6 +217,15 @@ def submit_wrapper(machine: Machine, jobscript: str) -> str:
             *_run_and_record(f'"$pset_dir"/{record}', run),
         ]
     )
+
+
+_JOB_NAME = re.compile(r"#SBATCH\s+(--job-name\b|-J)")
+
+
+def _slurm(machine: Machine, lead: list[str]) -> bool:
+    """Whether `machine` submits to SLURM: its subcmd is sbatch, or the lines say #SBATCH."""
+    command = os.path.basename(machine.subcmd.split()[0])
+    return command == "sbatch" or any(line.startswith("#SBATCH") for line in lead)
 
 
 def submits_wrapper(machine: Machine) -> bool:
