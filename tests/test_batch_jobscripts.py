@@ -265,3 +265,19 @@ def test_the_wrapper_keeps_the_jobscripts_name_in_squeue(tmp_path, subcmd, lines
     text = submit_wrapper(Machine(mdir), "\n".join(["#!/bin/sh", *lines, "echo hi", ""]))
     named = [ln for ln in text.splitlines() if ln.startswith(("#SBATCH -J", "#SBATCH --job-name"))]
     assert named == names
+
+
+@pytest.mark.parametrize(
+    ("first", "run"),
+    [("#!/bin/bash", "/bin/bash jobscript_m &"), ("#SBATCH -J x", "sh jobscript_m &")],
+)
+def test_array_tasks_run_the_jobscript_with_its_interpreter(tmp_path, first, run):
+    """An array task runs each pset's jobscript with the interpreter of the #! line of
+    the machine's jobscript template (bash-only syntax works where sh is dash)."""
+    from psweep.batch.jobscripts import array_driver
+
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    (mdir / "info.yaml").write_text("subcmd: sbatch\narray: true\n")
+    (mdir / "jobscript").write_text(f"{first}\necho hi\n")
+    assert run in array_driver(Machine(mdir)).splitlines()

@@ -147,11 +147,22 @@ def _run_and_record(record: str, run: str) -> list[str]:
 def array_driver(machine: Machine) -> str:
     """The script each array task runs: the pset's jobscript, with a record of its end.
 
+    The jobscript runs with the interpreter of the ``#!`` line of the
+    machine's jobscript template (``sh`` without one), as a submit wrapper runs
+    it (:func:`submit_wrapper`).
+
     ``<_pset_id>/.psweep-job_<machine>`` gets the records of
     :func:`_run_and_record`.
     """
     opts = [f"#SBATCH {opt}" for opt in machine.info.get("sbatch_options", [])]
     record = JOB_RECORD_PREFIX + machine.name
+    # every pset's jobscript is made from one template: its #! line is theirs
+    try:
+        with open(machine.template.filename) as fh:
+            interpreter, _ = _directives(fh.readline())
+    except OSError:
+        interpreter = ["sh"]
+    run = " ".join(shlex.quote(w) for w in interpreter) + f" {machine.template.target}"
     return "\n".join(
         [
             "#!/bin/sh",
@@ -162,7 +173,7 @@ def array_driver(machine: Machine) -> str:
             'pset_id=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")',
             'cd "$pset_id" || exit 1',
             'job_id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
-            *_run_and_record(record, f"sh {machine.template.target}"),
+            *_run_and_record(record, run),
         ]
     )
 
