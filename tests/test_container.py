@@ -226,6 +226,11 @@ def test_study_base_image_without_registry(rendered_study, tmp_path):
         (line,) = proc.stderr.splitlines()
         assert line.startswith("in-image.sh: the base image localhost/absent-base is not here")
         assert "`sh scripts/in-image.sh base`" in line
+        # nox -s reproduce says the same before it installs or runs anything on the host
+        proc = sh("nox --no-venv -s reproduce -- --first 4", BASE_IMAGE="localhost/absent-base")
+        assert proc.returncode != 0
+        assert line in proc.stderr
+        assert "reproduce.py" not in proc.stderr and not (study / "calc.reproduce").exists()
 
         readme = (study / "README.md").read_text()
         commands = _readme_block(readme, "### Without a container registry")
