@@ -701,3 +701,38 @@ def test_squeue_knows_a_job_by_its_submit_wrapper(tmp_path, monkeypatch):
     assert got.loc[ids, "state"].tolist() == ["pending", "running", "missing"]
     assert got.loc[ids[:2], "job_id"].tolist() == ["4242", "4243"]
     assert ps.batch.resubmit_batch("cluster", dry_run=True)["_pset_id"].tolist() == [ids[2]]
+
+
+def test_a_result_older_than_its_job_does_not_count(six, monkeypatch):
+    """A result.json left by an earlier job of the pset (say, one that failed after
+    writing it, before the pset was submitted again) counts for no later job: not while
+    the new job waits or runs, nor when it ends without a result of its own; nor does a
+    result of a job that is still running (it may yet fail). collect_batch takes only
+    the result of a job that ended well."""
+    now = int(time.time())
+
+    def job(pset_id, state, code="", started=None, when=now):
+        line = f"state={state}\nexit_code={code}\njob_id=7\nhost=h\ntime={when}\n"
+        line += f"started={started}\n" if started is not None else ""
+        Path("calc", pset_id, ".psweep-job_cluster").write_text(line)
+
+    for pset_id in six[:5]:
+        result(pset_id)
+        old = now - 100
+        os.utime(Path("calc", pset_id, "result.json"), (old, old))
+    job(six[0], "submitted", "0")  # psweep_record after sbatch: the job waits
+    job(six[1], "running", started=now)
+    job(six[2], "exited", "0", started=now)  # ended well, wrote no result of its own
+    job(six[3], "exited", "0", started=now)
+    os.utime(Path("calc", six[3], "result.json"), (now + 1, now + 1))  # its own result
+    job(six[4], "running", started=now)
+    os.utime(Path("calc", six[4], "result.json"), (now + 1, now + 1))  # not ended yet
+    got = state_of(ps.batch.batch_states(machine="cluster", squeue=False))
+    assert [got[i] for i in six[:5]] == ["prepared", "running", "missing", "done", "running"]
+    # collect_batch asks squeue (the scripts call sbatch); here the queue is empty, so
+    # the submitted job is gone without a result (squeue is replaced: the real one would
+    # list other jobs, or be absent)
+    monkeypatch.setattr(states, "_squeue", lambda calc_dir: {})
+    df = ps.collect_batch()
+    assert df.loc[six[:5], "_batch_status"].tolist() == ["missing"] * 3 + ["done", "missing"]
+    assert df.loc[six[3], "out"] == 1 and df.loc[[*six[:3], six[4]], "out"].isna().all()

@@ -22,14 +22,22 @@ __all__ = ["RESULT_BASENAME", "collect_batch"]
 log = logging.getLogger("psweep")
 
 
-def _failed_jobs(calc_dir: str, result_basename: str) -> set[str]:
-    """The psets whose jobs failed: :func:`batch_states` calls them ``failed`` or
-    ``timeout`` on some machine and ``done`` on none (a result file of theirs was
-    left by a job that failed)."""
-    states = batch_states(calc_dir, squeue=False, result_basename=result_basename)
+def _not_done(calc_dir: str, result_basename: str) -> dict[str, str]:
+    """The psets with batch jobs whose result files do not count, and their status.
+
+    A result counts where :func:`batch_states` calls a job of the pset ``done``, or
+    where no job of it went out (``prepared`` only: a result made by other means).
+    Otherwise it is ``"failed"`` where a job is ``failed`` or ``timeout`` (what it left
+    is partial), else ``"missing"``: the job of the pset's latest submission waits,
+    runs, or ended without a result of its own (a file there is an earlier job's).
+    squeue is asked where the submit scripts call sbatch.
+    """
+    states = batch_states(calc_dir, result_basename=result_basename)
     by_pset = states.groupby("_pset_id", sort=False)["state"].agg(set)
     return {
-        str(i) for i, got in by_pset.items() if got & {"failed", "timeout"} and "done" not in got
+        str(i): "failed" if got & {"failed", "timeout"} else "missing"
+        for i, got in by_pset.items()
+        if "done" not in got and not got <= {"prepared"}
     }
 
 
@@ -60,7 +68,10 @@ def collect_batch(
     not run, or failed before writing it), ``"failed"`` (a result file left
     by a job that then failed: :func:`psweep.batch_states` calls it
     ``failed`` or ``timeout`` on a machine and ``done`` on none; its values
-    are not collected) or ``"invalid"`` (not a JSON object). Jobs without a
+    are not collected) or ``"invalid"`` (not a JSON object). A result file
+    older than the job of the pset's latest submission, or written by a job
+    that is still running, does not count either (``"missing"``: see
+    :func:`psweep.batch_states`). Jobs without a
     usable result are logged as a warning. Collecting again re-reads all
     files; a value a file lacks (or has as null) keeps the one the row has.
     The rows are merged by ``psweep.lifecycle.merge.merge_rows``. Returns the
@@ -74,13 +85,14 @@ def collect_batch(
         raw = df_read(db_fn)
         layout = layout_of(raw)  # a database of ps.run stays in its layout
         df = adopt_database(raw, calc_dir)
-        failed = _failed_jobs(calc_dir, result_basename)
+        not_done = _not_done(calc_dir, result_basename)
         status = []
         results: dict[str, dict] = {}
         for pset_id in df.index:
             got, data = _read_result(os.path.join(calc_dir, str(pset_id), result_basename))
-            if got != "missing" and str(pset_id) in failed:
-                got, data = "failed", None  # what a failed job left is no result
+            if got != "missing" and str(pset_id) in not_done:
+                # what a failed job left, or an earlier job's file: no result
+                got, data = not_done[str(pset_id)], None
             if data is not None:
                 results[pset_id] = data
             status.append(got)

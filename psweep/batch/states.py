@@ -17,9 +17,11 @@ from psweep.errors import PsweepTemplateError
 __all__ = [
     "BATCH_STATES",
     "JOB_RECORD_PREFIX",
+    "RESULT_CLOCK_SLACK_S",
     "SUBMIT_WRAPPER_PREFIX",
     "batch_state_summary",
     "batch_states",
+    "fresh_result",
     "is_job_line",
     "read_job_record",
     "run_script_psets",
@@ -214,6 +216,33 @@ def _squeue(calc_dir: str) -> dict[tuple[str, str], tuple[str, str]] | None:
     return queued
 
 
+#: Seconds a result file may seem older than the start of the job that wrote it: the
+#: clocks of a compute node and of the file server that stamps the file differ a little.
+RESULT_CLOCK_SLACK_S = 2
+
+
+def fresh_result(fn: str, record: dict | None) -> bool:
+    """Whether the result file `fn` is there and was written by the job `record` tells of.
+
+    A result older than that job's start (``started``, which submit wrappers and
+    array tasks record) or, while the job is only submitted or running, older
+    than the record itself, is a leftover of an earlier job of the pset (say,
+    one that failed after writing it, before the pset was submitted again): it
+    does not count. Records without a time (earlier psweep) take any result.
+    """
+    try:
+        mtime = os.stat(fn).st_mtime
+    except OSError:
+        return False
+    record = record or {}
+    since = record.get("started")
+    if not since and record.get("state") in ("submitted", "running"):
+        since = record.get("time")
+    if not since or not since.isdigit():
+        return True
+    return mtime >= int(since) - RESULT_CLOCK_SLACK_S
+
+
 # the record states of a job that did not succeed (or never went out); so does
 # "exited" with any exit code but 0
 _FAILED_ENDS = ("rejected", "cancelled", "timeout")
@@ -242,7 +271,10 @@ def _state(
     # a result counts for this machine only if its job ran (or went to the queue) and did
     # not fail: a job that exits non-zero after writing it is failed, its result partial;
     # a line of an earlier psweep leaves no record, so there any result counts
-    if result and not _failed(record) and (state is not None or not recorded):
+    # a job that records its start (submit wrapper, array task) and is still running
+    # has not ended: its result may be partial until it exits 0
+    ended = not (state == "running" and record.get("started"))
+    if result and ended and not _failed(record) and (state is not None or not recorded):
         return "done"
     if state is None:
         # no record: a line that leaves one never ran, its job never went out (or, an
@@ -366,7 +398,7 @@ def batch_states(
             folder = os.path.join(calc_dir, pset_id)
             record = read_job_record(os.path.join(folder, JOB_RECORD_PREFIX + mach))
             in_queue = None if queued is None else queued.get((mach, pset_id))
-            result = os.path.exists(os.path.join(folder, result_basename))
+            result = fresh_result(os.path.join(folder, result_basename), record)
             job_id = in_queue[1] if in_queue else (record or {}).get("job_id")
             exit_code = (record or {}).get("exit_code", "")
             rows.append(
