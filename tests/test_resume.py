@@ -477,6 +477,48 @@ def test_skip_dups_knows_functions_classes_and_objects_by_name(study, caplog):
     assert "have no hash" not in caplog.text
 
 
+class Scaler:
+    """A parameter whose methods are values of psets."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def apply(self, x):
+        return self.k * x
+
+    @classmethod
+    def make(cls):
+        return cls.__name__
+
+
+class SubScaler(Scaler):
+    pass
+
+
+def func_f(pset):
+    return {"y": repr(pset["f"])}
+
+
+def test_skip_dups_by_name_takes_nothing_new_for_done(study, caplog):
+    """Psets without a hash that differ from every row run (findings of an adversarial
+    test): a method bound to another object, a classmethod of a subclass, a key that is
+    a result column of the database, a key that a later run added. Only the pset that ran
+    with exactly these parameters is skipped."""
+    ps.run_local(func_f, [{"f": Scaler(2).apply}, {"f": Scaler.make}, {"f": np.sin}])
+    ps.run_local(func_f, [{"f": np.cos, "x": 1}])  # x: a parameter added by a later run
+    new = [
+        {"f": Scaler(3).apply},
+        {"f": SubScaler.make},
+        {"f": np.sin, "y": "<ufunc 'sin'>"},  # y: the name of a result
+        {"f": np.cos, "x": 2},
+    ]
+    again = [{"f": Scaler(2).apply}, {"f": Scaler.make}, {"f": np.sin}]
+    df = ps.run_local(func_f, [*again, *new], skip_dups=True)
+    last = df[df["_run_id"] == df["_run_id"].iloc[-1]]
+    assert len(df) == 4 + len(new) and len(last) == len(new)
+    assert "2 psets have no hash" in caplog.text  # y and x: the database cannot tell
+
+
 def test_skip_dups_never_takes_one_lambda_for_another(caplog):
     """Lambdas and functions made inside functions have no name that tells them apart (nor
     can a database file store them): they run again, with a warning that says why."""

@@ -15,7 +15,7 @@ from psweep.lifecycle.bookkeeping import prepare_simulate
 from psweep.lifecycle.execute import Plan
 from psweep.lifecycle.merge import DbSnapshot, merge_databases
 from psweep.lifecycle.recovery import recover_journals, remove_partial_backups
-from psweep.params.hashing import pset_hashes, pset_hashes_by_name
+from psweep.params.hashing import is_empty, pset_hashes, pset_hashes_by_name
 from psweep.store.columns import filter_cols, leading_param_columns, row_psets
 from psweep.store.legacy import adopt_database
 from psweep.store.lookup import TextSet, isin_text
@@ -148,28 +148,31 @@ def _skip_by_name(
     of the successful `rows` without a hash by :func:`pset_hashes_by_name` (functions
     and classes by name, as psweep 0.16).
 
-    A row matches a pset with keys K on the columns K and the leading parameter
-    columns (empty cells count as absent): a later column that K lacks may be a
-    result, which the row has and the pset does not.
+    Only the leading columns of the database are parameters for certain (a later
+    column may be a result), so a row is compared on them: a pset matches a row that
+    has its values there and no others (empty cells count as absent). A pset with a
+    key outside them cannot be told from a row whose result has that name: it runs.
     """
-    leading = set(leading_param_columns(rows))
-    by_keys: dict[frozenset, list[int]] = {}
-    for n in nohash:
-        by_keys.setdefault(frozenset(params[todo[n]]), []).append(n)
+    leading = leading_param_columns(rows)
+    lead = set(leading)
+    late = set(filter_cols(rows.columns, "pset")) - lead  # results, or parameters added later
+    done = set(pset_hashes_by_name(row_psets(rows[leading]))) if len(rows) else set()
+    mine = pset_hashes_by_name([params[todo[n]] for n in nohash])
     drop: set[int] = set()
-    nameless: list[int] = []
-    for keys, ns in by_keys.items():
-        cols = [c for c in filter_cols(rows.columns, "pset") if c in keys or c in leading]
-        done = set(pset_hashes_by_name(row_psets(rows[cols]))) if len(rows) else set()
-        mine = pset_hashes_by_name([params[todo[n]] for n in ns])
-        drop.update(n for n, h in zip(ns, mine, strict=True) if isinstance(h, str) and h in done)
-        nameless.extend(todo[n] for n, h in zip(ns, mine, strict=True) if not isinstance(h, str))
-    if nameless:
+    unsure: list[int] = []
+    for n, h in zip(nohash, mine, strict=True):
+        keys = {k for k, v in params[todo[n]].items() if not is_empty(v)}
+        if not isinstance(h, str) or keys & late:
+            unsure.append(todo[n])
+        elif h in done:  # (a key that no column has is in no row: the pset is new)
+            drop.add(n)
+    if unsure:
         log.warning(
             "skip_dups: %d psets have no hash, so they run whether they ran before or not "
-            "(a value without a stable text or importable name, e.g. %r)",
-            len(nameless),
-            params[nameless[0]],
+            "(a value without a stable text or importable name, or a key that is no leading "
+            "parameter column of the database, e.g. %r)",
+            len(unsure),
+            params[unsure[0]],
         )
     keep = [n for n in range(len(todo)) if n not in drop]
     return [todo[n] for n in keep], [sha1s[n] for n in keep]

@@ -22,6 +22,7 @@ from psweep.errors import PsweepError, PsweepHashError, PsweepParamsError
 __all__ = [
     "get_many_uuids",
     "get_uuid",
+    "is_empty",
     "pset_hash",
     "pset_hashes",
     "pset_hashes_by_name",
@@ -151,14 +152,20 @@ def _named(obj: Any) -> list:
     """[tag, text] of a function, class or ufunc by its importable name, of another
     object by the digest of its pickle; or raise TypeError.
 
-    Names that do not tell one object from another (lambdas, functions defined
-    inside functions) raise: two of them must never count as the same.
+    A bound method counts with the object it is bound to (a classmethod with
+    its class). Names that do not tell one object from another (lambdas,
+    functions defined inside functions) raise: two of them must never count as
+    the same.
     """
     if inspect.isroutine(obj) or isinstance(obj, type | np.ufunc):
         module = getattr(obj, "__module__", None)
         name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
         if not (isinstance(module, str) and isinstance(name, str)) or "<" in name:
             raise TypeError(f"{obj!r} has no importable name")
+        owner = getattr(obj, "__self__", None)
+        if owner is not None and not inspect.ismodule(owner):
+            # a bound method, or a classmethod reached through a class: whose it is counts
+            return ["method", f"{module}:{name}", _tag(owner, by_name=True)]
         return ["name", f"{module}:{name}"]
     try:
         blob = pickle.dumps(obj, protocol=4)
@@ -357,7 +364,7 @@ def pset_hashes_by_name(params: list[dict]) -> list[str | float]:
     out: list[str | float] = []
     for pset in params:
         kept = {
-            k: v for k, v in pset.items() if not (_is_special(k) or _is_postfix(k) or _is_empty(v))
+            k: v for k, v in pset.items() if not (_is_special(k) or _is_postfix(k) or is_empty(v))
         }
         try:
             text = _BY_NAME + json.dumps(_tag(kept, by_name=True), separators=(",", ":"))
@@ -368,7 +375,8 @@ def pset_hashes_by_name(params: list[dict]) -> list[str | float]:
     return out
 
 
-def _is_empty(val: Any) -> bool:
+def is_empty(val: Any) -> bool:
+    """Whether `val` stands for a key a pset lacks in a database: None, nan, pd.NA, NaT."""
     return val is None or val is _NA or val is pd.NaT or (isinstance(val, float) and val != val)
 
 
