@@ -61,3 +61,20 @@ def test_backup_on_a_full_disk(disk):
     assert len(ps.df_read("calc/database.pk")) == 200
     os.unlink(disk / "filler")
     assert len(ps.run_local(func, ps.plist("a", [1000]), backup=True)) == 201
+
+
+def test_simulate_on_a_full_disk(disk):
+    """A dry run whose copy of the database finds no room: PsweepDiskFullError (not a bare
+    OSError), nothing ran, no empty copy is left, calc/ is as it was; the next dry run,
+    with room again, works."""
+    ps.run_local(func, ps.plist("a", range(200)))
+    before = Path("calc/database.pk").read_bytes()
+    fill_disk(disk / "filler", leave_bytes=64 * 1024)
+    with pytest.raises(ps.PsweepDiskFullError) as caught:
+        ps.run_local(func, ps.plist("a", [1000]), simulate=True)
+    assert str(caught.value).startswith("simulate: cannot copy the database 'calc/database.pk'")
+    assert "Nothing ran" in str(caught.value)
+    assert not Path("calc.simulate/database.pk").exists()
+    assert Path("calc/database.pk").read_bytes() == before
+    os.unlink(disk / "filler")
+    assert len(ps.run_local(func, ps.plist("a", [1000]), simulate=True)) == 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -100,14 +101,14 @@ def require_writable(folder: str) -> None:
     except OSError as exc:
         if is_disk_full(exc):
             raise PsweepDiskFullError(
-                f"cannot write to {probe_dir!r} ({exc.strerror}), so the database "
+                f"cannot write to {probe_dir!r} ({exc.strerror}), so the database in "
                 f"{folder!r} could not be saved: nothing ran and no backup was made. Free "
                 "space on the device, then run again",
                 probe_dir,
                 exc.errno,
             ) from exc
         raise PsweepDatabaseError(
-            f"cannot write to {probe_dir!r} ({exc.strerror or exc}), so the database "
+            f"cannot write to {probe_dir!r} ({exc.strerror or exc}), so the database in "
             f"{folder!r} could not be saved: nothing ran and no backup was made. Make it "
             "writable, or choose another calc_dir"
         ) from exc
@@ -118,7 +119,21 @@ def prepare_simulate(db_src: str, sim_dir: str) -> None:
         shutil.rmtree(sim_dir)
     os.makedirs(sim_dir)
     if os.path.exists(db_src):
-        shutil.copy2(db_src, os.path.join(sim_dir, os.path.basename(db_src)))
+        dst = os.path.join(sim_dir, os.path.basename(db_src))
+        try:
+            shutil.copy2(db_src, dst)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(dst)  # no part of a copy: the next dry run starts clean
+            if is_disk_full(exc):
+                raise PsweepDiskFullError(
+                    f"simulate: cannot copy the database {db_src!r} to {dst!r}: "
+                    f"{exc.strerror}. Nothing ran, and {db_src!r} is as it was. Free space "
+                    "on the device, then run again",
+                    dst,
+                    exc.errno,
+                ) from exc
+            raise
     else:
         log.warning("simulate: no database %s yet, starting a new one in %s", db_src, sim_dir)
 
