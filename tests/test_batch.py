@@ -343,7 +343,7 @@ def test_example_batch_with_git(tmp_path):
     ).stdout
     assert f"run_id={df['_run_id'].iloc[0]}" in log
     cluster = (example / "calc/run_cluster.sh").read_text()
-    assert cluster.count("sbatch .psweep-submit_cluster.sh") == 4
+    assert cluster.count('sbatch "$PWD"/.psweep-submit_cluster.sh') == 4
     jobscript = (example / "calc" / df.index[0] / "jobscript_cluster").read_text()
     assert 'echo "running on $(hostname)"' in jobscript
     assert "#SBATCH -J batch_0" in jobscript

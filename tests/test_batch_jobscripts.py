@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -176,7 +177,7 @@ def test_the_wrapper_runs_the_jobscript_with_its_interpreter(tmp_path, monkeypat
     lines = wrapper.splitlines()
     assert lines[:3] == ["#!/bin/sh", "#SBATCH --time=1", "  #SBATCH -o out.job"]
     assert "--not-a-directive" not in wrapper and "BASH_VERSION" not in wrapper
-    assert '/bin/bash "$pset_dir"/jobscript_cluster &' in lines
+    assert '$reset /bin/bash "$pset_dir"/jobscript_cluster &' in lines
     folder = tmp_path / "calc" / pset_id
     env = dict(os.environ, SLURM_SUBMIT_DIR=str(folder), SLURM_JOB_ID="5")
     subprocess.run(["sh", ".psweep-submit_cluster.sh"], cwd=folder, env=env, check=True)
@@ -201,7 +202,7 @@ def test_the_wrapper_reads_the_interpreter_line_as_the_kernel_does(tmp_path, fir
     lines = submit_wrapper(Machine(mdir), f"{first}\necho hi\n").splitlines()
     if run.startswith("python3"):
         run = '/usr/bin/env python3 "$pset_dir"/jobscript_m &'
-    assert run in lines
+    assert f"$reset {run}" in lines
 
 
 def test_resubmit_updates_a_script_of_an_earlier_psweep(study, monkeypatch):
@@ -211,7 +212,8 @@ def test_resubmit_updates_a_script_of_an_earlier_psweep(study, monkeypatch):
     ids = ps.prep_batch(ps.plist("a", [0, 1])).index.tolist()
     script = Path("calc/run_cluster.sh")
     old = script.read_text().replace(
-        "rm -f .psweep-job_cluster; sbatch .psweep-submit_cluster.sh", "sbatch jobscript_cluster"
+        'rm -f .psweep-job_cluster; sbatch "$PWD"/.psweep-submit_cluster.sh',
+        "sbatch jobscript_cluster",
     )
     old = old.replace("(set -C; printf", "printf").replace(") 2>/dev/null", "")
     script.write_text(old)
@@ -251,19 +253,25 @@ def test_sh_and_array_machines_get_no_wrapper(tmp_path, monkeypatch):
         ("sbatch", ["#SBATCH -J mine"], ["#SBATCH -J mine"]),
         ("sbatch", ["#SBATCH -Jmine"], ["#SBATCH -Jmine"]),
         ("sbatch", ["#SBATCH --job-name=mine"], ["#SBATCH --job-name=mine"]),
+        ("sbatch", ["#SBATCH --job-name mine"], ["#SBATCH --job-name mine"]),
+        ("sbatch", ["#SBATCH --job=mine"], ["#SBATCH --job=mine"]),
+        ("sbatch", ["#SBATCH --job-n mine"], ["#SBATCH --job-n mine"]),
+        ("sbatch", ["#SBATCH --job-nam=mine"], ["#SBATCH --job-nam=mine"]),
+        ("sbatch", ["#SBATCH --comment=--job=x"], ["#SBATCH --job-name=jobscript_m"]),
         ("qsub", ["#PBS -l walltime=1:00:00"], []),
     ],
 )
 def test_the_wrapper_keeps_the_jobscripts_name_in_squeue(tmp_path, subcmd, lines, names):
     """SLURM names a job after the script it gets: the wrapper of a jobscript without a job
     name names the job after the jobscript (as before the wrapper); a jobscript's own name
-    (-J, -Jx, --job-name) stays the only one, and other schedulers get no #SBATCH line."""
+    (-J, -Jx, --job-name or a prefix of it that sbatch takes, --job, --job-n, ...) stays the
+    only one, and other schedulers get no #SBATCH line."""
     mdir = tmp_path / "m"
     mdir.mkdir()
     (mdir / "info.yaml").write_text(f"subcmd: {subcmd}\n")
     (mdir / "jobscript").write_text("\n")
     text = submit_wrapper(Machine(mdir), "\n".join(["#!/bin/sh", *lines, "echo hi", ""]))
-    named = [ln for ln in text.splitlines() if ln.startswith(("#SBATCH -J", "#SBATCH --job-name"))]
+    named = [ln for ln in text.splitlines() if ln.startswith(("#SBATCH -J", "#SBATCH --job"))]
     assert named == names
 
 
@@ -280,4 +288,102 @@ def test_array_tasks_run_the_jobscript_with_its_interpreter(tmp_path, first, run
     mdir.mkdir()
     (mdir / "info.yaml").write_text("subcmd: sbatch\narray: true\n")
     (mdir / "jobscript").write_text(f"{first}\necho hi\n")
-    assert run in array_driver(Machine(mdir)).splitlines()
+    assert f"$reset {run}" in array_driver(Machine(mdir)).splitlines()
+
+
+def wrapped_pset(root: Path, jobscript: str) -> tuple[Path, dict]:
+    """The folder of one pset of a machine that submits with sbatch, and the environment
+    its submit wrapper gets from SLURM (the submit dir, a job id)."""
+    make_study(root, "print($a)\n", jobscript)
+    (pset_id,) = ps.prep_batch(ps.plist("a", [0])).index
+    folder = root / "calc" / pset_id
+    return folder, dict(os.environ, SLURM_SUBMIT_DIR=str(folder), SLURM_JOB_ID="7")
+
+
+def wait_for(path: Path, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"no {path}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signal", ["USR1", "USR2", "HUP", "INT"])
+def test_the_wrapper_passes_signals_on_to_the_jobscript(tmp_path, monkeypatch, signal):
+    """SLURM sends the signal of ``#SBATCH --signal=B:<sig>@<t>`` (and ``scancel -b``) to
+    the batch shell alone, the wrapper: it passes it on to the jobscript, whose own trap
+    runs, and records the jobscript's own exit code when it ends, not the signal's."""
+    monkeypatch.chdir(tmp_path)
+    jobscript = (
+        "#!/bin/sh\n"
+        f"trap 'echo caught > trapped.txt; exit 0' {signal}\n"
+        "touch started.txt\n"
+        "i=0; while [ $$i -lt 300 ]; do sleep 0.1; i=$$((i + 1)); done\n"
+        "exit 3\n"
+    )
+    folder, env = wrapped_pset(tmp_path, jobscript)
+    wrapper = subprocess.Popen(["sh", ".psweep-submit_cluster.sh"], cwd=folder, env=env)
+    try:
+        wait_for(folder / "started.txt")
+        subprocess.run(["kill", "-s", signal, str(wrapper.pid)], check=True)
+        assert wrapper.wait(timeout=30) == 0
+    finally:
+        wrapper.kill()
+    assert (folder / "trapped.txt").read_text() == "caught\n"
+    record = read_job_record(str(folder / ".psweep-job_cluster")) or {}
+    assert (record["state"], record["exit_code"], record["job_id"]) == ("exited", "0", "7")
+
+
+def test_every_record_says_when_the_job_started(tmp_path, monkeypatch):
+    """Each record the job writes (running, exited; cancelled on SIGTERM) carries the same
+    ``started``: the epoch second the job started, before its first record."""
+    monkeypatch.chdir(tmp_path)
+    jobscript = "#!/bin/sh\ntouch started.txt\nwhile [ ! -e go ]; do sleep 0.05; done\n"
+    folder, env = wrapped_pset(tmp_path, jobscript)
+    path = str(folder / ".psweep-job_cluster")
+    for end, state in (("go", "exited"), ("TERM", "cancelled")):
+        (folder / "go").unlink(missing_ok=True)
+        (folder / "started.txt").unlink(missing_ok=True)
+        before = int(time.time())
+        wrapper = subprocess.Popen(["sh", ".psweep-submit_cluster.sh"], cwd=folder, env=env)
+        try:
+            wait_for(folder / "started.txt")
+            running = read_job_record(path) or {}
+            if end == "go":
+                (folder / "go").write_text("")
+            else:
+                wrapper.terminate()
+            wrapper.wait(timeout=30)
+        finally:
+            wrapper.kill()
+            (folder / "go").write_text("")  # the jobscript ends where TERM left it running
+        ended = read_job_record(path) or {}
+        assert (running["state"], ended["state"]) == ("running", state)
+        assert before <= int(running["started"]) <= int(ended["time"])
+        assert ended["started"] == running["started"]
+
+
+def test_squeue_finds_a_job_that_runs_elsewhere(study, monkeypatch):
+    """A jobscript with ``#SBATCH --chdir=<elsewhere>`` makes squeue report that folder as
+    the job's working directory: the submit script gives sbatch the wrapper's absolute path,
+    so that batch_states still knows the queued job as the pset's (not missing). The
+    stand-in sbatch queues the job (runs nothing), the stand-in squeue lists it as SLURM
+    does: the command as sbatch got it, the working directory of --chdir."""
+    ids = ps.prep_batch(ps.plist("a", [0, 1])).index.tolist()
+    folder = study / "bin"
+    folder.mkdir()
+    queue = study / "queue"
+    (folder / "sbatch").write_text(
+        f"#!/bin/sh\nn=$(($(wc -l < {shlex.quote(str(queue))}) + 1))\n"
+        f'echo "$n|N/A|PENDING|/elsewhere|$1" >> {shlex.quote(str(queue))}\n'
+        'echo "Submitted batch job $n"\n'
+    )
+    (folder / "squeue").write_text(f"#!/bin/sh\ncat {shlex.quote(str(queue))}\n")
+    for name in ("sbatch", "squeue"):
+        (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    queue.write_text("")
+    subprocess.run(["sh", "calc/run_cluster.sh"], check=True, capture_output=True)
+    assert queue.read_text().splitlines()[0].endswith(f"/calc/{ids[0]}/.psweep-submit_cluster.sh")
+    got = ps.batch_states("calc", machine="cluster").set_index("_pset_id")
+    assert got.loc[ids, "state"].tolist() == ["pending", "pending"]
+    assert got.loc[ids, "job_id"].tolist() == ["1", "2"]

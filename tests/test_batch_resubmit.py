@@ -424,7 +424,7 @@ def test_switch_to_arrays_keeps_the_earlier_jobs_as_submitted(tmp_path, monkeypa
     lines = script.read_text().splitlines()
     assert "# sbatch --array=0-0 array_a.sh array_a_run1_0.txt  # run_seq=1 pset_seq=2-2" in lines
     assert [ln for ln in lines if ln.startswith("cd ") and "; " in ln] == [
-        f"cd {newest}; rm -f .psweep-job_a; sbatch .psweep-submit_a.sh; psweep_record $?; "
+        f'cd {newest}; rm -f .psweep-job_a; sbatch "$PWD"/.psweep-submit_a.sh; psweep_record $?; '
         'cd "$here"  # run_seq=2 pset_seq=3'
     ]
     got = state_of(ps.batch.batch_states(machine="a"))

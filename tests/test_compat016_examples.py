@@ -289,7 +289,10 @@ def test_batch_templates(tmp_path):
         assert f"#SBATCH --job-name=pset_{row._pset_seq}_{row._pset_id}\n" in cluster
         wrapper = (path / ".psweep-submit_cluster.sh").read_text()  # what sbatch gets
         assert f"#SBATCH --job-name=pset_{row._pset_seq}_{row._pset_id}\n" in wrapper
-    for machine, submitted in [("local", "sh jobscript_local"), ("cluster", "sbatch .psweep-")]:
+    for machine, submitted in [
+        ("local", "sh jobscript_local"),
+        ("cluster", 'sbatch "$PWD"/.psweep-'),
+    ]:
         old, active = run_script_lines(calc / f"run_{machine}.sh")
         assert old == []
         assert len(active) == 6

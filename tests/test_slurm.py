@@ -216,3 +216,58 @@ def test_dask_slurmcluster(study, tmp_path):
         assert any(logs.iterdir())  # the SLURM jobs wrote their worker logs
     finally:
         cluster.close()
+
+
+def test_a_job_that_runs_elsewhere_is_queued_not_missing(study, tmp_path):
+    """A jobscript with ``#SBATCH --chdir=<elsewhere>`` runs its job in that folder, which
+    squeue reports as the job's working directory: batch_states still finds the pending or
+    running job of each pset (it is not missing, a resubmit would not submit it twice)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    flag = tmp_path / "go"
+    make_templates(study, "subcmd: sbatch\n")
+    (study / "templates/machines/cluster/jobscript").write_text(
+        f"#!/bin/sh\n#SBATCH --chdir={elsewhere}\n#SBATCH --time 00:05:00\n"
+        f"touch started_${{_pset_seq}}\nwhile [ ! -e {flag} ]; do sleep 0.2; done\n"
+    )
+    ids = ps.prep_batch(ps.plist("a", [0])).index.tolist()
+    jobs = submit(study / "calc/run_cluster.sh")
+    try:
+        deadline = time.monotonic() + 120
+        while not (elsewhere / "started_0").exists():
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.2)
+        got = ps.batch.batch_states(machine="cluster").set_index("_pset_id").loc[ids[0]]
+        assert (got["state"], got["job_id"]) == ("running", jobs[0])
+    finally:
+        flag.write_text("")
+        wait_for_jobs(jobs)
+    record = ps.batch.batch_states(machine="cluster").set_index("_pset_id").loc[ids[0]]
+    assert (record["state"], record["exit_code"]) == ("missing", 0)  # it wrote no result
+
+
+def test_a_signal_to_the_batch_shell_reaches_the_jobscript(study):
+    """``#SBATCH --signal=B:USR1@<t>`` and ``scancel -b -s USR1`` signal the job's batch
+    shell alone, the submit wrapper: the jobscript's own trap runs, and the job records
+    the jobscript's exit code (0), not a death by USR1."""
+    make_templates(study, "subcmd: sbatch\n")
+    (study / "templates/machines/cluster/jobscript").write_text(
+        "#!/bin/sh\n#SBATCH --time 00:05:00\n#SBATCH --signal=B:USR1@60\n"
+        "trap 'echo caught > trapped.txt; exit 0' USR1\n"
+        "touch started.txt\ni=0; while [ $$i -lt 600 ]; do sleep 0.2; i=$$((i + 1)); done\n"
+    )
+    ids = ps.prep_batch(ps.plist("a", [0])).index.tolist()
+    folder = study / "calc" / ids[0]
+    jobs = submit(study / "calc/run_cluster.sh")
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "started.txt").exists():
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.2)
+        subprocess.run(["scancel", "-b", "-s", "USR1", jobs[0]], check=True)
+        wait_for_jobs(jobs)
+    finally:
+        subprocess.run(["scancel", jobs[0]], check=False)
+    assert (folder / "trapped.txt").read_text() == "caught\n"
+    text = (folder / ".psweep-job_cluster").read_text()
+    assert "state=exited\nexit_code=0\n" in text

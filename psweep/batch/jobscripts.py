@@ -95,11 +95,15 @@ def job_line(machine: Machine, pset_id: str, note: str, prefix: str = "") -> str
     """The line of ``run_<machine>.sh`` that submits (or runs) one pset's job.
 
     A machine that submits a :func:`submit_wrapper` removes the pset's job
-    record first: the job's own records then tell about this job alone.
+    record first: the job's own records then tell about this job alone. It
+    submits the wrapper by its absolute path, which squeue shows as the job's
+    command also where the jobscript moves the job elsewhere (``#SBATCH
+    --chdir``): :func:`psweep.batch.states.batch_states` finds the pset's job.
     """
     if submits_wrapper(machine):
         record = JOB_RECORD_PREFIX + machine.name
-        run = f"rm -f {record}; {machine.subcmd} {SUBMIT_WRAPPER_PREFIX}{machine.name}.sh"
+        wrapper = f'"$PWD"/{SUBMIT_WRAPPER_PREFIX}{machine.name}.sh'
+        run = f"rm -f {record}; {machine.subcmd} {wrapper}"
     else:
         run = f"{machine.subcmd} {machine.template.target}"
     return f'{prefix}cd {pset_id}; {run}; {RECORD_FUNCTION} $?; cd "$here"  # {note}'
@@ -112,14 +116,21 @@ def _run_and_record(record: str, run: str) -> list[str]:
     starts and ``state=exited`` with the exit code of `run` (the command that
     runs the jobscript) when it ends; on SIGTERM (time limit, scancel)
     ``state=timeout`` if slurmctld gives the job JobState TIMEOUT or Reason
-    TimeLimit, else ``state=cancelled`` (read by batch_states). The script sets
-    ``job_id`` before these lines. The array driver and the submit wrapper
-    both end with them.
+    TimeLimit, else ``state=cancelled`` (read by batch_states). Every record
+    says when the job started (``started``, seconds since the epoch). The
+    script sets ``job_id`` before these lines. The array driver and the
+    submit wrapper both end with them.
+
+    SLURM sends the signals of ``--signal=B:<sig>`` and ``scancel -b`` to this
+    shell alone: it passes USR1, USR2, HUP, INT and CONT on to the jobscript
+    (whose own traps then run) and waits on until the jobscript ended. The
+    jobscript gets SIGINT as it would as the job's script, not ignored as a
+    background command (where ``env --default-signal`` is there, coreutils 8.31).
     """
     return [
         "record() {",
-        "    printf 'state=%s\\nexit_code=%s\\njob_id=%s\\nhost=%s\\ntime=%s\\n' \\",
-        f'        "$1" "$2" "$job_id" "$(hostname)" "$(date +%s)" > {record}.tmp &&',
+        "    printf 'state=%s\\nexit_code=%s\\njob_id=%s\\nhost=%s\\ntime=%s\\nstarted=%s\\n' \\",
+        f'        "$1" "$2" "$job_id" "$(hostname)" "$(date +%s)" "$started" > {record}.tmp &&',
         f"        mv -f {record}.tmp {record}",
         "}",
         "on_term() {",
@@ -133,11 +144,26 @@ def _run_and_record(record: str, run: str) -> list[str]:
         "    esac",
         "    exit 143",
         "}",
+        "forward() {",
+        "    forwarded=1",
+        '    kill -s "$1" "$child" 2>/dev/null',
+        "}",
         "trap on_term TERM  # before the record: a SIGTERM right after it is caught",
+        'for sig in USR1 USR2 HUP INT CONT; do trap "forward $sig" "$sig"; done',
+        "started=$(date +%s)",
         "record running ''",
-        f"{run} &",
-        'wait "$!"',
-        "rc=$?",
+        "# a background command ignores SIGINT; the jobscript gets it as the job's script would",
+        "reset='env --default-signal=INT,QUIT'",
+        "$reset true 2>/dev/null || reset=  # coreutils before 8.31: as it is",
+        f"$reset {run} &",
+        "child=$!",
+        "# a forwarded signal ends wait (status > 128), not the jobscript: wait on for it",
+        "forwarded=1; rc=129",
+        'while [ "$forwarded" ] && [ "$rc" -gt 128 ]; do',
+        "    forwarded=",
+        '    wait "$child"',
+        "    rc=$?",
+        "done",
         'record exited "$rc"',
         'exit "$rc"',
         "",
@@ -230,7 +256,8 @@ def submit_wrapper(machine: Machine, jobscript: str) -> str:
     )
 
 
-_JOB_NAME = re.compile(r"#SBATCH\s+(--job-name\b|-J)")
+# -J<name>, -J <name>, or --job-name or any prefix of it sbatch takes (--job, --job-n, ...)
+_JOB_NAME = re.compile(r"#SBATCH\s+(-J|--job(-(n(a(me?)?)?)?)?(=|\s|$))")
 
 
 def _slurm(machine: Machine, lead: list[str]) -> bool:

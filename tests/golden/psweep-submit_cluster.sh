@@ -8,8 +8,8 @@
 pset_dir=${SLURM_SUBMIT_DIR:-${PBS_O_WORKDIR:-$PWD}}
 job_id=${SLURM_JOB_ID:-${PBS_JOBID:-}}
 record() {
-    printf 'state=%s\nexit_code=%s\njob_id=%s\nhost=%s\ntime=%s\n' \
-        "$1" "$2" "$job_id" "$(hostname)" "$(date +%s)" > "$pset_dir"/.psweep-job_cluster.tmp &&
+    printf 'state=%s\nexit_code=%s\njob_id=%s\nhost=%s\ntime=%s\nstarted=%s\n' \
+        "$1" "$2" "$job_id" "$(hostname)" "$(date +%s)" "$started" > "$pset_dir"/.psweep-job_cluster.tmp &&
         mv -f "$pset_dir"/.psweep-job_cluster.tmp "$pset_dir"/.psweep-job_cluster
 }
 on_term() {
@@ -23,10 +23,25 @@ on_term() {
     esac
     exit 143
 }
+forward() {
+    forwarded=1
+    kill -s "$1" "$child" 2>/dev/null
+}
 trap on_term TERM  # before the record: a SIGTERM right after it is caught
+for sig in USR1 USR2 HUP INT CONT; do trap "forward $sig" "$sig"; done
+started=$(date +%s)
 record running ''
-/bin/sh "$pset_dir"/jobscript_cluster &
-wait "$!"
-rc=$?
+# a background command ignores SIGINT; the jobscript gets it as the job's script would
+reset='env --default-signal=INT,QUIT'
+$reset true 2>/dev/null || reset=  # coreutils before 8.31: as it is
+$reset /bin/sh "$pset_dir"/jobscript_cluster &
+child=$!
+# a forwarded signal ends wait (status > 128), not the jobscript: wait on for it
+forwarded=1; rc=129
+while [ "$forwarded" ] && [ "$rc" -gt 128 ]; do
+    forwarded=
+    wait "$child"
+    rc=$?
+done
 record exited "$rc"
 exit "$rc"

@@ -9,6 +9,6 @@ psweep_record() {  # what became of the job, for psweep status and resubmit
     (set -C; printf 'state=%s\nexit_code=%s\njob_id=\nhost=%s\ntime=%s\n' \
         "$state" "$1" "$(hostname)" "$(date +%s)" > .psweep-job_cluster) 2>/dev/null
 }
-# cd <uuid>; rm -f .psweep-job_cluster; sbatch .psweep-submit_cluster.sh; psweep_record $?; cd "$here"  # run_seq=0 pset_seq=0
-# cd <uuid>; rm -f .psweep-job_cluster; sbatch .psweep-submit_cluster.sh; psweep_record $?; cd "$here"  # run_seq=0 pset_seq=1
-cd <uuid>; rm -f .psweep-job_cluster; sbatch .psweep-submit_cluster.sh; psweep_record $?; cd "$here"  # run_seq=1 pset_seq=2
+# cd <uuid>; rm -f .psweep-job_cluster; sbatch "$PWD"/.psweep-submit_cluster.sh; psweep_record $?; cd "$here"  # run_seq=0 pset_seq=0
+# cd <uuid>; rm -f .psweep-job_cluster; sbatch "$PWD"/.psweep-submit_cluster.sh; psweep_record $?; cd "$here"  # run_seq=0 pset_seq=1
+cd <uuid>; rm -f .psweep-job_cluster; sbatch "$PWD"/.psweep-submit_cluster.sh; psweep_record $?; cd "$here"  # run_seq=1 pset_seq=2
