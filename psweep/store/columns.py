@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from psweep.errors import PsweepParamsError
-from psweep.params.hashing import pset_hash, pset_hashes
+from psweep.params.hashing import is_empty, pset_hash, pset_hashes
 
 __all__ = [
     "df_ensure_dtypes",
@@ -127,12 +127,6 @@ def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> d
     return _as_they_ran([{c: row[c] for c in param_columns(df)}], match)[0]
 
 
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and value != value
-
-
 def _missing_cell(value: Any) -> bool:
     """None, nan or NaT: a cell of a key the pset may have lacked (pd.NA is left out of
     hashes anyway)."""
@@ -210,7 +204,7 @@ def _promoted(s: pd.Series) -> bool:
 
 
 def _hash_matches(row: dict, cols: Sequence, want: str, ints: set) -> bool:
-    pset = {c: row[c] for c in cols if not _missing(row[c])}
+    pset = {c: row[c] for c in cols if not is_empty(row[c])}
     as_int = {k: int(v) if k in ints else v for k, v in pset.items()}
     kept = {c: row[c] for c in cols if row[c] is not pd.NA}  # None that a pset had
     tries = (pset, as_int, kept)
@@ -233,7 +227,7 @@ def late_column_roles(df: pd.DataFrame, early: Sequence, late: Sequence) -> tupl
     params: set = set()
     results: set = set()
     for row in df.iloc[rows][[*early, *late, hash_col]].to_dict("records"):
-        present = [c for c in late if not _missing(row[c])]
+        present = [c for c in late if not is_empty(row[c])]
         for size in range(len(present) + 1):
             hit = next(
                 (
@@ -266,7 +260,7 @@ def row_psets(df: pd.DataFrame, empty_is_absent: bool = True) -> list[dict]:
     cols = filter_cols(list(df.columns), "pset")
     rows = df[cols].itertuples(index=False, name=None)
     if empty_is_absent:
-        return [{k: v for k, v in zip(cols, r, strict=True) if not _missing(v)} for r in rows]
+        return [{k: v for k, v in zip(cols, r, strict=True) if not is_empty(v)} for r in rows]
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
