@@ -31,6 +31,24 @@ def _run(args, cwd, env, check=True) -> subprocess.CompletedProcess:
     return proc
 
 
+def _wheel_and_venv(tmp_path: Path, wheels: Path) -> tuple[Path, Path, dict[str, str]]:
+    """This checkout's wheel (built into `wheels`), a fresh virtualenv without system
+    site-packages, and an environment whose PATH starts with it and whose HOME is
+    `tmp_path` (pip's cache stays shared)."""
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT],
+         tmp_path, os.environ)  # fmt: skip
+    (wheel,) = wheels.glob("psweep_kit-*.whl")
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", venv], tmp_path, os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PSWEEP_"))}
+    env.update(
+        PATH=os.pathsep.join([str(venv / "bin"), os.environ["PATH"]]),
+        HOME=str(tmp_path),
+        PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")),
+    )
+    return wheel, venv, env
+
+
 def _clash_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if "installed here too" in line]
 
@@ -60,17 +78,9 @@ def test_clash_with_the_index_psweep_is_named_and_fixed(tmp_path):
     folder site-packages/psweep/ with ours). The last line of the recipe (nox -s test and
     the commit) is left out: it installs the study's lock, which other tests cover.
     """
-    wheels = tmp_path / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT],
-         tmp_path, os.environ)  # fmt: skip
-    (wheel,) = wheels.glob("psweep_kit-*.whl")
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv], tmp_path, os.environ)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PSWEEP_"))}
+    wheel, venv, env = _wheel_and_venv(tmp_path, tmp_path / "dist")
     env.update(
-        PATH=os.pathsep.join([str(venv / "bin"), os.environ["PATH"]]),
-        HOME=str(tmp_path), GIT_CONFIG_NOSYSTEM="1",
-        PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")),
+        GIT_CONFIG_NOSYSTEM="1",
         GIT_AUTHOR_NAME="A", GIT_AUTHOR_EMAIL="a@test.invalid",
         GIT_COMMITTER_NAME="A", GIT_COMMITTER_EMAIL="a@test.invalid",
     )  # fmt: skip
@@ -132,17 +142,7 @@ def test_clash_in_a_study_venv_names_the_vendored_wheel(tmp_path):
     psweep: psweep --version run in the study names vendor/'s wheel in its fix, and that
     fix, run as printed, removes the clash."""
     wheels = tmp_path / "study" / "vendor"
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT],
-         tmp_path, os.environ)  # fmt: skip
-    (wheel,) = wheels.glob("psweep_kit-*.whl")
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv], tmp_path, os.environ)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PSWEEP_"))}
-    env.update(
-        PATH=os.pathsep.join([str(venv / "bin"), os.environ["PATH"]]),
-        HOME=str(tmp_path),
-        PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")),
-    )
+    wheel, venv, env = _wheel_and_venv(tmp_path, wheels)
     pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps"]
     _run([*pip, f"psweep=={OTHER}"], tmp_path, env)
     _run([*pip, "--no-index", "--find-links", wheels, DIST_NAME], tmp_path, env)
